@@ -1,0 +1,2 @@
+export { type Finding } from './findings';
+export { removedButReferenced } from './removed-but-referenced';

@@ -1,0 +1,1 @@
+export { DirectoryArtifactStore, ArtifactNotFoundError } from './artifact-store';

@@ -1,0 +1,56 @@
+import { CloudEvent } from './envelope';
+
+/** Handles one event; throwing makes the bus retry, then dead-letter the event. */
+export type EventHandler = (event: CloudEvent, topic: string) => Promise<void>;
+
+export interface Subscription {
+  /** Consumer group: every group receives each event once; members of a group share the work. */
+  group: string;
+  topics: readonly string[];
+  handler: EventHandler;
+}
+
+/**
+ * The bus port the services are written against. Implemented over Kafka (kafkajs) and in process
+ * (the embedded default), with the same delivery contract: per-key order, at-least-once delivery
+ * (consumers dedupe by event id), bounded retries, then the dead-letter topic.
+ */
+export interface EventBus {
+  publish(topic: string, event: CloudEvent, key: string): Promise<void>;
+  subscribe(subscription: Subscription): Promise<void>;
+  /** Stops consuming after in-flight handlers finish, commits offsets, disconnects. */
+  close(): Promise<void>;
+}
+
+export interface DeadLetter {
+  topic: string;
+  key: string | null;
+  error: string;
+  group: string;
+  payload: string;
+  failedAt: string;
+}
+
+export const MAX_HANDLER_ATTEMPTS = 3;
+
+/**
+ * Runs a handler with bounded retries and returns the last error when every attempt failed.
+ * Shared by both bus implementations so their retry contract cannot drift apart.
+ */
+export async function runWithRetries(
+  attempt: () => Promise<void>,
+  attempts = MAX_HANDLER_ATTEMPTS,
+  backoffMs = 50,
+): Promise<Error | undefined> {
+  let last: Error | undefined;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      await attempt();
+      return undefined;
+    } catch (err) {
+      last = err instanceof Error ? err : new Error(String(err));
+      if (i + 1 < attempts) await new Promise((r) => setTimeout(r, backoffMs * 2 ** i));
+    }
+  }
+  return last;
+}

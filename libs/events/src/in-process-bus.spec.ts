@@ -1,0 +1,46 @@
+import { InProcessBus } from './in-process-bus';
+import { CloudEvent, createEvent } from './envelope';
+import { Topics } from './topics';
+
+const ev = (n: number) => createEvent({ type: 'dsu.build.requested.v1', source: 'test', data: { n } });
+
+describe('InProcessBus', () => {
+  it('delivers every event once to each group, in publish order', async () => {
+    const bus = new InProcessBus();
+    const a: number[] = [];
+    const b: number[] = [];
+    await bus.subscribe({ group: 'a', topics: [Topics.buildRequested], handler: async (e) => void a.push((e.data as { n: number }).n) });
+    for (let i = 0; i < 5; i++) await bus.publish(Topics.buildRequested, ev(i), 'p');
+    // A group that joins late still sees the whole log, like a new Kafka group reading from the beginning.
+    await bus.subscribe({ group: 'b', topics: [Topics.buildRequested], handler: async (e) => void b.push((e.data as { n: number }).n) });
+    await bus.close();
+    expect(a).toEqual([0, 1, 2, 3, 4]);
+    expect(b).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('dead-letters malformed messages and handlers that keep failing, and goes on', async () => {
+    const bus = new InProcessBus();
+    const seen: CloudEvent[] = [];
+    let attempts = 0;
+    await bus.subscribe({
+      group: 'g',
+      topics: [Topics.buildRequested],
+      handler: async (e) => {
+        if ((e.data as { n: number }).n === 1) {
+          attempts++;
+          throw new Error('always fails');
+        }
+        seen.push(e);
+      },
+    });
+    await bus.publishRaw(Topics.buildRequested, Buffer.from('not json'), 'p');
+    await bus.publish(Topics.buildRequested, ev(1), 'p');
+    await bus.publish(Topics.buildRequested, ev(2), 'p');
+    await bus.close();
+    expect(seen.map((e) => e.data)).toEqual([{ n: 2 }]);
+    expect(attempts).toBe(3);
+    const dead = bus.deadLetters();
+    expect(dead.map((d) => d.error)).toEqual([expect.stringMatching(/not JSON/), 'always fails']);
+    expect(dead[0].payload).toBe('not json');
+  });
+});

@@ -1,0 +1,80 @@
+import { DeadLetter, EventBus, Subscription } from './bus';
+import { deliver } from './delivery';
+import { CloudEvent, serializeEvent } from './envelope';
+import { Topics } from './topics';
+
+interface Message {
+  key: string | null;
+  value: Buffer;
+}
+
+interface GroupState {
+  sub: Subscription;
+  offsets: Map<string, number>;
+  draining: Promise<void>;
+}
+
+/**
+ * The embedded default bus: one process, no broker. Keeps Kafka's contract where the services
+ * depend on it: messages are bytes (so serialization bugs show up here too), each consumer group
+ * sees every message once in publish order, failures go to the dead-letter topic.
+ */
+export class InProcessBus implements EventBus {
+  private readonly logs = new Map<string, Message[]>();
+  private readonly groups: GroupState[] = [];
+  private closed = false;
+
+  async publish(topic: string, event: CloudEvent, key: string): Promise<void> {
+    this.assertOpen(topic);
+    this.append(topic, { key, value: serializeEvent(event) });
+  }
+
+  /** Publishes raw bytes, as a misbehaving producer on a shared Kafka could. */
+  async publishRaw(topic: string, value: Buffer, key: string | null = null): Promise<void> {
+    this.assertOpen(topic);
+    this.append(topic, { key, value });
+  }
+
+  async subscribe(sub: Subscription): Promise<void> {
+    if (this.closed) throw new Error('bus is closed; create a new InProcessBus');
+    const state: GroupState = { sub, offsets: new Map(), draining: Promise.resolve() };
+    this.groups.push(state);
+    for (const t of sub.topics) this.schedule(state, t);
+  }
+
+  /** Messages that reached the dead-letter topic (for inspection by tools and tests). */
+  deadLetters(): DeadLetter[] {
+    return (this.logs.get(Topics.deadLetter) ?? []).map((m) => JSON.parse(m.value.toString()) as DeadLetter);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.groups.map((g) => g.draining));
+  }
+
+  private assertOpen(topic: string): void {
+    if (this.closed) throw new Error(`cannot publish to ${topic}: the bus is closed`);
+  }
+
+  private append(topic: string, msg: Message): void {
+    const log = this.logs.get(topic) ?? [];
+    log.push(msg);
+    this.logs.set(topic, log);
+    for (const g of this.groups) if (g.sub.topics.includes(topic)) this.schedule(g, topic);
+  }
+
+  private schedule(g: GroupState, topic: string): void {
+    g.draining = g.draining.then(() => this.drain(g, topic));
+  }
+
+  private async drain(g: GroupState, topic: string): Promise<void> {
+    const log = this.logs.get(topic) ?? [];
+    for (let off = g.offsets.get(topic) ?? 0; off < log.length; off = g.offsets.get(topic) ?? 0) {
+      const msg = log[off];
+      await deliver(msg.value, topic, msg.key, g.sub, async (letter) =>
+        this.append(Topics.deadLetter, { key: msg.key, value: Buffer.from(JSON.stringify(letter)) }),
+      );
+      g.offsets.set(topic, off + 1);
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import { Consumer, Kafka, Producer, logLevel } from 'kafkajs';
+import { EventBus, Subscription } from './bus';
+import { deliver } from './delivery';
+import { CloudEvent, serializeEvent } from './envelope';
+import { KafkaBusOptions } from './kafka-config';
+import { Topics } from './topics';
+
+/**
+ * The bus over Apache Kafka. Producer: idempotent, acks from all in-sync replicas, keyed by
+ * program (or host) id so one program's events stay ordered. Consumers: one group per
+ * service, offsets committed after each message is handled or dead-lettered, so a restarted
+ * consumer resumes right after the last handled message.
+ */
+export class KafkaBus implements EventBus {
+  private readonly kafka: Kafka;
+  private producer?: Promise<Producer>;
+  private readonly consumers: Consumer[] = [];
+  private readonly knownTopics = new Set<string>();
+
+  constructor(private readonly options: KafkaBusOptions) {
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      ssl: options.ssl,
+      sasl: options.sasl,
+      logLevel: options.logLevel ?? logLevel.WARN,
+    });
+  }
+
+  /** Creates the topics that do not exist yet, with the configured partitions and replication. */
+  async ensureTopics(topics: readonly string[]): Promise<void> {
+    const missing = topics.filter((t) => !this.knownTopics.has(t));
+    if (missing.length === 0) return;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const create = missing.filter((t) => !existing.has(t));
+      if (create.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: create.map((topic) => ({
+            topic,
+            numPartitions: this.options.partitions ?? 3,
+            replicationFactor: this.options.replicationFactor ?? 1,
+          })),
+        });
+      }
+      missing.forEach((t) => this.knownTopics.add(t));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async publish(topic: string, event: CloudEvent, key: string): Promise<void> {
+    await this.send(topic, key, serializeEvent(event));
+  }
+
+  /** Publishes raw bytes (tools and tests use it to inject malformed messages). */
+  async publishRaw(topic: string, value: Buffer, key: string | null = null): Promise<void> {
+    await this.send(topic, key, value);
+  }
+
+  async subscribe(sub: Subscription): Promise<void> {
+    await this.ensureTopics([...sub.topics, Topics.deadLetter]);
+    const consumer = this.kafka.consumer({ groupId: sub.group });
+    await consumer.connect();
+    for (const topic of sub.topics) await consumer.subscribe({ topic, fromBeginning: true });
+    this.consumers.push(consumer);
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ topic, partition, message }) => {
+        const key = message.key?.toString() ?? null;
+        await deliver(message.value ?? Buffer.alloc(0), topic, key, sub, (letter) =>
+          this.send(Topics.deadLetter, key, Buffer.from(JSON.stringify(letter))),
+        );
+        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    // kafkajs' disconnect waits for the running eachMessage to finish before leaving the group.
+    await Promise.all(this.consumers.splice(0).map((c) => c.disconnect()));
+    const producer = this.producer;
+    this.producer = undefined;
+    if (producer) await (await producer).disconnect();
+  }
+
+  private async send(topic: string, key: string | null, value: Buffer): Promise<void> {
+    await this.ensureTopics([topic]);
+    this.producer ??= (async () => {
+      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      return producer;
+    })();
+    await (await this.producer).send({ topic, acks: -1, messages: [{ key, value }] });
+  }
+}

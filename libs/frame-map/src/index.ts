@@ -1,0 +1,1 @@
+export { mapLocals, type LocalVar, type LocalMapping, type LocalOverride } from './local-mapping';

@@ -1,0 +1,1 @@
+export { classifyInvocation, type CompilerInvocation, type InvocationKind } from './compiler-invocation';

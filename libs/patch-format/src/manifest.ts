@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import Ajv from 'ajv';
+
+export const MANIFEST_FORMAT = 1;
+
+export type FunctionChange = 'body' | 'signature' | 'added' | 'removed';
+
+export interface ManifestFunction {
+  key: string;
+  change: FunctionChange;
+  /** Symbol of the new implementation inside patch.so (absent for removed functions). */
+  newSymbol?: string;
+}
+
+/** The body of `manifest.json` (DESIGN.md §5); `patchId` is computed over it and patch.so. */
+export interface PatchManifest {
+  format: typeof MANIFEST_FORMAT;
+  patchId: string;
+  program: string;
+  from: { buildId: string; version: string };
+  to: { buildId: string; version: string };
+  /** sha256 of patch.so, which the runtime verifies before loading it. */
+  soSha256: string;
+  functions: ManifestFunction[];
+  types: unknown[];
+  globals: unknown[];
+  allowedUpdatePoints: string[];
+}
+
+const sha256 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
+const version = {
+  type: 'object',
+  required: ['buildId', 'version'],
+  additionalProperties: false,
+  properties: { buildId: { type: 'string', minLength: 1 }, version: { type: 'string' } },
+} as const;
+
+export const manifestSchema = {
+  $id: 'https://dsu.dev/schemas/patch-manifest-1.json',
+  type: 'object',
+  required: ['format', 'patchId', 'program', 'from', 'to', 'soSha256', 'functions', 'types', 'globals', 'allowedUpdatePoints'],
+  additionalProperties: false,
+  properties: {
+    format: { const: MANIFEST_FORMAT },
+    patchId: sha256,
+    program: { type: 'string', minLength: 1 },
+    from: version,
+    to: version,
+    soSha256: sha256,
+    functions: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['key', 'change'],
+        additionalProperties: false,
+        properties: {
+          key: { type: 'string', minLength: 1 },
+          change: { enum: ['body', 'signature', 'added', 'removed'] },
+          newSymbol: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+        },
+      },
+    },
+    types: { type: 'array' },
+    globals: { type: 'array' },
+    allowedUpdatePoints: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+const validate = new Ajv({ allErrors: true, strict: true }).compile(manifestSchema);
+
+/** Canonical JSON (sorted keys) so the id does not depend on property order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Patch id = sha256 over the manifest body (without its id) and the bytes of patch.so. */
+export function computePatchId(body: Omit<PatchManifest, 'patchId'>, patchSo: Buffer): string {
+  const { patchId: _ignored, ...rest } = body as PatchManifest;
+  return createHash('sha256').update(canonical(rest)).update('\0').update(patchSo).digest('hex');
+}
+
+export class InvalidManifestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidManifestError';
+  }
+}
+
+/** Validates a parsed manifest against the schema and, given patch.so, its id and hash. */
+export function validateManifest(value: unknown, patchSo?: Buffer): PatchManifest {
+  if (!validate(value)) {
+    const why = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    throw new InvalidManifestError(`manifest.json does not match the patch manifest schema: ${why}`);
+  }
+  const m = value as unknown as PatchManifest;
+  if (patchSo) {
+    const so = createHash('sha256').update(patchSo).digest('hex');
+    if (so !== m.soSha256) throw new InvalidManifestError(`patch.so hashes to ${so}, but the manifest says ${m.soSha256}: the bundle was altered`);
+    const id = computePatchId(m, patchSo);
+    if (id !== m.patchId) throw new InvalidManifestError(`patch id ${m.patchId} does not match the bundle's content (${id}): the bundle was altered`);
+  }
+  return m;
+}

@@ -1,0 +1,1 @@
+export { diffFunctions, type FunctionDiff } from './model-diff';
