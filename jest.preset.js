@@ -14,5 +14,5 @@ module.exports = (projectDir) => ({
     '^@dsu/([^/]+)$': path.join(__dirname, 'libs/$1/src/index.ts'),
   },
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
-  testTimeout: 30000,
+  reporters: ['default', [path.join(__dirname, 'tools/jest-results-reporter.js'), { project: path.basename(projectDir) }]],
 });
