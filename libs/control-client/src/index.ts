@@ -1,0 +1,2 @@
+export { ControlClient, defaultRunDir, socketPath, withControl, listProcesses } from './control-client';
+export * from './protocol';

@@ -1,0 +1,77 @@
+/** Replies of the runtime's control protocol, version 1 (libs/runtime/ABI.md §6). */
+export const PROTOCOL_VERSION = 1;
+
+export interface Hello {
+  ok: true;
+  protocol: number;
+  pid: number;
+  program: string;
+  buildId: string;
+}
+
+export interface ThreadStatus {
+  tid: number;
+  name: string;
+  state: 'running' | 'blocked' | 'parked';
+  lastPoint: string | null;
+}
+
+export interface AppliedPatch {
+  id: string;
+  fromBuildId: string;
+  toBuildId: string;
+  appliedAtMs: number;
+  pauseUs: number;
+  updatePoint: string;
+}
+
+export interface Status extends Hello {
+  threads: ThreadStatus[];
+  updatePoints: string[];
+  patches: AppliedPatch[];
+  staged: string | null;
+}
+
+export interface Staged {
+  ok: true;
+  staged: string;
+  fromBuildId: string;
+  toBuildId: string;
+  functions: number;
+}
+
+export type UpdateOutcome = 'applied' | 'refused' | 'timeout' | 'failed';
+
+/** Reply to COMMIT and ROLLBACK (and a refused STAGE, normalized to the same shape). */
+export interface UpdateResult {
+  ok: boolean;
+  outcome: UpdateOutcome;
+  patch?: string;
+  pauseUs: number;
+  updatePoint: string | null;
+  buildId?: string;
+  reasons: string[];
+  error?: string;
+}
+
+export interface StackFrame {
+  pc: string;
+  symbol: string | null;
+  function: string | null;
+}
+
+export interface Stacks {
+  ok: true;
+  threads: (ThreadStatus & { frames: StackFrame[] | null; note?: string })[];
+}
+
+/** A reply with `ok: false`: the runtime's `error` says what went wrong and what to do. */
+export class ControlError extends Error {
+  constructor(
+    message: string,
+    readonly reply?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
