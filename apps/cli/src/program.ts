@@ -1,17 +1,30 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runSmoke } from './commands/smoke';
+import {
+  applyCommand,
+  buildCommand,
+  checkCommand,
+  defaultRunDir,
+  patchCommand,
+  psCommand,
+  rollbackCommand,
+  statusCommand,
+} from './commands/local';
+import { createOutput } from './output';
 
-/** Prints the result as one JSON object (`--json`) or as readable lines. */
-function output(json: boolean) {
-  return {
-    log: (line: string) => {
-      if (!json) console.log(line);
-    },
-    result: (value: unknown) => {
-      if (json) console.log(JSON.stringify(value));
-    },
+const positiveInt = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive integer`);
+  return n;
+};
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** Runs a command action and turns its result into the process exit code. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
+  return async (...args: A) => {
+    process.exitCode = await fn(...args);
   };
 }
 
@@ -20,17 +33,87 @@ export function buildProgram(): Command {
     .description('Dynamic software updating for C: move running C programs to a new version without a restart')
     .version(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version)
     .showHelpAfterError();
+  const json = new Option('--json', 'print one JSON object');
+  const pid = new Option('--pid <pid>', 'process id').argParser(positiveInt('--pid')).makeOptionMandatory();
+  const runDir = new Option('--run-dir <dir>', 'directory of the control sockets (DSU_RUN_DIR)').default(defaultRunDir());
+  const timeout = new Option('--timeout-ms <ms>', 'give up when the update cannot happen safely by then').argParser(positiveInt('--timeout-ms')).default(5000);
+
+  program
+    .command('build')
+    .description("build a program version with dsu-cc (runs the program's own build; default: make CC=dsu-cc)")
+    .argument('<src-dir>', 'source directory of the version')
+    .requiredOption('--out <dir>', 'build directory to create')
+    .option('--cmd <command>', 'build command run in the copied sources')
+    .option('--bin <relpath>', 'the executable, relative to the sources (when the build makes several)')
+    .option('--update-point <FUNC:entry|FUNC:loop>', 'add an update point without touching the source (repeatable)', collect, [])
+    .option('--version <label>', 'version label (default: the source directory name)')
+    .option('--program <name>', 'program name (default: the executable name)')
+    .addOption(json)
+    .action(action((src: string, o) => buildCommand(src, o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('patch')
+    .description('generate a patch bundle that moves a running build to a newer one')
+    .argument('<old-build-dir>')
+    .argument('<new-build-dir>')
+    .requiredOption('--out <dir>', 'patch bundle directory to create')
+    .addOption(json)
+    .action(action((from: string, to: string, o) => patchCommand(from, to, o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('check')
+    .description('check a patch bundle; exit 0 approved, 1 rejected')
+    .argument('<patch-dir>')
+    .addOption(json)
+    .action(action((dir: string, o) => checkCommand(dir, createOutput(Boolean(o.json)))));
+
+  program
+    .command('apply')
+    .description('apply a patch bundle to a running process; exit 0 only when applied')
+    .argument('<patch-dir>')
+    .addOption(pid)
+    .addOption(timeout)
+    .addOption(runDir)
+    .addOption(json)
+    .action(action((dir: string, o) => applyCommand(dir, o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('rollback')
+    .description('undo the last patch applied to a running process')
+    .addOption(pid)
+    .addOption(timeout)
+    .addOption(runDir)
+    .addOption(json)
+    .action(action((o) => rollbackCommand(o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('status')
+    .description('program, build id, threads, update points and patches of a running process')
+    .addOption(pid)
+    .addOption(runDir)
+    .addOption(json)
+    .action(action((o) => statusCommand(o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('ps')
+    .description('list the DSU-enabled processes of this user')
+    .addOption(runDir)
+    .addOption(json)
+    .action(action((o) => psCommand(o, createOutput(Boolean(o.json)))));
 
   program
     .command('smoke')
     .description('run the smoke pipeline on the embedded default (SQLite registry, in-process bus, artifact store, cc)')
-    .option('--json', 'print one JSON object')
-    .action(async (opts: { json?: boolean }) => {
-      const out = output(Boolean(opts.json));
-      const result = await runSmoke(out.log);
-      out.result(result);
-      out.log(`smoke pipeline ok in ${result.ms} ms`);
-    });
+    .addOption(json)
+    .action(
+      action(async (o: { json?: boolean }) => {
+        const out = createOutput(Boolean(o.json));
+        const result = await runSmoke(out.log);
+        out.result(result);
+        out.log(`smoke pipeline ok in ${result.ms} ms`);
+        return 0;
+      }),
+    );
 
   return program;
 }

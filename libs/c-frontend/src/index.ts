@@ -1,3 +1,24 @@
 export * from './program-model';
 export { parseLineMarkers, regionAt, type MarkedRegion } from './line-markers';
 export { findClang } from './clang';
+export {
+  analyzeUnit,
+  layoutHash,
+  normalizeType,
+  DEFAULT_BLOCKING_FUNCTIONS,
+  type AnalyzeOptions,
+  type ByteRange,
+  type CallSite,
+  type FunctionDeclaration,
+  type VariableReference,
+  type FunctionReference,
+  type MarkerCall,
+  type NamedCall,
+  type StaticVariable,
+  type UnitAnalysis,
+  type UnitFunction,
+  type VariableDeclaration,
+} from './analyze';
+export { buildProgramModel, summarizeUnit, type UnitSummary } from './build-model';
+export { tokenize, scanTokens, hashTokens, type Token } from './tokenizer';
+export { splitFlags } from './flags';

@@ -14,8 +14,13 @@ export interface ProgramModel {
   functions: Record<string, FunctionModel>;
   /** Keyed like functions; function-local statics as `unit::function::name`. */
   globals: Record<string, GlobalModel>;
-  /** Keyed `struct conn`, `union u`, `enum e`, or the typedef name. */
+  /**
+   * Keyed `struct conn`, `union u`, `enum e`, or the typedef name. When two units define the same
+   * tag with different layouts, the later one is keyed `unit::struct conn` (see `warnings`).
+   */
   types: Record<string, TypeModel>;
+  /** Non-fatal merge findings (e.g. same struct tag with different layouts in two units). */
+  warnings?: string[];
 }
 
 export interface UnitModel {
@@ -35,11 +40,24 @@ export interface FunctionModel {
   signature: string;
   /** sha256 of the body's tokens: insensitive to whitespace, comments and line numbers. */
   bodyHash: string;
+  /** Keys of program functions called directly (statics resolved within the unit). */
   calls: string[];
-  indirectCalls: { pointerType: string }[];
+  /** Added: names of functions called directly that no unit of the program defines (libc, ...). */
+  externalCalls?: string[];
+  /**
+   * Call sites whose callee is not a direct function reference: the callee's type as spelled
+   * (`handler_fn`), and (added) the fully desugared pointer type when it differs (`int (*)(int)`).
+   */
+  indirectCalls: { pointerType: string; canonicalType?: string }[];
   addressTaken: boolean;
   variadic: boolean;
+  /** Added: parameter names in order (part of the body hash: swapping names changes meaning). */
+  params?: string[];
+  /** Added: declared `inline`. */
+  isInline?: boolean;
+  /** Type keys accessed concretely: member access, sizeof, locals/arrays of the type (not pointers). */
   typesUsed: string[];
+  /** Global keys; best effort. Taking a global's address (`&g`) counts as a write. */
   globalsRead: string[];
   globalsWritten: string[];
   updatePoints: string[];
@@ -52,13 +70,20 @@ export interface GlobalModel {
   unit: string;
   type: string;
   linkage: 'external' | 'internal' | 'function-static';
+  /** Added: for function-local statics, the key of the enclosing function. */
+  function?: string;
 }
 
 export interface FieldModel {
   name: string;
   type: string;
   offsetBits: number;
+  /** Bits the field occupies (bit-field width; 0 for a flexible array member). */
   sizeBits: number;
+  /** Added: the field is a bit-field. */
+  bitfield?: boolean;
+  /** Added: enums list their enumerators as fields with `value` (offsetBits/sizeBits are 0). */
+  value?: number;
 }
 
 export interface TypeModel {
@@ -71,6 +96,14 @@ export interface TypeModel {
   capacity: number;
   updatable: boolean;
   notUpdatableReason?: string;
+  /** Added: for typedefs, the aliased type (normalized clang spelling). */
+  target?: string;
+  /** Added: `__attribute__((packed))` or `#pragma pack`. */
+  packed?: boolean;
+  /** Added: a typedef of an incomplete (opaque) type; size, align and capacity are 0. */
+  incomplete?: boolean;
+  /** Added: unit that defined the type first. */
+  unit?: string;
 }
 
 /** Key of a function or global: statics are qualified by their unit so same-named ones stay apart. */

@@ -144,7 +144,7 @@ export class ControlClient {
   private async update(verb: 'COMMIT' | 'ROLLBACK', timeoutMs: number): Promise<UpdateResult> {
     const r = await this.request(`${verb} ${Math.max(1, Math.round(timeoutMs))}`, timeoutMs + 10_000);
     if (typeof r.outcome !== 'string') throw new ControlError(String(r.error ?? `${verb} got an unexpected reply`), r);
-    return { reasons: [], pauseUs: 0, updatePoint: null, ...(r as object) } as UpdateResult;
+    return { reasons: [], pauseUs: 0, updatePoint: null, ...(r as object) } as unknown as UpdateResult;
   }
 
   close(): void {

@@ -1,1 +1,24 @@
 export { classifyInvocation, type CompilerInvocation, type InvocationKind } from './compiler-invocation';
+export { applyEdits, OverlappingEditsError, type Edit } from './edits';
+export { declaratorEnd, findToken, outermostLoopBodyStart } from './c-scan';
+export { codegenFlags, dependencyFlags } from './compile-flags';
+export {
+  planUnit,
+  parseUpdatePointSpec,
+  placeUpdatePoints,
+  wrapBlockingCalls,
+  mangleKey,
+  slotName,
+  implName,
+  addressName,
+  staticSymbol,
+  slotCall,
+  cString,
+  PRELUDE,
+  type ConfiguredUpdatePoint,
+  type PlannedFunction,
+  type UnitPlan,
+} from './unit-plan';
+export { runDsuCc, compileUnit, linkProgram, type ObjectSidecar, type DsuCcContext } from './dsu-cc';
+export { buildVersion, dsuCcPath, type BuildVersionOptions, type BuiltVersion } from './build-version';
+export { locateRuntime, type RuntimeLocation } from './runtime-location';

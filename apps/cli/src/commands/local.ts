@@ -1,0 +1,116 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyBundle, defaultRunDir, listProcesses, readBundle, rollbackProcess, withControl } from '@dsu/control-client';
+import { buildVersion } from '@dsu/instrument';
+import { buildPatch, UnsupportedChangeError } from '@dsu/patch-gen';
+import type { Output } from '../output';
+
+/** `dsu build <src-dir> --out <dir>` */
+export async function buildCommand(
+  src: string,
+  opts: { out: string; cmd?: string; bin?: string; updatePoint: string[]; version?: string; program?: string },
+  out: Output,
+): Promise<number> {
+  let steps = 0;
+  const t0 = Date.now();
+  const built = await buildVersion(src, opts.out, {
+    command: opts.cmd,
+    bin: opts.bin,
+    updatePoints: opts.updatePoint,
+    version: opts.version,
+    program: opts.program,
+    onOutput: (line) => {
+      steps++;
+      out.progress(`[${steps}] ${line}`);
+    },
+  });
+  out.log(`built ${built.program} ${built.version} (build id ${built.buildId}) in ${Date.now() - t0} ms -> ${join(built.outDir, built.executable)}`);
+  out.result(built);
+  return 0;
+}
+
+/** `dsu patch <old-build> <new-build> --out <dir>` */
+export async function patchCommand(from: string, to: string, opts: { out: string }, out: Output): Promise<number> {
+  try {
+    const { manifest, dir } = await buildPatch(from, to, opts.out);
+    for (const f of manifest.functions) out.log(`  ${f.change.padEnd(8)} ${f.key}`);
+    out.log(`patch ${manifest.patchId.slice(0, 16)} (${manifest.from.version} -> ${manifest.to.version}) written to ${dir}`);
+    out.result({ patchId: manifest.patchId, dir, program: manifest.program, from: manifest.from, to: manifest.to, functions: manifest.functions });
+    return 0;
+  } catch (err) {
+    if (err instanceof UnsupportedChangeError) {
+      out.fail({ error: err.message, reasons: err.reasons });
+      return 1;
+    }
+    throw err;
+  }
+}
+
+/**
+ * `dsu check <patch-dir>`: for now the bundle's integrity (schema, hash, id) and that it changes
+ * something; the safety analysis of a later issue deepens it. Writes verdict.json.
+ */
+export async function checkCommand(dir: string, out: Output): Promise<number> {
+  const findings: { rule: string; severity: 'error' | 'warning'; message: string }[] = [];
+  let patchId: string | undefined;
+  try {
+    const { manifest } = readBundle(dir);
+    patchId = manifest.patchId;
+    if (manifest.functions.length === 0) findings.push({ rule: 'empty-patch', severity: 'error', message: 'the patch changes no function' });
+  } catch (err) {
+    findings.push({ rule: 'bundle-integrity', severity: 'error', message: (err as Error).message });
+  }
+  const verdict = findings.some((f) => f.severity === 'error') ? 'rejected' : 'approved';
+  const result = { patchId: patchId ?? null, verdict, findings, checkedAt: new Date().toISOString() };
+  if (patchId) writeFileSync(join(dir, 'verdict.json'), JSON.stringify(result, null, 2) + '\n');
+  for (const f of findings) out.log(`${f.severity}: ${f.rule}: ${f.message}`);
+  out.log(`verdict: ${verdict}`);
+  out.result(result);
+  return verdict === 'approved' ? 0 : 1;
+}
+
+function describeOutcome(r: { outcome: string; pauseUs: number; updatePoint: string | null; reasons: string[] }, out: Output, what: string): void {
+  if (r.outcome === 'applied') out.log(`${what}: applied at update point '${r.updatePoint}', threads paused ${r.pauseUs} us`);
+  else {
+    out.log(`${what}: ${r.outcome}`);
+    for (const reason of r.reasons) out.log(`  - ${reason}`);
+  }
+}
+
+/** `dsu apply <patch-dir> --pid <pid>`: exit 0 only when applied. */
+export async function applyCommand(dir: string, opts: { pid: number; timeoutMs: number; runDir: string }, out: Output): Promise<number> {
+  const r = await applyBundle(opts.pid, dir, opts.runDir, opts.timeoutMs);
+  describeOutcome(r, out, `patch ${r.patchId.slice(0, 16)} on pid ${r.pid}`);
+  out.result({ outcome: r.outcome, pauseUs: r.pauseUs, updatePoint: r.updatePoint, reasons: r.reasons, patchId: r.patchId, pid: r.pid, stageMs: r.stageMs, buildId: r.buildId });
+  return r.outcome === 'applied' ? 0 : 1;
+}
+
+/** `dsu rollback --pid <pid>` */
+export async function rollbackCommand(opts: { pid: number; timeoutMs: number; runDir: string }, out: Output): Promise<number> {
+  const r = await rollbackProcess(opts.pid, opts.runDir, opts.timeoutMs);
+  describeOutcome(r, out, `rollback on pid ${opts.pid}`);
+  out.result({ outcome: r.outcome, pauseUs: r.pauseUs, updatePoint: r.updatePoint, reasons: r.reasons, patchId: r.patch ?? null, pid: opts.pid, buildId: r.buildId });
+  return r.outcome === 'applied' ? 0 : 1;
+}
+
+/** `dsu status --pid <pid>` */
+export async function statusCommand(opts: { pid: number; runDir: string }, out: Output): Promise<number> {
+  const s = await withControl(opts.pid, opts.runDir, (c) => c.status());
+  out.log(`${s.program} pid ${s.pid}, build ${s.buildId}`);
+  out.log(`threads: ${s.threads.map((t) => `${t.tid} ${t.name} (${t.state}${t.lastPoint ? ` at ${t.lastPoint}` : ''})`).join(', ')}`);
+  out.log(`update points seen: ${s.updatePoints.join(', ') || 'none yet'}`);
+  for (const p of s.patches) out.log(`patch ${p.id.slice(0, 16)} ${p.fromBuildId} -> ${p.toBuildId} at '${p.updatePoint}', pause ${p.pauseUs} us`);
+  out.result(s);
+  return 0;
+}
+
+/** `dsu ps`: the DSU-enabled processes of this user. */
+export async function psCommand(opts: { runDir: string }, out: Output): Promise<number> {
+  const procs = await listProcesses(opts.runDir);
+  for (const p of procs) out.log(`${String(p.pid).padEnd(8)} ${p.program.padEnd(20)} ${p.buildId}`);
+  if (procs.length === 0) out.log(`no DSU-enabled processes in ${opts.runDir}`);
+  out.result(procs);
+  return 0;
+}
+
+export { defaultRunDir };

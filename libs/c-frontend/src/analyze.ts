@@ -1,0 +1,1072 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
+import { dumpTopLevel, run, type AstLoc, type AstNode } from './ast';
+import { findClang } from './clang';
+import { QUIET_FLAGS, splitFlags } from './flags';
+import { parseLineMarkers, regionAt, type MarkedRegion } from './line-markers';
+import { parseRecordLayouts, presumedLoc, probeConstants } from './layout';
+import {
+  symbolKey,
+  type FieldModel,
+  type FunctionModel,
+  type GlobalModel,
+  type TypeModel,
+  type UnitModel,
+} from './program-model';
+import { hashTokens, stripFunctionBodies, tokenize } from './tokenizer';
+
+/** A byte range `[start, end)` in the unit's `.i` buffer. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** Blocking calls wrapped by dsu-cc (DESIGN.md §4). */
+export const DEFAULT_BLOCKING_FUNCTIONS = [
+  'poll',
+  'ppoll',
+  'select',
+  'pselect',
+  'epoll_wait',
+  'epoll_pwait',
+  'accept',
+  'accept4',
+  'read',
+  'recv',
+  'recvfrom',
+  'recvmsg',
+  'nanosleep',
+  'clock_nanosleep',
+  'sleep',
+  'usleep',
+  'pthread_cond_wait',
+  'pthread_cond_timedwait',
+];
+
+export interface AnalyzeOptions {
+  /** Path of the unit's source as the compiler sees it (absolute, or relative to `cwd`). */
+  source: string;
+  /** The exact flags of the real compile (output/dependency options are dropped). */
+  flags: string[];
+  /** Working directory of the real compile. */
+  cwd: string;
+  /** Unit path used in keys (`unit::name`); default: `source` relative to `cwd`. */
+  unitPath?: string;
+  /** clang to use; default {@link findClang}. */
+  clang?: string;
+  /** Compiler for the layout probe (the real compiler); default `$DSU_LAYOUT_CC`, else `cc`. Falls back to clang. */
+  layoutCompiler?: string;
+  /** Callee-name prefixes of update points (called with a string literal). */
+  updatePointPrefixes?: string[];
+  /** Callee-name prefixes of transaction begin / end calls. */
+  txnBeginPrefixes?: string[];
+  txnEndPrefixes?: string[];
+  /** Names of blocking functions whose calls are reported. */
+  blockingFunctions?: string[];
+  /** Names starting with these prefixes are runtime internals (e.g. `dsu__site_`): not in the model. */
+  internalPrefixes?: string[];
+  /** Headers of the DSU runtime (by file name): treated like system headers. Default `['dsu.h']`. */
+  runtimeHeaders?: string[];
+  /** Dump size above which the streaming decoder is used (default 16 MiB). */
+  streamThresholdBytes?: number;
+  forceStreaming?: boolean;
+  /** Skip the layout probe (sizes/offsets stay 0); for callers that only need ranges. */
+  skipLayout?: boolean;
+}
+
+/** A program function defined in the unit, with the ranges the instrumenter rewrites. */
+export interface UnitFunction {
+  model: FunctionModel;
+  /** From the first specifier to the closing brace. */
+  definition: ByteRange;
+  /** The compound statement, braces included. */
+  body: ByteRange;
+  /** The declarator's name token. */
+  name: ByteRange;
+}
+
+export interface CallSite {
+  /** Key of the enclosing function. */
+  function: string;
+  /** The whole call expression. */
+  call: ByteRange;
+  /** The callee expression (for direct calls: the name token). */
+  callee: ByteRange;
+  direct: boolean;
+  calleeName?: string;
+  /** Key the callee resolves to (statics of this unit are `unit::name`). */
+  calleeKey?: string;
+  /** For indirect calls: the callee's pointer type. */
+  pointerType?: string;
+}
+
+export interface FunctionReference {
+  /** Enclosing function key; undefined in a global initializer. */
+  function?: string;
+  name: string;
+  key: string;
+  range: ByteRange;
+  /** `call`: the callee of a direct call; `address`: any other use (the address escapes). */
+  use: 'call' | 'address';
+}
+
+export interface MarkerCall {
+  function: string;
+  kind: 'update-point' | 'txn-begin' | 'txn-end';
+  /** The string literal's value. */
+  label: string;
+  calleeName: string;
+  call: ByteRange;
+  callee: ByteRange;
+  /**
+   * For `DSU_UPDATE_POINT` as dsu.h expands it (`do { static struct dsu_point_site dsu__site_ …;
+   * … dsu__update_point("x"); } while (0)`): the whole `do … while (0)` statement, without the `;`.
+   */
+  statement?: ByteRange;
+}
+
+export interface NamedCall {
+  function: string;
+  name: string;
+  call: ByteRange;
+  callee: ByteRange;
+}
+
+export interface StaticVariable {
+  key: string;
+  name: string;
+  /** Enclosing function key for function-local statics. */
+  function?: string;
+  type: string;
+  definition: ByteRange;
+  nameRange: ByteRange;
+}
+
+/**
+ * Every declaration of a program variable: file-scope definitions and redeclarations (extern,
+ * static, tentative) and function-local statics. The instrumenter renames statics at every
+ * declaration; the patch generator turns them all into declarations of the running program's.
+ */
+export interface VariableDeclaration {
+  key: string;
+  name: string;
+  function?: string;
+  storage: 'static' | 'extern' | 'none';
+  /** `extern` without initializer is a declaration; everything else defines (or tentatively defines). */
+  isDefinition: boolean;
+  /** From the first specifier to the end of the declarator or initializer. */
+  definition: ByteRange;
+  nameRange: ByteRange;
+}
+
+/** Every file-scope declaration of a function in program code (prototypes and definitions). */
+export interface FunctionDeclaration {
+  key: string;
+  name: string;
+  isDefinition: boolean;
+  /** From the first specifier (e.g. `static`) to the end of the declarator or body. */
+  range: ByteRange;
+  nameRange: ByteRange;
+}
+
+/** A use of a program global, file static or function-local static (by its key). */
+export interface VariableReference {
+  key: string;
+  /** Enclosing function key; undefined in a global initializer. */
+  function?: string;
+  range: ByteRange;
+}
+
+export interface UnitAnalysis {
+  unit: UnitModel;
+  /** The preprocessed unit; all ranges are byte offsets into it. */
+  preprocessed: Buffer;
+  regions: MarkedRegion[];
+  functions: UnitFunction[];
+  /** Globals defined in the unit (external, file statics, function-local statics). */
+  globals: GlobalModel[];
+  /** Names of globals only declared here (`extern int g;`) and read/written by the unit. */
+  types: TypeModel[];
+  callSites: CallSite[];
+  references: FunctionReference[];
+  markers: MarkerCall[];
+  blockingCalls: NamedCall[];
+  threadCreates: NamedCall[];
+  /** File statics and function-local statics with their ranges. */
+  statics: StaticVariable[];
+  /** Every declaration of a program variable, redeclarations included. */
+  variables: VariableDeclaration[];
+  /** File-scope function declarations (prototypes and definitions), e.g. to rename statics. */
+  declarations: FunctionDeclaration[];
+  /** Every reference to a program variable (globals, file statics, function-local statics). */
+  variableReferences: VariableReference[];
+  stats: {
+    preprocessedBytes: number;
+    astBytes: number;
+    astMode: 'memory' | 'stream';
+    keptDecls: number;
+    preprocessMs: number;
+    astMs: number;
+    layoutMs: number;
+    /** The compiler whose layouts the model holds (`cc` unless it failed and clang stood in). */
+    layoutCompiler?: string;
+    /** How the probe got its types in scope: `stripped-bodies` (normal), `whole-source`, `clang-i`. */
+    layoutMethod?: string;
+    /** Why the preferred layout compiler was not used. */
+    layoutFallbackReason?: string;
+  };
+}
+
+const BUILTIN = /^__(builtin|atomic|sync)_/;
+
+export const normalizeType = (t: string): string =>
+  t
+    .replace(/\((unnamed|anonymous)( \w+)? at [^)]*\)/g, '($1$2)')
+    .replace(/\s+/g, ' ')
+    .trim();
+
+const rangeOf = (n: { range?: { begin: AstLoc; end: AstLoc } }): ByteRange => ({
+  start: n.range?.begin.offset ?? -1,
+  end: (n.range?.end.offset ?? -1) + (n.range?.end.tokLen ?? 0),
+});
+const locRange = (l: AstLoc | undefined): ByteRange => ({
+  start: l?.offset ?? -1,
+  end: (l?.offset ?? -1) + (l?.tokLen ?? 0),
+});
+
+function stripCasts(n: AstNode | undefined): AstNode | undefined {
+  while (
+    n &&
+    (n.kind === 'ImplicitCastExpr' || n.kind === 'ParenExpr' || n.kind === 'CStyleCastExpr') &&
+    n.inner?.length
+  ) {
+    n = n.inner[0];
+  }
+  return n;
+}
+
+/** Decodes a C string literal's spelling (`"a\"b"`) as far as update-point labels need. */
+function stringLiteralValue(spelling: string): string {
+  const body = spelling.replace(/^(u8|u|U|L)?"/, '').replace(/"$/, '');
+  return body.replace(
+    /\\(["'\\?abfnrtv])/g,
+    (_, c: string) => ({ n: '\n', t: '\t', r: '\r' })[c as 'n'] ?? c,
+  );
+}
+
+function unitId(path: string): string {
+  return 'u' + createHash('sha256').update(path).digest('hex').slice(0, 8);
+}
+
+/** Preprocesses, dumps and decodes one translation unit. */
+export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
+  const clang = opts.clang ?? findClang().path;
+  const cwd = resolvePath(opts.cwd);
+  const sourceAbs = isAbsolute(opts.source) ? opts.source : resolvePath(cwd, opts.source);
+  const unitPath = opts.unitPath ?? (isAbsolute(opts.source) ? relative(cwd, opts.source) : opts.source);
+  const split = splitFlags(opts.flags);
+
+  // 1. preprocess with the real flags
+  const t0 = Date.now();
+  let preprocessed: Buffer;
+  try {
+    // the source as the real compile names it, so __FILE__ and the line markers match it
+    const pp = await run(
+      clang,
+      ['-E', ...split.preprocess, ...QUIET_FLAGS, '-x', 'c', opts.source, '-o', '-'],
+      {
+        cwd,
+        what: `preprocessing ${unitPath}`,
+      },
+    );
+    preprocessed = pp.stdout;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') findClang({ DSU_CLANG: clang });
+    throw e;
+  }
+  const regions = parseLineMarkers(preprocessed);
+  const runtimeHeaders = opts.runtimeHeaders ?? ['dsu.h'];
+  const isRuntime = (file: string) => runtimeHeaders.some((h) => file === h || file.endsWith(`/${h}`));
+  const inProgram = (offset: number | undefined) => {
+    if (offset === undefined) return true; // decide after parsing
+    const r = regionAt(regions, offset);
+    return !!r && !r.system && !isRuntime(r.file);
+  };
+
+  const dir = await mkdtemp(join(tmpdir(), 'dsu-cfe-'));
+  try {
+    const iFile = join(dir, 'unit.i');
+    await writeFile(iFile, preprocessed);
+
+    // 2. JSON AST of the .i, keeping only program declarations
+    const t1 = Date.now();
+    const unit: UnitModel = { path: unitPath, id: unitId(unitPath), flags: [...opts.flags] };
+    const a = new UnitDecoder(unit, preprocessed, regions, opts);
+    const dump = await dumpTopLevel({
+      clang,
+      args: [
+        '-Xclang',
+        '-ast-dump=json',
+        '-fsyntax-only',
+        ...split.semantic,
+        ...QUIET_FLAGS,
+        '-x',
+        'cpp-output',
+        iFile,
+      ],
+      cwd,
+      unitPath,
+      streamThresholdBytes: opts.streamThresholdBytes,
+      forceStreaming: opts.forceStreaming,
+      wantOffset: inProgram,
+      onDecl: (d) => {
+        if (d.loc?.offset !== undefined && inProgram(d.loc.offset)) a.add(d);
+      },
+    });
+    const t2 = Date.now();
+
+    a.finish();
+
+    // 3. layouts from the real compiler
+    let layoutCompiler: string | undefined;
+    if (!opts.skipLayout && a.types.length > 0) {
+      layoutCompiler = await a.probeLayouts({
+        clang,
+        semantic: split.semantic,
+        iFile,
+        cwd,
+        compiler: opts.layoutCompiler ?? process.env.DSU_LAYOUT_CC ?? 'cc',
+        source: sourceAbs,
+        preprocessFlags: split.preprocess.filter((f) => !/^-(O|g)/.test(f)),
+      });
+    }
+    const t3 = Date.now();
+
+    return {
+      unit,
+      preprocessed,
+      regions,
+      functions: a.functions,
+      globals: a.globals,
+      types: a.types.map((t) => t.model),
+      callSites: a.callSites,
+      references: a.references,
+      markers: a.markers,
+      blockingCalls: a.blockingCalls,
+      threadCreates: a.threadCreates,
+      statics: a.statics,
+      variables: a.variables,
+      declarations: a.declarations,
+      variableReferences: a.variableReferences,
+      stats: {
+        preprocessedBytes: preprocessed.length,
+        astBytes: dump.astBytes,
+        astMode: dump.mode,
+        keptDecls: dump.decls,
+        preprocessMs: t1 - t0,
+        astMs: t2 - t1,
+        layoutMs: t3 - t2,
+        layoutCompiler,
+        ...(a.layoutMethod ? { layoutMethod: a.layoutMethod } : {}),
+        ...(a.layoutErrors.length ? { layoutFallbackReason: a.layoutErrors.join('\n') } : {}),
+      },
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A program type under construction: its model plus what the layout probe needs. */
+interface PendingType {
+  model: TypeModel;
+  /** C spelling of the type for sizeof (`struct S`, or the typedef name). */
+  spelling: string;
+  /** Fields with their designator path for offsetof (`anon.q`). */
+  fields: { model: FieldModel; path: string }[];
+  /** Name clang's record-layout dump uses for the record (bit-fields). */
+  layoutName?: string;
+  complete: boolean;
+}
+
+interface FnCtx {
+  key: string;
+  name: string;
+  calls: Set<string>;
+  indirect: { pointerType: string; canonicalType?: string }[];
+  typesUsed: Set<string>;
+  read: Set<string>;
+  written: Set<string>;
+  updatePoints: string[];
+  transactions: string[];
+}
+
+class UnitDecoder {
+  functions: UnitFunction[] = [];
+  globals: GlobalModel[] = [];
+  types: PendingType[] = [];
+  callSites: CallSite[] = [];
+  references: FunctionReference[] = [];
+  markers: MarkerCall[] = [];
+  blockingCalls: NamedCall[] = [];
+  threadCreates: NamedCall[] = [];
+  statics: StaticVariable[] = [];
+  variables: VariableDeclaration[] = [];
+  declarations: FunctionDeclaration[] = [];
+  variableReferences: VariableReference[] = [];
+
+  private staticFns = new Set<string>();
+  private staticVars = new Set<string>();
+  private globalKeys = new Set<string>();
+  /** Why the preferred layout compiler was not used (empty when it was). */
+  layoutErrors: string[] = [];
+  layoutMethod = '';
+  private definedFns = new Set<string>();
+  /** VarDecl id → global key (program globals and local statics). */
+  private globalIds = new Map<string, string>();
+  /** FieldDecl id → owning type key. */
+  private fieldOwner = new Map<string, string>();
+  /** Type spellings (`struct S`, typedef names) → type key. */
+  private typeKeys = new Set<string>();
+  private directCallees = new Set<string>();
+  private pureWrites = new Set<string>();
+  private writes = new Set<string>();
+  private readonly up: string[];
+  private readonly txnBegin: string[];
+  private readonly txnEnd: string[];
+  private readonly blocking: Set<string>;
+  private readonly internal: string[];
+
+  constructor(
+    private readonly unit: UnitModel,
+    private readonly buf: Buffer,
+    private readonly regions: MarkedRegion[],
+    opts: AnalyzeOptions,
+  ) {
+    this.up = opts.updatePointPrefixes ?? ['dsu__update_point', 'dsu_update_point'];
+    this.txnBegin = opts.txnBeginPrefixes ?? ['dsu__txn_begin', 'dsu_txn_begin'];
+    this.txnEnd = opts.txnEndPrefixes ?? ['dsu__txn_end', 'dsu_txn_end'];
+    this.blocking = new Set(opts.blockingFunctions ?? DEFAULT_BLOCKING_FUNCTIONS);
+    this.internal = opts.internalPrefixes ?? ['dsu__'];
+  }
+
+  private isInternal(name: string) {
+    return this.internal.some((p) => name.startsWith(p));
+  }
+
+  private fnKey(name: string) {
+    return symbolKey(name, this.unit.path, this.staticFns.has(name));
+  }
+
+  /** Unnamed records / enums waiting for the typedef that names them (the next declaration, usually). */
+  private pendingAnon = new Map<string, AstNode>();
+
+  /**
+   * Decodes one top-level declaration of program code, in source order. C declares before use, so
+   * everything a body refers to (static linkage, globals, field owners) is known when it arrives;
+   * nothing but the decoded facts is kept.
+   */
+  add(d: AstNode): void {
+    if (d.isImplicit) return;
+    switch (d.kind) {
+      case 'FunctionDecl': {
+        if (!d.name) return;
+        if (d.storageClass === 'static') this.staticFns.add(d.name);
+        const isDefinition = !!d.inner?.some((c) => c.kind === 'CompoundStmt');
+        this.declarations.push({
+          key: this.fnKey(d.name),
+          name: d.name,
+          isDefinition,
+          range: rangeOf(d),
+          nameRange: locRange(d.loc),
+        });
+        if (isDefinition) {
+          this.definedFns.add(d.name);
+          this.addFunction(d);
+        }
+        return;
+      }
+      case 'VarDecl':
+        this.addGlobal(d);
+        return;
+      case 'RecordDecl':
+        if (!d.completeDefinition) return;
+        if (d.name) this.addRecord(d, `${d.tagUsed} ${d.name}`, `${d.tagUsed} ${d.name}`);
+        else if (d.id) this.pendingAnon.set(d.id, d);
+        return;
+      case 'EnumDecl':
+        if (!d.inner?.length) return;
+        if (d.name) this.addEnum(d, `enum ${d.name}`, `enum ${d.name}`);
+        else if (d.id) this.pendingAnon.set(d.id, d);
+        return;
+      case 'TypedefDecl': {
+        if (!d.name) return;
+        const owned = findOwnedTag(d);
+        const anon = owned ? this.pendingAnon.get(owned) : undefined;
+        if (anon && owned) {
+          this.pendingAnon.delete(owned);
+          if (anon.kind === 'EnumDecl') this.addEnum(anon, d.name, d.name, 'typedef');
+          else this.addRecord(anon, d.name, d.name, 'typedef');
+          return;
+        }
+        if (this.typeKeys.has(d.name)) return;
+        this.typeKeys.add(d.name);
+        this.types.push({
+          model: this.newType(d.name, 'typedef', { target: normalizeType(d.type?.qualType ?? '') }),
+          spelling: d.name,
+          fields: [],
+          complete: true,
+        });
+        return;
+      }
+    }
+  }
+
+  /** Facts that need the whole unit. */
+  finish(): void {
+    this.pendingAnon.clear();
+    // a program that defines its own `read` does not block in libc's
+    this.blockingCalls = this.blockingCalls.filter((c) => !this.definedFns.has(c.name));
+    this.threadCreates = this.threadCreates.filter((c) => !this.definedFns.has(c.name));
+  }
+
+  private addGlobal(d: AstNode) {
+    if (!d.name || !d.id) return;
+    if (d.storageClass === 'static') this.staticVars.add(d.name);
+    const isStatic = this.staticVars.has(d.name);
+    const key = symbolKey(d.name, this.unit.path, isStatic);
+    this.globalIds.set(d.id, key);
+    const isDefinition = d.storageClass !== 'extern' || d.init !== undefined;
+    if (!this.isInternal(d.name)) {
+      this.variables.push({
+        key,
+        name: d.name,
+        storage: d.storageClass === 'static' ? 'static' : d.storageClass === 'extern' ? 'extern' : 'none',
+        isDefinition,
+        definition: rangeOf(d),
+        nameRange: locRange(d.loc),
+      });
+    }
+    if (isDefinition && !this.isInternal(d.name) && !this.globalKeys.has(key)) {
+      this.globalKeys.add(key);
+      const type = normalizeType(d.type?.qualType ?? '');
+      this.globals.push({
+        key,
+        name: d.name,
+        unit: this.unit.path,
+        type,
+        linkage: isStatic ? 'internal' : 'external',
+      });
+      if (isStatic) {
+        this.statics.push({ key, name: d.name, type, definition: rangeOf(d), nameRange: locRange(d.loc) });
+      }
+    }
+    if (d.inner) for (const c of d.inner) this.visit(c, undefined);
+  }
+
+  private newType(key: string, kind: TypeModel['kind'], extra: Partial<TypeModel> = {}): TypeModel {
+    return {
+      key,
+      kind,
+      fields: [],
+      size: 0,
+      align: 0,
+      layoutHash: '',
+      capacity: 0,
+      updatable: true,
+      unit: this.unit.path,
+      ...extra,
+    };
+  }
+
+  private addRecord(d: AstNode, key: string, spelling: string, kind?: 'typedef') {
+    if (this.typeKeys.has(key)) return;
+    this.typeKeys.add(key);
+    const packed = !!d.inner?.some((c) => c.kind === 'PackedAttr' || c.kind === 'MaxFieldAlignmentAttr');
+    const t: PendingType = {
+      model: this.newType(
+        key,
+        kind ?? (d.tagUsed === 'union' ? 'union' : 'struct'),
+        packed ? { packed } : {},
+      ),
+      spelling,
+      fields: [],
+      complete: true,
+    };
+    if (kind === 'typedef') t.model.target = `${d.tagUsed} (unnamed)`;
+    t.layoutName = d.name
+      ? `${d.tagUsed} ${d.name}`
+      : `${d.tagUsed} (unnamed at ${presumedLoc(this.buf, this.regions, d.loc?.offset ?? 0)})`;
+    if (packed) {
+      t.model.updatable = false;
+      t.model.notUpdatableReason = 'packed: its C layout must be kept';
+    }
+    this.collectFields(d, '', key, t);
+    this.types.push(t);
+  }
+
+  private collectFields(rec: AstNode, prefix: string, owner: string, t: PendingType) {
+    const inner = rec.inner ?? [];
+    for (let i = 0; i < inner.length; i++) {
+      const f = inner[i];
+      if (f.kind !== 'FieldDecl') continue;
+      if (f.id) this.fieldOwner.set(f.id, owner);
+      const nested =
+        i > 0 && inner[i - 1].kind === 'RecordDecl' && !inner[i - 1].name ? inner[i - 1] : undefined;
+      const type = normalizeType(f.type?.qualType ?? '');
+      const isAnonMember = !f.name || f.isImplicit;
+      if (!isAnonMember) {
+        const width = f.isBitfield ? Number(findValue(f) ?? 0) : undefined;
+        t.fields.push({
+          model: {
+            name: prefix + f.name,
+            type,
+            offsetBits: 0,
+            sizeBits: width ?? 0,
+            ...(f.isBitfield ? { bitfield: true } : {}),
+          },
+          path: prefix + f.name,
+        });
+      }
+      if (nested && /\((unnamed|anonymous)/.test(f.type?.qualType ?? '')) {
+        this.collectFields(nested, isAnonMember ? prefix : `${prefix}${f.name}.`, owner, t);
+        if (nested.inner)
+          for (const g of nested.inner) if (g.kind === 'FieldDecl' && g.id) this.fieldOwner.set(g.id, owner);
+      }
+    }
+  }
+
+  private addEnum(d: AstNode, key: string, spelling: string, kind?: 'typedef') {
+    if (this.typeKeys.has(key)) return;
+    this.typeKeys.add(key);
+    const t: PendingType = { model: this.newType(key, kind ?? 'enum'), spelling, fields: [], complete: true };
+    if (kind === 'typedef') t.model.target = 'enum (unnamed)';
+    for (const c of d.inner ?? []) {
+      if (c.kind === 'EnumConstantDecl' && c.name) {
+        t.fields.push({
+          model: { name: c.name, type: spelling, offsetBits: 0, sizeBits: 0, value: 0 },
+          path: c.name,
+        });
+      }
+    }
+    this.types.push(t);
+  }
+
+  private addFunction(d: AstNode) {
+    const name = d.name as string;
+    const key = this.fnKey(name);
+    const body = (d.inner ?? []).find((c) => c.kind === 'CompoundStmt') as AstNode;
+    const params = (d.inner ?? []).filter((c) => c.kind === 'ParmVarDecl').map((p) => p.name ?? '');
+    const ctx: FnCtx = {
+      key,
+      name,
+      calls: new Set(),
+      indirect: [],
+      typesUsed: new Set(),
+      read: new Set(),
+      written: new Set(),
+      updatePoints: [],
+      transactions: [],
+    };
+    for (const p of d.inner ?? []) if (p.kind === 'ParmVarDecl') this.useType(p.type, ctx);
+    this.visit(body, ctx);
+    const bodyRange = rangeOf(body);
+    const model: FunctionModel = {
+      key,
+      name,
+      unit: this.unit.path,
+      isStatic: this.staticFns.has(name),
+      signature: normalizeType(d.type?.qualType ?? ''),
+      bodyHash: hashTokens(
+        tokenize(this.buf, bodyRange.start, bodyRange.end),
+        `params:${params.join(',')}\n`,
+      ),
+      calls: [...ctx.calls].sort(),
+      indirectCalls: ctx.indirect,
+      addressTaken: false,
+      variadic: !!d.variadic,
+      params,
+      isInline: !!d.inline,
+      typesUsed: [...ctx.typesUsed].sort(),
+      globalsRead: [...ctx.read].sort(),
+      globalsWritten: [...ctx.written].sort(),
+      updatePoints: ctx.updatePoints,
+      transactions: ctx.transactions,
+    };
+    this.functions.push({ model, definition: rangeOf(d), body: bodyRange, name: locRange(d.loc) });
+  }
+
+  /** Adds the type keys a concrete use of `type` touches (not through pointers). */
+  private useType(
+    type: { qualType: string; desugaredQualType?: string } | undefined,
+    ctx: FnCtx | undefined,
+  ) {
+    if (!type || !ctx) return;
+    for (const q of [type.qualType, type.desugaredQualType]) {
+      if (!q) continue;
+      const base = q
+        .replace(/\b(const|volatile|restrict|__restrict)\b/g, '')
+        .replace(/(\s*\[[^\]]*\])+$/, '')
+        .replace(/\s+/g, ' ')
+        .trim();
+      if (this.typeKeys.has(base)) ctx.typesUsed.add(base);
+    }
+  }
+
+  /** The enclosing `do { static … dsu__site_ …} while (0)` of an expanded DSU_UPDATE_POINT. */
+  private siteStmt: ByteRange | undefined;
+
+  private visit(n: AstNode, ctx: FnCtx | undefined): void {
+    if (n.kind === 'DoStmt' && isUpdatePointBlock(n)) {
+      const outer = this.siteStmt;
+      this.siteStmt = rangeOf(n);
+      if (n.inner) for (const c of n.inner) this.visit(c, ctx);
+      this.siteStmt = outer;
+      return;
+    }
+    switch (n.kind) {
+      case 'CallExpr':
+        this.onCall(n, ctx);
+        break;
+      case 'DeclRefExpr':
+        this.onRef(n, ctx);
+        break;
+      case 'MemberExpr': {
+        const owner = n.referencedMemberDecl ? this.fieldOwner.get(n.referencedMemberDecl) : undefined;
+        if (owner && ctx) ctx.typesUsed.add(owner);
+        break;
+      }
+      case 'UnaryExprOrTypeTraitExpr':
+        this.useType(n.argType ?? n.inner?.[0]?.type, ctx);
+        break;
+      case 'CompoundLiteralExpr':
+        this.useType(n.type, ctx);
+        break;
+      case 'VarDecl':
+        if (ctx) this.onLocalVar(n, ctx);
+        break;
+      case 'BinaryOperator':
+        if (n.opcode === '=' && n.inner?.[0]) this.markWrite(n.inner[0], true);
+        break;
+      case 'CompoundAssignOperator':
+        if (n.inner?.[0]) this.markWrite(n.inner[0], false);
+        break;
+      case 'UnaryOperator':
+        if ((n.opcode === '++' || n.opcode === '--' || n.opcode === '&') && n.inner?.[0])
+          this.markWrite(n.inner[0], false);
+        break;
+    }
+    if (n.inner) for (const c of n.inner) this.visit(c, ctx);
+  }
+
+  private markWrite(lhs: AstNode, pure: boolean) {
+    let n: AstNode | undefined = lhs;
+    for (;;) {
+      if (!n) return;
+      if (n.kind === 'ParenExpr' || (n.kind === 'ImplicitCastExpr' && n.castKind !== 'LValueToRValue'))
+        n = n.inner?.[0];
+      else if (n.kind === 'MemberExpr' && !n.isArrow) n = n.inner?.[0];
+      else if (n.kind === 'ArraySubscriptExpr') {
+        const base = n.inner?.[0];
+        if (base?.kind === 'ImplicitCastExpr' && base.castKind === 'ArrayToPointerDecay') n = base.inner?.[0];
+        else return;
+      } else break;
+    }
+    if (n.kind === 'DeclRefExpr' && n.id) {
+      this.writes.add(n.id);
+      if (pure) this.pureWrites.add(n.id);
+    }
+  }
+
+  private onLocalVar(n: AstNode, ctx: FnCtx) {
+    if (n.type?.qualType && !/\*/.test(n.type.qualType.replace(/\[[^\]]*\]/g, ''))) this.useType(n.type, ctx);
+    if (n.storageClass === 'extern' && n.name && n.id) {
+      this.globalIds.set(n.id, symbolKey(n.name, this.unit.path, this.staticVars.has(n.name)));
+      return;
+    }
+    if (n.storageClass !== 'static' || !n.name || !n.id || this.isInternal(n.name)) return;
+    const key = `${this.unit.path}::${ctx.name}::${n.name}`;
+    this.globalIds.set(n.id, key);
+    const type = normalizeType(n.type?.qualType ?? '');
+    this.globals.push({
+      key,
+      name: n.name,
+      unit: this.unit.path,
+      type,
+      linkage: 'function-static',
+      function: ctx.key,
+    });
+    this.statics.push({
+      key,
+      name: n.name,
+      function: ctx.key,
+      type,
+      definition: rangeOf(n),
+      nameRange: locRange(n.loc),
+    });
+    this.variables.push({
+      key,
+      name: n.name,
+      function: ctx.key,
+      storage: 'static',
+      isDefinition: true,
+      definition: rangeOf(n),
+      nameRange: locRange(n.loc),
+    });
+  }
+
+  private onRef(n: AstNode, ctx: FnCtx | undefined) {
+    const ref = n.referencedDecl;
+    if (!ref) return;
+    if (ref.kind === 'FunctionDecl' && ref.name && !BUILTIN.test(ref.name)) {
+      this.references.push({
+        function: ctx?.key,
+        name: ref.name,
+        key: this.fnKey(ref.name),
+        range: rangeOf(n),
+        use: n.id && this.directCallees.has(n.id) ? 'call' : 'address',
+      });
+    } else if (ref.kind === 'VarDecl') {
+      const key = this.globalIds.get(ref.id);
+      if (!key) return;
+      this.variableReferences.push({ key, function: ctx?.key, range: rangeOf(n) });
+      if (!ctx) return;
+      const id = n.id ?? '';
+      if (!this.pureWrites.has(id)) ctx.read.add(key);
+      if (this.writes.has(id)) ctx.written.add(key);
+    }
+  }
+
+  private onCall(n: AstNode, ctx: FnCtx | undefined) {
+    const calleeExpr = n.inner?.[0];
+    if (!calleeExpr || !ctx) return;
+    const core = stripCasts(calleeExpr);
+    const call = rangeOf(n);
+    if (
+      core?.kind === 'DeclRefExpr' &&
+      core.referencedDecl?.kind === 'FunctionDecl' &&
+      core.referencedDecl.name
+    ) {
+      const name = core.referencedDecl.name;
+      if (core.id) this.directCallees.add(core.id);
+      if (BUILTIN.test(name)) return;
+      const calleeKey = this.fnKey(name);
+      const callee = rangeOf(core);
+      ctx.calls.add(calleeKey);
+      this.callSites.push({ function: ctx.key, call, callee, direct: true, calleeName: name, calleeKey });
+      const arg = stripCasts(n.inner?.[1]);
+      const label =
+        arg?.kind === 'StringLiteral' && typeof arg.value === 'string'
+          ? stringLiteralValue(arg.value)
+          : undefined;
+      const kind = this.up.some((p) => name.startsWith(p))
+        ? 'update-point'
+        : this.txnBegin.some((p) => name.startsWith(p))
+          ? 'txn-begin'
+          : this.txnEnd.some((p) => name.startsWith(p))
+            ? 'txn-end'
+            : undefined;
+      if (kind && label !== undefined) {
+        this.markers.push({
+          function: ctx.key,
+          kind,
+          label,
+          calleeName: name,
+          call,
+          callee,
+          ...(kind === 'update-point' && this.siteStmt ? { statement: this.siteStmt } : {}),
+        });
+        if (kind === 'update-point') ctx.updatePoints.push(label);
+        else if (kind === 'txn-begin') ctx.transactions.push(label);
+      }
+      if (!this.definedFns.has(name)) {
+        if (this.blocking.has(name)) this.blockingCalls.push({ function: ctx.key, name, call, callee });
+        if (name === 'pthread_create') this.threadCreates.push({ function: ctx.key, name, call, callee });
+      }
+    } else {
+      const pointerType = normalizeType(calleeExpr.type?.qualType ?? '');
+      const desugared = calleeExpr.type?.desugaredQualType;
+      ctx.indirect.push(
+        desugared && normalizeType(desugared) !== pointerType
+          ? { pointerType, canonicalType: normalizeType(desugared) }
+          : { pointerType },
+      );
+      this.callSites.push({
+        function: ctx.key,
+        call,
+        callee: rangeOf(calleeExpr),
+        direct: false,
+        pointerType,
+      });
+    }
+  }
+
+  /** Fills sizes, alignments, offsets and enumerator values; returns the compiler that answered. */
+  /**
+   * Fills sizes, alignments, offsets and enumerator values; returns the compiler that answered.
+   * The real compiler (`cc`) probes the original source with the real preprocessing flags (a
+   * clang-preprocessed `.i` is not valid input for gcc: glibc picks compiler-specific branches);
+   * clang on the `.i` is the fallback.
+   */
+  async probeLayouts(p: {
+    clang: string;
+    semantic: string[];
+    iFile: string;
+    cwd: string;
+    compiler: string;
+    source: string;
+    preprocessFlags: string[];
+  }): Promise<string> {
+    const { clang, semantic, iFile, cwd } = p;
+    const exprs: string[] = [];
+    const slots: ((v: number | undefined) => void)[] = [];
+    const ask = (e: string, set: (v: number | undefined) => void) => {
+      exprs.push(e);
+      slots.push(set);
+    };
+    for (const t of this.types) {
+      const T = t.spelling;
+      ask(`sizeof(${T})`, (v) => {
+        if (v === undefined) t.complete = false;
+        t.model.size = v ?? 0;
+      });
+      ask(`__alignof__(${T})`, (v) => (t.model.align = v ?? 0));
+      for (const f of t.fields) {
+        if (f.model.value !== undefined) ask(`(long long)(${f.path})`, (v) => (f.model.value = v ?? 0));
+        else if (!f.model.bitfield) {
+          ask(`__builtin_offsetof(${T}, ${f.path})`, (v) => (f.model.offsetBits = (v ?? -1) * 8));
+          ask(`sizeof(((${T} *)0)->${f.path})`, (v) => (f.model.sizeBits = (v ?? 0) * 8));
+        }
+      }
+    }
+    // 1. real compiler, its own preprocessing, function bodies stripped (fast: types only)
+    // 2. real compiler on the whole source; 3. clang on the .i
+    const attempts: [
+      string,
+      string,
+      () => Promise<{ flags: string[]; prelude: Buffer; lang: 'c' | 'cpp-output' }>,
+    ][] = [
+      [
+        p.compiler,
+        'stripped-bodies',
+        async () => {
+          const { stdout } = await run(
+            p.compiler,
+            ['-E', ...p.preprocessFlags, '-w', '-x', 'c', p.source, '-o', '-'],
+            {
+              cwd,
+              what: `preprocessing for the layout probe (${p.compiler})`,
+            },
+          );
+          return { flags: p.semantic, prelude: stripFunctionBodies(stdout), lang: 'cpp-output' };
+        },
+      ],
+      [
+        p.compiler,
+        'whole-source',
+        async () => ({
+          flags: p.preprocessFlags,
+          prelude: Buffer.from(`#include ${JSON.stringify(p.source)}\n`),
+          lang: 'c',
+        }),
+      ],
+      [clang, 'clang-i', async () => ({ flags: semantic, prelude: this.buf, lang: 'cpp-output' })],
+    ];
+    let used = '';
+    let values: (number | undefined)[] = [];
+    const errors: string[] = [];
+    for (const [cc, method, prepare] of attempts) {
+      try {
+        const { flags, prelude, lang } = await prepare();
+        values = (await probeConstants(cc, flags, prelude, exprs, cwd, lang)).values;
+        used = cc;
+        this.layoutMethod = method;
+        break;
+      } catch (e) {
+        errors.push((e as Error).message.slice(0, 4000));
+      }
+    }
+    if (!used) throw new Error(`layout probe of ${this.unit.path} failed:\n${errors.join('\n')}`);
+    if (used !== p.compiler) this.layoutErrors = errors;
+    values.forEach((v, i) => slots[i](v));
+
+    // bit-fields: offsetof cannot measure them; ask clang's record layout dump
+    const withBits = this.types.filter((t) => t.fields.some((f) => f.model.bitfield));
+    if (withBits.length > 0) {
+      const { stderr, stdout } = await run(
+        clang,
+        [
+          '-fsyntax-only',
+          '-Xclang',
+          '-fdump-record-layouts-complete',
+          ...semantic,
+          ...QUIET_FLAGS,
+          '-x',
+          'cpp-output',
+          iFile,
+        ],
+        { cwd, what: `record layouts of ${this.unit.path}` },
+      );
+      const layouts = parseRecordLayouts(stdout.toString('utf8') + stderr);
+      for (const t of withBits) {
+        const rec = t.layoutName ? layouts.get(t.layoutName) : undefined;
+        for (const f of t.fields) {
+          if (!f.model.bitfield) continue;
+          const l = rec?.get(f.path);
+          f.model.offsetBits = l ? l.offsetBits : -1;
+        }
+      }
+    }
+
+    for (const t of this.types) {
+      t.model.fields = t.fields.map((f) => f.model);
+      t.model.capacity = t.model.size;
+      if (!t.complete) t.model.incomplete = true;
+      t.model.layoutHash = layoutHash(t.model);
+    }
+    return used;
+  }
+}
+
+/** sha256 over what decides a type's layout: kind, size, alignment, fields (name, type, offset, size). */
+export function layoutHash(
+  t: Pick<TypeModel, 'kind' | 'size' | 'align' | 'fields'> & { target?: string },
+): string {
+  const body = JSON.stringify([
+    t.kind,
+    t.size,
+    t.align,
+    t.target ?? '',
+    t.fields.map((f) => [f.name, f.type, f.offsetBits, f.sizeBits, f.value ?? null]),
+  ]);
+  return createHash('sha256').update(body).digest('hex');
+}
+
+function isUpdatePointBlock(n: AstNode): boolean {
+  const body = n.inner?.[0];
+  return !!body?.inner?.some(
+    (s) =>
+      s.kind === 'DeclStmt' && s.inner?.some((v) => v.kind === 'VarDecl' && v.name?.startsWith('dsu__site')),
+  );
+}
+
+function findOwnedTag(d: AstNode): string | undefined {
+  const stack = [...(d.inner ?? [])];
+  while (stack.length) {
+    const n = stack.pop() as AstNode;
+    if (n.ownedTagDecl?.id) return n.ownedTagDecl.id;
+    if (n.inner) stack.push(...n.inner);
+  }
+  return undefined;
+}
+
+function findValue(n: AstNode): string | undefined {
+  const stack = [...(n.inner ?? [])];
+  while (stack.length) {
+    const c = stack.shift() as AstNode;
+    if (typeof c.value === 'string') return c.value;
+    if (c.inner) stack.push(...c.inner);
+  }
+  return undefined;
+}

@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { validateManifest, type PatchManifest } from '@dsu/patch-format';
+import { withControl } from './control-client';
+import type { UpdateResult } from './protocol';
+
+export interface ApplyResult extends UpdateResult {
+  patchId: string;
+  pid: number;
+  /** Time to verify and load the bundle in the process, before the update was armed. */
+  stageMs: number;
+}
+
+/** Reads and verifies a bundle directory: schema, patch.so hash and patch id. */
+export function readBundle(dir: string): { manifest: PatchManifest; soPath: string } {
+  const abs = resolve(dir);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(join(abs, 'manifest.json'), 'utf8'));
+  } catch (err) {
+    throw new Error(`${dir} is not a readable patch bundle (manifest.json: ${(err as Error).message}); create one with 'dsu patch'`);
+  }
+  const soPath = join(abs, 'patch.so');
+  const manifest = validateManifest(raw, readFileSync(soPath));
+  return { manifest, soPath };
+}
+
+/**
+ * Applies a patch bundle to one running process: verifies the bundle, STAGEs it (the process
+ * checks the hash and build id and loads it off the critical path), then COMMITs with a
+ * deadline and returns the outcome. A refusal at any step leaves the process on its old code.
+ */
+export async function applyBundle(pid: number, bundleDir: string, runDir: string, timeoutMs: number): Promise<ApplyResult> {
+  const { manifest, soPath } = readBundle(bundleDir);
+  return withControl(pid, runDir, async (c) => {
+    const t0 = Date.now();
+    const staged = await c.stage(soPath, manifest.soSha256, manifest.patchId);
+    const stageMs = Date.now() - t0;
+    if (staged.ok !== true) return { ...(staged as UpdateResult), patchId: manifest.patchId, pid, stageMs };
+    const result = await c.commit(timeoutMs);
+    return { ...result, patchId: manifest.patchId, pid, stageMs };
+  });
+}
+
+/** Rolls back the last patch applied to a process. */
+export async function rollbackProcess(pid: number, runDir: string, timeoutMs: number): Promise<UpdateResult & { pid: number }> {
+  return withControl(pid, runDir, async (c) => ({ ...(await c.rollback(timeoutMs)), pid }));
+}

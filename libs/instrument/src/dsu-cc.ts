@@ -1,0 +1,183 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, extname, join, relative, resolve } from 'node:path';
+import { analyzeUnit, buildProgramModel, findClang, summarizeUnit, type UnitSummary } from '@dsu/c-frontend';
+import { codegenFlags, dependencyFlags } from './compile-flags';
+import { classifyInvocation } from './compiler-invocation';
+import { applyEdits } from './edits';
+import { locateRuntime } from './runtime-location';
+import { parseUpdatePointSpec, planUnit, type UnitPlan } from './unit-plan';
+
+/** What dsu-cc writes next to every object it instruments (`<obj>.dsu.json`). */
+export interface ObjectSidecar {
+  format: 1;
+  summary: UnitSummary;
+  plan: Omit<UnitPlan, 'edits'>;
+  /** The unit's preprocessed source (`<obj>.dsu.i`), which patch generation compiles against. */
+  preprocessed: string;
+}
+
+export interface DsuCcContext {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  log: (line: string) => void;
+}
+
+class CommandFailed extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function exec(cmd: string, args: readonly string[], ctx: DsuCcContext): Promise<void> {
+  return new Promise((res, rej) => {
+    const child = spawn(cmd, args, { cwd: ctx.cwd, env: ctx.env, stdio: 'inherit' });
+    child.on('error', (err) => rej(new CommandFailed(127, `cannot run '${cmd}': ${err.message}`)));
+    child.on('close', (code, signal) =>
+      code === 0 ? res() : rej(new CommandFailed(code ?? 1, `${cmd} ${signal ? `was killed by ${signal}` : `exited with ${code}`}`)),
+    );
+  });
+}
+
+const realCc = (env: NodeJS.ProcessEnv) => env.DSU_CC ?? 'cc';
+
+/** The object a `-c` compile of `source` writes. */
+function objectFor(source: string, output: string | undefined, single: boolean): string {
+  if (output && single) return output;
+  return basename(source, extname(source)) + '.o';
+}
+
+function updatePointsFromEnv(env: NodeJS.ProcessEnv) {
+  return (env.DSU_UPDATE_POINTS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(parseUpdatePointSpec);
+}
+
+/** Instruments and compiles one C unit to `object`; writes `<object>.dsu.json` and `<object>.dsu.i`. */
+export async function compileUnit(source: string, object: string, flags: string[], ctx: DsuCcContext): Promise<ObjectSidecar> {
+  const clang = findClang(ctx.env).path;
+  const root = ctx.env.DSU_SOURCE_ROOT ? resolve(ctx.env.DSU_SOURCE_ROOT) : ctx.cwd;
+  const abs = resolve(ctx.cwd, source);
+  const unitPath = relative(root, abs).startsWith('..') ? abs : relative(root, abs);
+  const analysis = await analyzeUnit({ source: abs, flags, cwd: ctx.cwd, unitPath, clang, layoutCompiler: clang });
+  const plan = planUnit(analysis, updatePointsFromEnv(ctx.env));
+  const objAbs = resolve(ctx.cwd, object);
+  const work = mkdtempSync(join(tmpdir(), 'dsu-cc-'));
+  try {
+    const instrumented = join(work, basename(source, extname(source)) + '.dsu.i');
+    writeFileSync(instrumented, applyEdits(analysis.preprocessed, plan.edits));
+    if (ctx.env.DSU_KEEP_INSTRUMENTED === '1') writeFileSync(objAbs + '.inst.i', readFileSync(instrumented));
+    const deps = dependencyFlags(flags);
+    if (deps.length > 0) {
+      const withTarget = deps.includes('-MT') || deps.includes('-MQ') ? deps : [...deps, '-MT', object];
+      const withFile = withTarget.includes('-MF') ? withTarget : [...withTarget, '-MF', object.replace(/\.o$/, '') + '.d'];
+      await exec(clang, [...flags.filter((f) => f !== '-c' && !withFile.includes(f)), ...withFile.filter((f) => f !== '-MD' && f !== '-MMD'), deps.includes('-MMD') ? '-MM' : '-M', abs], ctx);
+    }
+    try {
+      await exec(clang, [...codegenFlags(flags), '-Wno-unused-command-line-argument', '-c', '-x', 'cpp-output', instrumented, '-o', objAbs], ctx);
+    } catch (err) {
+      const kept = objAbs + '.inst.i';
+      writeFileSync(kept, readFileSync(instrumented));
+      throw new CommandFailed(
+        (err as CommandFailed).code ?? 1,
+        `compiling the instrumented ${unitPath} failed (the program compiles natively?); the instrumented unit is kept at ${kept} — please report it`,
+      );
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  writeFileSync(objAbs + '.dsu.i', analysis.preprocessed);
+  const { edits: _edits, ...planSummary } = plan;
+  const sidecar: ObjectSidecar = { format: 1, summary: summarizeUnit(analysis), plan: planSummary, preprocessed: basename(objAbs) + '.dsu.i' };
+  writeFileSync(objAbs + '.dsu.json', JSON.stringify(sidecar));
+  return sidecar;
+}
+
+/** Links objects with libdsu, exports every symbol, embeds the build id and writes `<exe>.dsu.json`. */
+export async function linkProgram(args: string[], output: string, ctx: DsuCcContext): Promise<void> {
+  const rt = locateRuntime(ctx.env);
+  const exe = resolve(ctx.cwd, output);
+  const objects = args.filter((a) => !a.startsWith('-') && a.endsWith('.o')).map((o) => resolve(ctx.cwd, o));
+  const sidecars = objects
+    .filter((o) => existsSync(o + '.dsu.json'))
+    .map((o) => ({ object: o, sidecar: JSON.parse(readFileSync(o + '.dsu.json', 'utf8')) as ObjectSidecar }));
+  const hash = createHash('sha256');
+  for (const o of objects) hash.update(readFileSync(o));
+  hash.update(JSON.stringify(args));
+  const buildId = hash.digest('hex').slice(0, 32);
+  const program = ctx.env.DSU_PROGRAM ?? basename(exe);
+  const work = mkdtempSync(join(tmpdir(), 'dsu-link-'));
+  try {
+    const info = join(work, 'dsu_build_info.c');
+    writeFileSync(info, `const char dsu_build_id[] = ${JSON.stringify(buildId)};\nconst char dsu_program_name[] = ${JSON.stringify(program)};\n`);
+    const infoObj = join(work, 'dsu_build_info.o');
+    await exec(realCc(ctx.env), ['-c', info, '-o', infoObj], ctx);
+    await exec(
+      realCc(ctx.env),
+      [...args, infoObj, '-rdynamic', '-Wl,-u,dsu__link_anchor', '-Wl,--whole-archive', rt.library, '-Wl,--no-whole-archive', '-ldl', '-pthread'],
+      ctx,
+    );
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const model = buildProgramModel(program, buildId, sidecars.map((s) => s.sidecar.summary));
+  // Paths relative to the source root, so a copied build directory stays usable.
+  const root = ctx.env.DSU_SOURCE_ROOT ? resolve(ctx.env.DSU_SOURCE_ROOT) : dirname(exe);
+  const units = sidecars.map((s) => ({
+    path: s.sidecar.summary.unit.path,
+    object: relative(root, s.object),
+    preprocessed: relative(root, join(dirname(s.object), s.sidecar.preprocessed)),
+    plan: s.sidecar.plan,
+  }));
+  writeFileSync(exe + '.dsu.json', JSON.stringify({ ...model, instrumentation: { units } }, null, 2));
+}
+
+/**
+ * dsu-cc: a drop-in C compiler. Compile steps of C units are instrumented (clang preprocesses,
+ * analyzes and compiles them, so all three agree on the unit); link steps add libdsu,
+ * `-rdynamic` and the program model; everything else runs the real compiler (`DSU_CC`, default
+ * `cc`) unchanged. Returns the exit code.
+ */
+export async function runDsuCc(argv: string[], ctx: DsuCcContext): Promise<number> {
+  const inv = classifyInvocation(argv);
+  try {
+    if (inv.kind === 'passthrough') {
+      await exec(realCc(ctx.env), argv, ctx);
+      return 0;
+    }
+    const rt = inv.kind === 'link' ? undefined : locateRuntime(ctx.env);
+    const flags = argv.filter((a) => !inv.sources.includes(a));
+    const compileFlags = rt ? [...flags.filter((f, i) => f !== '-o' && flags[i - 1] !== '-o'), '-I', rt.includeDir] : [];
+    if (inv.kind === 'compile') {
+      for (const src of inv.sources) await compileUnit(src, objectFor(src, inv.output, inv.sources.length === 1), compileFlags, ctx);
+      return 0;
+    }
+    const output = inv.output ?? 'a.out';
+    let linkArgs = argv;
+    if (inv.kind === 'compile-and-link') {
+      const objDir = join(dirname(resolve(ctx.cwd, output)), `.${basename(output)}.dsu-objects`);
+      mkdirSync(objDir, { recursive: true });
+      const objects = new Map<string, string>();
+      for (const src of inv.sources) {
+        const obj = join(objDir, basename(src, extname(src)) + '.o');
+        await compileUnit(src, obj, ['-c', ...compileFlags], ctx);
+        objects.set(src, obj);
+      }
+      // Link flags only: compile options are harmless to the driver, sources become their objects.
+      linkArgs = argv.map((a) => objects.get(a) ?? a);
+    }
+    await linkProgram(linkArgs, output, ctx);
+    return 0;
+  } catch (err) {
+    ctx.log(`dsu-cc: ${(err as Error).message}`);
+    return err instanceof CommandFailed ? err.code || 1 : 1;
+  }
+}
+

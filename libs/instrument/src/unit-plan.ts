@@ -1,0 +1,232 @@
+import type { UnitAnalysis, UnitFunction } from '@dsu/c-frontend';
+import { declaratorEnd, findToken, outermostLoopBodyStart } from './c-scan';
+import type { Edit } from './edits';
+
+/** An update point configured without touching the source: `serve:loop`, `main:entry`. */
+export interface ConfiguredUpdatePoint {
+  function: string;
+  where: 'entry' | 'loop';
+}
+
+export function parseUpdatePointSpec(spec: string): ConfiguredUpdatePoint {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*):(entry|loop)$/.exec(spec);
+  if (!m) throw new Error(`--update-point '${spec}' must look like FUNCTION:entry or FUNCTION:loop`);
+  return { function: m[1], where: m[2] as 'entry' | 'loop' };
+}
+
+export interface PlannedFunction {
+  key: string;
+  /** C-identifier form of the key: `name`, or `<unit id>__name` for statics. */
+  mangled: string;
+  slot: string;
+  impl: string;
+}
+
+export interface UnitPlan {
+  edits: Edit[];
+  functions: PlannedFunction[];
+  /** Functions left as they are, with the reason (they cannot be updated). */
+  skipped: { key: string; reason: string }[];
+  /** Statics promoted to exported symbols: key -> symbol. */
+  promotedStatics: Record<string, string>;
+  /** Configured update points that were placed. */
+  updatePoints: string[];
+}
+
+/** Attributes that must not be duplicated on the stub and the implementation. */
+const UNSAFE_ATTRIBUTES = /\b(__)?(constructor|destructor|section|alias|ifunc|naked|always_inline|gnu_inline|target_clones)(__)?\b/;
+
+export const slotName = (mangled: string) => `__dsu_slot_${mangled}`;
+export const implName = (mangled: string) => `__dsu_impl_${mangled}`;
+export const addressName = (mangled: string) => `__dsu_addr_${mangled}`;
+export const staticSymbol = (unitId: string, parts: string[]) => `__dsu_s_${unitId}__${parts.join('__')}`;
+
+/** C-identifier form of a function key, stable across versions of the same unit path. */
+export function mangleKey(key: string, unitId: string): string {
+  const name = key.split('::').pop() as string;
+  return key.includes('::') ? `${unitId}__${name}` : name;
+}
+
+export const cString = (s: string) => JSON.stringify(s);
+
+/** A call through a slot, with the callee's own type (`name` is a declared function). */
+export const slotCall = (name: string, slot: string) =>
+  `((__typeof__(&${name}))__atomic_load_n(&${slot}, __ATOMIC_RELAXED))`;
+
+/** Declarations every rewritten unit starts with (runtime entry points under private names). */
+export const PRELUDE = [
+  'struct __dsu_fn_entry_v1 { unsigned int abi; const char *key; void **slot; void *impl; const char *unit; };',
+  'struct __dsu_point_site_v1 { const char *name; int seen; void *next; };',
+  'extern int __dsu_cc_pending __asm__("dsu__pending");',
+  'extern void __dsu_cc_point_register(struct __dsu_point_site_v1 *) __asm__("dsu__point_register");',
+  'extern void __dsu_cc_update_point(const char *) __asm__("dsu__update_point");',
+];
+
+/**
+ * Plans the byte-offset rewrite of one preprocessed unit (DESIGN.md §4, libs/runtime/ABI.md):
+ * every program function gets a slot, its body moves to `__dsu_impl_<m>`, the original symbol
+ * becomes a naked stub that jumps through the slot, direct calls inside the unit go through the
+ * slot, blocking calls go to the runtime's wrappers, statics get unique exported names, and
+ * configured update points are inserted. All inserted text stays on existing lines so debug
+ * line information is unchanged.
+ */
+export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdatePoint[] = []): UnitPlan {
+  const buf = a.preprocessed;
+  const uid = a.unit.id;
+  const edits: Edit[] = [];
+  const functions: PlannedFunction[] = [];
+  const skipped: UnitPlan['skipped'] = [];
+  const byKey = new Map<string, PlannedFunction>();
+  const fnByKey = new Map(a.functions.map((f) => [f.model.key, f]));
+  const prelude: string[] = [...PRELUDE];
+
+  for (const f of a.functions) {
+    const header = buf.toString('latin1', f.definition.start, f.body.start);
+    const unsafe = UNSAFE_ATTRIBUTES.exec(header);
+    if (unsafe) {
+      skipped.push({ key: f.model.key, reason: `has the '${unsafe[2]}' attribute` });
+      continue;
+    }
+    if (/\binline\b/.test(header) && !/\bstatic\b/.test(header)) {
+      skipped.push({ key: f.model.key, reason: 'is a non-static inline function (C99 inline semantics)' });
+      continue;
+    }
+    const mangled = mangleKey(f.model.key, uid);
+    const p: PlannedFunction = { key: f.model.key, mangled, slot: slotName(mangled), impl: implName(mangled) };
+    functions.push(p);
+    byKey.set(p.key, p);
+    prelude.push(`extern void *${p.slot};`);
+    edits.push(...functionEdits(buf, f, p, a.unit.path));
+  }
+
+  // Direct calls of this unit's functions go through their slots; other uses keep the stub.
+  for (const c of a.callSites) {
+    const target = c.direct && c.calleeKey ? byKey.get(c.calleeKey) : undefined;
+    if (!target) continue;
+    const name = buf.toString('latin1', c.callee.start, c.callee.end);
+    edits.push({ start: c.callee.start, end: c.callee.end, text: slotCall(name, target.slot) });
+  }
+
+  edits.push(...wrapBlockingCalls(a, () => true));
+  const promotedStatics = promoteStatics(a, edits, fnByKey);
+  const placed = placeUpdatePoints(a, updatePoints, edits);
+
+  edits.push({ start: 0, end: 0, text: prelude.join(' ') + '\n' });
+  return { edits, functions, skipped, promotedStatics, updatePoints: placed };
+}
+
+/**
+ * Blocking calls (of functions the program does not define itself) in the selected functions
+ * go to the runtime's wrappers, declared with the libc function's own type.
+ */
+export function wrapBlockingCalls(a: UnitAnalysis, selected: (fnKey: string) => boolean): Edit[] {
+  const edits: Edit[] = [];
+  const defined = new Set(a.functions.map((f) => f.model.name));
+  const perFunction = new Map<string, Set<string>>();
+  for (const c of a.blockingCalls) {
+    if (defined.has(c.name) || !selected(c.function)) continue;
+    edits.push({ start: c.callee.start, end: c.callee.end, text: `dsu_${c.name}` });
+    perFunction.set(c.function, (perFunction.get(c.function) ?? new Set<string>()).add(c.name));
+  }
+  for (const [fnKey, names] of perFunction) {
+    const f = a.functions.find((x) => x.model.key === fnKey);
+    if (!f) continue;
+    const decls = [...names].map((n) => `extern __typeof__(${n}) dsu_${n};`).join(' ');
+    edits.push({ start: f.definition.start, end: f.definition.start, text: decls + ' ' });
+  }
+  return edits;
+}
+
+function functionEdits(buf: Buffer, f: UnitFunction, p: PlannedFunction, unitPath: string): Edit[] {
+  const header = buf.toString('latin1', f.definition.start, f.body.start);
+  // The stub keeps the original name, linkage and type; naked so it forwards any arguments
+  // (varargs included) untouched with one indirect jump.
+  const stub =
+    '_Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \\"-Wunused-parameter\\"") ' +
+    `__attribute__((naked, noinline, unused)) ${header.replace(/\s+/g, ' ').trim()} ` +
+    `{ __asm__("jmp *${p.slot}(%rip)"); } _Pragma("GCC diagnostic pop") `;
+  const name = buf.toString('latin1', f.name.start, f.name.end);
+  // A static stub has no exported name; patches that take its address use this pointer.
+  const address = f.model.isStatic ? ` void *const ${addressName(p.mangled)} = (void *)&${name};` : '';
+  const entry =
+    ` void *${p.slot} = (void *)&${p.impl};` +
+    address +
+    ` static const struct __dsu_fn_entry_v1 __dsu_fe_${p.mangled} __attribute__((used, section("dsu_fn"), aligned(8))) =` +
+    ` { 1u, ${cString(p.key)}, &${p.slot}, (void *)&${p.impl}, ${cString(unitPath)} };`;
+  return [
+    { start: f.definition.start, end: f.definition.start, text: stub },
+    { start: f.name.start, end: f.name.end, text: p.impl },
+    { start: f.definition.end, end: f.definition.end, text: entry },
+  ];
+}
+
+/**
+ * Gives every static a unique exported name so patches can link to it. File statics lose
+ * `static` (external linkage also stops the optimizer from assuming only this unit writes
+ * them); function-local statics are declared `extern` in place and defined at file scope.
+ */
+function promoteStatics(a: UnitAnalysis, edits: Edit[], fnByKey: Map<string, UnitFunction>): Record<string, string> {
+  const buf = a.preprocessed;
+  const out: Record<string, string> = {};
+  const withKeyword = a.variables.filter((v) => v.storage === 'static').map((s) => ({ s, kw: findToken(buf, { start: s.definition.start, end: s.nameRange.start }, 'static') }));
+  const sharing = new Map<number, number>();
+  for (const { kw } of withKeyword) if (kw) sharing.set(kw.start, (sharing.get(kw.start) ?? 0) + 1);
+  const keywordDone = new Set<number>();
+  let n = 0;
+  for (const { s, kw } of withKeyword) {
+    if (!kw) continue;
+    const symbol = staticSymbol(a.unit.id, s.key.split('::').slice(1));
+    const declEnd = declaratorEnd(buf, s.nameRange, s.definition.end);
+    const label = ` __asm__(${cString(symbol)})`;
+    if (!s.function) {
+      if (!keywordDone.has(kw.start)) edits.push({ start: kw.start, end: kw.end, text: '' });
+      keywordDone.add(kw.start);
+      edits.push({ start: declEnd, end: declEnd, text: label });
+    } else {
+      const f = fnByKey.get(s.function);
+      const declText = buf.toString('latin1', s.definition.start, s.definition.end);
+      // Left in place (and not patchable by name): several declarators sharing one `static`,
+      // and types defined in the declaration itself, which cannot move to file scope.
+      if (!f || declText.includes('{') || (sharing.get(kw.start) ?? 0) > 1) continue;
+      const rel = (x: number) => x - s.definition.start;
+      const def =
+        declText.slice(0, rel(kw.start)) +
+        declText.slice(rel(kw.end), rel(s.nameRange.start)) +
+        `__dsu_sdef_${n++}` +
+        declText.slice(rel(s.nameRange.end), rel(declEnd)) +
+        label +
+        declText.slice(rel(declEnd));
+      edits.push({ start: f.definition.start, end: f.definition.start, text: def.replace(/\s+/g, ' ') + '; ' });
+      edits.push({ start: kw.start, end: kw.end, text: 'extern' });
+      edits.push({ start: declEnd, end: s.definition.end, text: label });
+    }
+    out[s.key] = symbol;
+  }
+  return out;
+}
+
+export function placeUpdatePoints(a: UnitAnalysis, points: readonly ConfiguredUpdatePoint[], edits: Edit[], selected: (fnKey: string) => boolean = () => true): string[] {
+  const placed: string[] = [];
+  points.forEach((p, i) => {
+    const f = a.functions.find((fn) => fn.model.name === p.function);
+    if (!f || !selected(f.model.key)) return; // defined in another unit, or not being rewritten
+    const name = `${p.function}:${p.where}`;
+    let offset = f.body.start + 1;
+    if (p.where === 'loop') {
+      const loop = outermostLoopBodyStart(a.preprocessed, f.body);
+      if ('error' in loop) throw new Error(`--update-point ${name}: function '${p.function}' ${loop.error}; use ${p.function}:entry or DSU_UPDATE_POINT("...") in the source`);
+      offset = loop.offset;
+    }
+    const site = `__dsu_ps_${i}`;
+    edits.push({
+      start: offset,
+      end: offset,
+      text:
+        ` { static struct __dsu_point_site_v1 ${site} = { ${cString(name)}, 0, 0 };` +
+        ` if (__builtin_expect(!__atomic_load_n(&${site}.seen, __ATOMIC_RELAXED), 0)) __dsu_cc_point_register(&${site});` +
+        ` if (__builtin_expect(__atomic_load_n(&__dsu_cc_pending, __ATOMIC_RELAXED), 0)) __dsu_cc_update_point(${cString(name)}); } `,
+    });
+    placed.push(name);
+  });
+  return placed;
+}

@@ -1,0 +1,150 @@
+import type { UnitAnalysis } from '@dsu/c-frontend';
+import {
+  addressName,
+  cString,
+  declaratorEnd,
+  findToken,
+  implName,
+  mangleKey,
+  placeUpdatePoints,
+  PRELUDE,
+  slotCall,
+  slotName,
+  staticSymbol,
+  wrapBlockingCalls,
+  type ConfiguredUpdatePoint,
+  type Edit,
+} from '@dsu/instrument';
+
+export interface PatchUnitRequest {
+  /** Keys whose new body this patch carries (body changes). */
+  changed: ReadonlySet<string>;
+  /** Keys the new version adds (the patch defines their slots). */
+  added: ReadonlySet<string>;
+  /** Every function key of the new version, with the unit id that mangles it. */
+  programFunctions: ReadonlyMap<string, { unitId: string; isStatic: boolean }>;
+  /** Suffix of the new implementations' names, unique per patch (e.g. `v1a2b3c4d`). */
+  suffix: string;
+  updatePoints: readonly ConfiguredUpdatePoint[];
+}
+
+export interface PatchUnitFunction {
+  key: string;
+  change: 'body' | 'added';
+  symbol: string;
+  /** ADDED: the slot the patch defines. */
+  slot?: string;
+}
+
+export interface PatchUnit {
+  edits: Edit[];
+  functions: PatchUnitFunction[];
+}
+
+/**
+ * Turns one preprocessed unit of the NEW version into a patch unit: the changed and added
+ * functions keep their definitions under version-suffixed names; every other function becomes
+ * a declaration; variables become `extern` declarations of the running program's (promoted
+ * statics by their exported names); calls to program functions go through the slots, so the
+ * patch links against the executable and earlier patches, never against copies of its own.
+ */
+export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit {
+  const buf = a.preprocessed;
+  const edits: Edit[] = [];
+  const functions: PatchUnitFunction[] = [];
+  const inPatch = (key: string) => req.changed.has(key) || req.added.has(key);
+  const mangled = (key: string) => {
+    const info = req.programFunctions.get(key);
+    return info ? mangleKey(key, info.unitId) : undefined;
+  };
+  const slots = new Set<string>();
+
+  for (const f of a.functions) {
+    const key = f.model.key;
+    if (!inPatch(key)) {
+      edits.push({ start: f.body.start, end: f.body.end, text: ';' });
+      continue;
+    }
+    const m = mangleKey(key, a.unit.id);
+    const symbol = `${implName(m)}__${req.suffix}`;
+    // The original name stays declared (unevaluated `__typeof__(&name)` in slot calls needs it).
+    const original = buf.toString('latin1', f.definition.start, f.body.start).replace(/\s+/g, ' ').trim();
+    edits.push({ start: f.definition.start, end: f.definition.start, text: `${original}; ` });
+    // New bodies are exported (the descriptor in another object points at them).
+    for (const kw of ['static', 'inline', '__inline', '__inline__']) {
+      const t = findToken(buf, { start: f.definition.start, end: f.name.start }, kw);
+      if (t) edits.push({ start: t.start, end: t.end, text: '' });
+    }
+    edits.push({ start: f.name.start, end: f.name.end, text: symbol });
+    if (req.added.has(key)) {
+      const slot = slotName(m);
+      slots.add(slot);
+      const header = buf.toString('latin1', f.definition.start, f.body.start).replace(/\s+/g, ' ').trim();
+      // Stub under the original name, so the new code can take the function's address.
+      edits.push({
+        start: f.definition.start,
+        end: f.definition.start,
+        text:
+          '_Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \\"-Wunused-parameter\\"") ' +
+          `__attribute__((naked, noinline, unused)) ${header} { __asm__("jmp *${slot}(%rip)"); } _Pragma("GCC diagnostic pop") `,
+      });
+      edits.push({ start: f.definition.end, end: f.definition.end, text: ` void *${slot} = (void *)&${symbol};` });
+      functions.push({ key, change: 'added', symbol, slot });
+    } else {
+      functions.push({ key, change: 'body', symbol });
+    }
+  }
+
+  // Inside the patch's functions: calls through slots; addresses of static functions through
+  // the pointer the executable exports (the static stub itself has no exported name).
+  const inPatchFn = (fnKey: string | undefined) => fnKey !== undefined && inPatch(fnKey);
+  for (const c of a.callSites) {
+    if (!inPatchFn(c.function) || !c.direct || !c.calleeKey) continue;
+    const m = mangled(c.calleeKey);
+    if (!m) continue;
+    slots.add(slotName(m));
+    edits.push({ start: c.callee.start, end: c.callee.end, text: slotCall(buf.toString('latin1', c.callee.start, c.callee.end), slotName(m)) });
+  }
+  for (const r of a.references) {
+    if (r.use !== 'address' || !inPatchFn(r.function)) continue;
+    const info = req.programFunctions.get(r.key);
+    if (!info?.isStatic || req.added.has(r.key)) continue;
+    const ptr = addressName(mangleKey(r.key, info.unitId));
+    edits.push({ start: r.range.start, end: r.range.end, text: `((__typeof__(&${r.name}))${ptr})` });
+    edits.push({ start: 0, end: 0, text: `extern void *const ${ptr};` });
+  }
+
+  edits.push(...wrapBlockingCalls(a, inPatchFn));
+  placeUpdatePoints(a, req.updatePoints, edits, inPatchFn);
+  edits.push(...externalizeVariables(a, inPatchFn));
+
+  const decls = [...slots].filter((s) => !functions.some((f) => f.slot === s)).map((s) => `extern void *${s};`);
+  edits.push({ start: 0, end: 0, text: [...PRELUDE, ...decls].join(' ') + '\n' });
+  return { edits, functions };
+}
+
+/**
+ * Variables of the new unit become declarations of the running program's: `extern`, no
+ * initializer; statics under the exported names dsu-cc gave them. Local statics of functions
+ * that are not in the patch disappear with their bodies.
+ */
+function externalizeVariables(a: UnitAnalysis, inPatchFn: (fnKey: string | undefined) => boolean): Edit[] {
+  const buf = a.preprocessed;
+  const edits: Edit[] = [];
+  const specifierDone = new Set<number>();
+  for (const v of a.variables) {
+    if (v.function && !inPatchFn(v.function)) continue;
+    const declEnd = declaratorEnd(buf, v.nameRange, v.definition.end);
+    const kw = findToken(buf, { start: v.definition.start, end: v.nameRange.start }, v.storage === 'static' ? 'static' : 'extern');
+    const label = v.storage === 'static' ? ` __asm__(${cString(staticSymbol(a.unit.id, v.key.split('::').slice(1)))})` : '';
+    if (v.storage === 'static' && kw) {
+      if (!specifierDone.has(kw.start)) edits.push({ start: kw.start, end: kw.end, text: 'extern' });
+      specifierDone.add(kw.start);
+    } else if (v.storage === 'none' && !specifierDone.has(v.definition.start)) {
+      edits.push({ start: v.definition.start, end: v.definition.start, text: 'extern ' });
+      specifierDone.add(v.definition.start);
+    }
+    edits.push({ start: declEnd, end: v.definition.end, text: label });
+  }
+  return edits;
+}

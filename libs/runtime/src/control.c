@@ -1,0 +1,244 @@
+/* control.c -- the control thread: serves the line protocol on
+ * $DSU_RUN_DIR/<pid>.sock and acts as the update coordinator.
+ *
+ * It is deliberately not a program thread: it is created with the real
+ * pthread_create (so it is not registered), blocks every signal, and is
+ * excluded from quiescence.  Work that would otherwise land on the
+ * program's critical path (backtrace warm-up, symbol tables) happens here
+ * before the socket is opened. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <link.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include "internal.h"
+
+#define IDLE_CLIENT_MS 30000   /* drop a silent client so others get served */
+
+static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static pid_t sock_pid;          /* process that owns sock_path */
+static int listen_fd = -1, client_fd = -1;
+static int prepared;            /* symbol tables and registry walked */
+
+static void unlink_at_exit(void) {
+    /* sock_pid is published (release) after sock_path is complete. */
+    if (__atomic_load_n(&sock_pid, __ATOMIC_ACQUIRE) == getpid()) unlink(sock_path);
+}
+
+static int exe_bias_cb(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    *(uintptr_t *)data = (uintptr_t)info->dlpi_addr;
+    return 1;                   /* the first object is the executable */
+}
+
+static void prepare(void) {
+    if (prepared) return;
+    prepared = 1;
+    void *frames[4];
+    backtrace(frames, 4);       /* first use dlopens libgcc_s: do it now */
+    dsu__update_init();
+    uintptr_t bias = 0;
+    dl_iterate_phdr(exe_bias_cb, &bias);
+    const char *err;
+    if (dsu__symtab_add_file("exe", "/proc/self/exe", bias, &err) < 0)
+        fprintf(stderr, "dsu: cannot read the program's symbols (%s); activeness "
+                        "checks will not see program functions\n", err);
+}
+
+/* Creates the run directory and binds the socket.  Returns the listening
+ * fd or -1 after printing what went wrong. */
+static int open_socket(void) {
+    const char *dir = getenv("DSU_RUN_DIR");
+    char defdir[64];
+    if (!dir || !*dir) {
+        snprintf(defdir, sizeof defdir, "/tmp/dsu-%u", (unsigned)geteuid());
+        dir = defdir;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        fprintf(stderr, "dsu: cannot create run directory %s: %s; set DSU_RUN_DIR to a writable directory\n", dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & 022)) {
+        fprintf(stderr, "dsu: run directory %s must be a directory owned by uid %u and not "
+                        "group/world-writable; fix it or set DSU_RUN_DIR\n", dir, (unsigned)geteuid());
+        return -1;
+    }
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%d.sock", dir, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof sa.sun_path) {
+        fprintf(stderr, "dsu: socket path under %s is too long; use a shorter DSU_RUN_DIR\n", dir);
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) { fprintf(stderr, "dsu: socket: %s\n", strerror(errno)); return -1; }
+    unlink(sa.sun_path);        /* stale socket of an earlier process with our pid */
+    mode_t old = umask(077);
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    umask(old);
+    if (r < 0 || chmod(sa.sun_path, 0600) < 0 || listen(fd, 16) < 0) {
+        fprintf(stderr, "dsu: cannot serve %s: %s\n", sa.sun_path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    memcpy(sock_path, sa.sun_path, sizeof sock_path);
+    __atomic_store_n(&sock_pid, getpid(), __ATOMIC_RELEASE);
+    return fd;
+}
+
+static void send_all(int fd, const char *b, size_t n) {
+    while (n > 0) {
+        /* MSG_NOSIGNAL: a client that went away must not SIGPIPE the program. */
+        ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return;
+        b += r; n -= (size_t)r;
+    }
+}
+
+static void reply(int fd, struct dsu__json *j) {
+    if (j->oom) {
+        static const char m[] = "{\"ok\":false,\"error\":\"out of memory building the reply; retry\"}\n";
+        send_all(fd, m, sizeof m - 1);
+        return;
+    }
+    send_all(fd, j->buf ? j->buf : "", j->len);
+    send_all(fd, "\n", 1);
+}
+
+static void handle_line(int fd, const char *line, size_t len) {
+    struct dsu__request *req = malloc(sizeof *req);
+    struct dsu__json j;
+    dsu__json_init(&j);
+    if (!req) { dsu__json_error(&j, "out of memory; retry"); reply(fd, &j); dsu__json_free(&j); return; }
+    if (dsu__proto_parse(line, len, req) < 0) {
+        dsu__json_error(&j, req->error);
+    } else switch (req->kind) {
+        case DSU__REQ_HELLO:    dsu__req_hello(&j); break;
+        case DSU__REQ_STATUS:   dsu__req_status(&j); break;
+        case DSU__REQ_STAGE:    dsu__req_stage(&j, req); break;
+        case DSU__REQ_COMMIT:   dsu__req_commit(&j, req); break;
+        case DSU__REQ_ROLLBACK: dsu__req_rollback(&j, req); break;
+        case DSU__REQ_STACKS:   dsu__req_stacks(&j); break;
+        default: dsu__json_error(&j, dsu__proto_valid_requests);
+    }
+    reply(fd, &j);
+    dsu__json_free(&j);
+    free(req);
+}
+
+static int peer_allowed(int fd) {
+    struct ucred cr;
+    socklen_t l = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0) return 0;
+    return cr.uid == geteuid() || cr.uid == 0;
+}
+
+static void serve_client(int fd) {
+    static char buf[DSU__MAX_LINE + 2];
+    size_t have = 0;
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        int r = poll(&p, 1, IDLE_CLIENT_MS);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return;
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;
+        have += (size_t)n;
+        char *start = buf, *nl;
+        while ((nl = memchr(start, '\n', have - (size_t)(start - buf)))) {
+            handle_line(fd, start, (size_t)(nl - start));
+            start = nl + 1;
+        }
+        have -= (size_t)(start - buf);
+        memmove(buf, start, have);
+        if (have > DSU__MAX_LINE) {
+            static const char m[] = "{\"ok\":false,\"error\":\"request line longer than 65536 bytes; closing the connection\"}\n";
+            send_all(fd, m, sizeof m - 1);
+            return;
+        }
+    }
+}
+
+static void *control_main(void *arg) {
+    (void)arg;
+    __atomic_store_n(&dsu__control_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    pthread_setname_np(pthread_self(), "dsu-control");
+    prepare();
+    listen_fd = open_socket();
+    if (listen_fd < 0) return NULL;
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                struct timespec ts = { 0, 100000000 };
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            fprintf(stderr, "dsu: control socket accept failed: %s; updates disabled\n", strerror(errno));
+            return NULL;
+        }
+        if (!peer_allowed(fd)) {
+            static const char m[] = "{\"ok\":false,\"error\":\"permission denied: connect as the program's user or root\"}\n";
+            send_all(fd, m, sizeof m - 1);
+            close(fd);
+            continue;
+        }
+        client_fd = fd;
+        serve_client(fd);
+        client_fd = -1;
+        close(fd);
+    }
+    return NULL;
+}
+
+static void start_thread(void) {
+    pthread_attr_t a;
+    pthread_t th;
+    sigset_t all, old;
+    sigfillset(&all);
+    /* The control thread inherits this mask: process-directed signals
+     * must go to the program's own threads, not to us. */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    int r = dsu__real_pthread_create(&th, &a, control_main, NULL);
+    pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (r != 0) fprintf(stderr, "dsu: cannot start the control thread: %s; updates disabled\n", strerror(r));
+}
+
+void dsu__control_start(void) {
+    atexit(unlink_at_exit);
+    start_thread();
+    /* Still before main(): any unregistered thread now is a sanitizer's. */
+    dsu__note_foreign_threads();
+}
+
+/* In a forked child: the parent's control thread does not exist here and
+ * its socket belongs to the parent.  Start over with our own. */
+void dsu__control_atfork_child(void) {
+    if (listen_fd >= 0) close(listen_fd);
+    if (client_fd >= 0) close(client_fd);
+    listen_fd = client_fd = -1;
+    __atomic_store_n(&sock_pid, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&dsu__control_tid, 0, __ATOMIC_RELEASE);
+    const char *d = getenv("DSU_DISABLE");
+    if (d && strcmp(d, "1") == 0) return;
+    start_thread();
+}

@@ -1,0 +1,135 @@
+/* internal.h -- shared declarations between libdsu's source files.
+ * Nothing here is part of the ABI; everything is prefixed dsu__. */
+#ifndef DSU_INTERNAL_H
+#define DSU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <sys/types.h>
+#include "dsu.h"
+
+#define DSU__MAX_FRAMES 64
+#define DSU__MAX_LINE   65536   /* longest accepted request line */
+
+/* ---- sha256.c ---- */
+struct dsu__sha256 { uint32_t h[8]; uint64_t len; uint8_t buf[64]; size_t nbuf; };
+void dsu__sha256_init(struct dsu__sha256 *c);
+void dsu__sha256_update(struct dsu__sha256 *c, const void *data, size_t n);
+void dsu__sha256_final(struct dsu__sha256 *c, uint8_t out[32]);
+/* Hex digest (65 bytes incl. NUL) of a buffer. */
+void dsu__sha256_hex(const void *data, size_t n, char out[65]);
+
+/* ---- proto.c: pure request parser + JSON writer ---- */
+enum dsu__req_kind {
+    DSU__REQ_HELLO = 1, DSU__REQ_STATUS, DSU__REQ_STAGE, DSU__REQ_COMMIT,
+    DSU__REQ_ROLLBACK, DSU__REQ_STACKS
+};
+struct dsu__request {
+    enum dsu__req_kind kind;
+    char path[4096];
+    char sha256[65];        /* lower-case hex */
+    char id[128];
+    long timeout_ms;        /* COMMIT/ROLLBACK; default applied by parser */
+    const char *error;      /* static message when parsing fails */
+};
+#define DSU__DEFAULT_TIMEOUT_MS 5000
+#define DSU__MAX_TIMEOUT_MS     3600000L
+int dsu__proto_parse(const char *buf, size_t len, struct dsu__request *out);
+extern const char dsu__proto_valid_requests[];
+
+/* Growable JSON writer; on allocation failure `oom` is set and writes
+ * become no-ops, so callers check once at the end. */
+struct dsu__json {
+    char *buf; size_t len, cap; int oom;
+    int depth; unsigned char need_comma[32];
+};
+void dsu__json_init(struct dsu__json *j);
+void dsu__json_free(struct dsu__json *j);
+void dsu__json_obj(struct dsu__json *j);          /* { */
+void dsu__json_obj_end(struct dsu__json *j);      /* } */
+void dsu__json_arr(struct dsu__json *j);          /* [ */
+void dsu__json_arr_end(struct dsu__json *j);      /* ] */
+void dsu__json_key(struct dsu__json *j, const char *k);
+void dsu__json_str(struct dsu__json *j, const char *s); /* NULL -> null */
+void dsu__json_int(struct dsu__json *j, long long v);
+void dsu__json_bool(struct dsu__json *j, int v);
+void dsu__json_null(struct dsu__json *j);
+/* {"ok":false,"error":msg} */
+void dsu__json_error(struct dsu__json *j, const char *msg);
+/* Echo of a parsed request (used by the fuzzer and for debugging). */
+void dsu__json_request(struct dsu__json *j, const struct dsu__request *r);
+
+/* ---- symtab.c: ELF symbol ranges ---- */
+struct dsu__sym { uintptr_t start, end, base; const char *name; };
+struct dsu__symtab {
+    struct dsu__symtab *next;
+    char *label;             /* "exe" or the patch id */
+    uintptr_t lo, hi;        /* covered address range */
+    struct dsu__sym *syms; size_t n;  /* sorted by start */
+    char *strings;           /* owned copy of the string table */
+};
+/* Parses the ELF image in [data, data+size) and registers its function
+ * symbols relocated by `bias`.  Returns 0 or -1 with *err set. */
+int dsu__symtab_add(const char *label, const void *data, size_t size,
+                    uintptr_t bias, const char **err);
+int dsu__symtab_add_file(const char *label, const char *path, uintptr_t bias,
+                         const char **err);
+/* Symbol containing pc, or NULL. */
+const struct dsu__sym *dsu__symtab_lookup(uintptr_t pc);
+
+/* ---- threads.c: registry, parking, signals ---- */
+enum { DSU__RUNNING = 0, DSU__BLOCKED = 1, DSU__PARKED = 2 };
+struct dsu__thread {
+    struct dsu__thread *next;
+    pid_t tid;               /* 0 while the thread is still starting */
+    int state;               /* DSU__*, atomic */
+    int txn;                 /* transaction depth, atomic (owner writes) */
+    const char *last_point;  /* atomic */
+    const char *block_name;  /* wrapper currently blocking in, atomic */
+    /* park_stack: written by the owner before it becomes PARKED. */
+    void *park_stack[DSU__MAX_FRAMES]; int park_n;
+    uint64_t park_start_ns;
+    /* sig_stack: written by the signal handler once per sig_want gen. */
+    void *sig_stack[DSU__MAX_FRAMES]; int sig_n;
+    unsigned sig_want, sig_have;       /* atomic */
+    uint64_t sig_sent_ns;              /* coordinator only */
+    pthread_t pth;
+};
+extern pthread_mutex_t dsu__reg_lock;   /* protects the list */
+extern struct dsu__thread *dsu__threads;
+extern pthread_mutex_t dsu__park_lock;
+extern pthread_cond_t dsu__park_cond;   /* parked threads wait for epoch change */
+extern pthread_cond_t dsu__coord_cond;  /* coordinator waits for parkers */
+extern unsigned dsu__epoch;
+extern int dsu__signo;
+extern pid_t dsu__control_tid;
+extern __thread struct dsu__thread *dsu__self;
+extern __thread int dsu__intr;          /* set by our signal handler */
+void dsu__park(struct dsu__thread *t, const char *point);
+void dsu__threads_init(void);
+void dsu__threads_atfork_child(void);
+int dsu__real_pthread_create(pthread_t *t, const pthread_attr_t *a,
+                             void *(*fn)(void *), void *arg);
+void dsu__points_foreach(void (*cb)(const char *name, void *ud), void *ud);
+uint64_t dsu__now_ns(void);     /* CLOCK_MONOTONIC */
+uint64_t dsu__wall_ms(void);    /* CLOCK_REALTIME in ms */
+void dsu__thread_name(pid_t tid, char *out, size_t n);
+
+/* ---- update.c ---- */
+void dsu__update_init(void);           /* walks the dsu_fn registry */
+void dsu__note_foreign_threads(void);  /* sanitizer builds only, see update.c */
+void dsu__req_status(struct dsu__json *j);
+void dsu__req_hello(struct dsu__json *j);
+void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r);
+void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r);
+void dsu__req_rollback(struct dsu__json *j, const struct dsu__request *r);
+void dsu__req_stacks(struct dsu__json *j);
+const char *dsu__program_name(void);
+const char *dsu__program_build_id(void);
+
+/* ---- control.c ---- */
+void dsu__control_start(void);
+void dsu__control_atfork_child(void);
+
+#endif

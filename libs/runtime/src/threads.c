@@ -1,0 +1,330 @@
+/* threads.c -- thread registry, update points, parking, the wake-up signal
+ * and the runtime's constructor.
+ *
+ * Every program thread has a struct dsu__thread.  Its `state` is the
+ * handshake with the coordinator (the control thread):
+ *   RUNNING  executing program code: never quiescent;
+ *   BLOCKED  inside a dsu_* blocking wrapper: quiescent once its stack has
+ *            been captured by our signal handler for the current round;
+ *   PARKED   waiting at an update point: quiescent, stack in park_stack.
+ * The coordinator stores dsu__pending=1 then reads states; a thread leaving
+ * a wrapper stores RUNNING then reads dsu__pending (both seq_cst: Dekker),
+ * so a thread counted as BLOCKED cannot run program code before it parks. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include "internal.h"
+
+int dsu__pending;
+pthread_mutex_t dsu__reg_lock = PTHREAD_MUTEX_INITIALIZER;
+struct dsu__thread *dsu__threads;
+pthread_mutex_t dsu__park_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t dsu__park_cond = PTHREAD_COND_INITIALIZER;
+pthread_cond_t dsu__coord_cond = PTHREAD_COND_INITIALIZER;
+unsigned dsu__epoch;
+int dsu__signo;
+pid_t dsu__control_tid;
+__thread struct dsu__thread *dsu__self;
+__thread int dsu__intr;
+
+static pthread_mutex_t points_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dsu_point_site *points;
+static pthread_key_t self_key;
+static int (*real_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+/* Referenced by nothing: dsu-cc links with -Wl,-u,dsu__link_anchor so this
+ * object (and its constructor) is linked even into a program that uses no
+ * update point, wrapper or thread. */
+int dsu__link_anchor;
+
+uint64_t dsu__now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t dsu__wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void dsu__thread_name(pid_t tid, char *out, size_t n) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+    out[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t r = read(fd, out, n - 1);
+    close(fd);
+    if (r < 0) r = 0;
+    out[r] = 0;
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = 0;
+}
+
+/* ---- update points ---- */
+
+void dsu__point_register(struct dsu_point_site *site) {
+    pthread_mutex_lock(&points_lock);
+    if (!__atomic_load_n(&site->seen, __ATOMIC_RELAXED)) {
+        site->next = points;
+        points = site;
+        __atomic_store_n(&site->seen, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&points_lock);
+}
+
+void dsu__points_foreach(void (*cb)(const char *name, void *ud), void *ud) {
+    pthread_mutex_lock(&points_lock);
+    for (struct dsu_point_site *s = points; s; s = s->next) cb(s->name, ud);
+    pthread_mutex_unlock(&points_lock);
+}
+
+/* Parks the calling thread until the coordinator ends the current round
+ * (bumps dsu__epoch).  Returns at once if no update is pending.  Captures
+ * the stack first so the coordinator can check activeness. */
+void dsu__park(struct dsu__thread *t, const char *point) {
+    int saved = errno;
+    if (!__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST)) return;
+    t->park_n = backtrace(t->park_stack, DSU__MAX_FRAMES);
+    __atomic_store_n(&t->last_point, point, __ATOMIC_RELAXED);
+    t->park_start_ns = dsu__now_ns();
+    pthread_mutex_lock(&dsu__park_lock);
+    if (__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST)) {
+        unsigned e = dsu__epoch;
+        __atomic_store_n(&t->state, DSU__PARKED, __ATOMIC_SEQ_CST);
+        pthread_cond_broadcast(&dsu__coord_cond);
+        /* The coordinator sets us back to RUNNING when it bumps the epoch. */
+        while (dsu__epoch == e) pthread_cond_wait(&dsu__park_cond, &dsu__park_lock);
+    }
+    pthread_mutex_unlock(&dsu__park_lock);
+    errno = saved;
+}
+
+void dsu__update_point(const char *name) {
+    struct dsu__thread *t = dsu__self;
+    if (!t || __atomic_load_n(&t->txn, __ATOMIC_RELAXED) > 0) return;
+    dsu__park(t, name);
+}
+
+void dsu__txn_begin(const char *name) {
+    (void)name;
+    struct dsu__thread *t = dsu__self;
+    if (t) __atomic_store_n(&t->txn, t->txn + 1, __ATOMIC_RELAXED);
+}
+
+void dsu__txn_end(const char *name) {
+    (void)name;
+    struct dsu__thread *t = dsu__self;
+    if (t && t->txn > 0) __atomic_store_n(&t->txn, t->txn - 1, __ATOMIC_RELAXED);
+}
+
+/* ---- the wake-up signal ---- */
+
+/* Runs on a BLOCKED thread when the coordinator wants its stack: captures
+ * it once per round and flags the EINTR it may cause as ours so the
+ * wrapper retries.  backtrace() was warmed up by the control thread, so it
+ * does not allocate or dlopen here. */
+static void on_signal(int sig, siginfo_t *si, void *uc) {
+    (void)sig; (void)uc;
+    int saved = errno;
+    struct dsu__thread *t = dsu__self;
+    if (t && si->si_code == SI_TKILL && si->si_pid == getpid() &&
+        __atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__BLOCKED) {
+        dsu__intr = 1;
+        unsigned want = __atomic_load_n(&t->sig_want, __ATOMIC_ACQUIRE);
+        if (want != __atomic_load_n(&t->sig_have, __ATOMIC_RELAXED)) {
+            t->sig_n = backtrace(t->sig_stack, DSU__MAX_FRAMES);
+            __atomic_store_n(&t->sig_have, want, __ATOMIC_RELEASE);
+        }
+    }
+    errno = saved;
+}
+
+static int parse_signal(const char *s) {
+    if (!s || !*s) return SIGRTMIN + 5;
+    char *end;
+    if (strncmp(s, "SIGRTMIN+", 9) == 0) {
+        long v = strtol(s + 9, &end, 10);
+        if (*end == 0 && v >= 0 && SIGRTMIN + v <= SIGRTMAX) return SIGRTMIN + (int)v;
+    } else {
+        long v = strtol(s, &end, 10);
+        if (*end == 0 && v >= SIGRTMIN && v <= SIGRTMAX) return (int)v;
+    }
+    fprintf(stderr, "dsu: ignoring DSU_SIGNAL=%s (want SIGRTMIN+N or a realtime "
+                    "signal number %d..%d); using SIGRTMIN+5\n", s, SIGRTMIN, SIGRTMAX);
+    return SIGRTMIN + 5;
+}
+
+/* ---- registry ---- */
+
+static void unlink_locked(struct dsu__thread *t) {
+    for (struct dsu__thread **p = &dsu__threads; *p; p = &(*p)->next)
+        if (*p == t) { *p = t->next; return; }
+}
+
+/* TLS destructor: the thread is exiting (returned, pthread_exit, or
+ * cancelled), so it stops being a program thread. */
+static void thread_gone(void *p) {
+    struct dsu__thread *t = p;
+    sigset_t s, old;
+    sigemptyset(&s);
+    sigaddset(&s, dsu__signo);
+    pthread_sigmask(SIG_BLOCK, &s, &old);  /* handler must not see a freed record */
+    pthread_mutex_lock(&dsu__reg_lock);
+    unlink_locked(t);
+    dsu__self = NULL;
+    pthread_mutex_unlock(&dsu__reg_lock);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    free(t);
+}
+
+static struct dsu__thread *new_record(void) {
+    struct dsu__thread *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    pthread_mutex_lock(&dsu__reg_lock);
+    t->next = dsu__threads;
+    dsu__threads = t;
+    pthread_mutex_unlock(&dsu__reg_lock);
+    return t;
+}
+
+static void resolve_real(void) {
+    if (__atomic_load_n(&real_create, __ATOMIC_ACQUIRE)) return;
+    /* A sanitizer runtime linked statically into the executable (clang)
+     * defines its pthread_create interceptor in the executable itself,
+     * where ours replaces it and RTLD_NEXT would skip it: call the
+     * interceptor by its own name when there is one. */
+    void *f = dlsym(RTLD_DEFAULT, "__interceptor_pthread_create");
+    if (!f) f = dlsym(RTLD_DEFAULT, "___interceptor_pthread_create");
+    if (!f) f = dlsym(RTLD_NEXT, "pthread_create");
+    if (!f) {
+        fprintf(stderr, "dsu: cannot find the real pthread_create (%s); "
+                        "link the program with -ldl -pthread\n", dlerror());
+        abort();
+    }
+    __atomic_store_n(&real_create, (int (*)(pthread_t *, const pthread_attr_t *,
+                     void *(*)(void *), void *))f, __ATOMIC_RELEASE);
+}
+
+int dsu__real_pthread_create(pthread_t *th, const pthread_attr_t *a,
+                             void *(*fn)(void *), void *arg) {
+    resolve_real();
+    return real_create(th, a, fn, arg);
+}
+
+struct start { void *(*fn)(void *); void *arg; struct dsu__thread *t; };
+
+static void *trampoline(void *p) {
+    struct start s = *(struct start *)p;
+    free(p);
+    s.t->pth = pthread_self();
+    dsu__self = s.t;
+    pthread_setspecific(self_key, s.t);
+    __atomic_store_n(&s.t->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    return s.fn(s.arg);
+}
+
+/* Interposes libc's pthread_create (the executable is linked -rdynamic,
+ * so shared libraries bind to this one too).  The record is inserted by
+ * the parent, before the thread exists, so the coordinator never sees a
+ * live thread it does not know (tid 0 = starting, not quiescent). */
+int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+                   void *(*fn)(void *), void *arg) {
+    resolve_real();
+    struct dsu__thread *t = new_record();
+    struct start *s = malloc(sizeof *s);
+    if (!t || !s) {
+        if (t) { pthread_mutex_lock(&dsu__reg_lock); unlink_locked(t); pthread_mutex_unlock(&dsu__reg_lock); free(t); }
+        free(s);
+        return EAGAIN;
+    }
+    *s = (struct start){ fn, arg, t };
+    int r = real_create(th, attr, trampoline, s);
+    if (r != 0) {
+        pthread_mutex_lock(&dsu__reg_lock);
+        unlink_locked(t);
+        pthread_mutex_unlock(&dsu__reg_lock);
+        free(t);
+        free(s);
+    }
+    return r;
+}
+
+/* ---- fork ---- */
+
+static void atfork_prepare(void) {
+    pthread_mutex_lock(&points_lock);
+    pthread_mutex_lock(&dsu__reg_lock);
+    pthread_mutex_lock(&dsu__park_lock);
+}
+
+static void atfork_parent(void) {
+    pthread_mutex_unlock(&dsu__park_lock);
+    pthread_mutex_unlock(&dsu__reg_lock);
+    pthread_mutex_unlock(&points_lock);
+}
+
+/* The child has only the forking thread: drop every other record, forget
+ * any update in flight, and give the child its own control socket. */
+static void atfork_child(void) {
+    struct dsu__thread *t = dsu__threads, *next;
+    for (; t; t = next) {
+        next = t->next;
+        if (t != dsu__self) free(t);
+    }
+    dsu__threads = dsu__self;
+    if (dsu__self) {
+        dsu__self->next = NULL;
+        dsu__self->tid = (pid_t)syscall(SYS_gettid);
+        dsu__self->state = DSU__RUNNING;
+    }
+    dsu__pending = 0;
+    dsu__epoch++;
+    pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+    dsu__park_cond = c;
+    dsu__coord_cond = c;
+    pthread_mutex_unlock(&dsu__park_lock);
+    pthread_mutex_unlock(&dsu__reg_lock);
+    pthread_mutex_unlock(&points_lock);
+    dsu__control_atfork_child();
+}
+
+void dsu__threads_init(void) {
+    resolve_real();
+    dsu__signo = parse_signal(getenv("DSU_SIGNAL"));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(dsu__signo, &sa, NULL);
+    pthread_key_create(&self_key, thread_gone);
+    struct dsu__thread *t = new_record();
+    if (t) {
+        t->pth = pthread_self();
+        t->tid = (pid_t)syscall(SYS_gettid);
+        dsu__self = t;
+        pthread_setspecific(self_key, t);
+    }
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* Runs before main: registers the main thread and starts the control
+ * thread (unless DSU_DISABLE=1). */
+__attribute__((constructor)) static void dsu__init(void) {
+    dsu__threads_init();
+    const char *d = getenv("DSU_DISABLE");
+    if (d && strcmp(d, "1") == 0) return;
+    dsu__control_start();
+}

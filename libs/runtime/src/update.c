@@ -1,0 +1,838 @@
+/* update.c -- function table, STAGE, COMMIT/ROLLBACK (the update protocol)
+ * and the STATUS/STACKS reports.
+ *
+ * All state in this file is owned by the control thread (the coordinator):
+ * requests are served one at a time, so it needs no locks of its own.  It
+ * touches program threads only through threads.c's registry. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include "internal.h"
+
+extern const char dsu_build_id[] __attribute__((weak));
+extern const char dsu_program_name[] __attribute__((weak));
+extern const struct dsu_fn_entry __start_dsu_fn[] __attribute__((weak));
+extern const struct dsu_fn_entry __stop_dsu_fn[] __attribute__((weak));
+
+#define MAX_PATCH_BYTES (256u << 20)
+#define RESIGNAL_NS     (10u * 1000000u)   /* re-send the wake-up signal */
+#define RETRY_PAUSE_NS  (10u * 1000000u)   /* let threads run between attempts */
+
+struct fn {                   /* one updatable function */
+    const char *key;
+    void **slot;
+    const char *origin;       /* "exe" or the id of the patch that added it */
+    int removed;              /* a later patch declared it REMOVED */
+};
+struct change { void **slot; void *old, *new_; };
+struct applied {
+    char id[128];
+    const struct dsu_patch_desc *desc;
+    uint64_t at_ms, pause_us;
+    char point[128];
+    struct change *ch; size_t nch;
+    void **active;  size_t nactive; /* code that must not be on a stack to roll back */
+    size_t nfns_before;            /* fns[] length before ADDED entries */
+    int *removed_idx; size_t nremoved;
+};
+
+static struct fn *fns; static size_t nfns, capfns;
+static struct applied *hist; static size_t nhist, caphist;
+static struct {
+    int present;
+    char id[128];
+    const struct dsu_patch_desc *desc;
+} staged;
+static const char *cur_build;   /* atomic; NULL = program's */
+static unsigned round_gen;
+
+const char *dsu__program_name(void) {
+    const char *p = dsu_program_name;
+    return p ? p : "unknown";
+}
+const char *dsu__program_build_id(void) {
+    const char *p = dsu_build_id;
+    return p ? p : "unknown";
+}
+const char *dsu_current_build_id(void) {
+    const char *p = __atomic_load_n(&cur_build, __ATOMIC_ACQUIRE);
+    return p ? p : dsu__program_build_id();
+}
+
+static struct fn *find_fn(const char *key) {
+    for (size_t i = 0; i < nfns; i++)
+        if (strcmp(fns[i].key, key) == 0) return &fns[i];
+    return NULL;
+}
+
+static int add_fn(const char *key, void **slot, const char *origin) {
+    if (nfns == capfns) {
+        size_t cap = capfns ? capfns * 2 : 64;
+        struct fn *n = realloc(fns, cap * sizeof *n);
+        if (!n) return -1;
+        fns = n; capfns = cap;
+    }
+    fns[nfns++] = (struct fn){ key, slot, origin, 0 };
+    return 0;
+}
+
+void dsu__update_init(void) {
+    static int done;
+    if (done) return;
+    done = 1;
+    const struct dsu_fn_entry *e = __start_dsu_fn, *end = __stop_dsu_fn;
+    if (!e || !end) return;
+    for (; e < end; e++) {
+        if (e->abi != DSU_ABI_VERSION) {
+            fprintf(stderr, "dsu: registry entry '%s' has ABI %u, runtime wants %u; "
+                    "rebuild the program with a matching dsu-cc\n",
+                    e->key ? e->key : "?", e->abi, DSU_ABI_VERSION);
+            continue;
+        }
+        if (!e->key || !e->slot) continue;
+        if (find_fn(e->key)) {
+            fprintf(stderr, "dsu: duplicate registry key '%s' (units %s); the second "
+                    "one cannot be updated\n", e->key, e->unit ? e->unit : "?");
+            continue;
+        }
+        add_fn(e->key, e->slot, "exe");
+    }
+}
+
+/* Key of the function whose code starts at `addr`, or NULL. */
+static const char *key_of_impl(uintptr_t addr) {
+    for (size_t i = 0; i < nfns; i++)
+        if ((uintptr_t)__atomic_load_n(fns[i].slot, __ATOMIC_RELAXED) == addr) return fns[i].key;
+    for (size_t h = 0; h < nhist; h++) {
+        const struct dsu_patch_desc *d = hist[h].desc;
+        for (uint32_t k = 0; k < d->nfns; k++)
+            if ((uintptr_t)d->fns[k].new_impl == addr) return d->fns[k].key;
+    }
+    for (const struct dsu_fn_entry *e = __start_dsu_fn; e && e < __stop_dsu_fn; e++)
+        if ((uintptr_t)e->impl == addr) return e->key;
+    return NULL;
+}
+
+/* ---- replies ---- */
+
+void dsu__req_hello(struct dsu__json *j) {
+    dsu__json_obj(j);
+    dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
+    dsu__json_key(j, "protocol"); dsu__json_int(j, DSU_PROTOCOL_VERSION);
+    dsu__json_key(j, "pid"); dsu__json_int(j, getpid());
+    dsu__json_key(j, "program"); dsu__json_str(j, dsu__program_name());
+    dsu__json_key(j, "buildId"); dsu__json_str(j, dsu_current_build_id());
+    dsu__json_obj_end(j);
+}
+
+static const char *state_name(int s) {
+    return s == DSU__PARKED ? "parked" : s == DSU__BLOCKED ? "blocked" : "running";
+}
+
+struct uniq { const char *names[256]; int n; struct dsu__json *j; };
+static void point_cb(const char *name, void *ud) {
+    struct uniq *u = ud;
+    for (int i = 0; i < u->n; i++) if (strcmp(u->names[i], name) == 0) return;
+    if (u->n < 256) u->names[u->n++] = name;
+    dsu__json_str(u->j, name);
+}
+
+void dsu__req_status(struct dsu__json *j) {
+    dsu__json_obj(j);
+    dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
+    dsu__json_key(j, "protocol"); dsu__json_int(j, DSU_PROTOCOL_VERSION);
+    dsu__json_key(j, "pid"); dsu__json_int(j, getpid());
+    dsu__json_key(j, "program"); dsu__json_str(j, dsu__program_name());
+    dsu__json_key(j, "buildId"); dsu__json_str(j, dsu_current_build_id());
+    dsu__json_key(j, "threads"); dsu__json_arr(j);
+    pthread_mutex_lock(&dsu__reg_lock);
+    for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
+        pid_t tid = __atomic_load_n(&t->tid, __ATOMIC_ACQUIRE);
+        char name[32];
+        if (tid) dsu__thread_name(tid, name, sizeof name); else strcpy(name, "(starting)");
+        dsu__json_obj(j);
+        dsu__json_key(j, "tid"); dsu__json_int(j, tid);
+        dsu__json_key(j, "name"); dsu__json_str(j, name);
+        dsu__json_key(j, "state"); dsu__json_str(j, state_name(__atomic_load_n(&t->state, __ATOMIC_SEQ_CST)));
+        dsu__json_key(j, "lastPoint"); dsu__json_str(j, __atomic_load_n(&t->last_point, __ATOMIC_RELAXED));
+        dsu__json_obj_end(j);
+    }
+    pthread_mutex_unlock(&dsu__reg_lock);
+    dsu__json_arr_end(j);
+    dsu__json_key(j, "updatePoints"); dsu__json_arr(j);
+    struct uniq u; u.n = 0; u.j = j;
+    dsu__points_foreach(point_cb, &u);
+    dsu__json_arr_end(j);
+    dsu__json_key(j, "patches"); dsu__json_arr(j);
+    for (size_t i = 0; i < nhist; i++) {
+        dsu__json_obj(j);
+        dsu__json_key(j, "id"); dsu__json_str(j, hist[i].id);
+        dsu__json_key(j, "fromBuildId"); dsu__json_str(j, hist[i].desc->from_build_id);
+        dsu__json_key(j, "toBuildId"); dsu__json_str(j, hist[i].desc->to_build_id);
+        dsu__json_key(j, "appliedAtMs"); dsu__json_int(j, (long long)hist[i].at_ms);
+        dsu__json_key(j, "pauseUs"); dsu__json_int(j, (long long)hist[i].pause_us);
+        dsu__json_key(j, "updatePoint"); dsu__json_str(j, hist[i].point);
+        dsu__json_obj_end(j);
+    }
+    dsu__json_arr_end(j);
+    dsu__json_key(j, "staged");
+    if (staged.present) dsu__json_str(j, staged.id); else dsu__json_null(j);
+    dsu__json_obj_end(j);
+}
+
+/* ---- STAGE ---- */
+
+static void stage_refused(struct dsu__json *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void stage_refused(struct dsu__json *j, const char *fmt, ...) {
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    dsu__json_obj(j);
+    dsu__json_key(j, "ok"); dsu__json_bool(j, 0);
+    dsu__json_key(j, "outcome"); dsu__json_str(j, "refused");
+    dsu__json_key(j, "error"); dsu__json_str(j, msg);
+    dsu__json_obj_end(j);
+}
+
+static int read_file(const char *path, unsigned char **out, size_t *len, char *err, size_t errn) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { snprintf(err, errn, "cannot open patch '%.400s': %s; check the path exists and is readable by pid %d", path, strerror(errno), (int)getpid()); return -1; }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { close(fd); snprintf(err, errn, "patch '%.400s' is not a regular file; pass the path of the built patch.so", path); return -1; }
+    if (st.st_size <= 0 || (uint64_t)st.st_size > MAX_PATCH_BYTES) { close(fd); snprintf(err, errn, "patch '%.400s' is empty or larger than 256 MiB", path); return -1; }
+    unsigned char *b = malloc((size_t)st.st_size);
+    if (!b) { close(fd); snprintf(err, errn, "out of memory reading patch '%.400s'", path); return -1; }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) { free(b); close(fd); snprintf(err, errn, "error reading patch '%.400s': %s", path, r < 0 ? strerror(errno) : "file shrank while reading"); return -1; }
+        got += (size_t)r;
+    }
+    close(fd);
+    *out = b; *len = got;
+    return 0;
+}
+
+static int write_all(int fd, const unsigned char *b, size_t n) {
+    while (n > 0) {
+        ssize_t r = write(fd, b, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        b += r; n -= (size_t)r;
+    }
+    return 0;
+}
+
+static struct applied *find_applied(const char *id) {
+    for (size_t i = 0; i < nhist; i++) if (strcmp(hist[i].id, id) == 0) return &hist[i];
+    return NULL;
+}
+
+/* Checks a descriptor against the current state.  Returns 0 if it can be
+ * applied now, else -1 with the reason in err. */
+static int check_desc(const struct dsu_patch_desc *d, char *err, size_t errn) {
+    if (d->abi != DSU_ABI_VERSION) { snprintf(err, errn, "patch descriptor has ABI %u but this runtime speaks %u; regenerate the patch", d->abi, DSU_ABI_VERSION); return -1; }
+    if (!d->from_build_id || !d->to_build_id) { snprintf(err, errn, "patch descriptor lacks from/to build ids"); return -1; }
+    if (strcmp(d->from_build_id, dsu_current_build_id()) != 0) {
+        snprintf(err, errn, "patch applies to build '%s' but the program runs build '%s'; generate the patch against the running build",
+                 d->from_build_id, dsu_current_build_id());
+        return -1;
+    }
+    if (d->nfns && !d->fns) { snprintf(err, errn, "patch descriptor has nfns=%u but no fns array", d->nfns); return -1; }
+    if (d->npoints && !d->allowed_points) { snprintf(err, errn, "patch descriptor has npoints=%u but no allowed_points", d->npoints); return -1; }
+    for (uint32_t i = 0; i < d->nfns; i++) {
+        const struct dsu_patch_fn *f = &d->fns[i];
+        if (!f->key) { snprintf(err, errn, "patch function #%u has no key", i); return -1; }
+        for (uint32_t k = 0; k < i; k++)
+            if (strcmp(d->fns[k].key, f->key) == 0) { snprintf(err, errn, "patch lists function '%s' twice", f->key); return -1; }
+        struct fn *cur = find_fn(f->key);
+        switch (f->change) {
+        case DSU_CHANGE_BODY: case DSU_CHANGE_SIGNATURE:
+            if (!cur) { snprintf(err, errn, "patch changes function '%s', which the running program does not have; generate the patch against the running build", f->key); return -1; }
+            if (!f->new_impl) { snprintf(err, errn, "patch changes function '%s' but gives no new_impl", f->key); return -1; }
+            break;
+        case DSU_CHANGE_ADDED:
+            if (cur) { snprintf(err, errn, "patch adds function '%s', which already exists", f->key); return -1; }
+            if (!f->new_impl || !f->new_slot) { snprintf(err, errn, "patch adds function '%s' without new_impl and new_slot", f->key); return -1; }
+            break;
+        case DSU_CHANGE_REMOVED:
+            if (!cur) { snprintf(err, errn, "patch removes function '%s', which the running program does not have", f->key); return -1; }
+            break;
+        default:
+            snprintf(err, errn, "patch function '%s' has unknown change kind %u", f->key, f->change); return -1;
+        }
+    }
+    return 0;
+}
+
+void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r) {
+    char err[1024];
+    unsigned char *bytes;
+    size_t len;
+    if (find_applied(r->id)) { stage_refused(j, "patch id '%s' was already applied; give each patch a new id", r->id); return; }
+    if (read_file(r->path, &bytes, &len, err, sizeof err) < 0) { stage_refused(j, "%s", err); return; }
+    char hex[65];
+    dsu__sha256_hex(bytes, len, hex);
+    if (strcmp(hex, r->sha256) != 0) {
+        free(bytes);
+        stage_refused(j, "sha256 mismatch for '%s': file is %s, request says %s; recompute it with sha256sum and make sure the file was not modified", r->path, hex, r->sha256);
+        return;
+    }
+    /* Load the verified bytes, not the path: the file may change after
+     * we hashed it. */
+    char name[160];
+    snprintf(name, sizeof name, "dsu-patch-%s", r->id);
+    int mfd = memfd_create(name, MFD_CLOEXEC);
+    if (mfd < 0 || write_all(mfd, bytes, len) < 0) {
+        if (mfd >= 0) close(mfd);
+        free(bytes);
+        stage_refused(j, "cannot create in-memory copy of the patch: %s", strerror(errno));
+        return;
+    }
+    char fdpath[64];
+    snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", mfd);
+    dlerror();
+    void *h = dlopen(fdpath, RTLD_NOW | RTLD_GLOBAL);
+    if (!h) {
+        const char *e = dlerror();
+        close(mfd);
+        free(bytes);
+        stage_refused(j, "cannot load patch '%s': %s; the patch must only reference symbols the running program (linked -rdynamic) or earlier patches define",
+                      r->path, e ? e : "unknown dlopen error");
+        return;
+    }
+    /* From here on the object stays loaded forever (its constructors may
+     * have run) and the memfd stays open: closing it would let a later
+     * patch reuse the same /proc/self/fd/N name, which dlopen would take
+     * for the already-loaded object. */
+    const struct dsu_patch_desc *d = dlsym(h, "dsu_patch");
+    if (!d) { free(bytes); stage_refused(j, "patch '%s' does not define the descriptor 'dsu_patch'; generate it with the patch generator", r->path); return; }
+    if (check_desc(d, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
+    struct link_map *lm = NULL;
+    if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm) {
+        const char *se;
+        if (dsu__symtab_add(r->id, bytes, len, (uintptr_t)lm->l_addr, &se) < 0)
+            fprintf(stderr, "dsu: no symbols for patch %s (%s); activeness checks "
+                    "cannot see its functions\n", r->id, se);
+    }
+    free(bytes);
+    staged.present = 1;
+    snprintf(staged.id, sizeof staged.id, "%s", r->id);
+    staged.desc = d;
+    dsu__json_obj(j);
+    dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
+    dsu__json_key(j, "staged"); dsu__json_str(j, r->id);
+    dsu__json_key(j, "fromBuildId"); dsu__json_str(j, d->from_build_id);
+    dsu__json_key(j, "toBuildId"); dsu__json_str(j, d->to_build_id);
+    dsu__json_key(j, "functions"); dsu__json_int(j, d->nfns);
+    dsu__json_obj_end(j);
+}
+
+/* ---- the update protocol ---- */
+
+struct plan {
+    struct change *ch; size_t nch;
+    void **active; const char **active_key; size_t nactive;
+    const char *const *allowed; uint32_t nallowed;
+};
+struct result {
+    char reasons[8][512]; int nreasons;
+    uint64_t pause_us;
+    char point[128];
+};
+
+static void add_reason(struct result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void add_reason(struct result *res, const char *fmt, ...) {
+    if (res->nreasons >= 8) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->reasons[res->nreasons], sizeof res->reasons[0], fmt, ap);
+    va_end(ap);
+    for (int i = 0; i < res->nreasons; i++)
+        if (strcmp(res->reasons[i], res->reasons[res->nreasons]) == 0) return;
+    res->nreasons++;
+}
+
+static int registered_locked(pid_t tid) {
+    for (struct dsu__thread *t = dsu__threads; t; t = t->next)
+        if (__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE) == tid) return 1;
+    return 0;
+}
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define DSU__SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define DSU__SANITIZER 1
+#endif
+#endif
+
+/* Sanitizer runtimes run their own helper threads (TSan's background
+ * thread), created behind pthread_create's back before the control thread
+ * starts and never running program code.  Only in sanitizer builds, the
+ * unregistered threads that exist when the control thread starts are
+ * recorded here and not counted as unknown. */
+static pid_t foreign[16];
+static int nforeign;
+
+static int registered_locked(pid_t tid);
+
+void dsu__note_foreign_threads(void) {
+#ifdef DSU__SANITIZER
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+    if (!d) return;
+    pthread_mutex_lock(&dsu__reg_lock);
+    while ((e = readdir(d)) && n < 16) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid > 0 && !registered_locked(tid)) foreign[n++] = tid;
+    }
+    pthread_mutex_unlock(&dsu__reg_lock);
+    closedir(d);
+    /* Published for the control thread, which is already running. */
+    __atomic_store_n(&nforeign, n, __ATOMIC_RELEASE);
+#endif
+}
+
+static int is_foreign(pid_t tid) {
+    int n = __atomic_load_n(&nforeign, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < n; i++) if (foreign[i] == tid) return 1;
+    return 0;
+}
+
+/* Finds a live thread the registry does not know.  Returns its tid or 0. */
+static pid_t unknown_thread(void) {
+    DIR *d = opendir("/proc/self/task");
+    pid_t found = 0;
+    if (!d) return 0;
+    struct dirent *e;
+    pthread_mutex_lock(&dsu__reg_lock);
+    while ((e = readdir(d))) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid <= 0 || tid == __atomic_load_n(&dsu__control_tid, __ATOMIC_ACQUIRE) ||
+            is_foreign(tid)) continue;
+        if (!registered_locked(tid)) { found = tid; break; }
+    }
+    pthread_mutex_unlock(&dsu__reg_lock);
+    closedir(d);
+    return found;
+}
+
+/* One scan of the registry for the current round.  Signals BLOCKED
+ * threads whose stack we do not have yet.  Returns 1 when every thread is
+ * quiescent; otherwise, if want_reasons, records why not in res (reading
+ * thread names from /proc is too slow to do while threads are held). */
+static int scan_quiescent(unsigned gen, struct result *res, int want_reasons) {
+    int all = 1;
+    uint64_t now = dsu__now_ns();
+    res->nreasons = 0;
+    pthread_mutex_lock(&dsu__reg_lock);
+    for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
+        pid_t tid = __atomic_load_n(&t->tid, __ATOMIC_ACQUIRE);
+        if (!tid) { all = 0; if (want_reasons) add_reason(res, "a thread was still starting"); continue; }
+        int s = __atomic_load_n(&t->state, __ATOMIC_SEQ_CST);
+        int txn = __atomic_load_n(&t->txn, __ATOMIC_RELAXED);
+        if (s == DSU__PARKED) continue;
+        char name[32];
+        if (s == DSU__BLOCKED && txn == 0) {
+            if (__atomic_load_n(&t->sig_have, __ATOMIC_ACQUIRE) == gen) continue;
+            if (t->sig_want != gen || now - t->sig_sent_ns >= RESIGNAL_NS) {
+                __atomic_store_n(&t->sig_want, gen, __ATOMIC_RELEASE);
+                t->sig_sent_ns = now;
+                syscall(SYS_tgkill, getpid(), tid, dsu__signo);
+            }
+            all = 0;
+            if (!want_reasons) continue;
+            dsu__thread_name(tid, name, sizeof name);
+            add_reason(res, "thread %d '%s' is blocked in %s but did not answer the stack-capture signal %d",
+                       (int)tid, name, __atomic_load_n(&t->block_name, __ATOMIC_RELAXED), dsu__signo);
+            continue;
+        }
+        all = 0;
+        if (!want_reasons) continue;
+        dsu__thread_name(tid, name, sizeof name);
+        if (txn > 0)
+            add_reason(res, "thread %d '%s' is inside a transaction (DSU_TXN_BEGIN without DSU_TXN_END)", (int)tid, name);
+        else
+            add_reason(res, "thread %d '%s' did not reach an update point or blocking call", (int)tid, name);
+    }
+    pthread_mutex_unlock(&dsu__reg_lock);
+    return all;
+}
+
+/* With every thread quiescent (caller holds reg_lock): checks allowed
+ * update points and activeness.  Returns 1 if the change is safe. */
+static int check_safe_locked(const struct plan *p, struct result *res) {
+    int safe = 1;
+    res->nreasons = 0;
+    for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
+        int s = __atomic_load_n(&t->state, __ATOMIC_SEQ_CST);
+        const char *point = s == DSU__PARKED ? __atomic_load_n(&t->last_point, __ATOMIC_RELAXED)
+                                             : __atomic_load_n(&t->block_name, __ATOMIC_RELAXED);
+        char name[32];
+        if (p->nallowed && point) {
+            uint32_t k;
+            for (k = 0; k < p->nallowed; k++)
+                if (p->allowed[k] && strcmp(p->allowed[k], point) == 0) break;
+            if (k == p->nallowed) {
+                dsu__thread_name(__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE), name, sizeof name);
+                add_reason(res, "thread %d '%s' is at update point '%s', which this patch does not allow",
+                           (int)__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE), name, point);
+                safe = 0;
+            }
+        }
+        void **frames = s == DSU__PARKED ? t->park_stack : t->sig_stack;
+        int n = s == DSU__PARKED ? t->park_n : t->sig_n;
+        for (int i = 0; i < n; i++) {
+            const struct dsu__sym *sym = dsu__symtab_lookup((uintptr_t)frames[i] - 1);
+            if (!sym) continue;
+            for (size_t a = 0; a < p->nactive; a++) {
+                if (sym->base != (uintptr_t)p->active[a]) continue;
+                dsu__thread_name(__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE), name, sizeof name);
+                add_reason(res, "function '%s' (being replaced) is active on thread %d '%s'",
+                           p->active_key[a], (int)__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE), name);
+                safe = 0;
+            }
+        }
+    }
+    return safe;
+}
+
+/* Ends the round: parked threads go back to work.  Their state is set to
+ * RUNNING here, not by the threads when they wake up: otherwise a next
+ * round could count a thread that is about to run program code as still
+ * PARKED (with a stale stack). */
+static void release_round(void) {
+    pthread_mutex_lock(&dsu__reg_lock);
+    pthread_mutex_lock(&dsu__park_lock);
+    __atomic_store_n(&dsu__pending, 0, __ATOMIC_SEQ_CST);
+    dsu__epoch++;
+    for (struct dsu__thread *t = dsu__threads; t; t = t->next)
+        if (__atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__PARKED)
+            __atomic_store_n(&t->state, DSU__RUNNING, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&dsu__park_cond);
+    pthread_mutex_unlock(&dsu__park_lock);
+    pthread_mutex_unlock(&dsu__reg_lock);
+}
+
+/* Wait for the coordinator: parkers broadcast coord_cond; BLOCKED threads'
+ * signal handlers cannot, so poll every millisecond as well. */
+static void coord_wait(uint64_t deadline, int iter) {
+    struct timespec ts;
+    /* Short waits first: stack-capture signals are usually answered within
+     * tens of microseconds, and parked threads are waiting on us. */
+    uint64_t now = dsu__now_ns(), until = now + (iter < 20 ? 100000u : 1000000u);
+    if (until > deadline) until = deadline;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t d = until > now ? until - now : 0;
+    ts.tv_nsec += (long)d;
+    while (ts.tv_nsec >= 1000000000L) { ts.tv_nsec -= 1000000000L; ts.tv_sec++; }
+    pthread_mutex_lock(&dsu__park_lock);
+    pthread_cond_timedwait(&dsu__coord_cond, &dsu__park_lock, &ts);
+    pthread_mutex_unlock(&dsu__park_lock);
+}
+
+enum outcome { APPLIED, REFUSED, TIMEOUT, FAILED };
+static const char *outcome_name[] = { "applied", "refused", "timeout", "failed" };
+
+/* Runs rounds until the change is applied or the deadline passes.  On
+ * timeout the reasons are those of the last round that reached quiescence
+ * but was unsafe (they name the active function or disallowed point), else
+ * why the threads did not become quiescent. */
+static enum outcome run_update(const struct plan *p, long timeout_ms, struct result *res) {
+    uint64_t deadline = dsu__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    static struct result unsafe;
+    int had_unsafe = 0;
+    for (;;) {
+        unsigned gen = ++round_gen;
+        pthread_mutex_lock(&dsu__park_lock);
+        __atomic_store_n(&dsu__pending, 1, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&dsu__park_lock);
+        int quiet = 0;
+        uint64_t unknown_since = 0;
+        for (int iter = 0;; iter++) {
+            int last = dsu__now_ns() >= deadline;
+            if (scan_quiescent(gen, res, last)) {
+                pid_t u = unknown_thread();
+                if (!u) { quiet = 1; break; }
+                /* A thread that just deregistered may linger in
+                 * /proc/self/task for a moment: look again before refusing. */
+                if (!unknown_since) unknown_since = dsu__now_ns();
+                if (dsu__now_ns() - unknown_since > 50u * 1000000u || last) {
+                    char name[32];
+                    dsu__thread_name(u, name, sizeof name);
+                    res->nreasons = 0;
+                    add_reason(res, "thread %d '%s' is not known to the runtime (created before the runtime started or not via pthread_create); it cannot be made quiescent",
+                               (int)u, name);
+                    release_round();
+                    return REFUSED;
+                }
+            }
+            if (last) break;
+            coord_wait(deadline, iter);
+        }
+        if (getenv("DSU_DEBUG"))
+            fprintf(stderr, "dsu: round %u quiet=%d reasons=%d first=%s\n", gen, quiet,
+                    res->nreasons, res->nreasons ? res->reasons[0] : "");
+        if (quiet) {
+            int safe;
+            pthread_mutex_lock(&dsu__reg_lock);
+            safe = check_safe_locked(p, res);
+            if (safe) {
+                uint64_t now = dsu__now_ns(), longest = 0, latest = 0;
+                const char *point = NULL;
+                for (size_t i = 0; i < p->nch; i++)
+                    __atomic_store_n(p->ch[i].slot, p->ch[i].new_, __ATOMIC_RELEASE);
+                for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
+                    int s = __atomic_load_n(&t->state, __ATOMIC_SEQ_CST);
+                    if (s == DSU__PARKED) {
+                        if (now - t->park_start_ns > longest) longest = now - t->park_start_ns;
+                        if (t->park_start_ns >= latest) { latest = t->park_start_ns; point = t->last_point; }
+                    } else if (!point) point = __atomic_load_n(&t->block_name, __ATOMIC_RELAXED);
+                }
+                res->pause_us = longest / 1000u;
+                snprintf(res->point, sizeof res->point, "%s", point ? point : "");
+            }
+            pthread_mutex_unlock(&dsu__reg_lock);
+            release_round();
+            if (safe) return APPLIED;
+            unsafe = *res;
+            had_unsafe = 1;
+        } else {
+            release_round();
+        }
+        uint64_t now = dsu__now_ns();
+        if (now >= deadline) {
+            if (had_unsafe) *res = unsafe;
+            return TIMEOUT;
+        }
+        uint64_t nap = deadline - now < RETRY_PAUSE_NS ? deadline - now : RETRY_PAUSE_NS;
+        struct timespec ts = { 0, (long)nap };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void reply_outcome(struct dsu__json *j, enum outcome o, const struct result *res,
+                          const char *id) {
+    dsu__json_obj(j);
+    dsu__json_key(j, "ok"); dsu__json_bool(j, o == APPLIED);
+    dsu__json_key(j, "outcome"); dsu__json_str(j, outcome_name[o]);
+    if (id) { dsu__json_key(j, "patch"); dsu__json_str(j, id); }
+    dsu__json_key(j, "pauseUs"); dsu__json_int(j, o == APPLIED ? (long long)res->pause_us : 0);
+    dsu__json_key(j, "updatePoint");
+    if (o == APPLIED) dsu__json_str(j, res->point); else dsu__json_null(j);
+    dsu__json_key(j, "buildId"); dsu__json_str(j, dsu_current_build_id());
+    dsu__json_key(j, "reasons"); dsu__json_arr(j);
+    for (int i = 0; i < res->nreasons && o != APPLIED; i++) dsu__json_str(j, res->reasons[i]);
+    dsu__json_arr_end(j);
+    if (o != APPLIED) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "update %s: %s", outcome_name[o],
+                 res->nreasons ? res->reasons[0] : "no reason recorded");
+        dsu__json_key(j, "error"); dsu__json_str(j, msg);
+    }
+    dsu__json_obj_end(j);
+}
+
+static void refuse_now(struct dsu__json *j, const char *msg, const char *id) {
+    struct result res;
+    memset(&res, 0, sizeof res);
+    snprintf(res.reasons[0], sizeof res.reasons[0], "%.500s", msg);
+    res.nreasons = 1;
+    reply_outcome(j, REFUSED, &res, id);
+}
+
+void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
+    char err[1024];
+    if (!staged.present) { refuse_now(j, "nothing is staged; send STAGE <patch.so> <sha256> <patch-id> first", NULL); return; }
+    const struct dsu_patch_desc *d = staged.desc;
+    /* The state may have changed since STAGE (e.g. a ROLLBACK). */
+    if (check_desc(d, err, sizeof err) < 0) { refuse_now(j, err, staged.id); return; }
+    if (nhist == caphist) {
+        size_t cap = caphist ? caphist * 2 : 8;
+        struct applied *n = realloc(hist, cap * sizeof *n);
+        if (!n) { refuse_now(j, "out of memory", staged.id); return; }
+        hist = n; caphist = cap;
+    }
+    struct plan p;
+    memset(&p, 0, sizeof p);
+    p.ch = calloc(d->nfns + 1, sizeof *p.ch);
+    p.active = calloc(d->nfns + 1, sizeof *p.active);
+    p.active_key = calloc(d->nfns + 1, sizeof *p.active_key);
+    void **undo_active = calloc(d->nfns + 1, sizeof *undo_active);
+    int *removed = calloc(d->nfns + 1, sizeof *removed);
+    size_t nundo = 0, nremoved = 0;
+    if (!p.ch || !p.active || !p.active_key || !undo_active || !removed) {
+        free(p.ch); free(p.active); free(p.active_key); free(undo_active); free(removed);
+        refuse_now(j, "out of memory", staged.id);
+        return;
+    }
+    for (uint32_t i = 0; i < d->nfns; i++) {
+        const struct dsu_patch_fn *f = &d->fns[i];
+        struct fn *cur = find_fn(f->key);
+        if (f->change == DSU_CHANGE_BODY || f->change == DSU_CHANGE_SIGNATURE) {
+            void *old = __atomic_load_n(cur->slot, __ATOMIC_ACQUIRE);
+            p.ch[p.nch++] = (struct change){ cur->slot, old, f->new_impl };
+            p.active[p.nactive] = old;          /* current code, maybe an earlier patch's */
+            p.active_key[p.nactive++] = f->key;
+            undo_active[nundo++] = f->new_impl;
+        } else if (f->change == DSU_CHANGE_ADDED) {
+            undo_active[nundo++] = f->new_impl;
+        } else if (f->change == DSU_CHANGE_REMOVED) {
+            removed[nremoved++] = (int)(cur - fns);
+        }
+    }
+    p.allowed = d->allowed_points;
+    p.nallowed = d->allowed_points ? d->npoints : 0;
+    struct result res;
+    memset(&res, 0, sizeof res);
+    enum outcome o = run_update(&p, r->timeout_ms, &res);
+    free(p.active); free(p.active_key);
+    if (o != APPLIED) {
+        free(p.ch); free(undo_active); free(removed);
+        reply_outcome(j, o, &res, staged.id);
+        return;
+    }
+    struct applied *a = &hist[nhist++];
+    memset(a, 0, sizeof *a);
+    snprintf(a->id, sizeof a->id, "%s", staged.id);
+    a->desc = d;
+    a->at_ms = dsu__wall_ms();
+    a->pause_us = res.pause_us;
+    snprintf(a->point, sizeof a->point, "%s", res.point);
+    a->ch = p.ch; a->nch = p.nch;
+    a->active = undo_active; a->nactive = nundo;
+    a->nfns_before = nfns;
+    a->removed_idx = removed; a->nremoved = nremoved;
+    for (size_t i = 0; i < nremoved; i++) fns[removed[i]].removed = 1;
+    for (uint32_t i = 0; i < d->nfns; i++)
+        if (d->fns[i].change == DSU_CHANGE_ADDED)
+            add_fn(d->fns[i].key, d->fns[i].new_slot, a->id);
+    __atomic_store_n(&cur_build, d->to_build_id, __ATOMIC_RELEASE);
+    staged.present = 0;
+    reply_outcome(j, APPLIED, &res, a->id);
+}
+
+void dsu__req_rollback(struct dsu__json *j, const struct dsu__request *r) {
+    if (nhist == 0) { refuse_now(j, "no patch has been applied; nothing to roll back", NULL); return; }
+    struct applied *a = &hist[nhist - 1];
+    struct plan p;
+    memset(&p, 0, sizeof p);
+    p.ch = calloc(a->nch + 1, sizeof *p.ch);
+    p.active_key = calloc(a->nactive + 1, sizeof *p.active_key);
+    if (!p.ch || !p.active_key) { free(p.ch); free(p.active_key); refuse_now(j, "out of memory", a->id); return; }
+    for (size_t i = 0; i < a->nch; i++)
+        p.ch[p.nch++] = (struct change){ a->ch[i].slot, a->ch[i].new_, a->ch[i].old };
+    p.active = a->active;
+    p.nactive = a->nactive;
+    for (size_t i = 0; i < a->nactive; i++) {
+        const char *k = "?";
+        for (uint32_t f = 0; f < a->desc->nfns; f++)
+            if (a->desc->fns[f].new_impl == a->active[i]) k = a->desc->fns[f].key;
+        p.active_key[i] = k;
+    }
+    struct result res;
+    memset(&res, 0, sizeof res);
+    enum outcome o = run_update(&p, r->timeout_ms, &res);
+    free(p.ch); free(p.active_key);
+    if (o == APPLIED) {
+        for (size_t i = 0; i < a->nremoved; i++) fns[a->removed_idx[i]].removed = 0;
+        nfns = a->nfns_before;          /* forget the functions it added */
+        __atomic_store_n(&cur_build, nhist > 1 ? hist[nhist - 2].desc->to_build_id : NULL,
+                         __ATOMIC_RELEASE);
+        char id[128];
+        snprintf(id, sizeof id, "%s", a->id);
+        free(a->ch); free(a->active); free(a->removed_idx);
+        nhist--;
+        reply_outcome(j, APPLIED, &res, id);
+        return;
+    }
+    reply_outcome(j, o, &res, a->id);
+}
+
+/* ---- STACKS ---- */
+
+static void json_frames(struct dsu__json *j, void **frames, int n) {
+    dsu__json_arr(j);
+    for (int i = 0; i < n; i++) {
+        uintptr_t pc = (uintptr_t)frames[i];
+        const struct dsu__sym *s = dsu__symtab_lookup(pc - 1);
+        const char *key = s ? key_of_impl(s->base) : NULL;
+        char addr[32];
+        snprintf(addr, sizeof addr, "0x%lx", (unsigned long)pc);
+        dsu__json_obj(j);
+        dsu__json_key(j, "pc"); dsu__json_str(j, addr);
+        dsu__json_key(j, "symbol"); dsu__json_str(j, s ? s->name : NULL);
+        dsu__json_key(j, "function"); dsu__json_str(j, key);
+        dsu__json_obj_end(j);
+    }
+    dsu__json_arr_end(j);
+}
+
+void dsu__req_stacks(struct dsu__json *j) {
+    unsigned gen = ++round_gen;
+    uint64_t deadline = dsu__now_ns() + 200u * 1000000u;
+    /* Ask every BLOCKED thread for its stack, wait briefly for answers. */
+    for (;;) {
+        int missing = 0;
+        pthread_mutex_lock(&dsu__reg_lock);
+        for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
+            pid_t tid = __atomic_load_n(&t->tid, __ATOMIC_ACQUIRE);
+            if (!tid || __atomic_load_n(&t->state, __ATOMIC_SEQ_CST) != DSU__BLOCKED) continue;
+            if (__atomic_load_n(&t->sig_have, __ATOMIC_ACQUIRE) == gen) continue;
+            if (t->sig_want != gen) {
+                __atomic_store_n(&t->sig_want, gen, __ATOMIC_RELEASE);
+                syscall(SYS_tgkill, getpid(), tid, dsu__signo);
+            }
+            missing++;
+        }
+        pthread_mutex_unlock(&dsu__reg_lock);
+        if (!missing || dsu__now_ns() >= deadline) break;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    dsu__json_obj(j);
+    dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
+    dsu__json_key(j, "threads"); dsu__json_arr(j);
+    pthread_mutex_lock(&dsu__reg_lock);
+    for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
+        pid_t tid = __atomic_load_n(&t->tid, __ATOMIC_ACQUIRE);
+        int s = __atomic_load_n(&t->state, __ATOMIC_SEQ_CST);
+        char name[32];
+        if (tid) dsu__thread_name(tid, name, sizeof name); else strcpy(name, "(starting)");
+        dsu__json_obj(j);
+        dsu__json_key(j, "tid"); dsu__json_int(j, tid);
+        dsu__json_key(j, "name"); dsu__json_str(j, name);
+        dsu__json_key(j, "state"); dsu__json_str(j, state_name(s));
+        dsu__json_key(j, "frames");
+        if (s == DSU__BLOCKED && __atomic_load_n(&t->sig_have, __ATOMIC_ACQUIRE) == gen)
+            json_frames(j, t->sig_stack, t->sig_n);
+        else {
+            dsu__json_null(j);
+            dsu__json_key(j, "note");
+            dsu__json_str(j, "running: stacks are captured only while a thread is in a dsu_* blocking call");
+        }
+        dsu__json_obj_end(j);
+    }
+    pthread_mutex_unlock(&dsu__reg_lock);
+    dsu__json_arr_end(j);
+    dsu__json_obj_end(j);
+}
