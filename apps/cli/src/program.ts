@@ -46,7 +46,7 @@ export function buildProgram(): Command {
     .option('--cmd <command>', 'build command run in the copied sources')
     .option('--bin <relpath>', 'the executable, relative to the sources (when the build makes several)')
     .option('--update-point <FUNC:entry|FUNC:loop>', 'add an update point without touching the source (repeatable)', collect, [])
-    .option('--version <label>', 'version label (default: the source directory name)')
+    .option('--label <version>', 'version label (default: the source directory name)')
     .option('--program <name>', 'program name (default: the executable name)')
     .addOption(json)
     .action(action((src: string, o) => buildCommand(src, o, createOutput(Boolean(o.json)))));

@@ -43,6 +43,9 @@ export const DEFAULT_BLOCKING_FUNCTIONS = [
   'usleep',
   'pthread_cond_wait',
   'pthread_cond_timedwait',
+  'pthread_join',
+  'waitpid',
+  'sem_wait',
 ];
 
 export interface AnalyzeOptions {

@@ -17,8 +17,12 @@ r=$(ctl $PID STAGE "$P" "$(sha "$P")" mt-v2)
 check "STAGE mt v2" has "$r" '"ok":true'
 # Commit right after slow_op started: it sleeps 2.5 s inside, so a 400 ms
 # timeout must fail with a reason naming the function and the thread.
-n=$(grep -c 'slow v1 start' "$OUT")
-wait_for "$OUT" "slow v1 start $n" 10
+# next_start VER: waits until slow_op (version VER) starts its next call.
+next_start() {
+    last=$(sed -n 's/^slow v[0-9] start \([0-9]*\)$/\1/p' "$OUT" | tail -n 1)
+    wait_for "$OUT" "^slow $1 start $(( ${last:--1} + 1 ))\$" 10
+}
+next_start v1
 r=$(ctl $PID COMMIT 400)
 check "short COMMIT refused while slow_op is active" has "$r" '"ok":false' '"outcome":"timeout"' "function 'slow_op' (being replaced) is active on thread" "'sleeper'"
 echo "# short commit: $r"
@@ -37,8 +41,7 @@ r=$(ctl $PID STATUS)
 check "STATUS records the patch with pause and point" has "$r" '"patches":[{"id":"mt-v2","fromBuildId":"mt-v1","toBuildId":"mt-v2","appliedAtMs":' '"pauseUs":' '"updatePoint":"'
 # Activeness of code that lives in a patch: v2's slow_op (symbols from the
 # patch's memfd bytes) is active, so a short ROLLBACK must be refused.
-n=$(grep -c 'slow v2 start' "$OUT")
-wait_for "$OUT" "slow v2 start $n" 10
+next_start v2
 r=$(ctl $PID ROLLBACK 400)
 check "short ROLLBACK refused while the patch's slow_op is active" has "$r" '"ok":false' '"outcome":"timeout"' "function 'slow_op' (being replaced) is active on thread" "'sleeper'"
 r=$(ctl $PID ROLLBACK 8000)

@@ -8,7 +8,7 @@ import type { Output } from '../output';
 /** `dsu build <src-dir> --out <dir>` */
 export async function buildCommand(
   src: string,
-  opts: { out: string; cmd?: string; bin?: string; updatePoint: string[]; version?: string; program?: string },
+  opts: { out: string; cmd?: string; bin?: string; updatePoint: string[]; label?: string; program?: string },
   out: Output,
 ): Promise<number> {
   let steps = 0;
@@ -17,7 +17,7 @@ export async function buildCommand(
     command: opts.cmd,
     bin: opts.bin,
     updatePoints: opts.updatePoint,
-    version: opts.version,
+    version: opts.label,
     program: opts.program,
     onOutput: (line) => {
       steps++;
