@@ -27,36 +27,51 @@ export function findToken(unit: Buffer, range: ByteRange, text: string): Token |
 }
 
 /**
- * The body of the outermost loop of a function body (the first `for`, `while` or `do` at the
- * smallest brace depth), as the offset just after the loop body's `{`. Undefined when the
- * function has no loop or the loop body is not a block.
+ * The body of a function's main loop, as the offset just after the loop body's `{`: among the
+ * loops at the smallest brace depth whose body is a block, the one with the largest body (so
+ * `for (i = 0; i < n; i++) x[i] = 0;` before `for (;;) { ... }` does not count).
  */
 export function outermostLoopBodyStart(unit: Buffer, body: ByteRange): { offset: number } | { error: string } {
   const toks = scanTokens(unit, body.start, body.end);
-  let best: { index: number; depth: number } | undefined;
+  const loops: { depth: number; open: number; size: number }[] = [];
   let depth = 0;
   toks.forEach((t, i) => {
     if (t.text === '{') depth++;
     else if (t.text === '}') depth--;
-    else if ((t.text === 'for' || t.text === 'while' || t.text === 'do') && (!best || depth < best.depth)) {
+    else if (t.text === 'for' || t.text === 'while' || t.text === 'do') {
       // `while` closing a do-loop is part of that loop, not a new one
       if (t.text === 'while' && i > 0 && toks[i - 1].text === '}' && isDoTail(toks, i)) return;
-      best = { index: i, depth };
+      const open = loopBodyOpen(toks, i);
+      if (open === undefined) return;
+      loops.push({ depth, open, size: matchingBrace(toks, open) - open });
     }
   });
-  if (!best) return { error: 'has no loop' };
-  let i = best.index + 1;
-  if (toks[best.index].text !== 'do') {
-    if (toks[i]?.text !== '(') return { error: 'has a loop whose condition could not be read' };
-    let d = 0;
-    for (; i < toks.length; i++) {
-      if (toks[i].text === '(') d++;
-      else if (toks[i].text === ')' && --d === 0) break;
+  if (loops.length === 0) return { error: 'has no loop with a block body' };
+  const top = Math.min(...loops.map((l) => l.depth));
+  const main = loops.filter((l) => l.depth === top).reduce((a, b) => (b.size > a.size ? b : a));
+  return { offset: toks[main.open].end };
+}
+
+/** Index of the `{` opening the body of the loop whose keyword is at index i, if it is a block. */
+function loopBodyOpen(toks: readonly Token[], i: number): number | undefined {
+  let j = i + 1;
+  if (toks[i].text !== 'do') {
+    if (toks[j]?.text !== '(') return undefined;
+    for (let d = 0; j < toks.length; j++) {
+      if (toks[j].text === '(') d++;
+      else if (toks[j].text === ')' && --d === 0) break;
     }
-    i++;
+    j++;
   }
-  if (toks[i]?.text !== '{') return { error: "has an outermost loop whose body is not a block ('{ ... }')" };
-  return { offset: toks[i].end };
+  return toks[j]?.text === '{' ? j : undefined;
+}
+
+function matchingBrace(toks: readonly Token[], open: number): number {
+  for (let j = open, d = 0; j < toks.length; j++) {
+    if (toks[j].text === '{') d++;
+    else if (toks[j].text === '}' && --d === 0) return j;
+  }
+  return toks.length;
 }
 
 /** Whether the `while` at index i ends a do-loop (`do { ... } while (...)`). */

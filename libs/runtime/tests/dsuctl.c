@@ -65,6 +65,7 @@ int main(int argc, char **argv) {
         if ((now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= wait_s) {
             fprintf(stderr, "dsuctl: cannot connect to %s: %s (is the program running with libdsu and DSU_DISABLE unset?)\n",
                     path, strerror(errno));
+            free(line);
             return 2;
         }
         usleep(20000);
@@ -72,9 +73,10 @@ int main(int argc, char **argv) {
     size_t off = 0, n = strlen(line);
     while (off < n) {
         ssize_t w = write(fd, line + off, n - off);
-        if (w <= 0) { fprintf(stderr, "dsuctl: write failed: %s\n", strerror(errno)); return 2; }
+        if (w <= 0) { fprintf(stderr, "dsuctl: write failed: %s\n", strerror(errno)); free(line); return 2; }
         off += (size_t)w;
     }
+    free(line);
     char buf[65536];
     size_t have = 0;
     for (;;) {

@@ -47,7 +47,8 @@ describe('pollserver: live updates under load', () => {
   let p12 = '';
   let p23 = '';
   beforeAll(async () => {
-    for (const v of ['v1', 'v2', 'v3']) await build('pollserver', v);
+    // Configured without touching the source: an update point at the head of serve()'s loop.
+    for (const v of ['v1', 'v2', 'v3']) await build('pollserver', v, ['--update-point', 'serve:loop']);
     p12 = await patch('pollserver', 'v1', 'v2');
     p23 = await patch('pollserver', 'v2', 'v3');
     server = await start('pollserver', 'v1');
@@ -95,6 +96,7 @@ describe('pollserver: live updates under load', () => {
     const status = await dsu(['status', '--pid', String(server.pid), '--run-dir', runDir]);
     expect(status.json).toMatchObject({ pid: server.pid, program: 'pollserver' });
     expect((status.json.patches as unknown[]).length).toBe(1);
+    expect(status.json.updatePoints).toContain('serve:loop');
     const ps = await dsu(['ps', '--run-dir', runDir]);
     expect((ps.json as unknown as { pid: number }[]).map((p) => p.pid)).toContain(server.pid);
   }, 120_000);
