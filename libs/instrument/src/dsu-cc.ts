@@ -78,7 +78,7 @@ export async function compileUnit(source: string, object: string, flags: string[
     if (deps.length > 0) {
       const withTarget = deps.includes('-MT') || deps.includes('-MQ') ? deps : [...deps, '-MT', object];
       const withFile = withTarget.includes('-MF') ? withTarget : [...withTarget, '-MF', object.replace(/\.o$/, '') + '.d'];
-      await exec(clang, [...flags.filter((f) => f !== '-c' && !withFile.includes(f)), ...withFile.filter((f) => f !== '-MD' && f !== '-MMD'), deps.includes('-MMD') ? '-MM' : '-M', abs], ctx);
+      await exec(clang, [...flags.filter((f) => f !== '-c' && !withFile.includes(f)), ...withFile.filter((f) => f !== '-MD' && f !== '-MMD'), deps.includes('-MMD') ? '-MM' : '-M', source], ctx);
     }
     try {
       await exec(clang, [...codegenFlags(flags), '-Wno-unused-command-line-argument', '-c', '-x', 'cpp-output', instrumented, '-o', objAbs], ctx);
