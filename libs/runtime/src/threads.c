@@ -94,8 +94,12 @@ void dsu__points_foreach(void (*cb)(const char *name, void *ud), void *ud) {
  * (bumps dsu__epoch).  Returns at once if no update is pending.  Captures
  * the stack first so the coordinator can check activeness. */
 void dsu__park(struct dsu__thread *t, const char *point) {
-    int saved = errno;
+    int saved = errno, oldcancel;
     if (!__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST)) return;
+    /* pthread_cond_wait is a cancellation point: a thread cancelled while
+     * parked would die holding park_lock.  The cancel is acted upon at the
+     * program's next cancellation point instead. */
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &oldcancel);
     t->park_n = backtrace(t->park_stack, DSU__MAX_FRAMES);
     __atomic_store_n(&t->last_point, point, __ATOMIC_RELAXED);
     t->park_start_ns = dsu__now_ns();
@@ -108,6 +112,7 @@ void dsu__park(struct dsu__thread *t, const char *point) {
         while (dsu__epoch == e) pthread_cond_wait(&dsu__park_cond, &dsu__park_lock);
     }
     pthread_mutex_unlock(&dsu__park_lock);
+    pthread_setcancelstate(oldcancel, NULL);
     errno = saved;
 }
 

@@ -2,7 +2,8 @@
 /* mt -- multi-threaded program: threads blocked in accept, cond_wait and
  * poll, a busy thread at update points, a sleeper inside slow_op (the
  * activeness case) and a thread that keeps creating/joining short-lived
- * threads.  Output lines:
+ * threads, and one that keeps cancelling a thread parked/blocked in the
+ * runtime (exit while parked or blocked must not deadlock).  Output lines:
  *   busy v=<tag> i=<n> r=<work(n)>      v1: r=n+1   v2: r=n+2
  *   slow <tag> start|end <n>            printed by slow_op itself */
 #include <poll.h>
@@ -103,6 +104,30 @@ static void *churn(void *a) {
     return NULL;
 }
 
+static void *victim(void *a) {
+    (void)a;
+    for (;;) {
+        DSU_UPDATE_POINT("victim");
+        struct pollfd p = { pipefd[0], 0, 0 };    /* no events requested: never ready */
+        dsu_poll(&p, 1, 3);
+    }
+    return NULL;
+}
+
+static void *canceller(void *a) {
+    (void)a;
+    int off = getenv("MT_NO_CANCEL") != NULL;
+    while (off && !stopping()) dsu_usleep(20000);
+    while (!stopping()) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, victim, NULL) != 0) continue;
+        dsu_usleep(7000);
+        pthread_cancel(t);
+        dsu_pthread_join(t, NULL);
+    }
+    return NULL;
+}
+
 int main(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -116,10 +141,10 @@ int main(void) {
     if (pipe(pipefd) < 0) return 1;
     struct { void *(*fn)(void *); const char *name; } spec[] = {
         { acceptor, "acceptor" }, { condwaiter, "condwaiter" }, { poller, "poller" },
-        { busy, "busy" }, { sleeper, "sleeper" }, { churn, "churn" },
+        { busy, "busy" }, { sleeper, "sleeper" }, { churn, "churn" }, { canceller, "canceller" },
     };
-    pthread_t th[6];
-    for (int i = 0; i < 6; i++) {
+    pthread_t th[7];
+    for (int i = 0; i < 7; i++) {
         if (pthread_create(&th[i], NULL, spec[i].fn, NULL) != 0) { perror("pthread_create"); return 1; }
         pthread_setname_np(th[i], spec[i].name);
     }
@@ -130,7 +155,7 @@ int main(void) {
     if (write(pipefd[1], "x", 1) != 1) return 1;
     int cfd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (connect(cfd, (struct sockaddr *)&addr, sizeof addr) < 0) perror("connect");
-    for (int i = 0; i < 6; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 7; i++) pthread_join(th[i], NULL);
     close(cfd);
     printf("exit ok\n");
     return 0;
