@@ -45,7 +45,14 @@ export const DEFAULT_BLOCKING_FUNCTIONS = [
   'pthread_cond_timedwait',
   'pthread_join',
   'waitpid',
+  'wait',
   'sem_wait',
+  'sem_timedwait',
+  'sigwait',
+  'sigwaitinfo',
+  'sigtimedwait',
+  'pause',
+  'sigsuspend',
 ];
 
 export interface AnalyzeOptions {

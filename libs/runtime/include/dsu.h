@@ -140,6 +140,13 @@ int dsu_pthread_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *mutex,
 int dsu_pthread_join(pthread_t thread, void **retval);
 pid_t dsu_waitpid(pid_t pid, int *status, int options);
 int dsu_sem_wait(sem_t *sem);
+int dsu_sem_timedwait(sem_t *sem, const struct timespec *abstime);
+int dsu_sigwait(const sigset_t *set, int *sig);
+int dsu_sigwaitinfo(const sigset_t *set, siginfo_t *info);
+int dsu_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *tmo);
+int dsu_pause(void);
+int dsu_sigsuspend(const sigset_t *mask);
+pid_t dsu_wait(int *status);
 
 /* ---- Misc ---------------------------------------------------------------- */
 

@@ -293,3 +293,43 @@ int dsu_pthread_join(pthread_t th, void **ret) {
     leave(t, "pthread_join");
     return r;
 }
+
+/* Signal waits: a main thread parked in sigwait() while workers serve is the
+ * usual shape of a daemon, so these count as blocking calls too.  sigwait()
+ * returns an error number and glibc already retries it on EINTR. */
+int dsu_sigwait(const sigset_t *set, int *sig) {
+    struct dsu__thread *t = enter("sigwait");
+    int r = sigwait(set, sig);
+    leave(t, "sigwait");
+    return r;
+}
+int dsu_sigwaitinfo(const sigset_t *set, siginfo_t *info) {
+    RESTARTING(int, "sigwaitinfo", sigwaitinfo(set, info))
+}
+int dsu_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *tmo) {
+    struct dsu__thread *t = enter("sigtimedwait");
+    uint64_t dl = (t && tmo) ? ts_deadline(tmo) : 0;
+    struct timespec left;
+    const struct timespec *cur = tmo;
+    int r;
+    while ((r = sigtimedwait(set, info, cur)) < 0 && t && ours(r, 0)) {
+        if (tmo) {
+            if (!ts_remaining(dl, &left)) { errno = EAGAIN; break; }
+            cur = &left;
+        }
+    }
+    leave(t, "sigtimedwait");
+    return r;
+}
+int dsu_pause(void) {
+    RESTARTING(int, "pause", pause())
+}
+int dsu_sigsuspend(const sigset_t *mask) {
+    RESTARTING(int, "sigsuspend", sigsuspend(mask))
+}
+pid_t dsu_wait(int *status) {
+    RESTARTING(pid_t, "wait", wait(status))
+}
+int dsu_sem_timedwait(sem_t *sem, const struct timespec *abstime) {
+    RESTARTING(int, "sem_timedwait", sem_timedwait(sem, abstime))
+}

@@ -124,6 +124,7 @@ describe('workerpool: an update waits while a replaced function is active', () =
     const sleeper = await LineClient.connect(server.port);
     try {
       const slept = sleeper.request('SLEEP 2500', 10_000);
+      slept.catch(() => undefined); // awaited below; keeps an early failure from leaving it unhandled
       await new Promise((r) => setTimeout(r, 200));
       const refused = await apply(p12, server.pid, 400);
       expect(refused.code).toBe(1);
