@@ -83,4 +83,15 @@ describe('dsu-cc', () => {
     expect(await runDsuCc(['loop.o', '-o', 'loop'], { ...ctx(), env })).toBe(0);
     execFileSync(join(dir, 'loop'), { env });
   }, 60_000);
+
+  it('takes the units of a static library into the program model', async () => {
+    writeFileSync(join(dir, 'lib1.c'), 'int twice(int x) { return 2 * x; }\n');
+    writeFileSync(join(dir, 'app.c'), 'int twice(int);\nint main(void) { return twice(21) == 42 ? 0 : 1; }\n');
+    for (const u of ['lib1', 'app']) expect(await runDsuCc(['-O2', '-c', `${u}.c`, '-o', `${u}.o`], ctx())).toBe(0);
+    execFileSync('ar', ['rcs', 'libone.a', 'lib1.o'], { cwd: dir });
+    expect(await runDsuCc(['app.o', 'libone.a', '-o', 'app'], ctx())).toBe(0);
+    execFileSync(join(dir, 'app'), { env: { ...process.env, DSU_DISABLE: '1' } });
+    const model = JSON.parse(readFileSync(join(dir, 'app.dsu.json'), 'utf8'));
+    expect(Object.keys(model.functions).sort()).toEqual(['main', 'twice']);
+  }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -100,12 +100,26 @@ export async function compileUnit(source: string, object: string, flags: string[
   return sidecar;
 }
 
+/**
+ * Objects of a static library, found next to the archive (where `ar` took them from, as in
+ * `ar rcs libx.a x.o y.o`), so their units are part of the program model too.
+ */
+function archiveMembers(archive: string): string[] {
+  try {
+    const members = execFileSync('ar', ['t', archive], { encoding: 'utf8' }).split('\n').filter((m) => m.endsWith('.o'));
+    return members.map((m) => join(dirname(archive), m)).filter((o) => existsSync(o));
+  } catch {
+    return []; // not an archive ar can read: linked as is, its code is simply not updatable
+  }
+}
+
 /** Links objects with libdsu, exports every symbol, embeds the build id and writes `<exe>.dsu.json`. */
 export async function linkProgram(args: string[], output: string, ctx: DsuCcContext): Promise<void> {
   const rt = locateRuntime(ctx.env);
   const exe = resolve(ctx.cwd, output);
   const objects = args.filter((a) => !a.startsWith('-') && a.endsWith('.o')).map((o) => resolve(ctx.cwd, o));
-  const sidecars = objects
+  const archived = args.filter((a) => !a.startsWith('-') && a.endsWith('.a')).flatMap((a) => archiveMembers(resolve(ctx.cwd, a)));
+  const sidecars = [...objects, ...archived]
     .filter((o) => existsSync(o + '.dsu.json'))
     .map((o) => ({ object: o, sidecar: JSON.parse(readFileSync(o + '.dsu.json', 'utf8')) as ObjectSidecar }));
   const hash = createHash('sha256');
