@@ -10,8 +10,8 @@ export interface ServiceOptions {
 }
 
 /** Creates the service's Nest application with shutdown hooks, so SIGTERM drains in-flight work. */
-export async function createService(module: unknown, name: string): Promise<INestApplication> {
-  const app = await NestFactory.create(module as never, { logger: new Logger(name) as never, bufferLogs: false });
+export async function createService(module: unknown, name: string, quiet = false): Promise<INestApplication> {
+  const app = await NestFactory.create(module as never, { logger: quiet ? false : (new Logger(name) as never), bufferLogs: false });
   app.enableShutdownHooks();
   return app;
 }
@@ -32,7 +32,7 @@ export async function runService(module: unknown, opts: ServiceOptions): Promise
 
 /** Boots a module on an ephemeral loopback port, reads `GET /health`, and closes it again. */
 export async function probeHealth(module: unknown, name: string): Promise<{ status: number; body: unknown }> {
-  const app = await createService(module, name);
+  const app = await createService(module, name, true);
   await app.listen(0, '127.0.0.1');
   try {
     const res = await fetch(`${await app.getUrl()}/health`);
