@@ -53,7 +53,8 @@ async function main(): Promise<void> {
     step('load', '8 clients on loopback for 4 s');
     await new Promise((r) => setTimeout(r, 1500));
     const a = dsu('apply', join(work, 'v1-v2'), '--pid', String(server.pid), '--run-dir', runDir, '--timeout-ms', '5000');
-    step('apply', `${a.outcome} at update point '${a.updatePoint}', threads paused ${a.pauseUs} us (staging ${a.stageMs} ms)`);
+    const paused = a.pauseUs === 0 ? 'no thread had to wait (it was inside a blocking call)' : `threads paused ${a.pauseUs} us`;
+    step('apply', `${a.outcome} at update point '${a.updatePoint}', ${paused}; staging ${a.stageMs} ms`);
     const r = await load.done;
     step('load', `${r.ok} replies ok, ${r.failed} failed, ${r.wrong} wrong; p99 latency ${r.latencyMs.p99.toFixed(2)} ms`);
     step('after', `same pid ${server.pid}; ${(await converse(port, ['VERSION', 'GET demo', 'ECHO live'])).join(', ')}`);
