@@ -127,6 +127,11 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string)
   };
   const manifest: PatchManifest = { ...body, patchId: computePatchId(body, soBytes) };
   writeFileSync(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  // The two program models travel with the bundle, so `dsu check` (and the checker service)
+  // can analyze the patch without the build directories.
+  mkdirSync(join(outDir, 'models'), { recursive: true });
+  writeFileSync(join(outDir, 'models', 'from.json'), JSON.stringify(from.model));
+  writeFileSync(join(outDir, 'models', 'to.json'), JSON.stringify(to.model));
   return { manifest, dir: outDir };
 }
 

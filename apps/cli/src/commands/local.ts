@@ -1,7 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyBundle, defaultRunDir, listProcesses, readBundle, rollbackProcess, withControl } from '@dsu/control-client';
 import { buildVersion } from '@dsu/instrument';
+import { removedButReferenced } from '@dsu/analysis';
+import type { ProgramModel } from '@dsu/c-frontend';
 import { buildPatch, UnsupportedChangeError } from '@dsu/patch-gen';
 import type { Output } from '../output';
 
@@ -51,12 +53,17 @@ export async function patchCommand(from: string, to: string, opts: { out: string
  * something; the safety analysis of a later issue deepens it. Writes verdict.json.
  */
 export async function checkCommand(dir: string, out: Output): Promise<number> {
-  const findings: { rule: string; severity: 'error' | 'warning'; message: string }[] = [];
+  const findings: { rule: string; severity: 'error' | 'warning' | 'info'; message: string }[] = [];
   let patchId: string | undefined;
   try {
     const { manifest } = readBundle(dir);
     patchId = manifest.patchId;
     if (manifest.functions.length === 0) findings.push({ rule: 'empty-patch', severity: 'error', message: 'the patch changes no function' });
+    const models = join(dir, 'models');
+    if (existsSync(join(models, 'from.json')) && existsSync(join(models, 'to.json'))) {
+      const load = (f: string) => JSON.parse(readFileSync(join(models, f), 'utf8')) as ProgramModel;
+      for (const f of removedButReferenced(load('from.json'), load('to.json'))) findings.push({ rule: f.rule, severity: 'warning', message: f.message });
+    }
   } catch (err) {
     findings.push({ rule: 'bundle-integrity', severity: 'error', message: (err as Error).message });
   }
