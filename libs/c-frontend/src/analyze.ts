@@ -82,6 +82,8 @@ export interface AnalyzeOptions {
   /** Dump size above which the streaming decoder is used (default 16 MiB). */
   streamThresholdBytes?: number;
   forceStreaming?: boolean;
+  /** Extra flags for the preprocessing run only, e.g. `-MD -MF x.d -MT x.o` to write a dependency file on the way. */
+  preprocessFlags?: string[];
   /** Skip the layout probe (sizes/offsets stay 0); for callers that only need ranges. */
   skipLayout?: boolean;
 }
@@ -285,7 +287,7 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
     // the source as the real compile names it, so __FILE__ and the line markers match it
     const pp = await run(
       clang,
-      ['-E', ...split.preprocess, ...QUIET_FLAGS, '-x', 'c', opts.source, '-o', '-'],
+      ['-E', ...split.preprocess, ...(opts.preprocessFlags ?? []), ...QUIET_FLAGS, '-x', 'c', opts.source, '-o', '-'],
       {
         cwd,
         what: `preprocessing ${unitPath}`,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
+import { findClang } from '@dsu/c-frontend';
 import { parseUpdatePointSpec } from './unit-plan';
 
 export interface BuildVersionOptions {
@@ -61,8 +62,11 @@ export async function buildVersion(srcDir: string, outDir: string, opts: BuildVe
 
   const dsuCc = dsuCcPath();
   const command = opts.command ?? `make CC=${dsuCc}`;
+  const base = opts.env ?? process.env;
   const env = {
-    ...(opts.env ?? process.env),
+    ...base,
+    // Resolved once here, so each dsu-cc run checks one clang instead of searching for it.
+    DSU_CLANG: findClang(base).path,
     CC: dsuCc,
     DSU_SOURCE_ROOT: root,
     DSU_UPDATE_POINTS: (opts.updatePoints ?? []).join(','),

@@ -66,7 +66,11 @@ export async function compileUnit(source: string, object: string, flags: string[
   const root = ctx.env.DSU_SOURCE_ROOT ? resolve(ctx.env.DSU_SOURCE_ROOT) : ctx.cwd;
   const abs = resolve(ctx.cwd, source);
   const unitPath = relative(root, abs).startsWith('..') ? abs : relative(root, abs);
-  const analysis = await analyzeUnit({ source: abs, flags, cwd: ctx.cwd, unitPath, clang, layoutCompiler: clang });
+  // The dependency file (-MD/-MMD) is written by the preprocessing run itself.
+  const deps = dependencyFlags(flags);
+  const withTarget = deps.length === 0 || deps.includes('-MT') || deps.includes('-MQ') ? deps : [...deps, '-MT', object];
+  const depFlags = withTarget.length === 0 || withTarget.includes('-MF') ? withTarget : [...withTarget, '-MF', object.replace(/\.o$/, '') + '.d'];
+  const analysis = await analyzeUnit({ source, flags, cwd: ctx.cwd, unitPath, clang, layoutCompiler: clang, preprocessFlags: depFlags });
   const plan = planUnit(analysis, updatePointsFromEnv(ctx.env));
   const objAbs = resolve(ctx.cwd, object);
   const work = mkdtempSync(join(tmpdir(), 'dsu-cc-'));
@@ -74,12 +78,6 @@ export async function compileUnit(source: string, object: string, flags: string[
     const instrumented = join(work, basename(source, extname(source)) + '.dsu.i');
     writeFileSync(instrumented, applyEdits(analysis.preprocessed, plan.edits));
     if (ctx.env.DSU_KEEP_INSTRUMENTED === '1') writeFileSync(objAbs + '.inst.i', readFileSync(instrumented));
-    const deps = dependencyFlags(flags);
-    if (deps.length > 0) {
-      const withTarget = deps.includes('-MT') || deps.includes('-MQ') ? deps : [...deps, '-MT', object];
-      const withFile = withTarget.includes('-MF') ? withTarget : [...withTarget, '-MF', object.replace(/\.o$/, '') + '.d'];
-      await exec(clang, [...flags.filter((f) => f !== '-c' && !withFile.includes(f)), ...withFile.filter((f) => f !== '-MD' && f !== '-MMD'), deps.includes('-MMD') ? '-MM' : '-M', source], ctx);
-    }
     try {
       await exec(clang, [...codegenFlags(flags), '-Wno-unused-command-line-argument', '-c', '-x', 'cpp-output', instrumented, '-o', objAbs], ctx);
     } catch (err) {
