@@ -84,6 +84,11 @@ export interface AnalyzeOptions {
   forceStreaming?: boolean;
   /** Extra flags for the preprocessing run only, e.g. `-MD -MF x.d -MT x.o` to write a dependency file on the way. */
   preprocessFlags?: string[];
+  /**
+   * Return as soon as the AST is decoded and finish the layout probe in the background: the
+   * type models fill in when `layoutDone` resolves (dsu-cc compiles the unit meanwhile).
+   */
+  deferLayout?: boolean;
   /** Skip the layout probe (sizes/offsets stay 0); for callers that only need ranges. */
   skipLayout?: boolean;
 }
@@ -214,6 +219,8 @@ export interface UnitAnalysis {
   declarations: FunctionDeclaration[];
   /** Every reference to a program variable (globals, file statics, function-local statics). */
   variableReferences: VariableReference[];
+  /** With `deferLayout`: resolves when sizes, offsets and layout hashes of `types` are filled in. */
+  layoutDone?: Promise<void>;
   stats: {
     preprocessedBytes: number;
     astBytes: number;
@@ -308,6 +315,7 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
   };
 
   const dir = await mkdtemp(join(tmpdir(), 'dsu-cfe-'));
+  let cleanupLater = false;
   try {
     const iFile = join(dir, 'unit.i');
     await writeFile(iFile, preprocessed);
@@ -342,21 +350,35 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
     a.finish();
 
     // 3. layouts from the real compiler
-    let layoutCompiler: string | undefined;
-    if (!opts.skipLayout && a.types.length > 0) {
-      layoutCompiler = await a.probeLayouts({
-        clang,
-        semantic: split.semantic,
-        iFile,
-        cwd,
-        compiler: opts.layoutCompiler ?? process.env.DSU_LAYOUT_CC ?? 'cc',
-        source: sourceAbs,
-        preprocessFlags: split.preprocess.filter((f) => !/^-(O|g)/.test(f)),
-      });
-    }
-    const t3 = Date.now();
-
-    return {
+    const layoutStart = Date.now();
+    const layoutWork =
+      !opts.skipLayout && a.types.length > 0
+        ? a.probeLayouts({
+            clang,
+            semantic: split.semantic,
+            iFile,
+            cwd,
+            compiler: opts.layoutCompiler ?? process.env.DSU_LAYOUT_CC ?? 'cc',
+            source: sourceAbs,
+            preprocessFlags: split.preprocess.filter((f) => !/^-(O|g)/.test(f)),
+          })
+        : Promise.resolve(undefined);
+    const stats: UnitAnalysis['stats'] = {
+      preprocessedBytes: preprocessed.length,
+      astBytes: dump.astBytes,
+      astMode: dump.mode,
+      keptDecls: dump.decls,
+      preprocessMs: t1 - t0,
+      astMs: t2 - t1,
+      layoutMs: 0,
+    };
+    const recordLayout = (layoutCompiler: string | undefined) => {
+      stats.layoutMs = Date.now() - layoutStart;
+      stats.layoutCompiler = layoutCompiler;
+      if (a.layoutMethod) stats.layoutMethod = a.layoutMethod;
+      if (a.layoutErrors.length) stats.layoutFallbackReason = a.layoutErrors.join('\n');
+    };
+    const result: UnitAnalysis = {
       unit,
       preprocessed,
       regions,
@@ -372,21 +394,17 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
       variables: a.variables,
       declarations: a.declarations,
       variableReferences: a.variableReferences,
-      stats: {
-        preprocessedBytes: preprocessed.length,
-        astBytes: dump.astBytes,
-        astMode: dump.mode,
-        keptDecls: dump.decls,
-        preprocessMs: t1 - t0,
-        astMs: t2 - t1,
-        layoutMs: t3 - t2,
-        layoutCompiler,
-        ...(a.layoutMethod ? { layoutMethod: a.layoutMethod } : {}),
-        ...(a.layoutErrors.length ? { layoutFallbackReason: a.layoutErrors.join('\n') } : {}),
-      },
+      stats,
     };
+    if (opts.deferLayout) {
+      cleanupLater = true;
+      result.layoutDone = layoutWork.then(recordLayout).finally(() => rm(dir, { recursive: true, force: true }));
+      return result;
+    }
+    recordLayout(await layoutWork);
+    return result;
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (!cleanupLater) await rm(dir, { recursive: true, force: true });
   }
 }
 

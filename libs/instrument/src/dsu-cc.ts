@@ -70,7 +70,9 @@ export async function compileUnit(source: string, object: string, flags: string[
   const deps = dependencyFlags(flags);
   const withTarget = deps.length === 0 || deps.includes('-MT') || deps.includes('-MQ') ? deps : [...deps, '-MT', object];
   const depFlags = withTarget.length === 0 || withTarget.includes('-MF') ? withTarget : [...withTarget, '-MF', object.replace(/\.o$/, '') + '.d'];
-  const analysis = await analyzeUnit({ source, flags, cwd: ctx.cwd, unitPath, clang, layoutCompiler: clang, preprocessFlags: depFlags });
+  const analysis = await analyzeUnit({ source, flags, cwd: ctx.cwd, unitPath, clang, layoutCompiler: clang, preprocessFlags: depFlags, deferLayout: true });
+  const layout = analysis.layoutDone ?? Promise.resolve();
+  layout.catch(() => undefined); // awaited below; a failed compile must not leave it unhandled
   const plan = planUnit(analysis, updatePointsFromEnv(ctx.env));
   const objAbs = resolve(ctx.cwd, object);
   const work = mkdtempSync(join(tmpdir(), 'dsu-cc-'));
@@ -91,6 +93,7 @@ export async function compileUnit(source: string, object: string, flags: string[
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  await layout; // the layout probe ran while the unit compiled
   writeFileSync(objAbs + '.dsu.i', analysis.preprocessed);
   const { edits: _edits, ...planSummary } = plan;
   const sidecar: ObjectSidecar = { format: 1, summary: summarizeUnit(analysis), plan: planSummary, preprocessed: basename(objAbs) + '.dsu.i' };
