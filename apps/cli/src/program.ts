@@ -54,11 +54,12 @@ export function buildProgram(): Command {
   program
     .command('patch')
     .description('generate a patch bundle that moves a running build to a newer one')
-    .argument('<old-build-dir>')
-    .argument('<new-build-dir>')
-    .requiredOption('--out <dir>', 'patch bundle directory to create')
+    .argument('[old-build-dir]')
+    .argument('[new-build-dir]')
+    .option('--out <dir>', 'patch bundle directory to create')
+    .option('--rebuild <patch-dir>', 'compile a bundle again after editing its units/*.i or patch.c (new patch id)')
     .addOption(json)
-    .action(action((from: string, to: string, o) => patchCommand(from, to, o, createOutput(Boolean(o.json)))));
+    .action(action((from: string | undefined, to: string | undefined, o) => patchCommand(from, to, o, createOutput(Boolean(o.json)))));
 
   program
     .command('check')

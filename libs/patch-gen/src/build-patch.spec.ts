@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildVersion } from '@dsu/instrument';
 import { validateManifest } from '@dsu/patch-format';
-import { buildPatch, UnsupportedChangeError } from './build-patch';
+import { buildPatch, rebuildPatch, UnsupportedChangeError } from './build-patch';
 
 const MAKEFILE = 'app: main.o\n\t$(CC) -o app main.o\nmain.o: main.c\n\t$(CC) -O2 -c main.c -o main.o\n';
 
@@ -37,6 +37,14 @@ describe('buildPatch', () => {
     // The new body calls the static helper of the running program through its slot.
     expect(readFileSync(join(dir, 'p12', 'units', 'main.c.i'), 'utf8')).toMatch(/__atomic_load_n\(&__dsu_slot_u[0-9a-f]{8}__helper/);
     expect(existsSync(join(dir, 'p12', 'models', 'from.json'))).toBe(true);
+
+    // Hand-edit the new body and rebuild: a new patch.so, hash and id, and a consistent bundle.
+    const unitFile = join(dir, 'p12', 'units', 'main.c.i');
+    writeFileSync(unitFile, readFileSync(unitFile, 'utf8').replace('* 1;', '* 3;'));
+    const rebuilt = await rebuildPatch(join(dir, 'p12'));
+    expect(rebuilt.patchId).not.toBe(manifest.patchId);
+    expect(rebuilt.functions).toEqual(manifest.functions);
+    expect(validateManifest(rebuilt, readFileSync(join(dir, 'p12', 'patch.so'))).patchId).toBe(rebuilt.patchId);
   }, 120_000);
 
   it('refuses data changes with the list of what changed, and identical versions', async () => {

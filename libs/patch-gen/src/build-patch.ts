@@ -73,11 +73,8 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string)
 
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(join(outDir, 'units'), { recursive: true });
-  const work = join(outDir, '.work');
-  mkdirSync(work, { recursive: true });
-
   const touched = new Set([...changed, ...added].map((k) => to.model.functions[k].unit));
-  const objects: string[] = [];
+  const units: BundleUnit[] = [];
   const patchFns: PatchUnitFunction[] = [];
   for (const unit of to.model.instrumentation.units.filter((u) => touched.has(u.path))) {
     const unitModel = to.model.units.find((u) => u.path === unit.path);
@@ -95,9 +92,7 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string)
     const name = unit.path.replace(/[^A-Za-z0-9_.-]/g, '_');
     const patchUnit = join(outDir, 'units', `${name}.i`);
     writeFileSync(patchUnit, applyEdits(analysis.preprocessed, plan.edits));
-    const obj = join(work, `${name}.o`);
-    await compile(clang, [...codegenFlags(unitModel.flags), '-fPIC', '-Wno-unused-function', '-c', '-x', 'cpp-output', patchUnit, '-o', obj], unit.path);
-    objects.push(obj);
+    units.push({ file: `units/${name}.i`, unit: unit.path, flags: codegenFlags(unitModel.flags) });
     patchFns.push(...plan.functions);
   }
 
@@ -107,13 +102,9 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string)
   ];
   const patchC = join(outDir, 'patch.c');
   writeFileSync(patchC, descriptorSource(from, to, patchFns, diff.removed));
-  const descObj = join(work, 'patch.o');
-  await compile(clang, ['-O2', '-fPIC', '-c', patchC, '-o', descObj], 'patch.c');
-  const so = join(outDir, 'patch.so');
-  await compile(clang, ['-shared', '-o', so, ...objects, descObj], 'patch.so');
-  rmSync(work, { recursive: true, force: true });
+  writeFileSync(join(outDir, 'units', 'index.json'), JSON.stringify(units, null, 2) + '\n');
+  const soBytes = await compileBundle(outDir, clang);
 
-  const soBytes = readFileSync(so);
   const body: Omit<PatchManifest, 'patchId'> = {
     format: 1,
     program: to.info.program,
@@ -133,6 +124,48 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string)
   writeFileSync(join(outDir, 'models', 'from.json'), JSON.stringify(from.model));
   writeFileSync(join(outDir, 'models', 'to.json'), JSON.stringify(to.model));
   return { manifest, dir: outDir };
+}
+
+/** A patch unit of a bundle and the code generation flags of its original compile. */
+interface BundleUnit {
+  file: string;
+  unit: string;
+  flags: string[];
+}
+
+/** Compiles a bundle's patch units and descriptor into patch.so; returns its bytes. */
+async function compileBundle(dir: string, clang: string): Promise<Buffer> {
+  const units = JSON.parse(readFileSync(join(dir, 'units', 'index.json'), 'utf8')) as BundleUnit[];
+  const work = join(dir, '.work');
+  mkdirSync(work, { recursive: true });
+  try {
+    const objects: string[] = [];
+    for (const [i, u] of units.entries()) {
+      const obj = join(work, `unit${i}.o`);
+      await compile(clang, [...u.flags, '-fPIC', '-Wno-unused-function', '-c', '-x', 'cpp-output', join(dir, u.file), '-o', obj], u.file);
+      objects.push(obj);
+    }
+    const descObj = join(work, 'patch.o');
+    await compile(clang, ['-O2', '-fPIC', '-c', join(dir, 'patch.c'), '-o', descObj], 'patch.c');
+    await compile(clang, ['-shared', '-o', join(dir, 'patch.so'), ...objects, descObj], 'patch.so');
+    return readFileSync(join(dir, 'patch.so'));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `dsu patch --rebuild <patch-dir>`: after hand edits of units/*.i or patch.c, compiles the bundle
+ * again and gives it a new patch id (an earlier verdict no longer applies and is removed).
+ */
+export async function rebuildPatch(dir: string): Promise<PatchManifest> {
+  const old = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as PatchManifest;
+  const soBytes = await compileBundle(dir, findClang().path);
+  const { patchId: _old, ...body } = { ...old, soSha256: createHash('sha256').update(soBytes).digest('hex') };
+  const manifest: PatchManifest = { ...body, patchId: computePatchId(body, soBytes) };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  rmSync(join(dir, 'verdict.json'), { force: true });
+  return manifest;
 }
 
 async function compile(clang: string, args: string[], what: string): Promise<void> {

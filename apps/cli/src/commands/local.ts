@@ -4,7 +4,7 @@ import { applyBundle, defaultRunDir, listProcesses, readBundle, rollbackProcess,
 import { buildVersion } from '@dsu/instrument';
 import { removedButReferenced } from '@dsu/analysis';
 import type { ProgramModel } from '@dsu/c-frontend';
-import { buildPatch, UnsupportedChangeError } from '@dsu/patch-gen';
+import { buildPatch, rebuildPatch, UnsupportedChangeError } from '@dsu/patch-gen';
 import type { Output } from '../output';
 
 /** `dsu build <src-dir> --out <dir>` */
@@ -31,10 +31,16 @@ export async function buildCommand(
   return 0;
 }
 
-/** `dsu patch <old-build> <new-build> --out <dir>` */
-export async function patchCommand(from: string, to: string, opts: { out: string }, out: Output): Promise<number> {
+/** `dsu patch <old-build> <new-build> --out <dir>`, or `dsu patch --rebuild <dir>` after hand edits. */
+export async function patchCommand(from: string | undefined, to: string | undefined, opts: { out?: string; rebuild?: string }, out: Output): Promise<number> {
+  if (opts.rebuild ? from || to || opts.out : !(from && to && opts.out)) {
+    out.fail({ error: 'use either `dsu patch <old-build-dir> <new-build-dir> --out <patch-dir>` or `dsu patch --rebuild <patch-dir>`' });
+    return 2;
+  }
   try {
-    const { manifest, dir } = await buildPatch(from, to, opts.out);
+    const { manifest, dir } = opts.rebuild
+      ? { manifest: await rebuildPatch(opts.rebuild), dir: opts.rebuild }
+      : await buildPatch(from as string, to as string, opts.out as string);
     for (const f of manifest.functions) out.log(`  ${f.change.padEnd(8)} ${f.key}`);
     out.log(`patch ${manifest.patchId.slice(0, 16)} (${manifest.from.version} -> ${manifest.to.version}) written to ${dir}`);
     out.result({ patchId: manifest.patchId, dir, program: manifest.program, from: manifest.from, to: manifest.to, functions: manifest.functions });
