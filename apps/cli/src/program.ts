@@ -10,6 +10,7 @@ import {
   patchCommand,
   psCommand,
   rollbackCommand,
+  stacksCommand,
   statusCommand,
 } from './commands/local';
 import { createOutput } from './output';
@@ -94,6 +95,14 @@ export function buildProgram(): Command {
     .addOption(runDir)
     .addOption(json)
     .action(action((o) => statusCommand(o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('stacks')
+    .description("each thread's stack by function, as the runtime captures it (why an update waits)")
+    .addOption(pid)
+    .addOption(runDir)
+    .addOption(json)
+    .action(action((o) => stacksCommand(o, createOutput(Boolean(o.json)))));
 
   program
     .command('ps')

@@ -131,6 +131,12 @@ describe('workerpool: an update waits while a replaced function is active', () =
       expect(refused.json.outcome).toBe('timeout');
       expect(refused.json.reasons?.join('\n')).toMatch(/handle_request.*active on thread \d+ 'worker-\d'/);
       expect(await converse(server.port, ['VERSION'])).toEqual(['workerpool 1']);
+      // `dsu stacks` shows why: a worker is inside handle_request (sleeping in a wrapped call).
+      const stacks = (await dsu(['stacks', '--pid', String(server.pid), '--run-dir', runDir])).json as unknown as {
+        threads: { name: string; frames: { function: string | null }[] | null }[];
+      };
+      const busy = stacks.threads.find((t) => t.frames?.some((f) => f.function === 'handle_request'));
+      expect(busy?.name).toMatch(/^worker-\d$/);
 
       const applied = apply(p12, server.pid, 10_000);
       expect(await slept).toBe('SLEPT 2500');

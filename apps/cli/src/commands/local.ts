@@ -87,6 +87,7 @@ function describeOutcome(r: { outcome: string; pauseUs: number; updatePoint: str
   else {
     out.log(`${what}: ${r.outcome}`);
     for (const reason of r.reasons) out.log(`  - ${reason}`);
+    if (r.outcome === 'timeout') out.log('  (the program keeps running its current code; `dsu stacks --pid <pid>` shows where its threads are)');
   }
 }
 
@@ -113,6 +114,18 @@ export async function statusCommand(opts: { pid: number; runDir: string }, out: 
   out.log(`threads: ${s.threads.map((t) => `${t.tid} ${t.name} (${t.state}${t.lastPoint ? ` at ${t.lastPoint}` : ''})`).join(', ')}`);
   out.log(`update points seen: ${s.updatePoints.join(', ') || 'none yet'}`);
   for (const p of s.patches) out.log(`patch ${p.id.slice(0, 16)} ${p.fromBuildId} -> ${p.toBuildId} at '${p.updatePoint}', pause ${p.pauseUs} us`);
+  out.result(s);
+  return 0;
+}
+
+/** `dsu stacks --pid <pid>`: where each thread is, by function key (why an update waits). */
+export async function stacksCommand(opts: { pid: number; runDir: string }, out: Output): Promise<number> {
+  const s = await withControl(opts.pid, opts.runDir, (c) => c.stacks());
+  for (const t of s.threads) {
+    out.log(`thread ${t.tid} '${t.name}' ${t.state}${t.lastPoint ? ` at ${t.lastPoint}` : ''}`);
+    if (!t.frames) out.log(`  (${t.note ?? 'no stack captured'})`);
+    for (const f of t.frames ?? []) out.log(`  ${f.pc} ${f.function ?? f.symbol ?? '?'}`);
+  }
   out.result(s);
   return 0;
 }
