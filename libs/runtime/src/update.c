@@ -127,13 +127,18 @@ static const char *key_of_impl(uintptr_t addr) {
 
 /* ---- replies ---- */
 
-void dsu__req_hello(struct dsu__json *j) {
-    dsu__json_obj(j);
+/* The fields HELLO and STATUS share: who this process is. */
+static void identity_fields(struct dsu__json *j) {
     dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
     dsu__json_key(j, "protocol"); dsu__json_int(j, DSU_PROTOCOL_VERSION);
     dsu__json_key(j, "pid"); dsu__json_int(j, getpid());
     dsu__json_key(j, "program"); dsu__json_str(j, dsu__program_name());
     dsu__json_key(j, "buildId"); dsu__json_str(j, dsu_current_build_id());
+}
+
+void dsu__req_hello(struct dsu__json *j) {
+    dsu__json_obj(j);
+    identity_fields(j);
     dsu__json_obj_end(j);
 }
 
@@ -151,11 +156,7 @@ static void point_cb(const char *name, void *ud) {
 
 void dsu__req_status(struct dsu__json *j) {
     dsu__json_obj(j);
-    dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
-    dsu__json_key(j, "protocol"); dsu__json_int(j, DSU_PROTOCOL_VERSION);
-    dsu__json_key(j, "pid"); dsu__json_int(j, getpid());
-    dsu__json_key(j, "program"); dsu__json_str(j, dsu__program_name());
-    dsu__json_key(j, "buildId"); dsu__json_str(j, dsu_current_build_id());
+    identity_fields(j);
     dsu__json_key(j, "threads"); dsu__json_arr(j);
     pthread_mutex_lock(&dsu__reg_lock);
     for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
