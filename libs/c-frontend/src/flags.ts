@@ -118,5 +118,46 @@ export function splitFlags(flags: readonly string[]): SplitFlags {
   return { preprocess, semantic, inputs };
 }
 
+/** Whether a compiler option takes its value from the next argument (`-o out.o`, `-I inc`). */
+export function takesValue(flag: string): boolean {
+  return TAKES_VALUE.has(flag);
+}
+
+/** Preprocessor-only options: meaningless (or harmful, like `-include`) when compiling a `.i`. */
+const PREPROCESSOR_WITH_VALUE = new Set(['-I', '-D', '-U', '-include', '-imacros', '-isystem', '-iquote', '-idirafter', '-iprefix', '-iwithprefix', '-MF', '-MT', '-MQ', '-o', '-x']);
+const PREPROCESSOR_ALONE = new Set(['-c', '-E', '-MD', '-MMD', '-MP', '-MG', '-nostdinc', '-P', '-C', '-CC']);
+
+/**
+ * Flags of the real compile that still matter when compiling the already preprocessed unit:
+ * code generation, warning and language options (with their values); preprocessor-only options,
+ * output selection and input files are dropped.
+ */
+export function codegenFlags(flags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flags.length; i++) {
+    const f = flags[i];
+    if (PREPROCESSOR_WITH_VALUE.has(f)) {
+      i++;
+      continue;
+    }
+    if (!f.startsWith('-') || PREPROCESSOR_ALONE.has(f) || /^-(I|D|U|MF|MT|MQ|o).+/.test(f) || f.startsWith('-Wp,')) continue;
+    out.push(f);
+    if (TAKES_VALUE.has(f) && i + 1 < flags.length) out.push(flags[++i]);
+  }
+  return out;
+}
+
+/** The dependency-file options of the real compile (-MD/-MMD with -MF/-MT/-MQ/-MP), to reproduce them. */
+export function dependencyFlags(flags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < flags.length; i++) {
+    const f = flags[i];
+    if (f === '-MD' || f === '-MMD' || f === '-MP' || f === '-MG') out.push(f);
+    else if (f === '-MF' || f === '-MT' || f === '-MQ') out.push(f, flags[++i]);
+    else if (/^-M[FTQ].+/.test(f)) out.push(f);
+  }
+  return out.some((f) => f === '-MD' || f === '-MMD') ? out : [];
+}
+
 /** Flags that keep clang quiet about gcc-only options while reading units. */
 export const QUIET_FLAGS = ['-w', '-Qunused-arguments', '-Wno-unknown-warning-option', '-Wno-error'];

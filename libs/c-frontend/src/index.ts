@@ -21,4 +21,4 @@ export {
 } from './analyze';
 export { buildProgramModel, summarizeUnit, type UnitSummary } from './build-model';
 export { tokenize, scanTokens, hashTokens, type Token } from './tokenizer';
-export { splitFlags } from './flags';
+export { splitFlags, takesValue, codegenFlags, dependencyFlags } from './flags';

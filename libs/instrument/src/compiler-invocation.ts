@@ -1,3 +1,5 @@
+import { takesValue } from '@dsu/c-frontend';
+
 /**
  * What a compiler command line asks for, so dsu-cc can instrument compile steps, add the
  * runtime to link steps, and pass everything else through untouched.
@@ -12,12 +14,6 @@ export interface CompilerInvocation {
   output?: string;
 }
 
-/** Options whose value is the next argument (so that argument is not an input file). */
-const TAKES_VALUE = new Set([
-  '-o', '-I', '-D', '-U', '-include', '-imacros', '-isystem', '-iquote', '-idirafter', '-L', '-l',
-  '-MF', '-MT', '-MQ', '-x', '-Xlinker', '-Xpreprocessor', '-Xassembler', '-T', '-arch', '-target',
-  '-isysroot', '--sysroot', '-aux-info', '-u', '-z',
-]);
 /** Options that make the driver stop before producing an object file or an executable. */
 const NO_OUTPUT_STAGES = new Set(['-E', '-S', '-M', '-MM', '-fsyntax-only', '--version', '-v', '-dumpversion', '-dumpmachine', '--help', '-print-search-dirs']);
 
@@ -33,7 +29,7 @@ export function classifyInvocation(args: readonly string[]): CompilerInvocation 
     if (a === '-c') compileOnly = true;
     else if (a === '-o') output = args[++i];
     else if (a === '-x') language = args[++i];
-    else if (TAKES_VALUE.has(a)) i++;
+    else if (takesValue(a)) i++; // its value is not an input file
     else if (!a.startsWith('-') || a === '-') {
       hasInputs = true;
       const isC = language ? language === 'c' : /\.c$/.test(a);

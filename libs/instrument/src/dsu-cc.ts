@@ -3,8 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
-import { analyzeUnit, buildProgramModel, findClang, summarizeUnit, type UnitSummary } from '@dsu/c-frontend';
-import { codegenFlags, dependencyFlags } from './compile-flags';
+import { analyzeUnit, buildProgramModel, codegenFlags, dependencyFlags, findClang, summarizeUnit, type UnitSummary } from '@dsu/c-frontend';
 import { classifyInvocation } from './compiler-invocation';
 import { applyEdits } from './edits';
 import { locateRuntime } from './runtime-location';
@@ -78,13 +77,14 @@ export async function compileUnit(source: string, object: string, flags: string[
   const work = mkdtempSync(join(tmpdir(), 'dsu-cc-'));
   try {
     const instrumented = join(work, basename(source, extname(source)) + '.dsu.i');
-    writeFileSync(instrumented, applyEdits(analysis.preprocessed, plan.edits));
-    if (ctx.env.DSU_KEEP_INSTRUMENTED === '1') writeFileSync(objAbs + '.inst.i', readFileSync(instrumented));
+    const text = applyEdits(analysis.preprocessed, plan.edits);
+    writeFileSync(instrumented, text);
+    if (ctx.env.DSU_KEEP_INSTRUMENTED === '1') writeFileSync(objAbs + '.inst.i', text);
     try {
       await exec(clang, [...codegenFlags(flags), '-Wno-unused-command-line-argument', '-c', '-x', 'cpp-output', instrumented, '-o', objAbs], ctx);
     } catch (err) {
       const kept = objAbs + '.inst.i';
-      writeFileSync(kept, readFileSync(instrumented));
+      writeFileSync(kept, text);
       throw new CommandFailed(
         (err as CommandFailed).code ?? 1,
         `compiling the instrumented ${unitPath} failed (the program compiles natively?); the instrumented unit is kept at ${kept} — please report it`,

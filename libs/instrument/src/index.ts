@@ -1,7 +1,6 @@
 export { classifyInvocation, type CompilerInvocation, type InvocationKind } from './compiler-invocation';
 export { applyEdits, OverlappingEditsError, type Edit } from './edits';
 export { declaratorEnd, findToken, outermostLoopBodyStart } from './c-scan';
-export { codegenFlags, dependencyFlags } from './compile-flags';
 export {
   planUnit,
   parseUpdatePointSpec,
@@ -13,6 +12,7 @@ export {
   addressName,
   staticSymbol,
   slotCall,
+  stubDefinition,
   cString,
   PRELUDE,
   type ConfiguredUpdatePoint,

@@ -137,14 +137,22 @@ export function wrapBlockingCalls(a: UnitAnalysis, selected: (fnKey: string) => 
   return edits;
 }
 
-function functionEdits(buf: Buffer, f: UnitFunction, p: PlannedFunction, unitPath: string): Edit[] {
-  const header = buf.toString('latin1', f.definition.start, f.body.start);
-  // The stub keeps the original name, linkage and type; naked so it forwards any arguments
-  // (varargs included) untouched with one indirect jump.
-  const stub =
+/**
+ * A function under its original name (linkage, type and attributes of `header`, the definition's
+ * text up to its body) whose body jumps through `slot`: naked, so it forwards any arguments
+ * (varargs included) untouched with one indirect jump and adds no frame.
+ */
+export function stubDefinition(header: string, slot: string): string {
+  return (
     '_Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \\"-Wunused-parameter\\"") ' +
     `__attribute__((naked, noinline, unused)) ${header.replace(/\s+/g, ' ').trim()} ` +
-    `{ __asm__("jmp *${p.slot}(%rip)"); } _Pragma("GCC diagnostic pop") `;
+    `{ __asm__("jmp *${slot}(%rip)"); } _Pragma("GCC diagnostic pop") `
+  );
+}
+
+function functionEdits(buf: Buffer, f: UnitFunction, p: PlannedFunction, unitPath: string): Edit[] {
+  const header = buf.toString('latin1', f.definition.start, f.body.start);
+  const stub = stubDefinition(header, p.slot);
   const name = buf.toString('latin1', f.name.start, f.name.end);
   // A static stub has no exported name; patches that take its address use this pointer.
   const address = f.model.isStatic ? ` void *const ${addressName(p.mangled)} = (void *)&${name};` : '';

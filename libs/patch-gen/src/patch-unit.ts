@@ -11,6 +11,7 @@ import {
   slotCall,
   slotName,
   staticSymbol,
+  stubDefinition,
   wrapBlockingCalls,
   type ConfiguredUpdatePoint,
   type Edit,
@@ -79,15 +80,9 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
     if (req.added.has(key)) {
       const slot = slotName(m);
       slots.add(slot);
-      const header = buf.toString('latin1', f.definition.start, f.body.start).replace(/\s+/g, ' ').trim();
       // Stub under the original name, so the new code can take the function's address.
-      edits.push({
-        start: f.definition.start,
-        end: f.definition.start,
-        text:
-          '_Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \\"-Wunused-parameter\\"") ' +
-          `__attribute__((naked, noinline, unused)) ${header} { __asm__("jmp *${slot}(%rip)"); } _Pragma("GCC diagnostic pop") `,
-      });
+      const header = buf.toString('latin1', f.definition.start, f.body.start);
+      edits.push({ start: f.definition.start, end: f.definition.start, text: stubDefinition(header, slot) });
       edits.push({ start: f.definition.end, end: f.definition.end, text: ` void *${slot} = (void *)&${symbol};` });
       functions.push({ key, change: 'added', symbol, slot });
     } else {
