@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileClientPath, decodeCompileRequest, startCompileServer, type CompileServer } from './compile-server';
+
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  // Asynchronous on purpose: the server lives in this process.
+  return new Promise((res) =>
+    execFile(cmd, args, { cwd, env, timeout: 120_000 }, (err, stdout, stderr) =>
+      res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    ),
+  );
+}
+
+describe('decodeCompileRequest', () => {
+  const encode = (parts: string[]) => Buffer.from('DSUCC1\n' + parts.map((p) => p + '\0').join(''));
+
+  it('decodes cwd, argv and environment', () => {
+    const req = decodeCompileRequest(encode(['/src', '2', '-c', 'a.c', '2', 'A=1', 'B=x=y']));
+    expect(req).toEqual({ cwd: '/src', argv: ['-c', 'a.c'], env: { A: '1', B: 'x=y' } });
+  });
+
+  it('refuses malformed requests with the reason', () => {
+    expect(() => decodeCompileRequest(Buffer.from('HELLO\n'))).toThrow(/magic/);
+    expect(() => decodeCompileRequest(encode(['/src', '3', '-c']))).toThrow(/ends early/);
+    expect(() => decodeCompileRequest(encode(['/src', 'x']))).toThrow(/bad count/);
+    expect(() => decodeCompileRequest(Buffer.from('DSUCC1\n/src\0' + '0\0' + '0'))).toThrow(/NUL-terminated/);
+  });
+});
+
+describe('compile server + dsu-cc-client', () => {
+  const client = compileClientPath();
+  let dir: string;
+  let server: CompileServer;
+  beforeAll(async () => {
+    if (!client) throw new Error('bin/dsu-cc-client is not built; run `npx nx build instrument`');
+    dir = mkdtempSync(join(tmpdir(), 'dsu-cc-server-test-'));
+    server = await startCompileServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('instruments a unit through the server and relays the compiler diagnostics', async () => {
+    writeFileSync(join(dir, 'warn.c'), 'int unused_param(int x) { int y; return 1; }\nint main(void) { return unused_param(0) - 1; }\n');
+    const before = server.served;
+    const r = await run(client!, ['-Wall', '-c', 'warn.c', '-o', 'warn.o'], dir, { ...process.env, DSU_CC_SOCKET: server.socketPath });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/unused variable 'y'/);
+    expect(server.served).toBe(before + 1);
+    expect(JSON.parse(readFileSync(join(dir, 'warn.o.dsu.json'), 'utf8')).summary.unit.path).toBe('warn.c');
+  });
+
+  it('links through the server and the program runs', async () => {
+    const env = { ...process.env, DSU_CC_SOCKET: server.socketPath };
+    expect((await run(client!, ['warn.o', '-o', 'warn'], dir, env)).code).toBe(0);
+    expect(existsSync(join(dir, 'warn.dsu.json'))).toBe(true);
+    expect((await run(join(dir, 'warn'), [], dir, env)).code).toBe(0);
+  });
+
+  it("passes a failing compile's exit code and errors through", async () => {
+    writeFileSync(join(dir, 'bad.c'), 'int main(void) { return undeclared; }\n');
+    const r = await run(client!, ['-c', 'bad.c', '-o', 'bad.o'], dir, { ...process.env, DSU_CC_SOCKET: server.socketPath });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/undeclared/);
+    expect(existsSync(join(dir, 'bad.o'))).toBe(false);
+  });
+
+  it('without a server, runs dsu-cc.js instead (same result)', async () => {
+    writeFileSync(join(dir, 'solo.c'), 'int main(void) { return 0; }\n');
+    const env = { ...process.env, DSU_CC_SOCKET: join(dir, 'nobody-listens.sock') };
+    const r = await run(client!, ['-c', 'solo.c', '-o', 'solo.o'], dir, env);
+    expect(r.code).toBe(0);
+    expect(existsSync(join(dir, 'solo.o.dsu.json'))).toBe(true);
+  });
+});
