@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/single_threaded.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -179,7 +180,7 @@ static void *control_main(void *arg) {
     __atomic_store_n(&dsu__control_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     pthread_setname_np(pthread_self(), "dsu-control");
     prepare();
-    listen_fd = open_socket();
+    if (listen_fd < 0) listen_fd = open_socket();   /* eager start: not opened yet */
     if (listen_fd < 0) return NULL;
     for (;;) {
         int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -223,9 +224,65 @@ static void start_thread(void) {
     if (r != 0) fprintf(stderr, "dsu: cannot start the control thread: %s; updates disabled\n", strerror(r));
 }
 
+/* ---- lazy start ----
+ *
+ * A second thread costs a single-threaded program more than our wrappers do:
+ * glibc switches every syscall wrapper (cancellation), malloc and stdio to
+ * their multi-threaded paths once a thread exists, for good.  So by default
+ * the socket is opened before main() but the control thread is only started
+ * on first contact: the listening socket raises dsu__signo (F_SETSIG) on
+ * the main thread when a client connects; the handler sets dsu__pending to
+ * DSU__PENDING_CONTROL (no coordinator exists yet, so nobody else writes
+ * it), and the next update point or wrapped call starts the thread from
+ * normal context (a thread blocked in a wrapped call gets it started from
+ * the handler, see on_signal in threads.c).  A program
+ * that creates threads of its own is multi-threaded anyway: the thread
+ * starts then.  DSU_CONTROL=eager starts it before main() instead. */
+
+static int started;             /* the control thread was created */
+int dsu__lazy_fd = -1;          /* listening fd armed for the signal, or -1 */
+
+static int lazy_wanted(void) {
+    /* Already multi-threaded before main() (a sanitizer's threads, a
+     * preloaded library's): nothing to save, and the signal could land on
+     * a thread we do not control. */
+    if (!__libc_single_threaded) return 0;
+    const char *m = getenv("DSU_CONTROL");
+    if (m && strcmp(m, "eager") == 0) return 0;
+    if (m && *m && strcmp(m, "lazy") != 0)
+        fprintf(stderr, "dsu: ignoring DSU_CONTROL=%s (want lazy or eager); using lazy\n", m);
+    return 1;
+}
+
+/* Opens the socket and asks for dsu__signo on the calling (main) thread
+ * when a client connects.  Returns 0, or -1 to start eagerly instead. */
+static int arm_lazy(void) {
+    listen_fd = open_socket();
+    if (listen_fd < 0) return -1;
+    struct f_owner_ex owner = { F_OWNER_TID, (pid_t)syscall(SYS_gettid) };
+    int fl = fcntl(listen_fd, F_GETFL);
+    if (fcntl(listen_fd, F_SETSIG, dsu__signo) < 0 || fcntl(listen_fd, F_SETOWN_EX, &owner) < 0 ||
+        fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_ASYNC) < 0)
+        return -1;              /* the socket stays open; the thread will use it */
+    __atomic_store_n(&dsu__lazy_fd, listen_fd, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void dsu__control_wake(void) {
+    if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL)) return;
+    int fd = __atomic_exchange_n(&dsu__lazy_fd, -1, __ATOMIC_ACQ_REL);
+    if (fd >= 0) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_ASYNC);
+    }
+    int expect = DSU__PENDING_CONTROL;
+    __atomic_compare_exchange_n(&dsu__pending, &expect, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    start_thread();
+}
+
 void dsu__control_start(void) {
     atexit(unlink_at_exit);
-    start_thread();
+    if (!lazy_wanted() || arm_lazy() < 0) dsu__control_wake();
     /* Still before main(): any unregistered thread now is a sanitizer's. */
     dsu__note_foreign_threads();
 }
@@ -236,9 +293,11 @@ void dsu__control_atfork_child(void) {
     if (listen_fd >= 0) close(listen_fd);
     if (client_fd >= 0) close(client_fd);
     listen_fd = client_fd = -1;
+    __atomic_store_n(&dsu__lazy_fd, -1, __ATOMIC_RELEASE);
+    __atomic_store_n(&started, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&sock_pid, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&dsu__control_tid, 0, __ATOMIC_RELEASE);
     const char *d = getenv("DSU_DISABLE");
     if (d && strcmp(d, "1") == 0) return;
-    start_thread();
+    if (!lazy_wanted() || arm_lazy() < 0) dsu__control_wake();
 }

@@ -87,6 +87,7 @@ struct dsu__thread {
     int txn;                 /* transaction depth, atomic (owner writes) */
     const char *last_point;  /* atomic */
     const char *block_name;  /* wrapper currently blocking in, atomic */
+    int intr;                /* our signal made the current call fail with EINTR (owner + its handler) */
     /* park_stack: written by the owner before it becomes PARKED. */
     void *park_stack[DSU__MAX_FRAMES]; int park_n;
     uint64_t park_start_ns;
@@ -104,8 +105,9 @@ extern pthread_cond_t dsu__coord_cond;  /* coordinator waits for parkers */
 extern unsigned dsu__epoch;
 extern int dsu__signo;
 extern pid_t dsu__control_tid;
-extern __thread struct dsu__thread *dsu__self;
-extern __thread int dsu__intr;          /* set by our signal handler */
+/* initial-exec: libdsu is linked into executables, so every wrapper reaches
+ * its thread record with one %fs-relative load instead of a TLS call. */
+extern __thread struct dsu__thread *dsu__self __attribute__((tls_model("initial-exec")));
 void dsu__park(struct dsu__thread *t, const char *point);
 void dsu__threads_init(void);
 void dsu__threads_atfork_child(void);
@@ -130,6 +132,14 @@ const char *dsu__program_build_id(void);
 
 /* ---- control.c ---- */
 void dsu__control_start(void);
+/* Starts the control thread if it is not running yet (lazy start, see
+ * control.c).  From normal context, or from the signal handler of a thread
+ * blocked in a wrapped call (see on_signal in threads.c). */
+void dsu__control_wake(void);
+/* dsu__pending values: 1 = an update is pending (coordinator), this one =
+ * a client connected and the control thread should start. */
+#define DSU__PENDING_CONTROL 2
+extern int dsu__lazy_fd;
 void dsu__control_atfork_child(void);
 
 #endif

@@ -16,6 +16,7 @@
 #include <execinfo.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,7 @@ pthread_cond_t dsu__coord_cond = PTHREAD_COND_INITIALIZER;
 unsigned dsu__epoch;
 int dsu__signo;
 pid_t dsu__control_tid;
-__thread struct dsu__thread *dsu__self;
-__thread int dsu__intr;
+__thread struct dsu__thread *dsu__self __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t points_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dsu_point_site *points;
@@ -95,7 +95,13 @@ void dsu__points_foreach(void (*cb)(const char *name, void *ud), void *ud) {
  * the stack first so the coordinator can check activeness. */
 void dsu__park(struct dsu__thread *t, const char *point) {
     int saved = errno, oldcancel;
-    if (!__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST)) return;
+    int p = __atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST);
+    if (!p) return;
+    if (p == DSU__PENDING_CONTROL) {   /* first contact: start the control thread */
+        dsu__control_wake();
+        errno = saved;
+        return;
+    }
     /* pthread_cond_wait is a cancellation point: a thread cancelled while
      * parked would die holding park_lock.  The cancel is acted upon at the
      * program's next cancellation point instead. */
@@ -136,17 +142,52 @@ void dsu__txn_end(const char *name) {
 
 /* ---- the wake-up signal ---- */
 
+/* True when this signal makes the interrupted syscall fail with EINTR, as
+ * opposed to being restarted by the kernel (SA_RESTART: read, recv,
+ * accept...) or no syscall at all.  Only then may the wrapper treat its
+ * EINTR as ours: a flag left set by a restarted call would swallow the
+ * program's own EINTR later (a SIGTERM meant to end a blocking read).  On
+ * x86-64 Linux the kernel has already stored -EINTR in rax when the
+ * handler runs (a restarted call has its syscall number there instead). */
+static int causes_eintr(void *ucv) {
+#if defined(__x86_64__)
+    const ucontext_t *uc = ucv;
+    return uc && uc->uc_mcontext.gregs[REG_RAX] == -EINTR;
+#else
+    (void)ucv;
+    return 1;
+#endif
+}
+
 /* Runs on a BLOCKED thread when the coordinator wants its stack: captures
  * it once per round and flags the EINTR it may cause as ours so the
  * wrapper retries.  backtrace() was warmed up by the control thread, so it
  * does not allocate or dlopen here. */
 static void on_signal(int sig, siginfo_t *si, void *uc) {
-    (void)sig; (void)uc;
+    (void)sig;
     int saved = errno;
     struct dsu__thread *t = dsu__self;
-    if (t && si->si_code == SI_TKILL && si->si_pid == getpid() &&
+    if (si->si_code == POLL_IN && si->si_fd >= 0 &&
+        si->si_fd == __atomic_load_n(&dsu__lazy_fd, __ATOMIC_ACQUIRE)) {
+        /* A client connected and the control thread is not running. */
+        if (t && __atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__BLOCKED) {
+            /* The only thread sits in a blocking syscall inside one of our
+             * wrappers, so it holds no libc-internal lock (malloc, stack
+             * cache, stdio): creating the thread from here cannot deadlock,
+             * and it must happen here because read/accept/... restart
+             * after the handler (SA_RESTART) and may block for long. */
+            if (causes_eintr(uc)) t->intr = 1;   /* poll-like: retried */
+            dsu__control_wake();
+        } else {
+            /* Running program code: the next update point or wrapped call
+             * starts it from normal context. */
+            int idle = 0;
+            __atomic_compare_exchange_n(&dsu__pending, &idle, DSU__PENDING_CONTROL, 0,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        }
+    } else if (t && si->si_code == SI_TKILL && si->si_pid == getpid() &&
         __atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__BLOCKED) {
-        dsu__intr = 1;
+        if (causes_eintr(uc)) t->intr = 1;
         unsigned want = __atomic_load_n(&t->sig_want, __ATOMIC_ACQUIRE);
         if (want != __atomic_load_n(&t->sig_have, __ATOMIC_RELAXED)) {
             t->sig_n = backtrace(t->sig_stack, DSU__MAX_FRAMES);
@@ -247,6 +288,9 @@ static void *trampoline(void *p) {
 int pthread_create(pthread_t *th, const pthread_attr_t *attr,
                    void *(*fn)(void *), void *arg) {
     resolve_real();
+    /* The process is about to be multi-threaded anyway: a lazily started
+     * control thread costs nothing more from here on. */
+    if (__atomic_load_n(&dsu__lazy_fd, __ATOMIC_ACQUIRE) >= 0) dsu__control_wake();
     struct dsu__thread *t = new_record();
     struct start *s = malloc(sizeof *s);
     if (!t || !s) {

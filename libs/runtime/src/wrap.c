@@ -18,29 +18,33 @@
 static inline struct dsu__thread *enter(const char *name) {
     struct dsu__thread *t = dsu__self;
     if (t) {
-        __atomic_store_n(&dsu__intr, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->intr, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&t->block_name, name, __ATOMIC_RELAXED);
         __atomic_store_n(&t->state, DSU__BLOCKED, __ATOMIC_RELEASE);
     }
     return t;
 }
 
+/* Out of line: only taken when an update (or the control thread's start)
+ * is pending, so the fast path does not save and restore errno. */
+static __attribute__((noinline, cold)) void leave_slow(struct dsu__thread *t, const char *name) {
+    int e = errno;
+    if (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0) dsu__park(t, name);
+    errno = e;
+}
+
 static inline void leave(struct dsu__thread *t, const char *name) {
     if (!t) return;
-    int e = errno;
     __atomic_store_n(&t->state, DSU__RUNNING, __ATOMIC_SEQ_CST);
-    if (__builtin_expect(__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST), 0) &&
-        __atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0)
-        dsu__park(t, name);
-    errno = e;
+    if (__builtin_expect(__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST), 0)) leave_slow(t, name);
 }
 
 /* True when the last call failed with EINTR raised by our own signal;
  * clears the flag so the retry starts clean. */
-static inline int ours(long r, int err_is_errno_value) {
+static inline int ours(struct dsu__thread *t, long r, int err_is_errno_value) {
     int e = err_is_errno_value ? (int)r : (r < 0 ? errno : 0);
-    if (e != EINTR || !__atomic_load_n(&dsu__intr, __ATOMIC_RELAXED)) return 0;
-    __atomic_store_n(&dsu__intr, 0, __ATOMIC_RELAXED);
+    if (e != EINTR || !__atomic_load_n(&t->intr, __ATOMIC_RELAXED)) return 0;
+    __atomic_store_n(&t->intr, 0, __ATOMIC_RELAXED);
     return 1;
 }
 
@@ -73,7 +77,7 @@ int dsu_poll(struct pollfd *fds, nfds_t nfds, int timeout) {
     struct dsu__thread *t = enter("poll");
     uint64_t dl = t ? deadline_ms(timeout) : 0;
     int r;
-    while ((r = poll(fds, nfds, timeout)) < 0 && t && ours(r, 0)) {
+    while ((r = poll(fds, nfds, timeout)) < 0 && t && ours(t, r, 0)) {
         if (timeout > 0 && (timeout = remaining_ms(dl)) == 0) { r = 0; break; }
     }
     leave(t, "poll");
@@ -86,7 +90,7 @@ int dsu_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
     uint64_t dl = t && tmo ? ts_deadline(tmo) : 0;
     struct timespec rem;
     int r;
-    while ((r = ppoll(fds, nfds, tmo, sigmask)) < 0 && t && ours(r, 0)) {
+    while ((r = ppoll(fds, nfds, tmo, sigmask)) < 0 && t && ours(t, r, 0)) {
         if (tmo) {
             if (!ts_remaining(dl, &rem)) { r = 0; break; }
             tmo = &rem;
@@ -103,7 +107,7 @@ int dsu_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
      * and keeps the retry correct whatever the kernel does. */
     if (t) { if (rd) r0 = *rd; if (wr) w0 = *wr; if (ex) e0 = *ex; }
     int r;
-    while ((r = select(nfds, rd, wr, ex, tv)) < 0 && t && ours(r, 0)) {
+    while ((r = select(nfds, rd, wr, ex, tv)) < 0 && t && ours(t, r, 0)) {
         if (rd) *rd = r0;
         if (wr) *wr = w0;
         if (ex) *ex = e0;
@@ -127,7 +131,7 @@ int dsu_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
     uint64_t dl = t && ts ? ts_deadline(ts) : 0;
     struct timespec rem;
     int r;
-    while ((r = pselect(nfds, rd, wr, ex, ts, sigmask)) < 0 && t && ours(r, 0)) {
+    while ((r = pselect(nfds, rd, wr, ex, ts, sigmask)) < 0 && t && ours(t, r, 0)) {
         if (rd) *rd = r0;
         if (wr) *wr = w0;
         if (ex) *ex = e0;
@@ -149,7 +153,7 @@ int dsu_epoll_wait(int epfd, struct epoll_event *ev, int maxev, int timeout) {
     struct dsu__thread *t = enter("epoll_wait");
     uint64_t dl = t ? deadline_ms(timeout) : 0;
     int r;
-    while ((r = epoll_wait(epfd, ev, maxev, timeout)) < 0 && t && ours(r, 0)) {
+    while ((r = epoll_wait(epfd, ev, maxev, timeout)) < 0 && t && ours(t, r, 0)) {
         if (timeout > 0 && (timeout = remaining_ms(dl)) == 0) { r = 0; break; }
     }
     leave(t, "epoll_wait");
@@ -161,7 +165,7 @@ int dsu_epoll_pwait(int epfd, struct epoll_event *ev, int maxev, int timeout,
     struct dsu__thread *t = enter("epoll_pwait");
     uint64_t dl = t ? deadline_ms(timeout) : 0;
     int r;
-    while ((r = epoll_pwait(epfd, ev, maxev, timeout, sigmask)) < 0 && t && ours(r, 0)) {
+    while ((r = epoll_pwait(epfd, ev, maxev, timeout, sigmask)) < 0 && t && ours(t, r, 0)) {
         if (timeout > 0 && (timeout = remaining_ms(dl)) == 0) { r = 0; break; }
     }
     leave(t, "epoll_pwait");
@@ -173,7 +177,7 @@ int dsu_epoll_pwait(int epfd, struct epoll_event *ev, int maxev, int timeout,
 #define RESTARTING(ret_t, name, call)                 \
     struct dsu__thread *t = enter(name);               \
     ret_t r;                                           \
-    while ((r = (call)) < 0 && t && ours((long)r, 0)) {} \
+    while ((r = (call)) < 0 && t && ours(t, (long)r, 0)) {} \
     leave(t, name);                                    \
     return r;
 
@@ -210,7 +214,7 @@ int dsu_nanosleep(const struct timespec *req, struct timespec *rem) {
     if (!t) return nanosleep(req, rem);
     cur = *req;
     /* The kernel reports the time left on EINTR; sleep that long again. */
-    while ((r = nanosleep(&cur, &left)) < 0 && ours(r, 0)) cur = left;
+    while ((r = nanosleep(&cur, &left)) < 0 && ours(t, r, 0)) cur = left;
     if (r < 0 && errno == EINTR && rem) *rem = left;
     leave(t, "nanosleep");
     return r;
@@ -225,7 +229,7 @@ int dsu_clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
     cur = *req;
     /* Returns the error number (errno is untouched).  Absolute sleeps are
      * simply repeated; relative ones continue with the time left. */
-    while ((r = clock_nanosleep(clk, flags, &cur, &left)) != 0 && ours(r, 1))
+    while ((r = clock_nanosleep(clk, flags, &cur, &left)) != 0 && ours(t, r, 1))
         if (!(flags & TIMER_ABSTIME)) cur = left;
     if (r == EINTR && rem && !(flags & TIMER_ABSTIME)) *rem = left;
     leave(t, "clock_nanosleep");
@@ -237,7 +241,7 @@ unsigned int dsu_sleep(unsigned int seconds) {
     if (!t) return sleep(seconds);
     struct timespec cur = { (time_t)seconds, 0 }, left = { 0, 0 };
     int r;
-    while ((r = nanosleep(&cur, &left)) < 0 && ours(r, 0)) cur = left;
+    while ((r = nanosleep(&cur, &left)) < 0 && ours(t, r, 0)) cur = left;
     unsigned int res = 0;
     if (r < 0) res = (unsigned int)left.tv_sec + (left.tv_nsec > 0);
     leave(t, "sleep");
@@ -249,7 +253,7 @@ int dsu_usleep(useconds_t usec) {
     if (!t) return usleep(usec);
     struct timespec cur = { (time_t)(usec / 1000000u), (long)(usec % 1000000u) * 1000 }, left;
     int r;
-    while ((r = nanosleep(&cur, &left)) < 0 && ours(r, 0)) cur = left;
+    while ((r = nanosleep(&cur, &left)) < 0 && ours(t, r, 0)) cur = left;
     leave(t, "usleep");
     return r;
 }
@@ -312,7 +316,7 @@ int dsu_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec
     struct timespec left;
     const struct timespec *cur = tmo;
     int r;
-    while ((r = sigtimedwait(set, info, cur)) < 0 && t && ours(r, 0)) {
+    while ((r = sigtimedwait(set, info, cur)) < 0 && t && ours(t, r, 0)) {
         if (tmo) {
             if (!ts_remaining(dl, &left)) { errno = EAGAIN; break; }
             cur = &left;
