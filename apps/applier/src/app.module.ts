@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { HealthModule } from '@dsu/service-kit';
+import { ServiceModule } from '@dsu/services';
 
-/** The applier service: applies approved patches to the DSU-enabled processes of its host. Transport and wiring only; the logic lives in libs/. */
-@Module({ imports: [HealthModule.forService('applier')] })
+/** The applier service: applies approved patches to this host's processes (DSU_HOST_ID, DSU_RUN_DIR). Transport and wiring only; the logic lives in libs/pipeline. */
+@Module({ imports: [ServiceModule.for(['applier'])] })
 export class ApplierModule {}

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { HealthModule } from '@dsu/service-kit';
+import { ServiceModule } from '@dsu/services';
 
-/** The checker service: checks patch safety and signs approved bundles. Transport and wiring only; the logic lives in libs/. */
-@Module({ imports: [HealthModule.forService('checker')] })
+/** The checker service: checks patch bundles and signs approved ones. Transport and wiring only; the logic lives in libs/pipeline. */
+@Module({ imports: [ServiceModule.for(['checker'])] })
 export class CheckerModule {}

@@ -1,30 +1,34 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { buildProgram } from './program';
-import { runSmoke } from './commands/smoke';
+import { GatewayClient } from './commands/gateway-client';
 
 describe('dsu command', () => {
-  it('lists its commands in --help', () => {
-    expect(buildProgram().helpInformation()).toMatch(/smoke/);
+  it('lists the local and the remote commands in --help', () => {
+    const help = buildProgram().helpInformation();
+    for (const c of [
+      'build',
+      'patch',
+      'check',
+      'apply',
+      'up',
+      'submit',
+      'install',
+      'rollout',
+      'versions',
+      'rollouts',
+    ])
+      expect(help).toMatch(new RegExp(`\\n  ${c} `));
   });
 
-  it('runs the smoke pipeline end to end with a real compiler, database and bus', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'dsu-home-'));
-    const prev = process.env.DSU_HOME;
-    process.env.DSU_HOME = home;
-    try {
-      const lines: string[] = [];
-      const r = await runSmoke((l) => lines.push(l));
-      expect(r.output).toBe('hello from a program built by the dsu smoke pipeline\n');
-      expect(r.events).toEqual(['dsu.build.requested.v1', 'dsu.build.completed.v1']);
-      expect(r.sourceSha256).not.toBe(r.executableSha256);
-      expect(lines.join('\n')).toMatch(/correlation kept/);
-      expect(lines.join('\n')).not.toMatch(/dead-letter/);
-    } finally {
-      process.env.DSU_HOME = prev;
-      if (prev === undefined) delete process.env.DSU_HOME;
-      rmSync(home, { recursive: true, force: true });
-    }
-  }, 60_000);
+  it('says how to start a gateway when none answers', async () => {
+    const gw = new GatewayClient('http://127.0.0.1:9'); // discard port: nothing listens
+    await expect(gw.request('GET', '/programs')).rejects.toThrow(
+      /no gateway answers at http:\/\/127.0.0.1:9 .*start one with 'dsu up' or set DSU_GATEWAY/,
+    );
+  });
+
+  it('takes the gateway from DSU_GATEWAY, else the embedded default port', () => {
+    expect(GatewayClient.fromEnv({ DSU_GATEWAY: 'http://10.0.0.1:8000/' }).url).toBe('http://10.0.0.1:8000');
+    expect(GatewayClient.fromEnv({}).url).toBe('http://127.0.0.1:7400');
+    expect(GatewayClient.fromEnv({ DSU_GATEWAY_PORT: '7500' }).url).toBe('http://127.0.0.1:7500');
+  });
 });

@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runSmoke } from './commands/smoke';
+import {
+  installCommand,
+  rolloutCommand,
+  rolloutsCommand,
+  submitCommand,
+  versionsCommand,
+} from './commands/remote';
+import { upCommand } from './commands/up';
 import {
   applyCommand,
   buildCommand,
@@ -31,24 +38,44 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
 
 export function buildProgram(): Command {
   const program = new Command('dsu')
-    .description('Dynamic software updating for C: move running C programs to a new version without a restart')
+    .description(
+      'Dynamic software updating for C: move running C programs to a new version without a restart',
+    )
     .version(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // `dsu submit --version V` is the submit's option, not the program's -V/--version.
+    .enablePositionalOptions();
   const json = new Option('--json', 'print one JSON object');
   const pid = new Option('--pid <pid>', 'process id').argParser(positiveInt('--pid')).makeOptionMandatory();
-  const runDir = new Option('--run-dir <dir>', 'directory of the control sockets (DSU_RUN_DIR)').default(defaultRunDir());
-  const timeout = new Option('--timeout-ms <ms>', 'give up when the update cannot happen safely by then').argParser(positiveInt('--timeout-ms')).default(5000);
+  const runDir = new Option('--run-dir <dir>', 'directory of the control sockets (DSU_RUN_DIR)').default(
+    defaultRunDir(),
+  );
+  const timeout = new Option('--timeout-ms <ms>', 'give up when the update cannot happen safely by then')
+    .argParser(positiveInt('--timeout-ms'))
+    .default(5000);
 
   program
     .command('build')
-    .description("build a program version with dsu-cc (runs the program's own build; default: make CC=dsu-cc)")
+    .description(
+      "build a program version with dsu-cc (runs the program's own build; default: make CC=dsu-cc)",
+    )
     .argument('<src-dir>', 'source directory of the version')
     .requiredOption('--out <dir>', 'build directory to create')
     .option('--cmd <command>', 'build command run in the copied sources')
     .option('--bin <relpath>', 'the executable, relative to the sources (when the build makes several)')
-    .option('--update-point <FUNC:entry|FUNC:loop>', 'add an update point without touching the source (repeatable)', collect, [])
+    .option(
+      '--update-point <FUNC:entry|FUNC:loop>',
+      'add an update point without touching the source (repeatable)',
+      collect,
+      [],
+    )
     .option('--label <version>', 'version label (default: the source directory name)')
     .option('--program <name>', 'program name (default: the executable name)')
+    .option('--slop <spec>', "room for growth per struct, e.g. 'struct conn=128,struct wire=none'")
+    .option(
+      '--layout-from <build-dir>',
+      'keep the struct capacities of an earlier build (patches from this build then apply to processes started from it)',
+    )
     .addOption(json)
     .action(action((src: string, o) => buildCommand(src, o, createOutput(Boolean(o.json)))));
 
@@ -58,9 +85,18 @@ export function buildProgram(): Command {
     .argument('[old-build-dir]')
     .argument('[new-build-dir]')
     .option('--out <dir>', 'patch bundle directory to create')
-    .option('--rebuild <patch-dir>', 'compile a bundle again after editing its units/*.i or patch.c (new patch id)')
+    .option(
+      '--rebuild <patch-dir>',
+      'compile a bundle again after editing its units/*.i or patch.c (new patch id)',
+    )
+    .option('--spec <patch.yaml>', 'field renames, defaults and custom transformers for changed types')
+    .option('--transform <eager|lazy>', 'how live instances of changed types are transformed (default eager)')
     .addOption(json)
-    .action(action((from: string | undefined, to: string | undefined, o) => patchCommand(from, to, o, createOutput(Boolean(o.json)))));
+    .action(
+      action((from: string | undefined, to: string | undefined, o) =>
+        patchCommand(from, to, o, createOutput(Boolean(o.json))),
+      ),
+    );
 
   program
     .command('check')
@@ -112,18 +148,71 @@ export function buildProgram(): Command {
     .action(action((o) => psCommand(o, createOutput(Boolean(o.json)))));
 
   program
-    .command('smoke')
-    .description('run the smoke pipeline on the embedded default (SQLite registry, in-process bus, artifact store, cc)')
+    .command('up')
+    .description(
+      'run the five pipeline services in one process (in-process bus + SQLite; Kafka / PostgreSQL when KAFKA_BROKERS / DATABASE_URL are set)',
+    )
+    .option('--port <port>', 'HTTP port of the gateway (default DSU_GATEWAY_PORT or 7400)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535)
+        throw new InvalidArgumentError('--port must be a port number (0-65535)');
+      return n;
+    })
     .addOption(json)
-    .action(
-      action(async (o: { json?: boolean }) => {
-        const out = createOutput(Boolean(o.json));
-        const result = await runSmoke(out.log);
-        out.result(result);
-        out.log(`smoke pipeline ok in ${result.ms} ms`);
-        return 0;
-      }),
-    );
+    .action(action((o) => upCommand(o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('submit')
+    .description(
+      'upload a version to the gateway (DSU_GATEWAY); wait for its build and, when an earlier version exists, the patch verdict',
+    )
+    .argument('<src-dir>', 'source directory of the version')
+    .requiredOption('--program <id>', 'program id in the registry')
+    .requiredOption('--version <label>', 'version label')
+    .option('--bin <relpath>', 'the executable, relative to the sources (when the build makes several)')
+    .option(
+      '--update-point <FUNC:entry|FUNC:loop>',
+      'add an update point without touching the source (repeatable)',
+      collect,
+      [],
+    )
+    .addOption(json)
+    .action(action((src: string, o) => submitCommand(src, o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('install')
+    .description(
+      'download a built version (executable under its --bin name, and its program model), ready to run',
+    )
+    .argument('<program>')
+    .argument('<version>')
+    .requiredOption('--out <dir>', 'directory to write to')
+    .addOption(json)
+    .action(action((p: string, v: string, o) => installCommand(p, v, o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('rollout')
+    .description(
+      'move every running process of a program to a version, on every host; waits for each targeted process',
+    )
+    .argument('<program>')
+    .requiredOption('--to <version>', 'target version')
+    .addOption(json)
+    .action(action((p: string, o) => rolloutCommand(p, o, createOutput(Boolean(o.json)))));
+
+  program
+    .command('versions')
+    .description("a program's versions in the registry")
+    .argument('<program>')
+    .addOption(json)
+    .action(action((p: string, o) => versionsCommand(p, createOutput(Boolean(o.json)))));
+
+  program
+    .command('rollouts')
+    .description('rollouts in the registry')
+    .option('--program <id>', 'only this program')
+    .addOption(json)
+    .action(action((o) => rolloutsCommand(o, createOutput(Boolean(o.json)))));
 
   return program;
 }

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { HealthModule } from '@dsu/service-kit';
+import { ServiceModule } from '@dsu/services';
 
-/** The patcher service: turns two program models into a patch bundle. Transport and wiring only; the logic lives in libs/. */
-@Module({ imports: [HealthModule.forService('patcher')] })
+/** The patcher service: generates patch bundles between two builds. Transport and wiring only; the logic lives in libs/pipeline. */
+@Module({ imports: [ServiceModule.for(['patcher'])] })
 export class PatcherModule {}

@@ -8,6 +8,11 @@ export interface Subscription {
   group: string;
   topics: readonly string[];
   handler: EventHandler;
+  /**
+   * Checks an event before the handler sees it (e.g. `validatePayload`); throwing
+   * InvalidEventError sends the event to the dead-letter topic without retries.
+   */
+  validate?: (event: CloudEvent, topic: string) => void;
 }
 
 /**

@@ -18,6 +18,7 @@ export async function deliver(
   let error: Error | undefined;
   try {
     const event = parseEvent(raw);
+    sub.validate?.(event, topic);
     error = await runWithRetries(() => sub.handler(event, topic));
   } catch (err) {
     if (!(err instanceof InvalidEventError)) throw err;

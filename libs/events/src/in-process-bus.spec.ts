@@ -44,3 +44,21 @@ describe('InProcessBus', () => {
     expect(dead[0].payload).toBe('not json');
   });
 });
+
+describe('InProcessBus retention', () => {
+  it('drops messages every group consumed beyond the retention, and keeps delivering in order', async () => {
+    const bus = new InProcessBus(3);
+    const got: number[] = [];
+    await bus.subscribe({ group: 'a', topics: [Topics.buildRequested], handler: async (e) => void got.push((e.data as { n: number }).n) });
+    for (let i = 0; i < 10; i++) await bus.publish(Topics.buildRequested, ev(i), 'p');
+    await bus.close();
+    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const late = new InProcessBus(3);
+    for (let i = 0; i < 10; i++) await late.publish(Topics.buildRequested, ev(i), 'p');
+    const all: number[] = [];
+    // Nobody consumed yet: nothing is dropped, a group subscribing now sees everything.
+    await late.subscribe({ group: 'b', topics: [Topics.buildRequested], handler: async (e) => void all.push((e.data as { n: number }).n) });
+    await late.close();
+    expect(all).toHaveLength(10);
+  });
+});

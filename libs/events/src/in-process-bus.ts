@@ -8,6 +8,12 @@ interface Message {
   value: Buffer;
 }
 
+interface TopicLog {
+  /** Offset of msgs[0]: messages every group has consumed are dropped past the retention. */
+  base: number;
+  msgs: Message[];
+}
+
 interface GroupState {
   sub: Subscription;
   offsets: Map<string, number>;
@@ -20,9 +26,15 @@ interface GroupState {
  * sees every message once in publish order, failures go to the dead-letter topic.
  */
 export class InProcessBus implements EventBus {
-  private readonly logs = new Map<string, Message[]>();
+  private readonly logs = new Map<string, TopicLog>();
   private readonly groups: GroupState[] = [];
   private closed = false;
+
+  /**
+   * @param retain messages kept per topic once every group consumed them (a long-running
+   * `dsu up` publishes heartbeats forever); a group subscribing later sees only those.
+   */
+  constructor(private readonly retain = 10_000) {}
 
   async publish(topic: string, event: CloudEvent, key: string): Promise<void> {
     this.assertOpen(topic);
@@ -44,7 +56,7 @@ export class InProcessBus implements EventBus {
 
   /** Messages that reached the dead-letter topic (for inspection by tools and tests). */
   deadLetters(): DeadLetter[] {
-    return (this.logs.get(Topics.deadLetter) ?? []).map((m) => JSON.parse(m.value.toString()) as DeadLetter);
+    return (this.logs.get(Topics.deadLetter)?.msgs ?? []).map((m) => JSON.parse(m.value.toString()) as DeadLetter);
   }
 
   async close(): Promise<void> {
@@ -57,8 +69,8 @@ export class InProcessBus implements EventBus {
   }
 
   private append(topic: string, msg: Message): void {
-    const log = this.logs.get(topic) ?? [];
-    log.push(msg);
+    const log = this.logs.get(topic) ?? { base: 0, msgs: [] };
+    log.msgs.push(msg);
     this.logs.set(topic, log);
     for (const g of this.groups) if (g.sub.topics.includes(topic)) this.schedule(g, topic);
   }
@@ -68,13 +80,25 @@ export class InProcessBus implements EventBus {
   }
 
   private async drain(g: GroupState, topic: string): Promise<void> {
-    const log = this.logs.get(topic) ?? [];
-    for (let off = g.offsets.get(topic) ?? 0; off < log.length; off = g.offsets.get(topic) ?? 0) {
-      const msg = log[off];
+    const log = this.logs.get(topic) ?? { base: 0, msgs: [] };
+    for (let off = g.offsets.get(topic) ?? log.base; off < log.base + log.msgs.length; off = g.offsets.get(topic) ?? log.base) {
+      const msg = log.msgs[off - log.base];
       await deliver(msg.value, topic, msg.key, g.sub, async (letter) =>
         this.append(Topics.deadLetter, { key: msg.key, value: Buffer.from(JSON.stringify(letter)) }),
       );
       g.offsets.set(topic, off + 1);
+      this.trim(topic, log);
     }
+  }
+
+  private trim(topic: string, log: TopicLog): void {
+    const excess = log.msgs.length - this.retain;
+    if (excess <= 0) return;
+    const readers = this.groups.filter((x) => x.sub.topics.includes(topic));
+    const consumed = Math.min(...readers.map((x) => (x.offsets.get(topic) ?? log.base) - log.base));
+    const drop = Math.min(excess, consumed);
+    if (drop <= 0) return;
+    log.msgs.splice(0, drop);
+    log.base += drop;
   }
 }

@@ -1,4 +1,4 @@
-import { Consumer, Kafka, Producer, logLevel } from 'kafkajs';
+import { Consumer, Kafka, Partitioners, Producer, logLevel } from 'kafkajs';
 import { EventBus, Subscription } from './bus';
 import { deliver } from './delivery';
 import { CloudEvent, serializeEvent } from './envelope';
@@ -52,29 +52,50 @@ export class KafkaBus implements EventBus {
     }
   }
 
+  /** The broker-side name of a pipeline topic (with the configured prefix). */
+  topicName(topic: string): string {
+    return this.options.topicPrefix ? `${this.options.topicPrefix}.${topic}` : topic;
+  }
+
+  private pipelineTopic(name: string): string {
+    const p = this.options.topicPrefix;
+    return p && name.startsWith(p + '.') ? name.slice(p.length + 1) : name;
+  }
+
   async publish(topic: string, event: CloudEvent, key: string): Promise<void> {
-    await this.send(topic, key, serializeEvent(event));
+    await this.send(this.topicName(topic), key, serializeEvent(event));
   }
 
   /** Publishes raw bytes (tools and tests use it to inject malformed messages). */
   async publishRaw(topic: string, value: Buffer, key: string | null = null): Promise<void> {
-    await this.send(topic, key, value);
+    await this.send(this.topicName(topic), key, value);
   }
 
   async subscribe(sub: Subscription): Promise<void> {
-    await this.ensureTopics([...sub.topics, Topics.deadLetter]);
-    const consumer = this.kafka.consumer({ groupId: sub.group });
+    await this.ensureTopics([...sub.topics, Topics.deadLetter].map((t) => this.topicName(t)));
+    const consumer = this.kafka.consumer({
+      groupId: sub.group,
+      ...(this.options.sessionTimeoutMs
+        ? {
+            sessionTimeout: this.options.sessionTimeoutMs,
+            heartbeatInterval: Math.max(500, Math.floor(this.options.sessionTimeoutMs / 5)),
+          }
+        : {}),
+    });
     await consumer.connect();
-    for (const topic of sub.topics) await consumer.subscribe({ topic, fromBeginning: true });
+    for (const topic of sub.topics)
+      await consumer.subscribe({ topic: this.topicName(topic), fromBeginning: true });
     this.consumers.push(consumer);
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
         const key = message.key?.toString() ?? null;
-        await deliver(message.value ?? Buffer.alloc(0), topic, key, sub, (letter) =>
-          this.send(Topics.deadLetter, key, Buffer.from(JSON.stringify(letter))),
+        await deliver(message.value ?? Buffer.alloc(0), this.pipelineTopic(topic), key, sub, (letter) =>
+          this.send(this.topicName(Topics.deadLetter), key, Buffer.from(JSON.stringify(letter))),
         );
-        await consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
+        await consumer.commitOffsets([
+          { topic, partition, offset: (BigInt(message.offset) + 1n).toString() },
+        ]);
       },
     });
   }
@@ -90,7 +111,11 @@ export class KafkaBus implements EventBus {
   private async send(topic: string, key: string | null, value: Buffer): Promise<void> {
     await this.ensureTopics([topic]);
     this.producer ??= (async () => {
-      const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       await producer.connect();
       return producer;
     })();

@@ -7,6 +7,10 @@ export interface KafkaBusOptions {
   /** Partitions and replication factor for topics this client creates. */
   partitions?: number;
   replicationFactor?: number;
+  /** Prefix of every topic name (`<prefix>.dsu.build.requested`), for a shared cluster's naming rules. */
+  topicPrefix?: string;
+  /** Consumer session timeout: how soon a crashed member's partitions move to the others. */
+  sessionTimeoutMs?: number;
   ssl?: KafkaConfig['ssl'];
   sasl?: SASLOptions;
   logLevel?: logLevel;
@@ -14,11 +18,15 @@ export interface KafkaBusOptions {
 
 /**
  * Kafka settings from the environment, named the way a Kafka team expects:
- * KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_TOPIC_PARTITIONS, KAFKA_TOPIC_REPLICATION,
+ * KAFKA_BROKERS, KAFKA_CLIENT_ID, KAFKA_TOPIC_PARTITIONS, KAFKA_TOPIC_REPLICATION, KAFKA_TOPIC_PREFIX,
+ * KAFKA_SESSION_TIMEOUT_MS,
  * KAFKA_SSL=1 (+ KAFKA_SSL_CA / KAFKA_SSL_CERT / KAFKA_SSL_KEY files),
  * KAFKA_SASL_MECHANISM (plain | scram-sha-256 | scram-sha-512) with KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD.
  */
-export function kafkaOptionsFromEnv(env: NodeJS.ProcessEnv, defaultClientId: string): KafkaBusOptions | undefined {
+export function kafkaOptionsFromEnv(
+  env: NodeJS.ProcessEnv,
+  defaultClientId: string,
+): KafkaBusOptions | undefined {
   if (!env.KAFKA_BROKERS) return undefined;
   const file = (name: string) => (env[name] ? readFileSync(env[name] as string, 'utf8') : undefined);
   const ssl =
@@ -31,13 +39,20 @@ export function kafkaOptionsFromEnv(env: NodeJS.ProcessEnv, defaultClientId: str
   const mechanism = env.KAFKA_SASL_MECHANISM?.toLowerCase();
   if (mechanism) {
     if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
-      throw new Error(`KAFKA_SASL_MECHANISM='${mechanism}' is not supported; use plain, scram-sha-256 or scram-sha-512`);
+      throw new Error(
+        `KAFKA_SASL_MECHANISM='${mechanism}' is not supported; use plain, scram-sha-256 or scram-sha-512`,
+      );
     }
-    sasl = { mechanism, username: env.KAFKA_SASL_USERNAME ?? '', password: env.KAFKA_SASL_PASSWORD ?? '' } as SASLOptions;
+    sasl = {
+      mechanism,
+      username: env.KAFKA_SASL_USERNAME ?? '',
+      password: env.KAFKA_SASL_PASSWORD ?? '',
+    } as SASLOptions;
   }
   const int = (name: string, dflt: number) => {
     const v = env[name] === undefined ? dflt : Number(env[name]);
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got '${env[name]}'`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new Error(`${name} must be a positive integer, got '${env[name]}'`);
     return v;
   };
   return {
@@ -45,6 +60,8 @@ export function kafkaOptionsFromEnv(env: NodeJS.ProcessEnv, defaultClientId: str
     clientId: env.KAFKA_CLIENT_ID ?? defaultClientId,
     partitions: int('KAFKA_TOPIC_PARTITIONS', 3),
     replicationFactor: int('KAFKA_TOPIC_REPLICATION', 1),
+    topicPrefix: env.KAFKA_TOPIC_PREFIX || undefined,
+    sessionTimeoutMs: env.KAFKA_SESSION_TIMEOUT_MS ? int('KAFKA_SESSION_TIMEOUT_MS', 30000) : undefined,
     ssl,
     sasl,
   };

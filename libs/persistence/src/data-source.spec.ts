@@ -14,7 +14,7 @@ async function saveAndLoad(ds: DataSource): Promise<void> {
   expect(loaded.createdAt).toBeInstanceOf(Date);
   // Schema came from the migrations table, not from synchronize.
   const ran = await ds.query('SELECT name FROM migrations');
-  expect(ran.map((r: { name: string }) => r.name)).toEqual(['CreatePrograms1764216000000']);
+  expect(ran.map((r: { name: string }) => r.name)).toEqual(['CreatePrograms1764216000000', 'CreatePipeline1764230000000']);
 }
 
 describe('persistence through migrations', () => {

@@ -4,10 +4,33 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DataSource, DataSourceOptions } from 'typeorm';
 import { ProgramEntity } from './entities/program.entity';
+import {
+  InventoryEntity,
+  OutboxEntity,
+  PatchEntity,
+  ProcessedEventEntity,
+  RolloutEntity,
+  RolloutTargetEntity,
+  UpdateResultEntity,
+  VerdictEntity,
+  VersionEntity,
+} from './entities/pipeline.entities';
 import { CreatePrograms1764216000000 } from './migrations/1764216000000-CreatePrograms';
+import { CreatePipeline1764230000000 } from './migrations/1764230000000-CreatePipeline';
 
-export const entities = [ProgramEntity];
-export const migrations = [CreatePrograms1764216000000];
+export const entities = [
+  ProgramEntity,
+  OutboxEntity,
+  ProcessedEventEntity,
+  VersionEntity,
+  PatchEntity,
+  VerdictEntity,
+  RolloutEntity,
+  RolloutTargetEntity,
+  UpdateResultEntity,
+  InventoryEntity,
+];
+export const migrations = [CreatePrograms1764216000000, CreatePipeline1764230000000];
 
 export interface DatabaseConfig {
   /** `postgres://...` selects PostgreSQL; otherwise SQLite at `sqlitePath`. */
@@ -21,7 +44,9 @@ export function dsuHome(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export function databaseConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
-  return env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : { sqlitePath: join(dsuHome(env), 'dsu.sqlite') };
+  return env.DATABASE_URL
+    ? { databaseUrl: env.DATABASE_URL }
+    : { sqlitePath: join(dsuHome(env), 'dsu.sqlite') };
 }
 
 function options(config: DatabaseConfig): DataSourceOptions {

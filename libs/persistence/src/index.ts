@@ -1,2 +1,23 @@
-export { openDatabase, databaseConfigFromEnv, dsuHome, entities, migrations, type DatabaseConfig } from './data-source';
+export {
+  openDatabase,
+  databaseConfigFromEnv,
+  dsuHome,
+  entities,
+  migrations,
+  type DatabaseConfig,
+} from './data-source';
 export { ProgramEntity } from './entities/program.entity';
+export {
+  OutboxEntity,
+  ProcessedEventEntity,
+  VersionEntity,
+  PatchEntity,
+  VerdictEntity,
+  RolloutEntity,
+  RolloutTargetEntity,
+  UpdateResultEntity,
+  InventoryEntity,
+  type VersionStatus,
+  type PatchStatus,
+  type RolloutStatus,
+} from './entities/pipeline.entities';

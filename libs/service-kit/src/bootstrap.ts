@@ -7,11 +7,16 @@ export interface ServiceOptions {
   /** Environment variable holding the HTTP port, e.g. `DSU_GATEWAY_PORT`. */
   portEnv: string;
   defaultPort: number;
+  /** Runs on the created app before it listens (e.g. to mount the OpenAPI document). */
+  configure?: (app: INestApplication) => void | Promise<void>;
 }
 
 /** Creates the service's Nest application with shutdown hooks, so SIGTERM drains in-flight work. */
 export async function createService(module: unknown, name: string, quiet = false): Promise<INestApplication> {
-  const app = await NestFactory.create(module as never, { logger: quiet ? false : (new Logger(name) as never), bufferLogs: false });
+  const app = await NestFactory.create(module as never, {
+    logger: quiet ? false : (new Logger(name) as never),
+    bufferLogs: false,
+  });
   app.enableShutdownHooks();
   return app;
 }
@@ -24,9 +29,12 @@ export async function runService(module: unknown, opts: ServiceOptions): Promise
     throw new Error(`${opts.portEnv} must be a port number (0-65535), got '${raw}'`);
   }
   const app = await createService(module, opts.name);
+  await opts.configure?.(app);
   const host = process.env.DSU_BIND ?? '127.0.0.1';
   await app.listen(port, host);
-  new Logger(opts.name).log(JSON.stringify({ msg: 'listening', service: opts.name, url: await app.getUrl() }));
+  new Logger(opts.name).log(
+    JSON.stringify({ msg: 'listening', service: opts.name, url: await app.getUrl() }),
+  );
   return app;
 }
 

@@ -1,0 +1,82 @@
+/** A small client of the gateway's HTTP API (the remote side of the CLI). */
+export class GatewayClient {
+  constructor(readonly url: string) {}
+
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): GatewayClient {
+    return new GatewayClient(
+      (env.DSU_GATEWAY || `http://127.0.0.1:${env.DSU_GATEWAY_PORT || 7400}`).replace(/\/$/, ''),
+    );
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const res = await this.fetch(method, path, body, headers);
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: keep the text for the error message
+    }
+    if (!res.ok) {
+      const why =
+        (parsed as { error?: unknown; message?: unknown })?.error ??
+        (parsed as { message?: unknown })?.message ??
+        text;
+      throw new Error(
+        `gateway ${method} ${path}: HTTP ${res.status}: ${typeof why === 'string' ? why : JSON.stringify(why)}`,
+      );
+    }
+    return parsed as T;
+  }
+
+  async download(path: string): Promise<Buffer> {
+    const res = await this.fetch('GET', path);
+    if (!res.ok) throw new Error(`gateway GET ${path}: HTTP ${res.status}: ${await res.text()}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  private async fetch(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
+    const init: RequestInit = { method, headers: { ...headers } };
+    if (Buffer.isBuffer(body)) init.body = body;
+    else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      (init.headers as Record<string, string>)['content-type'] = 'application/json';
+    }
+    try {
+      return await fetch(this.url + path, init);
+    } catch (err) {
+      throw new Error(
+        `no gateway answers at ${this.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); start one with 'dsu up' or set DSU_GATEWAY`,
+      );
+    }
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a value, or fails after `timeoutMs` saying what it waited for. */
+export async function pollUntil<T>(
+  what: string,
+  timeoutMs: number,
+  fn: () => Promise<T | undefined>,
+  intervalMs = 150,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline)
+      throw new Error(`gave up after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}

@@ -1,0 +1,223 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Output } from '../output';
+import { GatewayClient, pollUntil } from './gateway-client';
+
+// The remote side of the CLI: commands that talk to the gateway (DSU_GATEWAY, default the
+// embedded one started by `dsu up`).
+
+interface VersionView {
+  program: string;
+  version: string;
+  status: 'building' | 'built' | 'failed';
+  buildId: string | null;
+  executable: string | null;
+  executableSha256: string | null;
+  modelSha256: string | null;
+  error: string | null;
+  diagnostics: string | null;
+  durationMs: number | null;
+  patch: {
+    requestId: string;
+    id: string | null;
+    status: string;
+    verdict: string | null;
+    fromVersion: string;
+    error: string | null;
+  } | null;
+}
+
+interface RolloutView {
+  rolloutId: string;
+  program: string;
+  version: string;
+  status: string;
+  notes: string[];
+  patchId: string | null;
+  results: {
+    host: string;
+    pid: number;
+    outcome: string;
+    pauseUs: number;
+    updatePoint: string | null;
+    reasons: string[];
+  }[];
+}
+
+/**
+ * Runs a remote command; a refusal by the gateway or an unreachable gateway becomes one error
+ * line (or `{"error": ...}` with --json) and exit code 1, never a stack trace.
+ */
+function guarded<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
+  return async (...args: A): Promise<number> => {
+    const out = args[args.length - 1] as Output;
+    try {
+      return await fn(...args);
+    } catch (err) {
+      out.fail({ error: `dsu: ${(err as Error).message}` });
+      return 1;
+    }
+  };
+}
+
+const waitMs = () => Number(process.env.DSU_WAIT_TIMEOUT_MS ?? 15 * 60_000);
+const enc = encodeURIComponent;
+
+/** `dsu submit <src-dir> --program P --version V`: upload, wait for the build and the patch verdict. */
+async function submitCommandBody(
+  src: string,
+  opts: { program: string; version: string; bin?: string; updatePoint: string[] },
+  out: Output,
+): Promise<number> {
+  const gw = GatewayClient.fromEnv();
+  const { packDir } = await import('@dsu/pipeline'); // loaded on use: keeps the CLI's start-up light
+  const tarball = await packDir(resolve(src));
+  await gw.request('POST', '/programs', { id: opts.program });
+  const q = new URLSearchParams();
+  if (opts.bin) q.set('bin', opts.bin);
+  for (const p of opts.updatePoint) q.append('updatePoint', p);
+  const path = `/programs/${enc(opts.program)}/versions/${enc(opts.version)}`;
+  await gw.request('POST', `${path}?${q}`, tarball, { 'content-type': 'application/gzip' });
+  out.log(`submitted ${opts.program} ${opts.version} (${tarball.length} bytes of source) to ${gw.url}`);
+  out.progress(`compile   ${opts.program} ${opts.version} ...`);
+  const built = await pollUntil(`the build of ${opts.program} ${opts.version}`, waitMs(), async () => {
+    const v = await gw.request<VersionView>('GET', path);
+    return v.status === 'building' ? undefined : v;
+  });
+  if (built.status === 'failed') {
+    out.log(`compile   failed: ${built.error}`);
+    if (built.diagnostics) out.log(built.diagnostics.trimEnd());
+    out.result({
+      program: opts.program,
+      version: opts.version,
+      build: { status: 'failed', buildId: null, error: built.error },
+      patch: null,
+    });
+    return 1;
+  }
+  out.log(`compile   built in ${built.durationMs} ms, build id ${built.buildId}`);
+  let patch: { id: string | null; verdict: string | null; error?: string } | null = null;
+  if (built.patch) {
+    out.progress(`patch     from ${built.patch.fromVersion} ...`);
+    const p = await pollUntil(
+      `the patch ${built.patch.fromVersion} -> ${opts.version} and its verdict`,
+      waitMs(),
+      async () => {
+        const v = await gw.request<VersionView>('GET', path);
+        return v.patch && (v.patch.status === 'failed' || v.patch.verdict !== null) ? v.patch : undefined;
+      },
+    );
+    if (p.status === 'failed') {
+      out.log(`patch     ${p.fromVersion} -> ${opts.version} failed: ${p.error}`);
+      patch = { id: null, verdict: null, error: p.error ?? 'patch generation failed' };
+    } else {
+      out.log(`patch     ${p.fromVersion} -> ${opts.version}: ${p.id}`);
+      out.log(`check     verdict ${p.verdict}`);
+      patch = { id: p.id, verdict: p.verdict };
+    }
+  } else {
+    out.log('patch     none (first version of the program)');
+  }
+  out.result({
+    program: opts.program,
+    version: opts.version,
+    build: { status: 'built', buildId: built.buildId },
+    patch,
+  });
+  return patch === null || patch.verdict === 'approved' ? 0 : 1;
+}
+
+/** `dsu install P V --out <dir>`: the built executable (under its --bin name) and its model. */
+async function installCommandBody(
+  program: string,
+  version: string,
+  opts: { out: string },
+  out: Output,
+): Promise<number> {
+  const gw = GatewayClient.fromEnv();
+  const v = await gw.request<VersionView>('GET', `/programs/${enc(program)}/versions/${enc(version)}`);
+  if (v.status !== 'built' || !v.executable || !v.executableSha256 || !v.modelSha256) {
+    out.fail({
+      error: `${program} ${version} is ${v.status}, not built${v.error ? `: ${v.error.split('\n')[0]}` : ''}`,
+    });
+    return 1;
+  }
+  const dir = resolve(opts.out);
+  mkdirSync(dir, { recursive: true });
+  const exe = join(dir, v.executable);
+  writeFileSync(exe, await gw.download(`/artifacts/${v.executableSha256}`));
+  chmodSync(exe, 0o755);
+  const model = `${exe}.dsu.json`;
+  writeFileSync(model, await gw.download(`/artifacts/${v.modelSha256}`));
+  out.log(`installed ${program} ${version} (build ${v.buildId}) -> ${exe}`);
+  out.result({ program, version, buildId: v.buildId, executable: exe, model });
+  return 0;
+}
+
+/** `dsu rollout P --to V`: request the rollout and wait for every targeted process. */
+async function rolloutCommandBody(program: string, opts: { to: string }, out: Output): Promise<number> {
+  const gw = GatewayClient.fromEnv();
+  const { rolloutId } = await gw.request<{ rolloutId: string }>('POST', '/rollouts', {
+    program,
+    version: opts.to,
+  });
+  out.progress(`rollout   ${rolloutId}: ${program} -> ${opts.to} ...`);
+  const r = await pollUntil(`rollout ${rolloutId}`, waitMs(), async () => {
+    const v = await gw.request<RolloutView>('GET', `/rollouts/${enc(rolloutId)}`);
+    return v.status === 'completed' || v.status === 'failed' ? v : undefined;
+  });
+  for (const x of r.results) {
+    out.log(
+      `apply     ${x.host} pid ${x.pid}: ${x.outcome}${x.updatePoint ? ` at '${x.updatePoint}'` : ''}, pause ${x.pauseUs} us${x.reasons.length ? ` (${x.reasons.join('; ')})` : ''}`,
+    );
+  }
+  for (const n of r.notes) out.log(`note      ${n}`);
+  out.log(
+    `rollout   ${rolloutId} ${r.status}: ${r.results.filter((x) => x.outcome === 'applied').length}/${r.results.length} processes updated`,
+  );
+  out.result({
+    rolloutId,
+    patchId: r.patchId,
+    results: r.results.map((x) => ({
+      host: x.host,
+      pid: x.pid,
+      outcome: x.outcome,
+      pauseUs: x.pauseUs,
+      updatePoint: x.updatePoint,
+    })),
+  });
+  return r.status === 'completed' ? 0 : 1;
+}
+
+/** `dsu versions P` */
+async function versionsCommandBody(program: string, out: Output): Promise<number> {
+  const list = await GatewayClient.fromEnv().request<VersionView[]>(
+    'GET',
+    `/programs/${enc(program)}/versions`,
+  );
+  for (const v of list) {
+    out.log(
+      `${v.version.padEnd(12)} ${v.status.padEnd(9)} ${v.buildId ?? '-'}${v.patch ? `  patch from ${v.patch.fromVersion}: ${v.patch.verdict ?? v.patch.status}` : ''}`,
+    );
+  }
+  if (list.length === 0) out.log(`no versions of '${program}'`);
+  out.result(list);
+  return 0;
+}
+
+/** `dsu rollouts` */
+async function rolloutsCommandBody(opts: { program?: string }, out: Output): Promise<number> {
+  const q = opts.program ? `?program=${enc(opts.program)}` : '';
+  const list = await GatewayClient.fromEnv().request<RolloutView[]>('GET', `/rollouts${q}`);
+  for (const r of list)
+    out.log(`${r.rolloutId}  ${r.program} -> ${r.version}  ${r.status}  ${r.results.length} results`);
+  if (list.length === 0) out.log('no rollouts');
+  out.result(list);
+  return 0;
+}
+
+export const submitCommand = guarded(submitCommandBody);
+export const installCommand = guarded(installCommandBody);
+export const rolloutCommand = guarded(rolloutCommandBody);
+export const versionsCommand = guarded(versionsCommandBody);
+export const rolloutsCommand = guarded(rolloutsCommandBody);

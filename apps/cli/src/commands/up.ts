@@ -1,0 +1,34 @@
+import type { Output } from '../output';
+
+/**
+ * `dsu up`: the five services in one process. In-process bus and SQLite under $DSU_HOME by
+ * default; Kafka and PostgreSQL when KAFKA_BROKERS / DATABASE_URL are set.
+ */
+export async function upCommand(opts: { port?: number }, out: Output): Promise<number> {
+  // Loaded here, not at the top: the other commands start faster without NestJS and TypeORM.
+  const [{ Logger }, { createService }, { ServiceModule, setupOpenApi }] = await Promise.all([
+    import('@nestjs/common'),
+    import('@dsu/service-kit'),
+    import('@dsu/services'),
+  ]);
+  const port = opts.port ?? Number(process.env.DSU_GATEWAY_PORT ?? 7400);
+  // With --json, stdout carries only the one JSON object; the services' own logs go to stderr.
+  const app = await createService(ServiceModule.all(), 'dsu', out.json);
+  setupOpenApi(app);
+  await app.listen(port, process.env.DSU_BIND ?? '127.0.0.1');
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  new Logger('dsu').log(
+    JSON.stringify({
+      msg: 'listening',
+      services: ['gateway', 'compiler', 'patcher', 'checker', 'applier'],
+      url,
+    }),
+  );
+  out.log(
+    `dsu up: gateway, compiler, patcher, checker and applier at ${url} (API document ${url}/openapi.json); Ctrl-C stops`,
+  );
+  out.result({ url, pid: process.pid });
+  // Nest's shutdown hooks (createService) close the app on SIGINT/SIGTERM: consumers drain,
+  // offsets are committed, committed outbox rows are published, then the process exits.
+  return new Promise<number>(() => undefined);
+}

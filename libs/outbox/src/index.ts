@@ -1,0 +1,1 @@
+export { Outbox, newId, type OutboxTx, type Log } from './outbox';

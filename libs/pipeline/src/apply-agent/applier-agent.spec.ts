@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type CloudEvent,
+  createEvent,
+  currentType,
+  InProcessBus,
+  Topics,
+  type UpdateCommandV1,
+  type UpdateResultV1,
+} from '@dsu/events';
+import { startServices, type RunningServices } from '../pipeline';
+import { openInfra } from '../shared/infra';
+import { approvalMessage, loadOrCreateSigningKey, signApproval } from '../shared/signing';
+
+describe('ApplierAgent', () => {
+  let home: string;
+  let running: RunningServices;
+  let bus: InProcessBus;
+  const results: UpdateResultV1[] = [];
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'dsu-applier-'));
+    const infra = await openInfra('test', {
+      DSU_HOME: home,
+      DSU_HOST_ID: 'host-1',
+      DSU_RUN_DIR: join(home, 'run'),
+      DSU_HEARTBEAT_MS: '60000',
+    });
+    bus = infra.bus as InProcessBus;
+    running = await startServices(infra, ['applier'], () => undefined);
+    await bus.subscribe({
+      group: 'probe',
+      topics: [Topics.updateResult],
+      handler: async (e: CloudEvent) => void results.push(e.data as UpdateResultV1),
+    });
+  });
+  afterAll(async () => {
+    await running.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  const command = (over: Partial<UpdateCommandV1>): UpdateCommandV1 => ({
+    rolloutId: 'r1',
+    host: 'host-1',
+    program: 'p',
+    patchId: 'p1',
+    bundleSha256: 'a'.repeat(64),
+    fromBuildId: 'b1',
+    toBuildId: 'b2',
+    signature: 'AAAA',
+    keyId: 'unknown',
+    pids: [101, 102],
+    timeoutMs: 1000,
+    ...over,
+  });
+  const send = (cmd: UpdateCommandV1) =>
+    bus.publish(
+      Topics.updateCommand,
+      createEvent({ type: currentType(Topics.updateCommand), source: 'test', data: cmd }),
+      cmd.host,
+    );
+  const settle = async (n: number) => {
+    for (let i = 0; i < 200 && results.length < n; i++) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  it('refuses, per process, a command whose signature does not verify, and touches no process', async () => {
+    const key = loadOrCreateSigningKey(
+      join(home, 'keys', 'checker-ed25519.pem'),
+      join(home, 'keys', 'checker-ed25519.pub.pem'),
+    );
+    const forged = command({
+      keyId: key.keyId,
+      signature: signApproval(
+        key,
+        approvalMessage({
+          patchId: 'p1',
+          bundleSha256: 'a'.repeat(64),
+          fromBuildId: 'b1',
+          toBuildId: 'OTHER',
+        }),
+      ),
+    });
+    await send(forged);
+    await settle(2);
+    expect(results).toEqual([
+      expect.objectContaining({
+        pid: 101,
+        outcome: 'refused',
+        host: 'host-1',
+        reasons: [expect.stringMatching(/signature on patch p1 does not verify/)],
+      }),
+      expect.objectContaining({ pid: 102, outcome: 'refused' }),
+    ]);
+  });
+
+  it('ignores commands for other hosts, and refuses keys it does not trust', async () => {
+    results.length = 0;
+    await send(command({ host: 'host-2' }));
+    await send(command({ rolloutId: 'r2', pids: [7] }));
+    await settle(1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(results).toEqual([
+      expect.objectContaining({
+        rolloutId: 'r2',
+        pid: 7,
+        outcome: 'refused',
+        reasons: [expect.stringMatching(/signed by key unknown, not by the trusted checker key/)],
+      }),
+    ]);
+  });
+});

@@ -1,0 +1,101 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type BuildCompletedV1,
+  type BuildFailedV1,
+  type BuildRequestedV1,
+  type CloudEvent,
+  Topics,
+  validatePayload,
+} from '@dsu/events';
+import { buildVersion } from '@dsu/instrument';
+import type { Log, Outbox } from '@dsu/outbox';
+import { BoundedText } from '../shared/bounded-text';
+import type { PipelineInfra } from '../shared/infra';
+import { packDir, unpackTo } from '../shared/tarball';
+
+export const COMPILER = 'compiler';
+
+/**
+ * The compiler's use case: on `dsu.build.requested`, unpack the source tarball into a fresh
+ * work directory, build it with dsu-cc under a time limit, keep a bounded copy of the compiler
+ * output, store executable, program model and build directory as artifacts, and report.
+ */
+export async function compileVersion(
+  infra: PipelineInfra,
+  outbox: Outbox,
+  log: Log,
+  event: CloudEvent,
+): Promise<void> {
+  if (await outbox.seen(COMPILER, event)) return;
+  const req = event.data as BuildRequestedV1;
+  const work = await mkdtemp(join(tmpdir(), 'dsu-compile-'));
+  const output = new BoundedText(infra.config.buildOutputLimit);
+  const t0 = Date.now();
+  log('info', 'build started', { program: req.program, version: req.version, eventId: event.id });
+  let result: { topic: string; data: BuildCompletedV1 | BuildFailedV1 };
+  try {
+    const src = join(work, 'src');
+    await unpackTo(await infra.store.get(req.sourceSha256), src);
+    const out = join(work, 'build');
+    const built = await buildVersion(src, out, {
+      program: req.program,
+      version: req.version,
+      bin: req.bin ?? undefined,
+      updatePoints: req.updatePoints,
+      timeoutMs: infra.config.buildTimeoutMs,
+      onOutput: (line) => output.push(line),
+    });
+    const exe = await infra.store.put(await readFile(join(out, built.executable)));
+    const model = await infra.store.put(await readFile(join(out, built.model)));
+    const dir = await infra.store.put(await packDir(out));
+    result = {
+      topic: Topics.buildCompleted,
+      data: {
+        program: req.program,
+        version: req.version,
+        buildId: built.buildId,
+        executable: built.executable,
+        executableSha256: exe.sha256,
+        modelSha256: model.sha256,
+        buildDirSha256: dir.sha256,
+        durationMs: Date.now() - t0,
+      },
+    };
+    log('info', 'build completed', {
+      program: req.program,
+      version: req.version,
+      buildId: built.buildId,
+      ms: Date.now() - t0,
+    });
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    result = {
+      topic: Topics.buildFailed,
+      data: {
+        program: req.program,
+        version: req.version,
+        error: error.slice(0, 8000),
+        diagnostics: output.toString(),
+      },
+    };
+    log('warn', 'build failed', { program: req.program, version: req.version, error: error.split('\n')[0] });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  await outbox.once(
+    COMPILER,
+    event,
+    async (tx) => void tx.emit(result.topic, req.program, result.data, { causedBy: event }),
+  );
+}
+
+export function compilerSubscription(infra: PipelineInfra, outbox: Outbox, log: Log) {
+  return {
+    group: infra.group(COMPILER),
+    topics: [Topics.buildRequested],
+    validate: validatePayload,
+    handler: (e: CloudEvent) => compileVersion(infra, outbox, log, e),
+  };
+}

@@ -1,0 +1,28 @@
+export { pipelineConfigFromEnv, type PipelineConfig } from './shared/config';
+export { openInfra, type PipelineInfra } from './shared/infra';
+export { packDir, unpackTo } from './shared/tarball';
+export { jsonLog } from './shared/log';
+export {
+  approvalMessage,
+  loadOrCreateSigningKey,
+  loadTrustedKey,
+  signApproval,
+  verifyApproval,
+  keyIdOf,
+  type SigningKey,
+} from './shared/signing';
+export { BoundedText } from './shared/bounded-text';
+export { compileVersion, compilerSubscription, COMPILER } from './compile/compile-version';
+export { generatePatch, patcherSubscription, PATCHER } from './generate-patch/generate-patch';
+export { checkBundle, type BundleCheck } from './check/check-bundle';
+export { checkPatch, checkerSubscription, CHECKER } from './check/check-patch';
+export { ApplierAgent, inventory, APPLIER } from './apply-agent/applier-agent';
+export {
+  Registry,
+  GATEWAY,
+  type SubmitVersion,
+  type VersionView,
+  type RolloutView,
+} from './registry/registry';
+export { RegistryError } from './registry/errors';
+export { startServices, SERVICE_NAMES, type ServiceName, type RunningServices } from './pipeline';

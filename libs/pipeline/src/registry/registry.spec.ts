@@ -1,0 +1,268 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ALL_TOPICS, type CloudEvent, createEvent, currentType, InProcessBus, Topics } from '@dsu/events';
+import { startServices, type RunningServices } from '../pipeline';
+import { openInfra } from '../shared/infra';
+import { packDir } from '../shared/tarball';
+import type { Registry } from './registry';
+
+const sha = (c: string) => c.repeat(64);
+
+async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('Registry: the gateway projection, on SQLite and the in-process bus', () => {
+  let home: string;
+  let running: RunningServices;
+  let registry: Registry;
+  let bus: InProcessBus;
+  const events: { topic: string; event: CloudEvent }[] = [];
+  const of = (topic: string) => events.filter((e) => e.topic === topic).map((e) => e.event);
+  const publish = (topic: string, data: unknown, key = 'p') =>
+    bus.publish(topic, createEvent({ type: currentType(topic), source: 'test', data }), key);
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'dsu-registry-'));
+    const infra = await openInfra('test', {
+      DSU_HOME: home,
+      DSU_HOST_ID: 'gw-host',
+      DSU_RUN_DIR: join(home, 'run'),
+    });
+    bus = infra.bus as InProcessBus;
+    running = await startServices(infra, ['gateway'], () => undefined);
+    registry = running.registry as Registry;
+    await bus.subscribe({
+      group: 'probe',
+      topics: ALL_TOPICS.filter((t) => t !== Topics.deadLetter),
+      handler: async (event, topic) => void events.push({ topic, event }),
+    });
+  });
+  afterAll(async () => {
+    await running.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  async function tarball(): Promise<Buffer> {
+    const src = join(home, 'src');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'main.c'), 'int main(void) { return 0; }\n');
+    return packDir(src);
+  }
+
+  it('refuses bad submissions with the reason and what to do', async () => {
+    await expect(
+      registry.submitVersion({ program: 'p', version: 'v1', source: await tarball() }),
+    ).rejects.toMatchObject({ status: 404, message: expect.stringMatching(/POST \/programs/) });
+    await registry.registerProgram('p', 'a test program');
+    await expect(registry.registerProgram('bad name!')).rejects.toMatchObject({ status: 400 });
+    await expect(
+      registry.submitVersion({ program: 'p', version: 'v1', source: Buffer.from('plain text') }),
+    ).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/gzip/) });
+  });
+
+  it('projects builds, requests the patch from the previous version, and records the verdict', async () => {
+    const v1 = await registry.submitVersion({
+      program: 'p',
+      version: 'v1',
+      source: await tarball(),
+      updatePoints: ['serve:loop'],
+    });
+    expect(v1).toMatchObject({ status: 'building', patch: null });
+    await expect(
+      registry.submitVersion({ program: 'p', version: 'v1', source: await tarball() }),
+    ).rejects.toMatchObject({ status: 409 });
+    const req = await waitFor('build.requested', () => of(Topics.buildRequested)[0]);
+    expect(req.data).toEqual({
+      program: 'p',
+      version: 'v1',
+      sourceSha256: v1.sourceSha256,
+      bin: null,
+      updatePoints: ['serve:loop'],
+    });
+    const built = (version: string, buildId: string, dir: string) => ({
+      program: 'p',
+      version,
+      buildId,
+      executable: 'p',
+      executableSha256: sha('a'),
+      modelSha256: sha('b'),
+      buildDirSha256: sha(dir),
+      durationMs: 5,
+    });
+    await publish(Topics.buildCompleted, built('v1', 'b1', 'c'));
+    await waitFor('v1 built', async () => (await registry.getVersion('p', 'v1')).status === 'built');
+    expect(of(Topics.patchRequested)).toHaveLength(0); // the first version has nothing to patch from
+
+    await registry.submitVersion({ program: 'p', version: 'v2', source: await tarball() });
+    await publish(Topics.buildCompleted, built('v2', 'b2', 'd'));
+    const pr = await waitFor('patch.requested', () => of(Topics.patchRequested)[0]);
+    expect(pr.data).toMatchObject({
+      program: 'p',
+      from: { version: 'v1', buildId: 'b1', buildDirSha256: sha('c') },
+      to: { version: 'v2', buildId: 'b2', buildDirSha256: sha('d') },
+    });
+    expect(pr.causationid).toBeDefined();
+    const requestId = (pr.data as { requestId: string }).requestId;
+
+    await publish(Topics.patchGenerated, {
+      program: 'p',
+      requestId,
+      patchId: 'P12',
+      bundleSha256: sha('e'),
+      from: { version: 'v1', buildId: 'b1' },
+      to: { version: 'v2', buildId: 'b2' },
+      functions: [{ key: 'serve', change: 'body' }],
+    });
+    await publish(Topics.patchVerdict, {
+      program: 'p',
+      patchId: 'P12',
+      bundleSha256: sha('e'),
+      from: { version: 'v1', buildId: 'b1' },
+      to: { version: 'v2', buildId: 'b2' },
+      verdict: 'approved',
+      findings: [],
+      signature: 'c2ln',
+      keyId: 'k1',
+    });
+    const v2 = await waitFor('the verdict', async () => {
+      const v = await registry.getVersion('p', 'v2');
+      return v.patch?.verdict ? v : undefined;
+    });
+    expect(v2.patch).toMatchObject({
+      id: 'P12',
+      status: 'generated',
+      verdict: 'approved',
+      fromVersion: 'v1',
+    });
+    // A second verdict (a checker that restarted mid-check) does not replace the first.
+    await publish(Topics.patchVerdict, {
+      program: 'p',
+      patchId: 'P12',
+      bundleSha256: sha('e'),
+      from: { version: 'v1', buildId: 'b1' },
+      to: { version: 'v2', buildId: 'b2' },
+      verdict: 'rejected',
+      findings: [],
+      signature: null,
+      keyId: null,
+    });
+    await waitFor('both verdicts consumed', () => of(Topics.patchVerdict).length === 2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await registry.listVerdicts('p')).toEqual([
+      expect.objectContaining({ patchId: 'P12', verdict: 'approved' }),
+    ]);
+  });
+
+  it('plans a rollout per host from the inventory, notes what it cannot update, and completes on the last result', async () => {
+    const proc = (pid: number, buildId: string, program = 'p') => ({
+      pid,
+      program,
+      buildId,
+      baseBuildId: buildId,
+      patches: [],
+    });
+    await publish(
+      Topics.agentHeartbeat,
+      { host: 'h1', runDir: '/r1', processes: [proc(10, 'b1'), proc(11, 'b2'), proc(12, 'b1', 'other')] },
+      'h1',
+    );
+    await publish(
+      Topics.agentHeartbeat,
+      { host: 'h2', runDir: '/r2', processes: [proc(20, 'b1'), proc(21, 'bX')] },
+      'h2',
+    );
+    await waitFor('two hosts', async () => (await registry.listInventory()).length === 2);
+    expect((await registry.listInventory())[0].processes.map((p) => p.version)).toEqual(['v1', 'v2', null]);
+
+    await expect(registry.requestRollout('p', 'v9')).rejects.toMatchObject({ status: 404 });
+    const { rolloutId } = await registry.requestRollout('p', 'v2');
+    const cmds = await waitFor('two update commands', () =>
+      of(Topics.updateCommand).length === 2 ? of(Topics.updateCommand) : undefined,
+    );
+    expect(cmds.map((c) => c.data)).toEqual([
+      expect.objectContaining({
+        rolloutId,
+        host: 'h1',
+        pids: [10],
+        patchId: 'P12',
+        bundleSha256: sha('e'),
+        fromBuildId: 'b1',
+        toBuildId: 'b2',
+        signature: 'c2ln',
+        keyId: 'k1',
+      }),
+      expect.objectContaining({ rolloutId, host: 'h2', pids: [20] }),
+    ]);
+    let r = await registry.getRollout(rolloutId);
+    expect(r).toMatchObject({
+      status: 'running',
+      patchId: 'P12',
+      notes: [expect.stringMatching(/pid 21 on h2 runs build bX: there is no patch from its build/)],
+    });
+
+    const result = (host: string, pid: number) => ({
+      rolloutId,
+      host,
+      pid,
+      program: 'p',
+      patchId: 'P12',
+      outcome: 'applied',
+      pauseUs: 12,
+      updatePoint: 'poll',
+      reasons: [],
+      buildId: 'b2',
+    });
+    const first = createEvent({
+      type: currentType(Topics.updateResult),
+      source: 'test',
+      data: result('h1', 10),
+    });
+    await bus.publish(Topics.updateResult, first, 'p');
+    await bus.publish(Topics.updateResult, first, 'p'); // redelivered
+    await waitFor('one result', async () => (await registry.listResults(rolloutId)).length === 1);
+    expect((await registry.getRollout(rolloutId)).status).toBe('running');
+    await publish(Topics.updateResult, result('h2', 20));
+    r = await waitFor('the rollout to finish', async () => {
+      const x = await registry.getRollout(rolloutId);
+      return x.completedAt ? x : undefined;
+    });
+    // Every targeted process reported applied, but pid 21 could not be targeted.
+    expect(r.status).toBe('failed');
+    expect(r.results.map((x) => `${x.host}:${x.pid}:${x.outcome}`)).toEqual([
+      'h1:10:applied',
+      'h2:20:applied',
+    ]);
+  });
+
+  it('sends an event with an invalid payload to the dead-letter topic and goes on', async () => {
+    await publish(Topics.buildFailed, { program: 'p' });
+    await registry.submitVersion({ program: 'p', version: 'v3', source: await tarball() });
+    await publish(Topics.buildFailed, {
+      program: 'p',
+      version: 'v3',
+      error: 'main.c:1: error: expected ;',
+      diagnostics: 'cc ...',
+    });
+    const v3 = await waitFor('v3 failed', async () => {
+      const v = await registry.getVersion('p', 'v3');
+      return v.status === 'failed' ? v : undefined;
+    });
+    expect(v3.error).toMatch(/expected ;/);
+    expect(bus.deadLetters()).toEqual([
+      expect.objectContaining({
+        topic: Topics.buildFailed,
+        error: expect.stringMatching(/must have required property 'version'/),
+      }),
+    ]);
+  });
+});

@@ -1,0 +1,46 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { defaultRunDir } from '@dsu/control-client';
+import { dsuHome } from '@dsu/persistence';
+
+/** Settings of the pipeline services, all from the environment (DESIGN.md §10). */
+export interface PipelineConfig {
+  home: string;
+  artifactsDir: string;
+  runDir: string;
+  hostId: string;
+  heartbeatMs: number;
+  buildTimeoutMs: number;
+  /** Compiler diagnostics kept per build (bytes); the rest is cut from the middle. */
+  buildOutputLimit: number;
+  applyTimeoutMs: number;
+  /** Where appliers download bundles; unset: the local artifact directory. */
+  gatewayUrl?: string;
+  /** The checker's signing key (private) and the public key appliers trust. */
+  signingKeyPath: string;
+  trustedKeyPath: string;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
+  const raw = env[name];
+  const v = raw === undefined || raw === '' ? dflt : Number(raw);
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got '${raw}'`);
+  return v;
+}
+
+export function pipelineConfigFromEnv(env: NodeJS.ProcessEnv = process.env): PipelineConfig {
+  const home = dsuHome(env);
+  return {
+    home,
+    artifactsDir: env.DSU_ARTIFACTS_DIR ?? join(home, 'artifacts'),
+    runDir: defaultRunDir(env),
+    hostId: env.DSU_HOST_ID || hostname(),
+    heartbeatMs: positive(env, 'DSU_HEARTBEAT_MS', 1000),
+    buildTimeoutMs: positive(env, 'DSU_BUILD_TIMEOUT_MS', 10 * 60_000),
+    buildOutputLimit: positive(env, 'DSU_BUILD_OUTPUT_LIMIT', 256 * 1024),
+    applyTimeoutMs: positive(env, 'DSU_APPLY_TIMEOUT_MS', 5000),
+    gatewayUrl: env.DSU_ARTIFACTS_URL || undefined,
+    signingKeyPath: env.DSU_SIGNING_KEY ?? join(home, 'keys', 'checker-ed25519.pem'),
+    trustedKeyPath: env.DSU_TRUSTED_KEY ?? join(home, 'keys', 'checker-ed25519.pub.pem'),
+  };
+}

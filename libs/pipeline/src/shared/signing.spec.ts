@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  approvalMessage,
+  loadOrCreateSigningKey,
+  loadTrustedKey,
+  signApproval,
+  verifyApproval,
+} from './signing';
+import { packDir, unpackTo } from './tarball';
+import { writeFileSync, mkdirSync, readFileSync } from 'node:fs';
+
+const approval = { patchId: 'p1', bundleSha256: 'a'.repeat(64), fromBuildId: 'b1', toBuildId: 'b2' };
+
+describe('approval signatures (Ed25519)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dsu-keys-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('generates the key on first use (private key 0600), reuses it after, and the trusted public key verifies', () => {
+    const key = loadOrCreateSigningKey(join(dir, 'k.pem'), join(dir, 'k.pub.pem'));
+    expect(statSync(join(dir, 'k.pem')).mode & 0o777).toBe(0o600);
+    expect(loadOrCreateSigningKey(join(dir, 'k.pem'), join(dir, 'k.pub.pem')).keyId).toBe(key.keyId);
+    const sig = signApproval(key, approvalMessage(approval));
+    const trusted = loadTrustedKey(join(dir, 'k.pub.pem'));
+    expect(trusted.keyId).toBe(key.keyId);
+    expect(verifyApproval(trusted.publicKey, approvalMessage(approval), sig)).toBe(true);
+    // Any other bundle, build or patch id, or a damaged signature, does not verify.
+    expect(verifyApproval(trusted.publicKey, approvalMessage({ ...approval, toBuildId: 'b3' }), sig)).toBe(
+      false,
+    );
+    expect(
+      verifyApproval(trusted.publicKey, approvalMessage({ ...approval, bundleSha256: 'b'.repeat(64) }), sig),
+    ).toBe(false);
+    expect(verifyApproval(trusted.publicKey, approvalMessage(approval), 'AAAA' + sig.slice(4))).toBe(false);
+    expect(verifyApproval(trusted.publicKey, approvalMessage(approval), 'not base64 at all')).toBe(false);
+  });
+
+  it('says where the trusted key is expected when it is missing', () => {
+    expect(() => loadTrustedKey(join(dir, 'missing.pem'))).toThrow(
+      /no trusted checker key at .*missing.pem.*DSU_TRUSTED_KEY/,
+    );
+  });
+});
+
+describe('tarballs', () => {
+  it('round-trips a directory with modes, and refuses a damaged archive', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dsu-tar-'));
+    try {
+      mkdirSync(join(dir, 'in', 'sub'), { recursive: true });
+      writeFileSync(join(dir, 'in', 'sub', 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+      const archive = await packDir(join(dir, 'in'));
+      await unpackTo(archive, join(dir, 'out'));
+      expect(readFileSync(join(dir, 'out', 'sub', 'run.sh'), 'utf8')).toBe('#!/bin/sh\necho hi\n');
+      expect(statSync(join(dir, 'out', 'sub', 'run.sh')).mode & 0o111).not.toBe(0);
+      await expect(unpackTo(archive.subarray(0, archive.length / 2), join(dir, 'bad'))).rejects.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import { createService } from '@dsu/service-kit';
+import { setupOpenApi } from './openapi';
+import { ServiceModule } from './service-modules';
+
+describe('gateway HTTP API (real HTTP, SQLite)', () => {
+  let home: string;
+  let app: INestApplication;
+  let url: string;
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'dsu-gw-'));
+    app = await createService(
+      ServiceModule.for(['gateway'], { env: { DSU_HOME: home }, quiet: true }),
+      'gateway',
+      true,
+    );
+    setupOpenApi(app);
+    await app.listen(0, '127.0.0.1');
+    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  });
+  afterAll(async () => {
+    await app.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  const call = async (method: string, path: string, body?: unknown, type = 'application/json') => {
+    const res = await fetch(url + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': type },
+      body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  };
+
+  it('registers programs idempotently and lists them', async () => {
+    expect(await call('POST', '/programs', { id: 'kv', description: 'a key-value server' })).toEqual({
+      status: 201,
+      body: { id: 'kv', description: 'a key-value server', created: true },
+    });
+    expect((await call('POST', '/programs', { id: 'kv' })).body).toMatchObject({ created: false });
+    expect((await call('GET', '/programs')).body).toEqual([{ id: 'kv', description: 'a key-value server' }]);
+  });
+
+  it('answers bad requests with a JSON error that says what to do', async () => {
+    expect(await call('POST', '/programs', { name: 'kv' })).toEqual({
+      status: 400,
+      body: { error: expect.stringMatching(/"id"/) },
+    });
+    expect(
+      await call('POST', '/programs/kv/versions/v1', Buffer.from('not a tarball'), 'application/gzip'),
+    ).toEqual({ status: 400, body: { error: expect.stringMatching(/not a gzip tarball/) } });
+    expect(
+      await call('POST', '/programs/nope/versions/v1', Buffer.from([0x1f, 0x8b, 0]), 'application/gzip'),
+    ).toEqual({ status: 404, body: { error: expect.stringMatching(/not registered/) } });
+    expect(await call('GET', '/programs/kv/versions/v9')).toEqual({
+      status: 404,
+      body: { error: expect.stringMatching(/submit it first/) },
+    });
+    expect(await call('POST', '/rollouts', { program: 'kv', version: 'v9' })).toMatchObject({ status: 404 });
+    expect(await call('GET', '/artifacts/xyz')).toEqual({
+      status: 400,
+      body: { error: expect.stringMatching(/not a sha256/) },
+    });
+    expect(await call('GET', `/artifacts/${'0'.repeat(64)}`)).toMatchObject({ status: 404 });
+  });
+
+  it('serves its OpenAPI document', async () => {
+    const doc = (await call('GET', '/openapi.json')).body as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/programs',
+        '/programs/{program}/versions/{version}',
+        '/patches',
+        '/verdicts',
+        '/rollouts',
+        '/rollouts/{id}',
+        '/results',
+        '/inventory',
+        '/artifacts/{sha256}',
+      ]),
+    );
+  });
+});

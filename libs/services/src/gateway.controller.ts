@@ -1,0 +1,201 @@
+import type { IncomingMessage } from 'node:http';
+import { createReadStream } from 'node:fs';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpException,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+  StreamableFile,
+} from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { type Registry, RegistryError, type RunningServices } from '@dsu/pipeline';
+import { RUNNING_SERVICES } from './pipeline.module';
+
+const MAX_UPLOAD = Number(process.env.DSU_MAX_UPLOAD_BYTES ?? 256 * 1024 * 1024);
+
+/** Turns the registry's refusals into HTTP errors with a JSON body `{ "error": "..." }`. */
+async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof RegistryError) throw new HttpException({ error: err.message }, err.status);
+    throw err;
+  }
+}
+
+function bad(message: string): never {
+  throw new HttpException({ error: message }, 400);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_UPLOAD)
+      throw new HttpException(
+        { error: `upload larger than ${MAX_UPLOAD} bytes (DSU_MAX_UPLOAD_BYTES)` },
+        413,
+      );
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
+
+const str = { type: 'string' } as const;
+
+/** The gateway's HTTP API over the registry (documented at /openapi.json, UI at /docs). */
+@ApiTags('registry')
+@Controller()
+export class GatewayController {
+  constructor(@Inject(RUNNING_SERVICES) private readonly running: RunningServices) {}
+
+  private get registry(): Registry {
+    if (!this.running.registry)
+      throw new HttpException({ error: 'the gateway service is not running in this process' }, 503);
+    return this.running.registry;
+  }
+
+  @Post('programs')
+  @ApiOperation({ summary: 'Register a program (idempotent)' })
+  @ApiBody({ schema: { type: 'object', required: ['id'], properties: { id: str, description: str } } })
+  registerProgram(@Body() body: { id?: unknown; description?: unknown }) {
+    if (typeof body?.id !== 'string') bad('body must be JSON {"id": "<program id>", "description": "..."}');
+    return call(() =>
+      this.registry.registerProgram(
+        body.id as string,
+        typeof body.description === 'string' ? body.description : '',
+      ),
+    );
+  }
+
+  @Get('programs')
+  @ApiOperation({ summary: 'List registered programs' })
+  programs() {
+    return call(() => this.registry.listPrograms());
+  }
+
+  @Post('programs/:program/versions/:version')
+  @ApiOperation({
+    summary:
+      'Submit a version: the request body is the gzip tarball of its source directory; starts its build',
+  })
+  @ApiParam({ name: 'program' })
+  @ApiParam({ name: 'version' })
+  @ApiQuery({ name: 'bin', required: false, description: 'the executable, relative to the sources' })
+  @ApiQuery({
+    name: 'updatePoint',
+    required: false,
+    isArray: true,
+    description: 'FUNC:entry or FUNC:loop (repeatable)',
+  })
+  @ApiBody({
+    description: 'application/gzip: tar of the source directory',
+    schema: { type: 'string', format: 'binary' },
+  })
+  async submitVersion(
+    @Param('program') program: string,
+    @Param('version') version: string,
+    @Query('bin') bin: string | undefined,
+    @Query('updatePoint') updatePoint: string | string[] | undefined,
+    @Req() req: IncomingMessage,
+  ) {
+    const source = await readBody(req);
+    const updatePoints =
+      updatePoint === undefined ? [] : Array.isArray(updatePoint) ? updatePoint : [updatePoint];
+    return call(() =>
+      this.registry.submitVersion({ program, version, source, bin: bin || null, updatePoints }),
+    );
+  }
+
+  @Get('programs/:program/versions')
+  @ApiOperation({ summary: "A program's versions with their build status and patch" })
+  versions(@Param('program') program: string) {
+    return call(() => this.registry.listVersions(program));
+  }
+
+  @Get('programs/:program/versions/:version')
+  @ApiOperation({
+    summary: 'One version: build status, artifacts, patch from the previous version and its verdict',
+  })
+  version(@Param('program') program: string, @Param('version') version: string) {
+    return call(() => this.registry.getVersion(program, version));
+  }
+
+  @Post('programs/:program/patches')
+  @ApiOperation({ summary: 'Request a patch between two built versions' })
+  @ApiBody({ schema: { type: 'object', required: ['from', 'to'], properties: { from: str, to: str } } })
+  requestPatch(@Param('program') program: string, @Body() body: { from?: unknown; to?: unknown }) {
+    if (typeof body?.from !== 'string' || typeof body?.to !== 'string')
+      bad('body must be JSON {"from": "<version>", "to": "<version>"}');
+    return call(() => this.registry.requestPatch(program, body.from as string, body.to as string));
+  }
+
+  @Get('patches')
+  @ApiOperation({ summary: 'Patches (requested, generated, failed) with their verdicts' })
+  @ApiQuery({ name: 'program', required: false })
+  patches(@Query('program') program?: string) {
+    return call(() => this.registry.listPatches(program));
+  }
+
+  @Get('verdicts')
+  @ApiOperation({ summary: "The checker's verdicts" })
+  @ApiQuery({ name: 'program', required: false })
+  verdicts(@Query('program') program?: string) {
+    return call(() => this.registry.listVerdicts(program));
+  }
+
+  @Post('rollouts')
+  @ApiOperation({
+    summary: 'Roll a program out to a version on every host whose processes run an older build',
+  })
+  @ApiBody({
+    schema: { type: 'object', required: ['program', 'version'], properties: { program: str, version: str } },
+  })
+  rollout(@Body() body: { program?: unknown; version?: unknown }) {
+    if (typeof body?.program !== 'string' || typeof body?.version !== 'string')
+      bad('body must be JSON {"program": "<id>", "version": "<version>"}');
+    return call(() => this.registry.requestRollout(body.program as string, body.version as string));
+  }
+
+  @Get('rollouts')
+  @ApiOperation({ summary: 'Rollouts with their targets and results' })
+  @ApiQuery({ name: 'program', required: false })
+  rollouts(@Query('program') program?: string) {
+    return call(() => this.registry.listRollouts(program));
+  }
+
+  @Get('rollouts/:id')
+  @ApiOperation({ summary: 'One rollout' })
+  rolloutById(@Param('id') id: string) {
+    return call(() => this.registry.getRollout(id));
+  }
+
+  @Get('results')
+  @ApiOperation({ summary: 'Update results, one per process' })
+  @ApiQuery({ name: 'rolloutId', required: false })
+  results(@Query('rolloutId') rolloutId?: string) {
+    return call(() => this.registry.listResults(rolloutId));
+  }
+
+  @Get('inventory')
+  @ApiOperation({ summary: "Each host's DSU-enabled processes (from the appliers' heartbeats)" })
+  inventory() {
+    return call(() => this.registry.listInventory());
+  }
+
+  @Get('artifacts/:sha256')
+  @ApiOperation({ summary: 'An artifact by its sha256 (application/octet-stream)' })
+  async artifact(@Param('sha256') sha256: string): Promise<StreamableFile> {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) bad(`'${sha256}' is not a sha256 hex digest`);
+    const store = this.running.infra.store;
+    if (!(await store.has(sha256)))
+      throw new HttpException({ error: `artifact ${sha256} is not in the store` }, 404);
+    return new StreamableFile(createReadStream(store.pathOf(sha256)), { type: 'application/octet-stream' });
+  }
+}

@@ -1,0 +1,4 @@
+export { ServiceModule } from './service-modules';
+export { PipelineModule, RUNNING_SERVICES, type PipelineModuleOptions } from './pipeline.module';
+export { GatewayController } from './gateway.controller';
+export { setupOpenApi } from './openapi';

@@ -1,0 +1,355 @@
+// The update pipeline over a real Kafka broker and a real PostgreSQL: gateway, compiler,
+// patcher and checker as separate processes, two appliers standing for two hosts (each with its
+// own run directory), three running pollserver processes under client load. Every process moves
+// to v2, every step is in the database; the checker is killed mid-pipeline and restarted and
+// v3 still rolls out with nothing applied twice; malformed and unknown-version events land in
+// the dead-letter topic while the consumers go on.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import type { DataSource } from 'typeorm';
+import { createEvent, KafkaBus, Topics } from '@dsu/events';
+import { openDatabase } from '@dsu/persistence';
+import { provideKafka, providePostgres, type KafkaForSuite, type PostgresForSuite } from '@dsu/testing';
+import { withControl } from '@dsu/control-client';
+import { dsu } from './support/dsu-cli';
+import {
+  fixtureSourceDir,
+  makeTempDir,
+  removeDir,
+  startServer,
+  stopAllServers,
+  type RunningServer,
+} from './support/fixtures';
+import { startLoad, type LoadRun } from './support/load-client';
+import {
+  freePort,
+  getJson,
+  startService,
+  stopAllServices,
+  waitFor,
+  type ServiceProcess,
+} from './support/pipeline-services';
+
+jest.setTimeout(600_000);
+
+const PROGRAM = 'pollserver';
+const HOSTS = { 'host-a': 2, 'host-b': 1 } as const;
+const script = [
+  { send: 'SET k{c} v{i}', expect: 'OK' },
+  { send: 'GET k{c}', expect: { regex: 'v\\d+' } },
+  { send: 'VERSION', expect: ['pollserver 1', 'pollserver 2', 'pollserver 3'] },
+  { send: 'GET missing', expect: ['NOT_FOUND', 'NOT_FOUND missing'] },
+] as const;
+
+let kafka: KafkaForSuite;
+let pg: PostgresForSuite;
+let work = '';
+let gateway = '';
+let common: NodeJS.ProcessEnv = {};
+let ds: DataSource;
+let checker: ServiceProcess;
+const servers: { host: string; server: RunningServer; runDir: string }[] = [];
+
+const cli = (args: string[]) => dsu(args, { DSU_GATEWAY: gateway, DSU_HOME: path.join(work, 'cli-home') });
+
+beforeAll(async () => {
+  [kafka, pg] = await Promise.all([provideKafka('pipeline'), providePostgres('pipeline')]);
+  work = makeTempDir('dsu-e2e-pipeline-');
+  const port = await freePort();
+  gateway = `http://127.0.0.1:${port}`;
+  const shared = path.join(work, 'services-home');
+  common = {
+    KAFKA_BROKERS: kafka.brokers.join(','),
+    KAFKA_TOPIC_PREFIX: kafka.topicPrefix,
+    KAFKA_TOPIC_PARTITIONS: '2',
+    KAFKA_SESSION_TIMEOUT_MS: '8000',
+    DSU_GROUP_PREFIX: kafka.topicPrefix,
+    DATABASE_URL: pg.databaseUrl,
+    DSU_HOME: shared,
+    DSU_HEARTBEAT_MS: '500',
+    DSU_TRUSTED_KEY: path.join(shared, 'keys', 'checker-ed25519.pub.pem'),
+    DSU_GATEWAY_PORT: String(port),
+    DSU_COMPILER_PORT: '0',
+    DSU_PATCHER_PORT: '0',
+    DSU_CHECKER_PORT: '0',
+    DSU_APPLIER_PORT: '0',
+  };
+  // The gateway first, so the migrations run once before the others connect.
+  await startService('gateway', common, work);
+  await Promise.all([startService('compiler', common, work), startService('patcher', common, work)]);
+  checker = await startService('checker', common, work);
+  for (const host of Object.keys(HOSTS)) {
+    const runDir = path.join(work, host, 'run');
+    fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    // Each applier is its own host: own home and run directory, bundles downloaded from the gateway.
+    await startService(
+      'applier',
+      {
+        ...common,
+        DSU_HOST_ID: host,
+        DSU_RUN_DIR: runDir,
+        DSU_HOME: path.join(work, host, 'home'),
+        DSU_ARTIFACTS_URL: gateway,
+      },
+      work,
+      `applier-${host}`,
+    );
+  }
+  ds = await openDatabase({ databaseUrl: pg.databaseUrl });
+}, 300_000);
+
+afterAll(async () => {
+  await stopAllServers();
+  await stopAllServices();
+  await ds?.destroy();
+  await kafka?.cleanup();
+  await pg?.cleanup();
+  if (work) removeDir(work);
+});
+
+async function rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
+  return ds.query(sql, params);
+}
+
+function loadAll(): LoadRun[] {
+  return servers.map(({ server }) =>
+    startLoad({ port: server.port, clients: 3, durationMs: 300_000, script }),
+  );
+}
+
+async function inventoryShowsAll(version: string): Promise<boolean> {
+  const hosts = await getJson<{ host: string; processes: { pid: number; version: string | null }[] }[]>(
+    `${gateway}/inventory`,
+  );
+  const procs = hosts.flatMap((h) => h.processes);
+  return servers.every((s) => procs.some((p) => p.pid === s.server.pid && p.version === version));
+}
+
+async function patchesOf(pid: number, runDir: string): Promise<string[]> {
+  return (await withControl(pid, runDir, (c) => c.status())).patches.map((p) => p.id);
+}
+
+describe('the pipeline over Kafka and PostgreSQL', () => {
+  it('builds v1 and v2, patches and checks, and rolls v2 out to every process on both hosts under load', async () => {
+    const v1 = await cli([
+      'submit',
+      fixtureSourceDir(PROGRAM, 'v1'),
+      '--program',
+      PROGRAM,
+      '--version',
+      'v1',
+      '--update-point',
+      'serve:loop',
+    ]);
+    expect(v1).toMatchObject({
+      code: 0,
+      json: {
+        program: PROGRAM,
+        version: 'v1',
+        build: { status: 'built', buildId: expect.any(String) },
+        patch: null,
+      },
+    });
+
+    for (const [host, count] of Object.entries(HOSTS)) {
+      const dir = path.join(work, host, 'installed');
+      expect((await cli(['install', PROGRAM, 'v1', '--out', dir])).code).toBe(0);
+      const runDir = path.join(work, host, 'run');
+      for (let i = 0; i < count; i++)
+        servers.push({
+          host,
+          runDir,
+          server: await startServer(path.join(dir, PROGRAM), { env: { DSU_RUN_DIR: runDir } }),
+        });
+    }
+    await waitFor('both appliers to report every process on v1', () => inventoryShowsAll('v1'));
+
+    const loads = loadAll();
+    const v2 = await cli([
+      'submit',
+      fixtureSourceDir(PROGRAM, 'v2'),
+      '--program',
+      PROGRAM,
+      '--version',
+      'v2',
+      '--update-point',
+      'serve:loop',
+    ]);
+    expect(v2).toMatchObject({
+      code: 0,
+      json: {
+        build: { status: 'built' },
+        patch: { id: expect.stringMatching(/^[0-9a-f]{64}$/), verdict: 'approved' },
+      },
+    });
+    const patchId = (v2.json.patch as { id: string }).id;
+
+    const r = await cli(['rollout', PROGRAM, '--to', 'v2']);
+    const results = await Promise.all(loads.map((l) => l.stop()));
+    expect(r.code).toBe(0);
+    expect(r.json).toMatchObject({ rolloutId: expect.any(String), patchId });
+    const got = (r.json.results as { host: string; pid: number; outcome: string }[])
+      .map((x) => `${x.host}:${x.pid}:${x.outcome}`)
+      .sort();
+    expect(got).toEqual(servers.map((s) => `${s.host}:${s.server.pid}:applied`).sort());
+    for (const lr of results) {
+      expect(lr.ok).toBeGreaterThan(0);
+      expect({
+        failed: lr.failed,
+        wrong: lr.wrong,
+        samples: [...lr.failureSamples, ...lr.wrongSamples],
+      }).toEqual({ failed: 0, wrong: 0, samples: [] });
+    }
+    for (const s of servers) expect(await patchesOf(s.server.pid, s.runDir)).toEqual([patchId]);
+
+    // Every step is in PostgreSQL.
+    expect(
+      await rows(`SELECT version, status FROM versions WHERE program = $1 ORDER BY seq`, [PROGRAM]),
+    ).toEqual([
+      { version: 'v1', status: 'built' },
+      { version: 'v2', status: 'built' },
+    ]);
+    expect(await rows(`SELECT from_version, to_version, status, patch_id FROM patches`)).toEqual([
+      { from_version: 'v1', to_version: 'v2', status: 'generated', patch_id: patchId },
+    ]);
+    expect(await rows(`SELECT patch_id, verdict FROM verdicts`)).toEqual([
+      { patch_id: patchId, verdict: 'approved' },
+    ]);
+    expect(await rows(`SELECT id, status FROM rollouts`)).toEqual([
+      { id: r.json.rolloutId, status: 'completed' },
+    ]);
+    expect(await rows(`SELECT host, pid, outcome FROM update_results ORDER BY host, pid`)).toEqual(
+      servers
+        .map((s) => ({ host: s.host, pid: s.server.pid, outcome: 'applied' }))
+        .sort((a, b) => a.host.localeCompare(b.host) || a.pid - b.pid),
+    );
+    const consumed = await rows<{ consumer: string; type: string }>(
+      `SELECT consumer, type FROM processed_events`,
+    );
+    for (const [consumer, type] of [
+      ['compiler', 'dsu.build.requested.v1'],
+      ['patcher', 'dsu.patch.requested.v1'],
+      ['checker', 'dsu.patch.generated.v1'],
+      ['gateway', 'dsu.patch.verdict.v1'],
+      ['gateway', 'dsu.update.result.v1'],
+      ['applier.host-a', 'dsu.update.command.v1'],
+      ['applier.host-b', 'dsu.update.command.v1'],
+    ]) {
+      expect(consumed).toContainEqual({ consumer, type });
+    }
+    await waitFor(
+      'the outboxes to drain',
+      async () =>
+        (await rows<{ n: string }>(`SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL`))[0].n === '0',
+    );
+  });
+
+  it('sends a malformed event and an unknown schema version to the dead-letter topic, and the consumers go on', async () => {
+    const bus = new KafkaBus({
+      brokers: kafka.brokers,
+      clientId: 'e2e-injector',
+      topicPrefix: kafka.topicPrefix,
+    });
+    try {
+      await bus.publishRaw(Topics.patchGenerated, Buffer.from('{"specversion":"1.0","id":"broken"'), PROGRAM);
+      await bus.publish(
+        Topics.patchGenerated,
+        createEvent({
+          type: 'dsu.patch.generated.v7',
+          source: 'e2e',
+          data: { program: PROGRAM, patchId: 'x', hologram: true },
+        }),
+        PROGRAM,
+      );
+    } finally {
+      await bus.close();
+    }
+    const letters: { topic: string; group: string; error: string }[] = [];
+    const consumer = new Kafka({
+      clientId: 'e2e-dlq',
+      brokers: kafka.brokers,
+      logLevel: logLevel.NOTHING,
+    }).consumer({ groupId: `${kafka.topicPrefix}.dlq-reader` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: `${kafka.topicPrefix}.${Topics.deadLetter}`, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => void letters.push(JSON.parse(message.value?.toString() ?? '{}')),
+    });
+    try {
+      await waitFor(
+        'both letters from the checker',
+        async () => letters.filter((l) => l.group === `${kafka.topicPrefix}.checker`).length >= 2,
+        60_000,
+      );
+    } finally {
+      await consumer.disconnect();
+    }
+    const mine = letters.filter((l) => l.group === `${kafka.topicPrefix}.checker`);
+    expect(mine).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ topic: Topics.patchGenerated, error: expect.stringMatching(/not JSON/) }),
+        expect.objectContaining({
+          topic: Topics.patchGenerated,
+          error: expect.stringMatching(/unknown schema version.*dsu.patch.generated.v7/),
+        }),
+      ]),
+    );
+    // The checker keeps consuming: the next test's v3 gets its verdict from it.
+  });
+
+  it('completes when the checker is killed mid-pipeline and restarted, and applies nothing twice', async () => {
+    const loads = loadAll();
+    const submit = cli([
+      'submit',
+      fixtureSourceDir(PROGRAM, 'v3'),
+      '--program',
+      PROGRAM,
+      '--version',
+      'v3',
+      '--update-point',
+      'serve:loop',
+    ]);
+    // Crash the checker as soon as it has the patch to judge (the verdict is not in yet).
+    await waitFor(
+      'the v2->v3 patch',
+      async () =>
+        (await rows(`SELECT 1 FROM patches WHERE to_version = 'v3' AND status = 'generated'`)).length > 0,
+      300_000,
+      50,
+    );
+    await checker.stop('SIGKILL');
+    checker = await startService('checker', common, work, 'checker-restarted');
+    const v3 = await submit;
+    expect(v3).toMatchObject({
+      code: 0,
+      json: { build: { status: 'built' }, patch: { verdict: 'approved' } },
+    });
+    const patchId = (v3.json.patch as { id: string }).id;
+    expect(await rows(`SELECT verdict FROM verdicts WHERE patch_id = $1`, [patchId])).toEqual([
+      { verdict: 'approved' },
+    ]);
+
+    await waitFor('both appliers to report every process on v2', () => inventoryShowsAll('v2'));
+    const r = await cli(['rollout', PROGRAM, '--to', 'v3']);
+    const results = await Promise.all(loads.map((l) => l.stop()));
+    expect(r.code).toBe(0);
+    expect((r.json.results as { outcome: string }[]).map((x) => x.outcome)).toEqual(
+      servers.map(() => 'applied'),
+    );
+    for (const lr of results) expect({ failed: lr.failed, wrong: lr.wrong }).toEqual({ failed: 0, wrong: 0 });
+    // Each process carries each patch exactly once, and the registry has one result per process and rollout.
+    for (const s of servers) {
+      const ids = await patchesOf(s.server.pid, s.runDir);
+      expect(ids).toHaveLength(2);
+      expect(ids[1]).toBe(patchId);
+    }
+    expect(await rows(`SELECT count(*) AS n FROM update_results WHERE patch_id = $1`, [patchId])).toEqual([
+      { n: String(servers.length) },
+    ]);
+
+    // Rolling out v3 again targets nobody: every process already runs it.
+    const again = await cli(['rollout', PROGRAM, '--to', 'v3']);
+    expect(again).toMatchObject({ code: 0, json: { results: [] } });
+  });
+});

@@ -1,0 +1,102 @@
+// Runs the pipeline's services as real processes (the apps' built main.js, or `dsu up`) and
+// waits until they are consuming.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../../../..');
+export const DSU_JS = path.join(ROOT, 'apps/cli/bin/dsu.js');
+
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+  log(): string;
+  /** SIGTERM (graceful) or SIGKILL (crash); resolves when the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+const running = new Set<ServiceProcess>();
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts one service app (`apps/<name>/dist/main.js`) or `dsu up` (name 'up'), logging to
+ * `<logDir>/<label>.log`, and resolves once it logged 'services started'.
+ */
+export async function startService(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  logDir: string,
+  label = name,
+  timeoutMs = 90_000,
+): Promise<ServiceProcess> {
+  const args = name === 'up' ? [DSU_JS, 'up', '--json'] : [path.join(ROOT, 'apps', name, 'dist', 'main.js')];
+  const logFile = path.join(logDir, `${label}.log`);
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', out, out],
+  });
+  fs.closeSync(out);
+  const log = () => fs.readFileSync(logFile, 'utf8');
+  let exited = false;
+  const gone = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
+  const svc: ServiceProcess = {
+    name,
+    child,
+    logFile,
+    log,
+    stop: async (signal = 'SIGTERM') => {
+      running.delete(svc);
+      if (!exited) child.kill(signal);
+      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await gone;
+      clearTimeout(t);
+    },
+  };
+  running.add(svc);
+  const deadline = Date.now() + timeoutMs;
+  while (!log().includes('"services started"')) {
+    if (exited) throw new Error(`${label} exited before it started:\n${log().slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${label} did not start within ${timeoutMs} ms:\n${log().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return svc;
+}
+
+export async function stopAllServices(): Promise<void> {
+  await Promise.all([...running].map((s) => s.stop()));
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 120_000,
+  intervalMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export async function getJson<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
