@@ -541,26 +541,30 @@ function benchCompile(codebaseReady) {
     ? [{ name: 'codebase', src: path.join(FIX, 'codebase'), clean: ['build'] }]
     : ['pollserver/v1', 'workerpool/v1', 'multifile/v1'].map((f) => ({ name: f, src: path.join(FIX, f), clean: [] }));
   const res = { targets: targets.map((t) => `test/fixtures/${t.name}`), runs: COMPILE_RUNS, jobs: 1, variants: {} };
-  const samples = Object.fromEntries(VARIANTS.map((v) => [v.key, []]));
+  // dsu: the whole build through one compile server (what `dsu build` does); dsuPerStep: one
+  // node process per compile step (plain `make CC=dsu-cc`), for reference.
+  const CV = [...VARIANTS, { key: 'dsuPerStep', label: 'dsu-cc, node per step (no server)', cc: DSU_CC }];
+  const makeCmd = (v) => (v.key === 'dsu' ? `node ${q(DSU_CC)} --serve -- sh -c 'make -j1 CC="$CC"'` : `make -j1 CC=${q(v.cc)}`);
+  const samples = Object.fromEntries(CV.map((v) => [v.key, []]));
   for (let r = 0; r < COMPILE_RUNS; r++) {
-    for (const i of orderFor(r, VARIANTS.length)) {
-      const v = VARIANTS[i];
+    for (const i of orderFor(r, CV.length)) {
+      const v = CV[i];
       let wall = 0, cpu = 0;
       for (const t of targets) {
         const d = path.join(WORK, `compile-${v.key}-${t.name.replace(/\//g, '-')}`);
         copyDir(t.src, d);
         for (const c of t.clean) fs.rmSync(path.join(d, c), { recursive: true, force: true });
         sh('make', ['clean'], { cwd: d, check: false });
-        const tm = timed(`make -j1 CC=${q(v.cc)}`, { cwd: d, env: makeEnv(v, { DSU_SOURCE_ROOT: d }), timeoutMs: 900_000 });
+        const tm = timed(makeCmd(v), { cwd: d, env: { ...makeEnv(v), ...(v.key.startsWith('dsu') ? { DSU_SOURCE_ROOT: d } : {}) }, timeoutMs: 900_000 });
         wall += tm.wall;
         cpu += tm.cpu;
       }
       samples[v.key].push({ wall: round(wall, 3), cpu: round(cpu, 3) });
     }
-    log(`compile: round ${r + 1}/${COMPILE_RUNS}: ${VARIANTS.map((v) => `${v.key} ${samples[v.key][r].wall}s`).join(', ')}`);
+    log(`compile: round ${r + 1}/${COMPILE_RUNS}: ${CV.map((v) => `${v.key} ${samples[v.key][r].wall}s`).join(', ')}`);
   }
   const med = (k, f = 'wall') => median(samples[k].map((s) => s[f]));
-  for (const v of VARIANTS) res.variants[v.key] = { label: v.label, wallMedianS: med(v.key), cpuMedianS: med(v.key, 'cpu'), samples: samples[v.key] };
+  for (const v of CV) res.variants[v.key] = { label: v.label, wallMedianS: med(v.key), cpuMedianS: med(v.key, 'cpu'), samples: samples[v.key] };
   // Where dsu-cc's time goes: one node start (dsu-cc --version passes through to cc), and the
   // largest unit alone (fixed per-unit cost vs per-line cost).
   const t = timed(`node ${q(DSU_CC)} --version`, {});
@@ -586,6 +590,8 @@ function benchCompile(codebaseReady) {
     wall_dsu_vs_clang: ratio(med('dsu'), med('clang')),
     wall_clang_vs_gcc: ratio(med('clang'), med('gcc')),
     cpu_dsu_vs_gcc: ratio(med('dsu', 'cpu'), med('gcc', 'cpu')),
+    cpu_dsu_vs_clang: ratio(med('dsu', 'cpu'), med('clang', 'cpu')),
+    wall_dsuPerStep_vs_clang: ratio(med('dsuPerStep'), med('clang')),
   };
   return res;
 }
@@ -621,7 +627,9 @@ function table(results) {
   if (k) {
     const V = k.variants;
     if (k.largestUnit) L.push(`| compile: largest unit alone (${k.largestUnit.unit}, ${k.largestUnit.lines} lines), wall s (median) | ${f(k.largestUnit.wallMedianS.clang)} | ${f(k.largestUnit.wallMedianS.gcc)} | ${f(k.largestUnit.wallMedianS.dsu)} | ${f(k.largestUnit.ratio_dsu_vs_clang)} | ${f(ratio(k.largestUnit.wallMedianS.dsu, k.largestUnit.wallMedianS.gcc))} | |`);
-    L.push(`| compile: ${k.targets.map((t) => t.replace('test/fixtures/', '')).join(' + ')}, make -j1 from clean, wall s (median of ${k.runs}) | ${f(V.clang.wallMedianS)} | ${f(V.gcc.wallMedianS)} | ${f(V.dsu.wallMedianS)} | ${f(k.ratios.wall_dsu_vs_clang)} | ${f(k.ratios.wall_dsu_vs_gcc)} | ≤ 3× |`);
+    L.push(`| compile: ${k.targets.map((t) => t.replace('test/fixtures/', '')).join(' + ')}, make -j1 from clean (dsu: one compile server, as in \`dsu build\`), wall s (median of ${k.runs}) | ${f(V.clang.wallMedianS)} | ${f(V.gcc.wallMedianS)} | ${f(V.dsu.wallMedianS)} | ${f(k.ratios.wall_dsu_vs_clang)} | ${f(k.ratios.wall_dsu_vs_gcc)} | ≤ 3× |`);
+    L.push(`| compile: same, user+sys s (median) | ${f(V.clang.cpuMedianS)} | ${f(V.gcc.cpuMedianS)} | ${f(V.dsu.cpuMedianS)} | ${f(k.ratios.cpu_dsu_vs_clang)} | ${f(k.ratios.cpu_dsu_vs_gcc)} | |`);
+    if (V.dsuPerStep) L.push(`| compile: same, dsu-cc without a server (node per step), wall s | ${f(V.clang.wallMedianS)} | ${f(V.gcc.wallMedianS)} | ${f(V.dsuPerStep.wallMedianS)} | ${f(k.ratios.wall_dsuPerStep_vs_clang)} | | |`);
   }
   const p = results.pause;
   if (p) {

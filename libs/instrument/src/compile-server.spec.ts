@@ -76,3 +76,29 @@ describe('compile server + dsu-cc-client', () => {
     expect(existsSync(join(dir, 'solo.o.dsu.json'))).toBe(true);
   });
 });
+
+describe('dsu-cc --serve', () => {
+  it('runs a make build through one server and the program works', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dsu-cc-serve-test-'));
+    try {
+      writeFileSync(join(dir, 'a.c'), 'int twice(int x) { return 2 * x; }\n');
+      writeFileSync(join(dir, 'main.c'), 'int twice(int);\nint main(void) { return twice(21) == 42 ? 0 : 1; }\n');
+      writeFileSync(join(dir, 'Makefile'), 'prog: a.o main.o\n\t$(CC) -o $@ $^\n%.o: %.c\n\t$(CC) -O2 -c -o $@ $<\n');
+      const bin = join(__dirname, '..', 'bin', 'dsu-cc.js');
+      const r = await run('node', [bin, '--serve', '--', 'make'], dir, { ...process.env, DSU_SOURCE_ROOT: dir });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/dsu-cc-client -O2 -c -o a\.o a\.c/);
+      const model = JSON.parse(readFileSync(join(dir, 'prog.dsu.json'), 'utf8'));
+      expect(JSON.stringify(model)).toContain('twice');
+      expect((await run(join(dir, 'prog'), [], dir, process.env)).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says how to use it without a command', async () => {
+    const r = await run('node', [join(__dirname, '..', 'bin', 'dsu-cc.js'), '--serve'], tmpdir(), process.env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/usage: dsu-cc --serve/);
+  });
+});

@@ -143,3 +143,26 @@ export async function startCompileServer(): Promise<CompileServer> {
     },
   };
 }
+
+/**
+ * `dsu-cc --serve [--] <command...>`: runs a build command (make, cmake --build, ninja...) with one
+ * compile server for all its steps; `CC` points at the client and `DSU_CC_SOCKET` at the server.
+ * What `dsu build` does, for builds run by hand. Resolves to the command's exit code.
+ */
+export async function runWithCompileServer(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [cmd, ...args] = command[0] === '--' ? command.slice(1) : command;
+  if (!cmd) throw new Error('usage: dsu-cc --serve [--] <build command...>  (e.g. dsu-cc --serve make -j2)');
+  const client = compileClientPath();
+  if (!client) throw new Error('bin/dsu-cc-client is not built; run `npx nx build instrument` (or npm run build) first');
+  const server = await startCompileServer();
+  try {
+    const { spawn } = await import('node:child_process');
+    return await new Promise<number>((res, rej) => {
+      const child = spawn(cmd, args, { stdio: 'inherit', env: { ...env, CC: client, DSU_CC_SOCKET: server.socketPath } });
+      child.on('error', (err) => rej(new Error(`cannot run '${cmd}': ${err.message}`)));
+      child.on('close', (code, signal) => res(code ?? (signal ? 128 + 15 : 1)));
+    });
+  } finally {
+    await server.close();
+  }
+}

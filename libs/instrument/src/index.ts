@@ -20,7 +20,7 @@ export {
   type UnitPlan,
 } from './unit-plan';
 export { runDsuCc, compileUnit, linkProgram, type ObjectSidecar, type DsuCcContext } from './dsu-cc';
-export { startCompileServer, compileClientPath, decodeCompileRequest, type CompileServer, type CompileRequest } from './compile-server';
+export { startCompileServer, runWithCompileServer, compileClientPath, decodeCompileRequest, type CompileServer, type CompileRequest } from './compile-server';
 export { buildVersion, dsuCcPath, type BuildVersionOptions, type BuiltVersion } from './build-version';
 export { locateRuntime, type RuntimeLocation } from './runtime-location';
 export {
