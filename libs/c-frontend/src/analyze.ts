@@ -196,8 +196,64 @@ export interface VariableReference {
   range: ByteRange;
 }
 
+/**
+ * A struct definition of program code and how dsu-cc treats it: updatable ones get room for
+ * growth (trailing slop plus a 4-byte version tag) inserted before the closing brace.
+ */
+export interface RecordInfo {
+  key: string;
+  updatable: boolean;
+  notUpdatableReason?: string;
+  /** Slop requested in the source (`DSU_ROOM(n)`), bytes. */
+  slop?: number;
+  /** Offset of the `{` and of the `}` of the definition. */
+  open: number;
+  /** Start of the top-level declaration that contains the definition (`typedef struct …`). */
+  declStart: number;
+  /** End of that declaration (after its `;` when there is one). */
+  declEnd: number;
+  close: number;
+  /** C spelling (`struct conn`, or the typedef name of an unnamed struct). */
+  spelling: string;
+}
+
+/** A call of malloc/calloc/realloc in program code, with the updatable type it allocates if known. */
+export interface AllocSite {
+  function: string;
+  name: 'malloc' | 'calloc' | 'realloc';
+  call: ByteRange;
+  callee: ByteRange;
+  /** Type key: the pointee of the pointer the result is converted to, else the `sizeof` operand. */
+  typeKey?: string;
+}
+
+/** Whole instances of a program type handed to a function as raw bytes or to code outside the program. */
+export interface RawUse {
+  type: string;
+  callee: string;
+  function: string;
+  /** `io`: read/write/send/recv/fread/fwrite/memcpy with a byte buffer; `external`: the callee's parameter has the type. */
+  kind: 'io' | 'external';
+}
+
 export interface UnitAnalysis {
   unit: UnitModel;
+  /** Struct definitions of program code with the ranges the room edit needs. */
+  records: RecordInfo[];
+  /** malloc/calloc/realloc calls in program functions. */
+  allocSites: AllocSite[];
+  /** Every reference to free/realloc in program code other than the allocation sites' callees. */
+  freeRefs: { function?: string; name: 'free' | 'realloc'; range: ByteRange }[];
+  /** Raw uses of whole instances (they make the type non-updatable program-wide). */
+  rawUses: RawUse[];
+  /** Pointers to program types obtained from calls other than malloc/calloc/realloc (untracked memory). */
+  untracked: { type: string; function: string; source: string }[];
+  /**
+   * Probes sizes and offsets again on the instrumented text (types grown by their room): sets
+   * `size` (bytes the fields use) and `capacity` (sizeof with room) of updatable types, and the
+   * sizes/offsets of every other type as the instrumented program lays them out.
+   */
+  probeInstrumented?: (text: Buffer, cwd: string) => Promise<void>;
   /** The preprocessed unit; all ranges are byte offsets into it. */
   preprocessed: Buffer;
   regions: MarkedRegion[];
@@ -239,6 +295,40 @@ export interface UnitAnalysis {
 }
 
 const BUILTIN = /^__(builtin|atomic|sync)_/;
+const ALLOC = new Set(['malloc', 'calloc', 'realloc']);
+/** Calls that move whole instances as raw bytes (layout-dependent I/O). */
+export const RAW_IO_FUNCTIONS = new Set([
+  'read',
+  'write',
+  'pread',
+  'pwrite',
+  'send',
+  'recv',
+  'sendto',
+  'recvfrom',
+  'fread',
+  'fwrite',
+  'memcpy',
+  'memmove',
+  'mmap',
+]);
+/** Outside functions that may see instance pointers without depending on the layout. */
+export const LAYOUT_NEUTRAL_FUNCTIONS = new Set([
+  'free',
+  'memset',
+  'memcmp',
+  'qsort',
+  'bsearch',
+  'printf',
+  'fprintf',
+  'snprintf',
+  'sprintf',
+  'dprintf',
+  'pthread_create',
+  'pthread_mutex_lock',
+  'pthread_mutex_unlock',
+  'realloc',
+]);
 
 export const normalizeType = (t: string): string =>
   t
@@ -294,7 +384,17 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
     // the source as the real compile names it, so __FILE__ and the line markers match it
     const pp = await run(
       clang,
-      ['-E', ...split.preprocess, ...(opts.preprocessFlags ?? []), ...QUIET_FLAGS, '-x', 'c', opts.source, '-o', '-'],
+      [
+        '-E',
+        ...split.preprocess,
+        ...(opts.preprocessFlags ?? []),
+        ...QUIET_FLAGS,
+        '-x',
+        'c',
+        opts.source,
+        '-o',
+        '-',
+      ],
       {
         cwd,
         what: `preprocessing ${unitPath}`,
@@ -394,11 +494,23 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
       variables: a.variables,
       declarations: a.declarations,
       variableReferences: a.variableReferences,
+      records: a.records,
+      allocSites: a.allocSites,
+      freeRefs: a.freeRefs,
+      rawUses: a.rawUses,
+      untracked: a.untracked,
       stats,
     };
+    // a method, not data: kept out of equality checks and JSON
+    Object.defineProperty(result, 'probeInstrumented', {
+      enumerable: false,
+      value: (text: Buffer, at: string) => a.probeInstrumented(clang, split.semantic, text, at),
+    });
     if (opts.deferLayout) {
       cleanupLater = true;
-      result.layoutDone = layoutWork.then(recordLayout).finally(() => rm(dir, { recursive: true, force: true }));
+      result.layoutDone = layoutWork
+        .then(recordLayout)
+        .finally(() => rm(dir, { recursive: true, force: true }));
       return result;
     }
     recordLayout(await layoutWork);
@@ -445,6 +557,13 @@ class UnitDecoder {
   variables: VariableDeclaration[] = [];
   declarations: FunctionDeclaration[] = [];
   variableReferences: VariableReference[] = [];
+  records: RecordInfo[] = [];
+  allocSites: AllocSite[] = [];
+  freeRefs: UnitAnalysis['freeRefs'] = [];
+  rawUses: RawUse[] = [];
+  untracked: UnitAnalysis['untracked'] = [];
+  /** CallExpr id of an allocation → the type its result is converted to a pointer of. */
+  private allocTarget = new Map<string, string>();
 
   private staticFns = new Set<string>();
   private staticVars = new Set<string>();
@@ -491,6 +610,8 @@ class UnitDecoder {
 
   /** Unnamed records / enums waiting for the typedef that names them (the next declaration, usually). */
   private pendingAnon = new Map<string, AstNode>();
+  /** Ranges of the program's top-level declarations, in source order. */
+  private topLevel: ByteRange[] = [];
 
   /**
    * Decodes one top-level declaration of program code, in source order. C declares before use, so
@@ -499,6 +620,11 @@ class UnitDecoder {
    */
   add(d: AstNode): void {
     if (d.isImplicit) return;
+    if (d.range?.begin.offset !== undefined && d.range.end.offset !== undefined)
+      this.topLevel.push({
+        start: d.range.begin.offset,
+        end: d.range.end.offset + (d.range.end.tokLen ?? 0),
+      });
     switch (d.kind) {
       case 'FunctionDecl': {
         if (!d.name) return;
@@ -543,7 +669,11 @@ class UnitDecoder {
         if (this.typeKeys.has(d.name)) return;
         this.typeKeys.add(d.name);
         this.types.push({
-          model: this.newType(d.name, 'typedef', { target: normalizeType(d.type?.qualType ?? '') }),
+          model: this.newType(d.name, 'typedef', {
+            target: normalizeType(d.type?.qualType ?? ''),
+            updatable: false,
+            notUpdatableReason: 'a typedef: its target type decides',
+          }),
           spelling: d.name,
           fields: [],
           complete: true,
@@ -556,6 +686,13 @@ class UnitDecoder {
   /** Facts that need the whole unit. */
   finish(): void {
     this.pendingAnon.clear();
+    for (const r of this.records) {
+      const outer = this.topLevel.filter((d) => d.start <= r.open && d.end > r.close);
+      r.declStart = Math.min(r.open, ...outer.map((d) => d.start));
+      const end = Math.max(r.close + 1, ...outer.map((d) => d.end));
+      const semi = this.buf.indexOf(';', end);
+      r.declEnd = semi >= 0 && /^\s*$/.test(this.buf.toString('latin1', end, semi)) ? semi + 1 : end;
+    }
     // a program that defines its own `read` does not block in libc's
     this.blockingCalls = this.blockingCalls.filter((c) => !this.definedFns.has(c.name));
     this.threadCreates = this.threadCreates.filter((c) => !this.definedFns.has(c.name));
@@ -581,12 +718,18 @@ class UnitDecoder {
     if (isDefinition && !this.isInternal(d.name) && !this.globalKeys.has(key)) {
       this.globalKeys.add(key);
       const type = normalizeType(d.type?.qualType ?? '');
+      // the initializer's tokens: a changed one is reported by patches (the running value wins)
+      const init = d.init !== undefined ? d.inner?.[d.inner.length - 1] : undefined;
+      const initRange = init ? rangeOf(init) : undefined;
       this.globals.push({
         key,
         name: d.name,
         unit: this.unit.path,
         type,
         linkage: isStatic ? 'internal' : 'external',
+        ...(initRange && initRange.end > initRange.start
+          ? { initHash: hashTokens(tokenize(this.buf, initRange.start, initRange.end), '') }
+          : {}),
       });
       if (isStatic) {
         this.statics.push({ key, name: d.name, type, definition: rangeOf(d), nameRange: locRange(d.loc) });
@@ -634,6 +777,50 @@ class UnitDecoder {
     }
     this.collectFields(d, '', key, t);
     this.types.push(t);
+    this.classifyRecord(d, t, key, spelling);
+  }
+
+  /** Decides whether dsu-cc gives the struct room for growth (DESIGN.md §4), with the reason if not. */
+  private classifyRecord(d: AstNode, t: PendingType, key: string, spelling: string) {
+    const open = d.range?.begin.offset !== undefined ? this.buf.indexOf('{', d.range.begin.offset) : -1;
+    const close = d.range?.end.offset ?? -1;
+    const info: RecordInfo = {
+      key,
+      updatable: true,
+      open,
+      close,
+      declStart: open,
+      declEnd: close + 1,
+      spelling,
+    };
+    const no = (reason: string) => {
+      if (!info.updatable) return;
+      info.updatable = false;
+      info.notUpdatableReason = reason;
+    };
+    for (const c of d.inner ?? []) {
+      if (c.kind !== 'AnnotateAttr' || !c.range) continue;
+      const text = this.buf.toString('latin1', c.range.begin.offset, (c.range.end.offset ?? 0) + 1);
+      if (/dsu_no_room/.test(text)) no('opted out in the source (DSU_NO_ROOM)');
+      const room = /dsu_room=[^0-9]*(\d+)/.exec(text);
+      if (room) info.slop = Number(room[1]);
+    }
+    if (t.model.packed) no('packed: its C layout must be kept');
+    if (d.tagUsed === 'union') no('union: only structs get room for growth');
+    if (open < 0 || close <= open || this.buf[close] !== 0x7d)
+      no('its definition could not be located in the unit');
+    const inner = d.inner ?? [];
+    if (inner.some((c) => c.kind === 'FieldDecl' && /\[\]$/.test(c.type?.qualType ?? '')))
+      no('has a flexible array member');
+    if (inner.some((c) => (c.kind === 'RecordDecl' && c.name) || c.kind === 'EnumDecl'))
+      no('defines a nested tagged type or enum inside its body');
+    if (t.fields.length === 0) no('has no fields');
+    if (!info.updatable) {
+      t.model.updatable = false;
+      t.model.notUpdatableReason = info.notUpdatableReason;
+    }
+    if (info.slop !== undefined) t.model.slop = info.slop;
+    this.records.push(info);
   }
 
   private collectFields(rec: AstNode, prefix: string, owner: string, t: PendingType) {
@@ -670,7 +857,12 @@ class UnitDecoder {
   private addEnum(d: AstNode, key: string, spelling: string, kind?: 'typedef') {
     if (this.typeKeys.has(key)) return;
     this.typeKeys.add(key);
-    const t: PendingType = { model: this.newType(key, kind ?? 'enum'), spelling, fields: [], complete: true };
+    const t: PendingType = {
+      model: this.newType(key, kind ?? 'enum', { updatable: false, notUpdatableReason: 'not a struct' }),
+      spelling,
+      fields: [],
+      complete: true,
+    };
     if (kind === 'typedef') t.model.target = 'enum (unnamed)';
     for (const c of d.inner ?? []) {
       if (c.kind === 'EnumConstantDecl' && c.name) {
@@ -773,6 +965,21 @@ class UnitDecoder {
       case 'CompoundLiteralExpr':
         this.useType(n.type, ctx);
         break;
+      case 'ImplicitCastExpr':
+      case 'CStyleCastExpr': {
+        const call = stripCasts(n.inner?.[0]);
+        const callee = call?.kind === 'CallExpr' ? stripCasts(call.inner?.[0]) : undefined;
+        const name = callee?.kind === 'DeclRefExpr' ? callee.referencedDecl?.name : undefined;
+        const pointee = this.pointee(n.type?.qualType);
+        const from = call?.type?.qualType?.replace(/\s+/g, ' ');
+        if (call?.id && name && ALLOC.has(name)) {
+          if (pointee) this.allocTarget.set(call.id, pointee);
+        } else if (pointee && ctx && call?.kind === 'CallExpr' && (from === 'void *' || from === 'char *')) {
+          // memory of an updatable type from somewhere dsu does not track (a pool, mmap, ...)
+          this.untracked.push({ type: pointee, function: ctx.key, source: name ?? 'an indirect call' });
+        }
+        break;
+      }
       case 'VarDecl':
         if (ctx) this.onLocalVar(n, ctx);
         break;
@@ -849,6 +1056,14 @@ class UnitDecoder {
   private onRef(n: AstNode, ctx: FnCtx | undefined) {
     const ref = n.referencedDecl;
     if (!ref) return;
+    if (
+      ref.kind === 'FunctionDecl' &&
+      (ref.name === 'free' || ref.name === 'realloc') &&
+      !this.definedFns.has(ref.name) &&
+      !(ref.name === 'realloc' && n.id && this.directCallees.has(n.id))
+    ) {
+      this.freeRefs.push({ function: ctx?.key, name: ref.name, range: rangeOf(n) });
+    }
     if (ref.kind === 'FunctionDecl' && ref.name && !BUILTIN.test(ref.name)) {
       this.references.push({
         function: ctx?.key,
@@ -868,6 +1083,84 @@ class UnitDecoder {
     }
   }
 
+  /** `struct conn *` → `struct conn` when that is a type of the program (one level of pointer). */
+  private pointee(q: string | undefined): string | undefined {
+    if (!q) return undefined;
+    const m = /^(.*?)\s*\*$/.exec(
+      q
+        .replace(/\b(const|volatile|restrict|__restrict)\b/g, '')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    );
+    if (!m || m[1].includes('*')) return undefined;
+    const base = m[1].trim();
+    return this.typeKeys.has(base) ? base : undefined;
+  }
+
+  /** The program type of an instance pointer argument (`&x`, `p`, through casts), if any. */
+  private argType(arg: AstNode | undefined): string | undefined {
+    let n = arg;
+    while (n && (n.kind === 'ImplicitCastExpr' || n.kind === 'CStyleCastExpr' || n.kind === 'ParenExpr')) {
+      const inner: AstNode | undefined = n.inner?.[0];
+      if (!inner) break;
+      n = inner;
+    }
+    return this.pointee(n?.type?.qualType);
+  }
+
+  private sizeofType(n: AstNode | undefined): string | undefined {
+    if (!n) return undefined;
+    if (n.kind === 'UnaryExprOrTypeTraitExpr' && n.name === 'sizeof') {
+      const q = n.argType?.qualType ?? n.inner?.[0]?.type?.qualType;
+      const base = q
+        ?.replace(/\b(const|volatile)\b/g, '')
+        .replace(/(\s*\[[^\]]*\])+$/, '')
+        .replace(/\s+/g, ' ')
+        .trim();
+      if (base && this.typeKeys.has(base)) return base;
+    }
+    for (const c of n.inner ?? []) {
+      const t = this.sizeofType(c);
+      if (t) return t;
+    }
+    return undefined;
+  }
+
+  /** Allocation sites and raw uses of whole instances (DESIGN.md §4, finding live instances). */
+  private onDataCall(n: AstNode, name: string, callee: AstNode, ctx: FnCtx) {
+    const args = (n.inner ?? []).slice(1);
+    if (ALLOC.has(name)) {
+      const typeKey =
+        (n.id ? this.allocTarget.get(n.id) : undefined) ??
+        this.sizeofType({ kind: 'X', inner: args } as AstNode);
+      this.allocSites.push({
+        function: ctx.key,
+        name: name as AllocSite['name'],
+        call: rangeOf(n),
+        callee: rangeOf(callee),
+        ...(typeKey ? { typeKey } : {}),
+      });
+    }
+    const types = args.map((a) => this.argType(a));
+    if (RAW_IO_FUNCTIONS.has(name)) {
+      const isMem = name === 'memcpy' || name === 'memmove';
+      for (const t of types) {
+        if (!t) continue;
+        // struct-to-struct copies of the same type keep the layout (room included)
+        if (isMem && types[0] === types[1]) continue;
+        this.rawUses.push({ type: t, callee: name, function: ctx.key, kind: 'io' });
+      }
+      return;
+    }
+    if (LAYOUT_NEUTRAL_FUNCTIONS.has(name)) return;
+    // the callee's own parameter types name the struct: code outside the program may depend on it
+    const fnType = callee.type?.qualType ?? '';
+    for (const t of new Set(types)) {
+      if (t && fnType.includes(t))
+        this.rawUses.push({ type: t, callee: name, function: ctx.key, kind: 'external' });
+    }
+  }
+
   private onCall(n: AstNode, ctx: FnCtx | undefined) {
     const calleeExpr = n.inner?.[0];
     if (!calleeExpr || !ctx) return;
@@ -881,6 +1174,7 @@ class UnitDecoder {
       const name = core.referencedDecl.name;
       if (core.id) this.directCallees.add(core.id);
       if (BUILTIN.test(name)) return;
+      if (!this.definedFns.has(name)) this.onDataCall(n, name, core, ctx);
       const calleeKey = this.fnKey(name);
       const callee = rangeOf(core);
       ctx.calls.add(calleeKey);
@@ -932,7 +1226,81 @@ class UnitDecoder {
     }
   }
 
-  /** Fills sizes, alignments, offsets and enumerator values; returns the compiler that answered. */
+  /** Probe expressions for sizes, alignments, offsets and enumerator values of every type. */
+  private layoutQueries(withRoom: boolean) {
+    const exprs: string[] = [];
+    const slots: ((v: number | undefined) => void)[] = [];
+    const ask = (e: string, set: (v: number | undefined) => void) => {
+      exprs.push(e);
+      slots.push(set);
+    };
+    const roomy = new Set(this.records.filter((r) => r.updatable).map((r) => r.key));
+    // Expressions that cannot compile cost a second probe run (the first fails and is retried
+    // without them): leave out types this unit only declares, and flexible array members.
+    const defined = new Set(
+      this.types
+        .filter((t) => t.model.kind !== 'typedef' || /\(unnamed\)$/.test(t.model.target ?? ''))
+        .map((t) => t.model.key),
+    );
+    const typedefs = new Map(
+      this.types.filter((t) => t.model.kind === 'typedef').map((t) => [t.model.key, t.model.target ?? '']),
+    );
+    const incomplete = (type: string, depth = 0): boolean => {
+      if (/\[\]$/.test(type)) return true;
+      if (/^(struct|union) /.test(type)) return !defined.has(type);
+      const next = typedefs.get(type);
+      return next !== undefined && depth < 16 && !defined.has(type) && incomplete(next, depth + 1);
+    };
+    for (const t of this.types) {
+      const T = t.spelling;
+      if (incomplete(t.model.key)) {
+        t.complete = false;
+        continue;
+      }
+      ask(`sizeof(${T})`, (v) => {
+        if (v === undefined) t.complete = false;
+        t.model.size = v ?? 0;
+        t.model.capacity = v ?? 0;
+      });
+      ask(`__alignof__(${T})`, (v) => (t.model.align = v ?? 0));
+      if (withRoom && roomy.has(t.model.key)) {
+        // after sizeof (answers arrive in order): size = bytes the fields use, capacity = sizeof
+        ask(`__builtin_offsetof(${T}, __dsu_room)`, (v) => {
+          if (v !== undefined) t.model.size = v;
+        });
+      }
+      for (const f of t.fields) {
+        if (f.model.value !== undefined) ask(`(long long)(${f.path})`, (v) => (f.model.value = v ?? 0));
+        else if (!f.model.bitfield) {
+          ask(`__builtin_offsetof(${T}, ${f.path})`, (v) => (f.model.offsetBits = (v ?? -1) * 8));
+          if (!/\[\]$/.test(f.model.type))
+            ask(`sizeof(((${T} *)0)->${f.path})`, (v) => (f.model.sizeBits = (v ?? 0) * 8));
+        }
+      }
+    }
+    return { exprs, slots };
+  }
+
+  /** See `UnitAnalysis.probeInstrumented`. */
+  async probeInstrumented(clang: string, semantic: string[], text: Buffer, cwd: string): Promise<void> {
+    const { exprs, slots } = this.layoutQueries(true);
+    // Types only: without the function bodies the probe is a fraction of a compile.
+    const { values } = await probeConstants(
+      clang,
+      semantic,
+      stripFunctionBodies(text),
+      exprs,
+      cwd,
+      'cpp-output',
+    ).catch(() => probeConstants(clang, semantic, text, exprs, cwd, 'cpp-output'));
+    values.forEach((v, i) => slots[i](v));
+    for (const t of this.types) {
+      t.model.fields = t.fields.map((f) => f.model);
+      if (!t.complete) t.model.incomplete = true;
+      t.model.layoutHash = layoutHash(t.model);
+    }
+  }
+
   /**
    * Fills sizes, alignments, offsets and enumerator values; returns the compiler that answered.
    * The real compiler (`cc`) probes the original source with the real preprocessing flags (a
@@ -949,60 +1317,52 @@ class UnitDecoder {
     preprocessFlags: string[];
   }): Promise<string> {
     const { clang, semantic, iFile, cwd } = p;
-    const exprs: string[] = [];
-    const slots: ((v: number | undefined) => void)[] = [];
-    const ask = (e: string, set: (v: number | undefined) => void) => {
-      exprs.push(e);
-      slots.push(set);
-    };
-    for (const t of this.types) {
-      const T = t.spelling;
-      ask(`sizeof(${T})`, (v) => {
-        if (v === undefined) t.complete = false;
-        t.model.size = v ?? 0;
-      });
-      ask(`__alignof__(${T})`, (v) => (t.model.align = v ?? 0));
-      for (const f of t.fields) {
-        if (f.model.value !== undefined) ask(`(long long)(${f.path})`, (v) => (f.model.value = v ?? 0));
-        else if (!f.model.bitfield) {
-          ask(`__builtin_offsetof(${T}, ${f.path})`, (v) => (f.model.offsetBits = (v ?? -1) * 8));
-          ask(`sizeof(((${T} *)0)->${f.path})`, (v) => (f.model.sizeBits = (v ?? 0) * 8));
-        }
-      }
-    }
+    const { exprs, slots } = this.layoutQueries(false);
     // 1. real compiler, its own preprocessing, function bodies stripped (fast: types only)
     // 2. real compiler on the whole source; 3. clang on the .i
+    // The same clang as the AST (dsu-cc): its `.i` with the bodies stripped is the prelude, so no
+    // second preprocessing run; the whole `.i` is the fallback.
+    const sameClang = p.compiler === clang;
     const attempts: [
       string,
       string,
       () => Promise<{ flags: string[]; prelude: Buffer; lang: 'c' | 'cpp-output' }>,
-    ][] = [
-      [
-        p.compiler,
-        'stripped-bodies',
-        async () => {
-          const { stdout } = await run(
+    ][] = sameClang
+      ? [
+          [
+            clang,
+            'clang-i-stripped',
+            async () => ({ flags: semantic, prelude: stripFunctionBodies(this.buf), lang: 'cpp-output' }),
+          ],
+          [clang, 'clang-i', async () => ({ flags: semantic, prelude: this.buf, lang: 'cpp-output' })],
+        ]
+      : [
+          [
             p.compiler,
-            ['-E', ...p.preprocessFlags, '-w', '-x', 'c', p.source, '-o', '-'],
-            {
-              cwd,
-              what: `preprocessing for the layout probe (${p.compiler})`,
+            'stripped-bodies',
+            async () => {
+              const { stdout } = await run(
+                p.compiler,
+                ['-E', ...p.preprocessFlags, '-w', '-x', 'c', p.source, '-o', '-'],
+                {
+                  cwd,
+                  what: `preprocessing for the layout probe (${p.compiler})`,
+                },
+              );
+              return { flags: p.semantic, prelude: stripFunctionBodies(stdout), lang: 'cpp-output' };
             },
-          );
-          return { flags: p.semantic, prelude: stripFunctionBodies(stdout), lang: 'cpp-output' };
-        },
-      ],
-      [
-        p.compiler,
-        'whole-source',
-        async () => ({
-          flags: p.preprocessFlags,
-          prelude: Buffer.from(`#include ${JSON.stringify(p.source)}\n`),
-          lang: 'c',
-        }),
-      ],
-      [clang, 'clang-i', async () => ({ flags: semantic, prelude: this.buf, lang: 'cpp-output' })],
-    ];
+          ],
+          [
+            p.compiler,
+            'whole-source',
+            async () => ({
+              flags: p.preprocessFlags,
+              prelude: Buffer.from(`#include ${JSON.stringify(p.source)}\n`),
+              lang: 'c',
+            }),
+          ],
+          [clang, 'clang-i', async () => ({ flags: semantic, prelude: this.buf, lang: 'cpp-output' })],
+        ];
     let used = '';
     let values: (number | undefined)[] = [];
     const errors: string[] = [];
@@ -1051,7 +1411,6 @@ class UnitDecoder {
 
     for (const t of this.types) {
       t.model.fields = t.fields.map((f) => f.model);
-      t.model.capacity = t.model.size;
       if (!t.complete) t.model.incomplete = true;
       t.model.layoutHash = layoutHash(t.model);
     }

@@ -17,6 +17,10 @@ export interface UnitSummary {
   globals: UnitAnalysis['globals'];
   types: UnitAnalysis['types'];
   references: Pick<FunctionReference, 'key' | 'use'>[];
+  /** Whole instances used as raw bytes or handed outside the program (added). */
+  rawUses?: UnitAnalysis['rawUses'];
+  /** Instances of program types from memory dsu does not track (added). */
+  untracked?: UnitAnalysis['untracked'];
 }
 
 export function summarizeUnit(a: UnitAnalysis): UnitSummary {
@@ -26,6 +30,8 @@ export function summarizeUnit(a: UnitAnalysis): UnitSummary {
     globals: a.globals,
     types: a.types,
     references: a.references.filter((r) => r.use === 'address').map((r) => ({ key: r.key, use: r.use })),
+    rawUses: a.rawUses,
+    untracked: a.untracked,
   };
 }
 
@@ -89,6 +95,35 @@ export function buildProgramModel(
         );
         types[key] = { ...structuredClone(t), key };
       }
+    }
+  }
+  // Whole instances as raw bytes (I/O, memcpy to a byte buffer) or in code outside the program:
+  // their layout is an external contract, so patches may not change it.
+  for (const u of units) {
+    for (const r of u.rawUses ?? []) {
+      if (r.kind === 'external' && functions[r.callee]) continue;
+      const t = types[r.type];
+      if (!t) continue;
+      const target = t.kind === 'typedef' && t.target ? types[t.target] : undefined;
+      for (const x of [t, target]) {
+        if (!x || x.notUpdatableReason?.startsWith('whole instances')) continue;
+        if (x.kind !== 'struct' && !(x.kind === 'typedef' && x.fields.length)) continue;
+        const how = r.kind === 'io' ? 'read or written as raw bytes by' : 'handed to the outside function';
+        const hadRoom = x.capacity > x.size;
+        x.updatable = false;
+        x.notUpdatableReason =
+          `whole instances are ${how} '${r.callee}' (in ${r.function})` +
+          (hadRoom ? '; its room is reserved but patches may not change its layout (opt out with DSU_NO_ROOM to keep the C layout)' : '');
+      }
+    }
+  }
+  for (const u of units) {
+    for (const a of u.untracked ?? []) {
+      const t = types[a.type];
+      if (!t || !(t.capacity > t.size)) continue;
+      const note = `instances of '${a.type}' may come from ${a.source} (in ${a.function}), which dsu does not track: a data update cannot find them`;
+      t.untrackedSources = [...new Set([...(t.untrackedSources ?? []), note])];
+      warnings.push(note);
     }
   }
   for (const u of units) {

@@ -18,6 +18,11 @@ export {
   type UnitAnalysis,
   type UnitFunction,
   type VariableDeclaration,
+  type RecordInfo,
+  type AllocSite,
+  type RawUse,
+  RAW_IO_FUNCTIONS,
+  LAYOUT_NEUTRAL_FUNCTIONS,
 } from './analyze';
 export { buildProgramModel, summarizeUnit, type UnitSummary } from './build-model';
 export { tokenize, scanTokens, hashTokens, type Token } from './tokenizer';

@@ -72,6 +72,8 @@ export interface GlobalModel {
   linkage: 'external' | 'internal' | 'function-static';
   /** Added: for function-local statics, the key of the enclosing function. */
   function?: string;
+  /** Added: hash of the initializer's tokens (absent without an initializer). */
+  initHash?: string;
 }
 
 export interface FieldModel {
@@ -93,7 +95,17 @@ export interface TypeModel {
   size: number;
   align: number;
   layoutHash: string;
+  /**
+   * Bytes reserved for the type in the instrumented program (sizeof with the room for growth and
+   * the version tag); equals `size` for types without room. For updatable structs, `size` is the
+   * bytes the fields use (up to the room) as the instrumented program lays them out.
+   */
   capacity: number;
+  /** Added: where instances come from that allocation tracking cannot see (reported, not skipped). */
+  untrackedSources?: string[];
+  /** Updatable structs: slop asked for in the source (`DSU_ROOM(n)`), bytes. */
+  slop?: number;
+  /** Why the type is not updatable (not a struct, packed, raw I/O of whole instances, ...). */
   updatable: boolean;
   notUpdatableReason?: string;
   /** Added: for typedefs, the aliased type (normalized clang spelling). */

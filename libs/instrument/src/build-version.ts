@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
+import { compileClientPath, startCompileServer } from './compile-server';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { findClang } from '@dsu/c-frontend';
 import { parseUpdatePointSpec } from './unit-plan';
+import { parseSlopSpec } from './data-plan';
 
 export interface BuildVersionOptions {
   /** Build command run in the copied sources; default `make CC=<dsu-cc>`. */
@@ -17,6 +19,13 @@ export interface BuildVersionOptions {
   onOutput?: (line: string) => void;
   /** Kill the build after this long (default 15 minutes). */
   timeoutMs?: number;
+  /** Slop per struct type: `struct conn=128,struct wire=none` (none keeps the C layout). */
+  slop?: string;
+  /**
+   * A `dsu build` output directory of an earlier version: every struct it gave room keeps the same
+   * capacity here, so patches from this build apply to processes that started with that one.
+   */
+  layoutFrom?: string;
 }
 
 export interface BuiltVersion {
@@ -55,12 +64,18 @@ export async function buildVersion(srcDir: string, outDir: string, opts: BuildVe
   if (!existsSync(src) || !statSync(src).isDirectory()) throw new Error(`source directory ${srcDir} does not exist`);
   if (out.startsWith(src + '/') || out === src) throw new Error(`--out ${outDir} must not be inside the source directory ${srcDir}`);
   for (const p of opts.updatePoints ?? []) parseUpdatePointSpec(p);
+  parseSlopSpec(opts.slop); // fail early on a malformed --slop
+  const capacities = opts.layoutFrom ? capacitiesOf(opts.layoutFrom) : '';
   rmSync(out, { recursive: true, force: true });
   const root = join(out, 'src');
   mkdirSync(root, { recursive: true });
   cpSync(src, root, { recursive: true });
 
-  const dsuCc = dsuCcPath();
+  // One compile server for the whole build; CC is its C client (node's start-up per step would
+  // dominate the build time). Without the compiled client, every step runs dsu-cc.js.
+  const client = compileClientPath();
+  const server = client ? await startCompileServer() : undefined;
+  const dsuCc = client ?? dsuCcPath();
   const command = opts.command ?? `make CC=${dsuCc}`;
   const base = opts.env ?? process.env;
   const env = {
@@ -70,9 +85,16 @@ export async function buildVersion(srcDir: string, outDir: string, opts: BuildVe
     CC: dsuCc,
     DSU_SOURCE_ROOT: root,
     DSU_UPDATE_POINTS: (opts.updatePoints ?? []).join(','),
+    DSU_SLOP: opts.slop ?? '',
+    DSU_CAPACITY: capacities,
     ...(opts.program ? { DSU_PROGRAM: opts.program } : {}),
+    ...(server ? { DSU_CC_SOCKET: server.socketPath } : {}),
   };
-  await runBuild(command, root, env, opts.onOutput ?? (() => undefined), opts.timeoutMs ?? 15 * 60_000);
+  try {
+    await runBuild(command, root, env, opts.onOutput ?? (() => undefined), opts.timeoutMs ?? 15 * 60_000);
+  } finally {
+    await server?.close();
+  }
 
   let exe: string;
   if (opts.bin) {
@@ -116,12 +138,26 @@ export async function buildVersion(srcDir: string, outDir: string, opts: BuildVe
         model: built.model,
         sourceRoot: 'src',
         updatePoints: opts.updatePoints ?? [],
+        ...(opts.slop ? { slop: opts.slop } : {}),
+        ...(opts.layoutFrom ? { layoutFrom: resolve(opts.layoutFrom) } : {}),
       },
       null,
       2,
     ) + '\n',
   );
   return built;
+}
+
+/** `struct conn=96;...`: capacities of the types an earlier build gave room (for DSU_CAPACITY). */
+function capacitiesOf(buildDir: string): string {
+  const infoPath = join(resolve(buildDir), 'build.json');
+  if (!existsSync(infoPath)) throw new Error(`--layout-from ${buildDir} is not a dsu build directory (no build.json)`);
+  const info = JSON.parse(readFileSync(infoPath, 'utf8')) as { model: string };
+  const model = JSON.parse(readFileSync(join(resolve(buildDir), info.model), 'utf8')) as { types: Record<string, { key: string; size: number; capacity: number }> };
+  return Object.values(model.types)
+    .filter((t) => t.capacity > t.size)
+    .map((t) => `${t.key}=${t.capacity}`)
+    .join(';');
 }
 
 function runBuild(command: string, cwd: string, env: NodeJS.ProcessEnv, onOutput: (line: string) => void, timeoutMs: number): Promise<void> {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { analyzeUnit, buildProgramModel, codegenFlags, dependencyFlags, findClang, summarizeUnit, type UnitSummary } from '@dsu/c-frontend';
 import { classifyInvocation } from './compiler-invocation';
+import { parseCapacities, parseSlopSpec, planData } from './data-plan';
 import { applyEdits } from './edits';
 import { locateRuntime } from './runtime-location';
 import { parseUpdatePointSpec, planUnit, type UnitPlan } from './unit-plan';
@@ -16,12 +17,16 @@ export interface ObjectSidecar {
   plan: Omit<UnitPlan, 'edits'>;
   /** The unit's preprocessed source (`<obj>.dsu.i`), which patch generation compiles against. */
   preprocessed: string;
+  /** How the unit was compiled, so the link step can compile it again (see `keepRawLayouts`). */
+  compile?: { source: string; flags: string[]; cwd: string };
 }
 
 export interface DsuCcContext {
   cwd: string;
   env: NodeJS.ProcessEnv;
   log: (line: string) => void;
+  /** Where the compilers' own output goes; default: this process's stdout/stderr (the compile server relays it to its client). */
+  output?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 class CommandFailed extends Error {
@@ -35,7 +40,12 @@ class CommandFailed extends Error {
 
 function exec(cmd: string, args: readonly string[], ctx: DsuCcContext): Promise<void> {
   return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { cwd: ctx.cwd, env: ctx.env, stdio: 'inherit' });
+    const relay = ctx.output;
+    const child = spawn(cmd, args, { cwd: ctx.cwd, env: ctx.env, stdio: relay ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    if (relay) {
+      child.stdout?.on('data', (c: Buffer) => relay('stdout', c));
+      child.stderr?.on('data', (c: Buffer) => relay('stderr', c));
+    }
     child.on('error', (err) => rej(new CommandFailed(127, `cannot run '${cmd}': ${err.message}`)));
     child.on('close', (code, signal) =>
       code === 0 ? res() : rej(new CommandFailed(code ?? 1, `${cmd} ${signal ? `was killed by ${signal}` : `exited with ${code}`}`)),
@@ -73,6 +83,19 @@ export async function compileUnit(source: string, object: string, flags: string[
   const layout = analysis.layoutDone ?? Promise.resolve();
   layout.catch(() => undefined); // awaited below; a failed compile must not leave it unhandled
   const plan = planUnit(analysis, updatePointsFromEnv(ctx.env));
+  // Room for growth and allocation tracking (DSU_SLOP / DSU_CAPACITY come from `dsu build`).
+  const data = planData(analysis, {
+    slop: parseSlopSpec(ctx.env.DSU_SLOP),
+    capacity: parseCapacities(ctx.env.DSU_CAPACITY),
+    keepLayout: new Set((ctx.env.DSU_KEEP_LAYOUT ?? '').split(';').filter(Boolean)),
+  });
+  plan.edits.push(...data.edits);
+  for (const t of analysis.types) {
+    if (t.updatable && !data.roomy[t.key] && t.kind !== 'typedef') {
+      t.updatable = false;
+      t.notUpdatableReason = data.kept[t.key] ?? 'no room was reserved';
+    }
+  }
   const objAbs = resolve(ctx.cwd, object);
   const work = mkdtempSync(join(tmpdir(), 'dsu-cc-'));
   try {
@@ -81,7 +104,14 @@ export async function compileUnit(source: string, object: string, flags: string[
     writeFileSync(instrumented, text);
     if (ctx.env.DSU_KEEP_INSTRUMENTED === '1') writeFileSync(objAbs + '.inst.i', text);
     try {
-      await exec(clang, [...codegenFlags(flags), '-Wno-unused-command-line-argument', '-c', '-x', 'cpp-output', instrumented, '-o', objAbs], ctx);
+      const compiled = exec(clang, [...codegenFlags(flags), '-Wno-unused-command-line-argument', '-c', '-x', 'cpp-output', instrumented, '-o', objAbs], ctx);
+      compiled.catch(() => undefined); // awaited below
+      if (Object.keys(data.roomy).length > 0 && analysis.probeInstrumented) {
+        // sizes and offsets as the instrumented program lays them out (room included)
+        await layout;
+        await analysis.probeInstrumented(text, ctx.cwd);
+      }
+      await compiled;
     } catch (err) {
       const kept = objAbs + '.inst.i';
       writeFileSync(kept, text);
@@ -96,7 +126,13 @@ export async function compileUnit(source: string, object: string, flags: string[
   await layout; // the layout probe ran while the unit compiled
   writeFileSync(objAbs + '.dsu.i', analysis.preprocessed);
   const { edits: _edits, ...planSummary } = plan;
-  const sidecar: ObjectSidecar = { format: 1, summary: summarizeUnit(analysis), plan: planSummary, preprocessed: basename(objAbs) + '.dsu.i' };
+  const sidecar: ObjectSidecar = {
+    format: 1,
+    summary: summarizeUnit(analysis),
+    plan: planSummary,
+    preprocessed: basename(objAbs) + '.dsu.i',
+    compile: { source: abs, flags, cwd: ctx.cwd },
+  };
   writeFileSync(objAbs + '.dsu.json', JSON.stringify(sidecar));
   return sidecar;
 }
@@ -114,15 +150,43 @@ function archiveMembers(archive: string): string[] {
   }
 }
 
+/**
+ * A unit only sees its own raw uses of whole instances (`fwrite(&rec, sizeof rec, …)`), but the
+ * room of a struct must be the same in every unit. When the merged model finds such a type with
+ * room, the units that gave it room are compiled again with the type's C layout kept
+ * (DSU_KEEP_LAYOUT), so the program reads and writes exactly the bytes the native build would.
+ * Returns whether anything was recompiled.
+ */
+async function keepRawLayouts(sidecars: { object: string; sidecar: ObjectSidecar }[], ctx: DsuCcContext): Promise<boolean> {
+  const model = buildProgramModel('link-check', '', sidecars.map((s) => s.sidecar.summary));
+  const keep = Object.values(model.types)
+    .filter((t) => t.capacity > t.size && t.notUpdatableReason?.startsWith('whole instances'))
+    .map((t) => t.key);
+  if (keep.length === 0) return false;
+  const already = (ctx.env.DSU_KEEP_LAYOUT ?? '').split(';').filter(Boolean);
+  const all = [...new Set([...already, ...keep])];
+  for (const s of sidecars) {
+    const c = s.sidecar.compile;
+    if (!s.sidecar.summary.types.some((t) => keep.includes(t.key) && t.capacity > t.size)) continue;
+    if (!c) throw new Error(`${s.object} gives room to ${keep.join(', ')}, whose instances are used as raw bytes; recompile it with this dsu-cc`);
+    ctx.log(`dsu-cc: ${keep.join(', ')}: whole instances are used as raw bytes; compiling ${s.sidecar.summary.unit.path} again with the C layout kept`);
+    await compileUnit(c.source, s.object, c.flags, { ...ctx, cwd: c.cwd, env: { ...ctx.env, DSU_KEEP_LAYOUT: all.join(';') } });
+  }
+  return true;
+}
+
 /** Links objects with libdsu, exports every symbol, embeds the build id and writes `<exe>.dsu.json`. */
 export async function linkProgram(args: string[], output: string, ctx: DsuCcContext): Promise<void> {
   const rt = locateRuntime(ctx.env);
   const exe = resolve(ctx.cwd, output);
   const objects = args.filter((a) => !a.startsWith('-') && a.endsWith('.o')).map((o) => resolve(ctx.cwd, o));
   const archived = args.filter((a) => !a.startsWith('-') && a.endsWith('.a')).flatMap((a) => archiveMembers(resolve(ctx.cwd, a)));
-  const sidecars = [...objects, ...archived]
-    .filter((o) => existsSync(o + '.dsu.json'))
-    .map((o) => ({ object: o, sidecar: JSON.parse(readFileSync(o + '.dsu.json', 'utf8')) as ObjectSidecar }));
+  const readSidecars = () =>
+    [...objects, ...archived]
+      .filter((o) => existsSync(o + '.dsu.json'))
+      .map((o) => ({ object: o, sidecar: JSON.parse(readFileSync(o + '.dsu.json', 'utf8')) as ObjectSidecar }));
+  let sidecars = readSidecars();
+  if (await keepRawLayouts(sidecars, ctx)) sidecars = readSidecars();
   const hash = createHash('sha256');
   for (const o of objects) hash.update(readFileSync(o));
   hash.update(JSON.stringify(args));

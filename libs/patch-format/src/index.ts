@@ -6,5 +6,7 @@ export {
   InvalidManifestError,
   type PatchManifest,
   type ManifestFunction,
+  type ManifestType,
+  type ManifestGlobal,
   type FunctionChange,
 } from './manifest';

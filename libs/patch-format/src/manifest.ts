@@ -10,6 +10,36 @@ export interface ManifestFunction {
   change: FunctionChange;
   /** Symbol of the new implementation inside patch.so (absent for removed functions). */
   newSymbol?: string;
+  /** Why the function is in the patch: `body changed`, `uses 'struct conn' concretely …`, `calls 'f', whose signature changed`. */
+  reasons?: string[];
+}
+
+/** A struct whose layout the patch changes; every live instance is transformed. */
+export interface ManifestType {
+  name: string;
+  oldLayoutHash: string;
+  newLayoutHash: string;
+  /** Bytes the fields use in the running program and in the new version. */
+  oldSize: number;
+  newSize: number;
+  /** Bytes reserved per instance in the running program (sizeof with the room). */
+  capacity: number;
+  mode: 'eager' | 'lazy';
+  transformer: string;
+  /** How each new field gets its value. */
+  fields: { field: string; how: string }[];
+  instances: {
+    heap: string;
+    globals: { what: string; symbol: string; offset: number; count: number }[];
+    embeddedIn: { container: string; capacity: number; offset: number; count: number }[];
+  };
+}
+
+export interface ManifestGlobal {
+  key: string;
+  change: 'added' | 'removed' | 'type' | 'renamed' | 'initializer';
+  from?: string;
+  note?: string;
 }
 
 /** The body of `manifest.json` (DESIGN.md §5); `patchId` is computed over it and patch.so. */
@@ -22,9 +52,11 @@ export interface PatchManifest {
   /** sha256 of patch.so, which the runtime verifies before loading it. */
   soSha256: string;
   functions: ManifestFunction[];
-  types: unknown[];
-  globals: unknown[];
+  types: ManifestType[];
+  globals: ManifestGlobal[];
   allowedUpdatePoints: string[];
+  /** Findings of the generator (e.g. instances it cannot find), for the reviewer. */
+  notes?: string[];
 }
 
 const sha256 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
@@ -57,12 +89,54 @@ export const manifestSchema = {
           key: { type: 'string', minLength: 1 },
           change: { enum: ['body', 'signature', 'added', 'removed'] },
           newSymbol: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+          reasons: { type: 'array', items: { type: 'string' } },
         },
       },
     },
-    types: { type: 'array' },
-    globals: { type: 'array' },
+    types: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'oldLayoutHash', 'newLayoutHash', 'oldSize', 'newSize', 'capacity', 'mode', 'transformer', 'fields', 'instances'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          oldLayoutHash: { type: 'string' },
+          newLayoutHash: { type: 'string' },
+          oldSize: { type: 'integer', minimum: 0 },
+          newSize: { type: 'integer', minimum: 0 },
+          capacity: { type: 'integer', minimum: 0 },
+          mode: { enum: ['eager', 'lazy'] },
+          transformer: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+          fields: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['field', 'how'],
+              additionalProperties: false,
+              properties: { field: { type: 'string' }, how: { type: 'string' } },
+            },
+          },
+          instances: { type: 'object' },
+        },
+      },
+    },
+    globals: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['key', 'change'],
+        additionalProperties: false,
+        properties: {
+          key: { type: 'string', minLength: 1 },
+          change: { enum: ['added', 'removed', 'type', 'renamed', 'initializer'] },
+          from: { type: 'string' },
+          note: { type: 'string' },
+        },
+      },
+    },
     allowedUpdatePoints: { type: 'array', items: { type: 'string' } },
+    notes: { type: 'array', items: { type: 'string' } },
   },
 } as const;
 

@@ -22,7 +22,7 @@ export interface InstrumentedUnit {
   object: string;
   /** Preprocessed unit, relative to the source root. */
   preprocessed: string;
-  plan: { functions: { key: string; mangled: string }[]; updatePoints: string[] };
+  plan: { functions: { key: string; mangled: string }[]; updatePoints: string[]; promotedStatics?: Record<string, string> };
 }
 
 export interface LoadedBuild {

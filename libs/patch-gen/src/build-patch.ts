@@ -4,11 +4,26 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { analyzeUnit, codegenFlags, findClang, splitFlags } from '@dsu/c-frontend';
-import { applyEdits, locateRuntime, parseUpdatePointSpec } from '@dsu/instrument';
+import { applyEdits, locateRuntime, parseUpdatePointSpec, planData } from '@dsu/instrument';
 import { computePatchId, type ManifestFunction, type PatchManifest } from '@dsu/patch-format';
 import { loadBuild, type LoadedBuild } from './build-dir';
 import { diffFunctions } from './model-diff';
 import { planPatchUnit, type PatchUnitFunction } from './patch-unit';
+import {
+  changedNames,
+  DATA_DESC_PRELUDE,
+  diffTypes,
+  findInstances,
+  transformerName,
+  transformerSource,
+  typeDescName,
+  typeDescriptorSource,
+  arrayOf,
+  type DataSpec,
+  type FieldPlan,
+  type InstanceEmbed,
+  type InstanceRange,
+} from './data-patch';
 
 const run = promisify(execFile);
 
@@ -24,24 +39,51 @@ export interface BuildPatchResult {
   dir: string;
 }
 
-const CHANGE_CODE = { body: 'DSU_CHANGE_BODY', added: 'DSU_CHANGE_ADDED', removed: 'DSU_CHANGE_REMOVED' } as const;
+const CHANGE_CODE = {
+  body: 'DSU_CHANGE_BODY',
+  added: 'DSU_CHANGE_ADDED',
+  removed: 'DSU_CHANGE_REMOVED',
+  signature: 'DSU_CHANGE_SIGNATURE',
+} as const;
 
-/** Data changes belong to a later issue: refuse them with a precise list instead of a broken patch. */
-function unsupportedChanges(from: LoadedBuild, to: LoadedBuild, signature: string[]): string[] {
-  const reasons = signature.map((k) => `function '${k}' changes its signature`);
+export interface BuildPatchOptions {
+  /** The user's spec (patch.yaml, parsed): renames, defaults, custom transformers. */
+  spec?: DataSpec;
+  /** How instances are transformed; only `eager` is implemented. */
+  transform?: 'eager' | 'lazy';
+}
+
+/** Global changes: what the patch does with each, and the changes it cannot carry. */
+function globalChanges(from: LoadedBuild, to: LoadedBuild, changedTypes: ReadonlyMap<string, string>, spec: DataSpec | undefined) {
+  const reasons: string[] = [];
+  const entries: { key: string; change: 'added' | 'removed' | 'type' | 'renamed' | 'initializer'; from?: string; note?: string }[] = [];
   const a = from.model;
   const b = to.model;
-  for (const [k, t] of Object.entries(b.types)) {
-    const old = a.types[k];
-    if (old && old.layoutHash !== t.layoutHash) reasons.push(`type '${k}' changes its layout`);
-  }
+  const renamedFrom = new Map(Object.entries(spec?.globalRenames ?? {}));
   for (const [k, g] of Object.entries(b.globals)) {
     const old = a.globals[k];
-    if (!old) reasons.push(`global '${k}' is added`);
-    else if (old.type !== g.type) reasons.push(`global '${k}' changes type from '${old.type}' to '${g.type}'`);
+    if (!old) {
+      const was = renamedFrom.get(k);
+      const prev = was ? a.globals[was] : undefined;
+      if (was && !prev) reasons.push(`patch.yaml renames global '${was}' to '${k}', but the running version has no global '${was}'`);
+      else if (was && prev && prev.type !== g.type) reasons.push(`patch.yaml renames global '${was}' to '${k}', but its type changes from '${prev.type}' to '${g.type}'`);
+      else if (was) entries.push({ key: k, change: 'renamed', from: was, note: 'defined by the patch; the running value is copied at update time' });
+      else entries.push({ key: k, change: 'added', note: 'defined by the patch with its new initializer' });
+    } else if (old.type !== g.type) {
+      reasons.push(`global '${k}' changes type from '${old.type}' to '${g.type}'; only changes inside updatable struct types are carried`);
+    } else {
+      if (changedTypes.has(arrayOf(g.type).base)) {
+        entries.push({ key: k, change: 'type', note: `instances of '${changedTypes.get(arrayOf(g.type).base)}' transformed` });
+      }
+      if ((old.initHash ?? '') !== (g.initHash ?? '')) {
+        entries.push({ key: k, change: 'initializer', note: 'its initializer changed; the running value is kept (set it in the state transformer if needed)' });
+      }
+    }
   }
-  for (const k of Object.keys(a.globals)) if (!(k in b.globals)) reasons.push(`global '${k}' is removed`);
-  return reasons;
+  for (const k of Object.keys(a.globals)) {
+    if (!(k in b.globals) && ![...renamedFrom.values()].includes(k)) entries.push({ key: k, change: 'removed', note: 'stays in the program, unused by new code' });
+  }
+  return { reasons, entries };
 }
 
 /**
@@ -49,23 +91,72 @@ function unsupportedChanges(from: LoadedBuild, to: LoadedBuild, signature: strin
  * preprocessed units reduced to the changed and added functions), patch.c (the descriptor the
  * runtime reads), patch.so and manifest.json.
  */
-export async function buildPatch(fromDir: string, toDir: string, outDir: string): Promise<BuildPatchResult> {
+export async function buildPatch(fromDir: string, toDir: string, outDir: string, opts: BuildPatchOptions = {}): Promise<BuildPatchResult> {
   const from = loadBuild(fromDir);
   const to = loadBuild(toDir);
   if (from.info.program !== to.info.program) {
     throw new Error(`${fromDir} builds '${from.info.program}' but ${toDir} builds '${to.info.program}'; a patch moves one program between its versions`);
   }
+  if (opts.transform === 'lazy') {
+    throw new UnsupportedChangeError(['lazy transformation (--transform lazy) is not implemented yet; use --transform eager']);
+  }
   const diff = diffFunctions(from.model, to.model);
-  const unsupported = unsupportedChanges(from, to, diff.signature);
+  const types = diffTypes(from.model, to.model);
+  const changedTypes = changedNames(to.model, types.changed);
+  const oldChangedNames = changedNames(from.model, types.changed);
+  const globals = globalChanges(from, to, changedTypes, opts.spec);
+  const unsupported = [...types.refusals, ...globals.reasons];
+  // Why each function is in the patch (manifest `reasons`).
+  const why = new Map<string, string[]>();
+  const because = (k: string, r: string) => why.set(k, [...(why.get(k) ?? []), r]);
+  for (const k of diff.body) because(k, 'body changed');
+  for (const k of diff.added) because(k, 'added');
+  for (const k of diff.signature) {
+    because(k, `signature changed (${from.model.functions[k].signature} -> ${to.model.functions[k].signature})`);
+    if (from.model.functions[k].addressTaken || to.model.functions[k].addressTaken) {
+      unsupported.push(`function '${k}' changes its signature and its address is taken: stored pointers would call it with the old signature`);
+    }
+    for (const f of Object.values(to.model.functions)) {
+      if (f.calls.includes(k) && from.model.functions[f.key]) because(f.key, `calls '${k}', whose signature changed`);
+    }
+  }
+  // Ripple: code compiled against the old layout must not touch the new one.
+  for (const f of Object.values(to.model.functions)) {
+    if (!from.model.functions[f.key]) continue;
+    const used = f.typesUsed.filter((t) => changedTypes.has(t));
+    const oldUsed = (from.model.functions[f.key].typesUsed ?? []).filter((t) => oldChangedNames.has(t));
+    for (const t of new Set([...used, ...oldUsed])) because(f.key, `uses '${changedTypes.get(t) ?? oldChangedNames.get(t)}' concretely (its layout changed)`);
+  }
   if (unsupported.length > 0) throw new UnsupportedChangeError(unsupported);
-  if (diff.body.length + diff.added.length + diff.removed.length === 0) {
+  if (diff.body.length + diff.added.length + diff.removed.length + diff.signature.length + types.changed.length === 0) {
     throw new Error(`${fromDir} and ${toDir} have the same code (no function changed, was added or removed); there is nothing to patch`);
   }
 
   const clang = findClang().path;
   const suffix = 'v' + to.model.buildId.slice(0, 10);
-  const changed = new Set(diff.body);
   const added = new Set(diff.added);
+  const changed = new Set([...why.keys()].filter((k) => !added.has(k)));
+  const signature = new Set(diff.signature);
+  const addedVariables = new Set(globals.entries.filter((g) => g.change === 'added' || g.change === 'renamed').map((g) => g.key));
+  const renames = globals.entries.filter((g) => g.change === 'renamed');
+  // Capacities of the running program: every patch unit lays its structs out with them.
+  const capacity = new Map<string, number>();
+  for (const t of Object.values(from.model.types)) if (t.capacity > t.size) capacity.set(t.key, t.capacity);
+  // Transformers and type descriptors go into the unit that defines the new layout.
+  const typeUnit = new Map(types.changed.map((c) => [c.key, c.next.unit ?? '']));
+  const typeCode = new Map<string, string[]>();
+  const fieldPlans: Record<string, FieldPlan[]> = {};
+  const instances: Record<string, { ranges: InstanceRange[]; embeds: InstanceEmbed[] }> = {};
+  const notes = [...types.notes];
+  for (const c of types.changed) {
+    const x = transformerSource(c, from.model, to.model, changedTypes, suffix, opts.spec?.types?.[c.key]);
+    fieldPlans[c.key] = x.fields;
+    const inst = findInstances(c.key, from.model, oldChangedNames);
+    instances[c.key] = inst;
+    notes.push(...inst.notes);
+    const u = typeUnit.get(c.key) ?? '';
+    typeCode.set(u, [...(typeCode.get(u) ?? []), x.code, typeDescriptorSource(c, suffix, inst)]);
+  }
   const programFunctions = new Map<string, { unitId: string; isStatic: boolean }>();
   const unitIds = new Map<string, string>(to.model.units.map((u) => [u.path, u.id]));
   for (const f of Object.values(to.model.functions)) programFunctions.set(f.key, { unitId: unitIds.get(f.unit) ?? '', isStatic: f.isStatic });
@@ -74,6 +165,42 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string)
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(join(outDir, 'units'), { recursive: true });
   const touched = new Set([...changed, ...added].map((k) => to.model.functions[k].unit));
+  for (const u of typeUnit.values()) touched.add(u);
+  // The spec's state transformer runs once, after every instance is transformed, in the first
+  // patch unit (where the new version's declarations are in scope).
+  // Renamed globals are carried by the same function, in the unit that defines the new name.
+  for (const r of renames) touched.add(to.model.globals[r.key].unit);
+  const stateName = opts.spec?.stateTransformer || renames.length ? `__dsu_state_xf__${suffix}` : undefined;
+  const stateUnit = stateName ? (renames.length ? to.model.globals[renames[0].key].unit : [...touched].sort()[0]) : undefined;
+  const promoted: Record<string, string> = {};
+  for (const u of from.model.instrumentation.units) Object.assign(promoted, u.plan.promotedStatics ?? {});
+  const carried = renames.map((r, i) => {
+    const old = from.model.globals[r.from as string];
+    const symbol = old.linkage === 'external' ? old.name : promoted[old.key];
+    if (!symbol) throw new UnsupportedChangeError([`global '${old.key}' (renamed to '${r.key}') has no exported name in the running program; its value cannot be carried`]);
+    const name = to.model.globals[r.key].name;
+    return {
+      decl: `extern unsigned char __dsu_renamed_${i}[] __asm__(${JSON.stringify(symbol)});`,
+      copy: `  __builtin_memcpy(&${name}, __dsu_renamed_${i}, sizeof ${name}); /* ${r.key}: value of '${old.key}' */`,
+    };
+  });
+  if (stateName && stateUnit !== undefined) {
+    typeCode.set(stateUnit, [
+      ...(typeCode.get(stateUnit) ?? []),
+      [
+        ...carried.map((c) => c.decl),
+        '/* State transformer: runs once at update time, after the instances are transformed',
+        ' * (renamed globals get their running values; then the body from patch.yaml). */',
+        `int ${stateName}(char *err, __SIZE_TYPE__ errlen) {`,
+        '  (void)err; (void)errlen;',
+        ...carried.map((c) => c.copy),
+        (opts.spec?.stateTransformer ?? '').trimEnd(),
+        '  return 0;',
+        '}',
+        '',
+      ].join('\n'),
+    ]);
+  }
   const units: BundleUnit[] = [];
   const patchFns: PatchUnitFunction[] = [];
   for (const unit of to.model.instrumentation.units.filter((u) => touched.has(u.path))) {
@@ -88,20 +215,36 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string)
       clang,
       skipLayout: true,
     });
-    const plan = planPatchUnit(analysis, { changed, added, programFunctions, suffix, updatePoints });
+    const plan = planPatchUnit(analysis, { changed, added, programFunctions, suffix, updatePoints, addedVariables });
+    const inPatch = (k: string | undefined) => k !== undefined && (changed.has(k) || added.has(k));
+    const data = planData(analysis, { capacity, selected: inPatch, typeTable: false });
     const name = unit.path.replace(/[^A-Za-z0-9_.-]/g, '_');
     const patchUnit = join(outDir, 'units', `${name}.i`);
-    writeFileSync(patchUnit, applyEdits(analysis.preprocessed, plan.edits));
+    const extra = typeCode.get(unit.path) ?? [];
+    const transformers = extra.length
+      ? [
+          '',
+          '/* ---- State transformers, generated by `dsu patch` (edit freely, then `dsu patch --rebuild`). ---- */',
+          DATA_DESC_PRELUDE,
+          ...types.changed.map((c) => `int ${transformerName(c.key, suffix)}(void *, const void *, char *, __SIZE_TYPE__);`),
+          ...extra,
+        ].join('\n')
+      : '';
+    writeFileSync(patchUnit, Buffer.concat([applyEdits(analysis.preprocessed, [...plan.edits, ...data.edits]), Buffer.from(transformers)]));
     units.push({ file: `units/${name}.i`, unit: unit.path, flags: codegenFlags(unitModel.flags) });
     patchFns.push(...plan.functions);
   }
 
+  for (const f of patchFns) if (signature.has(f.key)) f.change = 'signature';
   const fns: ManifestFunction[] = [
-    ...patchFns.map((f) => ({ key: f.key, change: f.change, newSymbol: f.symbol })),
-    ...diff.removed.map((key) => ({ key, change: 'removed' as const })),
+    ...patchFns.map((f) => ({ key: f.key, change: f.change, newSymbol: f.symbol, reasons: why.get(f.key) ?? [] })),
+    ...diff.removed.map((key) => ({ key, change: 'removed' as const, reasons: ['removed'] })),
   ];
   const patchC = join(outDir, 'patch.c');
-  writeFileSync(patchC, descriptorSource(from, to, patchFns, diff.removed));
+  writeFileSync(
+    patchC,
+    descriptorSource(from, to, patchFns, diff.removed, types.changed.map((c) => typeDescName(c.key, suffix)), stateName),
+  );
   writeFileSync(join(outDir, 'units', 'index.json'), JSON.stringify(units, null, 2) + '\n');
   const soBytes = await compileBundle(outDir, clang);
 
@@ -112,8 +255,24 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string)
     to: { buildId: to.model.buildId, version: to.info.version },
     soSha256: createHash('sha256').update(soBytes).digest('hex'),
     functions: fns,
-    types: [],
-    globals: [],
+    types: types.changed.map((c) => ({
+      name: c.key,
+      oldLayoutHash: c.old.layoutHash,
+      newLayoutHash: c.next.layoutHash,
+      oldSize: c.old.size,
+      newSize: c.next.size,
+      capacity: c.old.capacity,
+      mode: 'eager',
+      transformer: transformerName(c.key, suffix),
+      fields: fieldPlans[c.key],
+      instances: {
+        heap: `tracked blocks of '${c.key}'`,
+        globals: instances[c.key].ranges.map((r) => ({ what: r.what, symbol: r.symbol, offset: r.offset, count: r.count })),
+        embeddedIn: instances[c.key].embeds,
+      },
+    })),
+    globals: globals.entries,
+    ...(notes.length ? { notes } : {}),
     allowedUpdatePoints: [],
   };
   const manifest: PatchManifest = { ...body, patchId: computePatchId(body, soBytes) };
@@ -178,7 +337,14 @@ async function compile(clang: string, args: string[], what: string): Promise<voi
 }
 
 /** patch.c: the descriptor the runtime reads with dlsym (libs/runtime/ABI.md §7). */
-function descriptorSource(from: LoadedBuild, to: LoadedBuild, fns: PatchUnitFunction[], removed: string[]): string {
+function descriptorSource(
+  from: LoadedBuild,
+  to: LoadedBuild,
+  fns: PatchUnitFunction[],
+  removed: string[],
+  typeDescs: string[],
+  stateTransformer: string | undefined,
+): string {
   const c = (s: string) => JSON.stringify(s);
   const entries = [
     ...fns.map((f) => `    { ${c(f.key)}, ${CHANGE_CODE[f.change]}, (void *)&${f.symbol}, ${f.slot ? `&${f.slot}` : 'NULL'} },`),
@@ -200,6 +366,16 @@ function descriptorSource(from: LoadedBuild, to: LoadedBuild, fns: PatchUnitFunc
     `const struct dsu_patch_desc dsu_patch = { DSU_ABI_VERSION, ${c(from.model.buildId)}, ${c(to.model.buildId)}, ${c(from.info.version)}, ${c(to.info.version)},`,
     `    ${entries.length}u, fns, 0u, NULL };`,
     '',
+    ...(typeDescs.length || stateTransformer
+      ? [
+          '/* Data: one entry per changed type, defined next to its transformer in units/*.i (ABI.md section 10). */',
+          ...typeDescs.map((d) => `extern const struct dsu_patch_type ${d};`),
+          ...(stateTransformer ? [`extern int ${stateTransformer}(char *err, size_t errlen);`] : []),
+          `static const struct dsu_patch_type *const types[] = { ${typeDescs.length ? typeDescs.map((d) => `&${d}`).join(', ') : 'NULL'} };`,
+          `const struct dsu_patch_data dsu_patch_data = { DSU_DATA_ABI_VERSION, ${typeDescs.length}u, types, ${stateTransformer ?? 'NULL'} };`,
+          '',
+        ]
+      : []),
   ].join('\n');
 }
 

@@ -1,4 +1,13 @@
 export { diffFunctions, type FunctionDiff } from './model-diff';
 export { planPatchUnit, type PatchUnit, type PatchUnitFunction, type PatchUnitRequest } from './patch-unit';
-export { buildPatch, rebuildPatch, UnsupportedChangeError, type BuildPatchResult } from './build-patch';
+export { buildPatch, rebuildPatch, UnsupportedChangeError, type BuildPatchResult, type BuildPatchOptions } from './build-patch';
 export { loadBuild, type BuildInfo, type LoadedBuild, type InstrumentedUnit } from './build-dir';
+export {
+  diffTypes,
+  findInstances,
+  transformerSource,
+  type DataSpec,
+  type TypeSpec,
+  type TypeChange,
+  type DataDiff,
+} from './data-patch';

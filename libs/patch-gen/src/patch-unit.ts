@@ -27,11 +27,13 @@ export interface PatchUnitRequest {
   /** Suffix of the new implementations' names, unique per patch (e.g. `v1a2b3c4d`). */
   suffix: string;
   updatePoints: readonly ConfiguredUpdatePoint[];
+  /** Variables the new version adds: the patch defines them (with their initializer). */
+  addedVariables?: ReadonlySet<string>;
 }
 
 export interface PatchUnitFunction {
   key: string;
-  change: 'body' | 'added';
+  change: 'body' | 'added' | 'signature';
   symbol: string;
   /** ADDED: the slot the patch defines. */
   slot?: string;
@@ -111,7 +113,7 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
 
   edits.push(...wrapBlockingCalls(a, inPatchFn));
   placeUpdatePoints(a, req.updatePoints, edits, inPatchFn);
-  edits.push(...externalizeVariables(a, inPatchFn));
+  edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set()));
 
   const decls = [...slots].filter((s) => !functions.some((f) => f.slot === s)).map((s) => `extern void *${s};`);
   edits.push({ start: 0, end: 0, text: [...PRELUDE, ...decls].join(' ') + '\n' });
@@ -123,12 +125,14 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
  * initializer; statics under the exported names dsu-cc gave them. Local statics of functions
  * that are not in the patch disappear with their bodies.
  */
-function externalizeVariables(a: UnitAnalysis, inPatchFn: (fnKey: string | undefined) => boolean): Edit[] {
+function externalizeVariables(a: UnitAnalysis, inPatchFn: (fnKey: string | undefined) => boolean, added: ReadonlySet<string>): Edit[] {
   const buf = a.preprocessed;
   const edits: Edit[] = [];
   const specifierDone = new Set<number>();
   for (const v of a.variables) {
     if (v.function && !inPatchFn(v.function)) continue;
+    // a global the new version adds is defined by the patch, initializer included
+    if (added.has(v.key) && !v.function) continue;
     const declEnd = declaratorEnd(buf, v.nameRange, v.definition.end);
     const kw = findToken(buf, { start: v.definition.start, end: v.nameRange.start }, v.storage === 'static' ? 'static' : 'extern');
     const label = v.storage === 'static' ? ` __asm__(${cString(staticSymbol(a.unit.id, v.key.split('::').slice(1)))})` : '';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { PostgresForSuite, providePostgres } from '@dsu/testing';
-import { openDatabase } from './data-source';
+import { migrations, openDatabase } from './data-source';
 import { ProgramEntity } from './entities/program.entity';
 
 async function saveAndLoad(ds: DataSource): Promise<void> {
@@ -14,7 +14,11 @@ async function saveAndLoad(ds: DataSource): Promise<void> {
   expect(loaded.createdAt).toBeInstanceOf(Date);
   // Schema came from the migrations table, not from synchronize.
   const ran = await ds.query('SELECT name FROM migrations');
-  expect(ran.map((r: { name: string }) => r.name)).toEqual(['CreatePrograms1764216000000', 'CreatePipeline1764230000000']);
+  expect(ran.map((r: { name: string }) => r.name)).toEqual([
+    'CreatePrograms1764216000000',
+    'CreatePipeline1764230000000',
+    'RolloutTargetsWaitForPatches1795769237000',
+  ]);
 }
 
 describe('persistence through migrations', () => {
@@ -49,6 +53,42 @@ describe('persistence through migrations', () => {
         await ds.destroy();
       }
     });
+  });
+
+  it('upgrades rollout targets of an existing database: commanded ones stay commanded, reported ones are reported', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dsu-sqlite-'));
+    try {
+      const path = join(dir, 'dsu.sqlite');
+      const old = new DataSource({
+        type: 'better-sqlite3',
+        database: path,
+        entities: [],
+        migrations: migrations.slice(0, 2),
+      });
+      await old.initialize();
+      await old.runMigrations();
+      await old.query(
+        `INSERT INTO rollout_targets (rollout_id, host, pid, patch_id, reported) VALUES ('r', 'h', 1, 'P', 1), ('r', 'h', 2, 'P', 0)`,
+      );
+      await old.destroy();
+      const ds = await openDatabase({ sqlitePath: path });
+      try {
+        expect(
+          await ds.query(`SELECT pid, patch_id, state, from_build_id FROM rollout_targets ORDER BY pid`),
+        ).toEqual([
+          { pid: 1, patch_id: 'P', state: 'reported', from_build_id: null },
+          { pid: 2, patch_id: 'P', state: 'commanded', from_build_id: null },
+        ]);
+        // A target waiting for an on-demand patch has no patch id yet.
+        await ds.query(
+          `INSERT INTO rollout_targets (rollout_id, host, pid, patch_id, reported, state) VALUES ('r', 'h', 3, NULL, 0, 'waiting')`,
+        );
+      } finally {
+        await ds.destroy();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a DATABASE_URL that is not PostgreSQL', async () => {

@@ -17,6 +17,7 @@ import {
 } from './entities/pipeline.entities';
 import { CreatePrograms1764216000000 } from './migrations/1764216000000-CreatePrograms';
 import { CreatePipeline1764230000000 } from './migrations/1764230000000-CreatePipeline';
+import { RolloutTargetsWaitForPatches1795769237000 } from './migrations/1795769237000-RolloutTargetsWaitForPatches';
 
 export const entities = [
   ProgramEntity,
@@ -30,7 +31,11 @@ export const entities = [
   UpdateResultEntity,
   InventoryEntity,
 ];
-export const migrations = [CreatePrograms1764216000000, CreatePipeline1764230000000];
+export const migrations = [
+  CreatePrograms1764216000000,
+  CreatePipeline1764230000000,
+  RolloutTargetsWaitForPatches1795769237000,
+];
 
 export interface DatabaseConfig {
   /** `postgres://...` selects PostgreSQL; otherwise SQLite at `sqlitePath`. */

@@ -20,4 +20,5 @@ export {
   type VersionStatus,
   type PatchStatus,
   type RolloutStatus,
+  type RolloutTargetState,
 } from './entities/pipeline.entities';

@@ -39,6 +39,8 @@ export async function startServices(
       case 'gateway': {
         running.registry = new Registry(infra, outboxFor('gateway'), log);
         await infra.bus.subscribe(running.registry.subscription());
+        // Rollouts a stopped gateway left waiting for patches continue from the database.
+        await running.registry.resume();
         break;
       }
       case 'compiler':

@@ -148,6 +148,93 @@ int dsu_pause(void);
 int dsu_sigsuspend(const sigset_t *mask);
 pid_t dsu_wait(int *status);
 
+/* ---- Live data (struct layouts, globals): libs/runtime/ABI.md section 10 -- */
+
+#define DSU_DATA_ABI_VERSION 1u
+
+/* Type id of a type key ("struct conn"): 64-bit FNV-1a of the key's bytes.
+ * dsu-cc and the patch generator compute the same number at build time. */
+uint64_t dsu_type_id(const char *key);
+
+/* One updatable type of the program, emitted by dsu-cc in section
+ * "dsu_type" by every unit that defines the type (duplicates agree). */
+struct dsu_type_entry {
+    uint32_t abi;           /* DSU_DATA_ABI_VERSION */
+    uint32_t capacity;      /* sizeof the instrumented type: fields + room + tag */
+    uint64_t id;            /* dsu_type_id(key) */
+    const char *key;
+};
+
+/* Allocation tracking.  dsu-cc rewrites allocation sites of updatable types
+ * (malloc/calloc/realloc whose result is a `T *` or whose size is
+ * `sizeof(T)`-based) to the typed entry points, and every reference to
+ * free/realloc in program code to dsu_free/dsu_realloc, so the runtime can
+ * find every live heap instance of T.  Each behaves exactly like the libc
+ * function; the instance count of a block is its size / type_size. */
+void *dsu_tmalloc(uint64_t type_id, size_t type_size, size_t size);
+void *dsu_tcalloc(uint64_t type_id, size_t type_size, size_t n, size_t size);
+void *dsu_trealloc(uint64_t type_id, size_t type_size, void *p, size_t size);
+void *dsu_realloc(void *p, size_t size);
+void dsu_free(void *p);
+/* Live tracked blocks of a type and their total instance count (tests, STATUS). */
+size_t dsu_tracked_count(uint64_t type_id, size_t *instances);
+
+/* Source annotations (kept by the preprocessor for dsu-cc):
+ *   struct DSU_ROOM(128) conn { ... };   reserve 128 bytes of slop
+ *   struct DSU_NO_ROOM wire { ... };     keep the C layout (not updatable) */
+#define DSU_ROOM(n) __attribute__((annotate("dsu_room=" #n)))
+#define DSU_NO_ROOM __attribute__((annotate("dsu_no_room")))
+
+/* Transformer: writes the new image of one instance into new_obj (zeroed
+ * `capacity` bytes) from old_obj (a copy of the old image).  Returns 0, or
+ * -1 with a message in err (the whole update is then refused). */
+typedef int (*dsu_transform_fn)(void *new_obj, const void *old_obj, char *err, size_t errlen);
+
+#define DSU_XFORM_EAGER 1u
+
+/* `count` consecutive instances starting at `base` (a global, an array
+ * global, or a member of a global), `capacity` bytes apart. */
+struct dsu_patch_range {
+    const char *what;       /* for messages: "global conns" */
+    void *base;
+    uint64_t count;
+};
+/* Instances embedded in heap blocks of another (unchanged) tracked type:
+ * for every tracked block of container_id, for every container instance k
+ * in it, `count` instances at k * container_capacity + offset. */
+struct dsu_patch_embed {
+    const char *container_key;
+    uint64_t container_id;
+    uint32_t container_capacity;
+    uint64_t offset;
+    uint64_t count;
+};
+struct dsu_patch_type {
+    const char *key;        /* "struct conn" */
+    uint64_t id;            /* dsu_type_id(key) */
+    uint32_t capacity;      /* reserved size in the running program */
+    uint32_t old_size;      /* bytes the old fields use */
+    uint32_t new_size;      /* bytes the new fields use */
+    uint32_t new_sizeof;    /* sizeof the new layout; must equal capacity */
+    uint32_t mode;          /* DSU_XFORM_EAGER */
+    dsu_transform_fn transform;
+    uint32_t nranges;
+    const struct dsu_patch_range *ranges;
+    uint32_t nembeds;
+    const struct dsu_patch_embed *embeds;
+};
+/* Exported by a patch as `dsu_patch_data` (optional; absent = code only). */
+struct dsu_patch_data {
+    uint32_t abi;           /* DSU_DATA_ABI_VERSION */
+    uint32_t ntypes;
+    /* pointers, so each entry can live in the patch unit that knows the
+     * new layout (sizeof/offsetof are constants there) */
+    const struct dsu_patch_type *const *types;
+    /* Run once after every instance is transformed, before the code swap;
+     * -1 refuses the update (data is restored). NULL = none. */
+    int (*state_transform)(char *err, size_t errlen);
+};
+
 /* ---- Misc ---------------------------------------------------------------- */
 
 /* Returns the build id the process currently runs: the to_build_id of the

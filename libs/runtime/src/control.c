@@ -234,8 +234,8 @@ static void start_thread(void) {
  * the main thread when a client connects; the handler sets dsu__pending to
  * DSU__PENDING_CONTROL (no coordinator exists yet, so nobody else writes
  * it), and the next update point or wrapped call starts the thread from
- * normal context (a thread blocked in a wrapped call gets it started from
- * the handler, see on_signal in threads.c).  A program
+ * normal context (a wrapped call the thread is blocked in is made to return
+ * EINTR for it, then retried; see on_signal in threads.c).  A program
  * that creates threads of its own is multi-threaded anyway: the thread
  * starts then.  DSU_CONTROL=eager starts it before main() instead. */
 
@@ -247,6 +247,13 @@ static int lazy_wanted(void) {
      * preloaded library's): nothing to save, and the signal could land on
      * a thread we do not control. */
     if (!__libc_single_threaded) return 0;
+#if defined(__SANITIZE_THREAD__)
+    return 0;                   /* TSan defers and re-dispatches signals itself */
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    return 0;
+#endif
+#endif
     const char *m = getenv("DSU_CONTROL");
     if (m && strcmp(m, "eager") == 0) return 0;
     if (m && *m && strcmp(m, "lazy") != 0)

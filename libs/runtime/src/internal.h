@@ -119,6 +119,17 @@ uint64_t dsu__wall_ms(void);    /* CLOCK_REALTIME in ms */
 void dsu__thread_name(pid_t tid, char *out, size_t n);
 
 /* ---- update.c ---- */
+/* ---- data.c: allocation registry and eager transformation ---- */
+struct dsu__data_stats { size_t instances; uint64_t ns; };
+/* Static checks of a patch's data descriptor against the running program
+ * (ids, capacities, fit).  0, or -1 with the reason in err. */
+int dsu__data_check(const struct dsu_patch_data *d, char *err, size_t errn);
+/* Transforms every live instance of the descriptor's types (prepare all,
+ * then commit) and runs its state transformer.  Call only while every
+ * program thread is parked or blocked.  0, or -1 with the reason in err
+ * and no instance changed. */
+int dsu__data_apply(const struct dsu_patch_data *d, struct dsu__data_stats *st, char *err, size_t errn);
+
 void dsu__update_init(void);           /* walks the dsu_fn registry */
 void dsu__note_foreign_threads(void);  /* sanitizer builds only, see update.c */
 void dsu__req_status(struct dsu__json *j);
@@ -133,8 +144,7 @@ const char *dsu__program_build_id(void);
 /* ---- control.c ---- */
 void dsu__control_start(void);
 /* Starts the control thread if it is not running yet (lazy start, see
- * control.c).  From normal context, or from the signal handler of a thread
- * blocked in a wrapped call (see on_signal in threads.c). */
+ * control.c).  From normal context only, never from a signal handler. */
 void dsu__control_wake(void);
 /* dsu__pending values: 1 = an update is pending (coordinator), this one =
  * a client connected and the control thread should start. */

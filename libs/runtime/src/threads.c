@@ -159,6 +159,28 @@ static int causes_eintr(void *ucv) {
 #endif
 }
 
+/* Makes a call that the kernel is about to restart (SA_RESTART: read,
+ * recv, accept...) fail with EINTR instead, so the wrapper it sits in gets
+ * control back; the wrapper retries it.  Only for a thread BLOCKED inside
+ * one of our wrappers.  On x86-64 Linux a restart shows in the handler's
+ * context as rip pointing at the `syscall` instruction (0f 05) with the
+ * syscall number in rax: skip the instruction and return -EINTR.  Returns
+ * 1 when done (or when the call fails with EINTR anyway). */
+static int force_eintr(void *ucv) {
+    if (causes_eintr(ucv)) return 1;
+#if defined(__x86_64__)
+    ucontext_t *uc = ucv;
+    const unsigned char *ip = (const unsigned char *)uc->uc_mcontext.gregs[REG_RIP];
+    long long nr = uc->uc_mcontext.gregs[REG_RAX];
+    if (ip && ip[0] == 0x0f && ip[1] == 0x05 && nr >= 0 && nr < 1024) {
+        uc->uc_mcontext.gregs[REG_RIP] += 2;
+        uc->uc_mcontext.gregs[REG_RAX] = -EINTR;
+        return 1;
+    }
+#endif
+    return 0;
+}
+
 /* Runs on a BLOCKED thread when the coordinator wants its stack: captures
  * it once per round and flags the EINTR it may cause as ours so the
  * wrapper retries.  backtrace() was warmed up by the control thread, so it
@@ -169,22 +191,16 @@ static void on_signal(int sig, siginfo_t *si, void *uc) {
     struct dsu__thread *t = dsu__self;
     if (si->si_code == POLL_IN && si->si_fd >= 0 &&
         si->si_fd == __atomic_load_n(&dsu__lazy_fd, __ATOMIC_ACQUIRE)) {
-        /* A client connected and the control thread is not running. */
-        if (t && __atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__BLOCKED) {
-            /* The only thread sits in a blocking syscall inside one of our
-             * wrappers, so it holds no libc-internal lock (malloc, stack
-             * cache, stdio): creating the thread from here cannot deadlock,
-             * and it must happen here because read/accept/... restart
-             * after the handler (SA_RESTART) and may block for long. */
-            if (causes_eintr(uc)) t->intr = 1;   /* poll-like: retried */
-            dsu__control_wake();
-        } else {
-            /* Running program code: the next update point or wrapped call
-             * starts it from normal context. */
-            int idle = 0;
-            __atomic_compare_exchange_n(&dsu__pending, &idle, DSU__PENDING_CONTROL, 0,
-                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-        }
+        /* A client connected and the control thread is not running.  It
+         * is started from normal context (pthread_create is not
+         * async-signal-safe): by the next update point or wrapped call, or
+         * right away by the wrapped call this thread is blocked in, which
+         * is made to return EINTR (ours: it starts the thread and retries). */
+        int idle = 0;
+        __atomic_compare_exchange_n(&dsu__pending, &idle, DSU__PENDING_CONTROL, 0,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+        if (t && __atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__BLOCKED && force_eintr(uc))
+            t->intr = 1;
     } else if (t && si->si_code == SI_TKILL && si->si_pid == getpid() &&
         __atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__BLOCKED) {
         if (causes_eintr(uc)) t->intr = 1;

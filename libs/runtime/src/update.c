@@ -40,6 +40,8 @@ struct change { void **slot; void *old, *new_; };
 struct applied {
     char id[128];
     const struct dsu_patch_desc *desc;
+    const struct dsu_patch_data *data;  /* NULL = code only */
+    size_t instances;                   /* transformed at commit */
     uint64_t at_ms, pause_us;
     char point[128];
     struct change *ch; size_t nch;
@@ -54,6 +56,7 @@ static struct {
     int present;
     char id[128];
     const struct dsu_patch_desc *desc;
+    const struct dsu_patch_data *data;
 } staged;
 static const char *cur_build;   /* atomic; NULL = program's */
 static unsigned round_gen;
@@ -326,6 +329,15 @@ void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r) {
     if (!d) { free(bytes); stage_refused(j, "patch '%s' does not define the descriptor 'dsu_patch'; generate it with the patch generator", r->path); return; }
     if (check_desc(d, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     struct link_map *lm = NULL;
+    /* Optional data descriptor; only this object's own (dlsym on a handle
+     * would also search the patch's dependencies). */
+    const struct dsu_patch_data *data = dlsym(h, "dsu_patch_data");
+    Dl_info di;
+    if (data && (!dladdr(data, &di) || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm ||
+                 (uintptr_t)di.dli_fbase != (uintptr_t)lm->l_addr))
+        data = NULL;
+    lm = NULL;
+    if (dsu__data_check(data, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm) {
         const char *se;
         if (dsu__symtab_add(r->id, bytes, len, (uintptr_t)lm->l_addr, &se) < 0)
@@ -336,12 +348,14 @@ void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r) {
     staged.present = 1;
     snprintf(staged.id, sizeof staged.id, "%s", r->id);
     staged.desc = d;
+    staged.data = data;
     dsu__json_obj(j);
     dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
     dsu__json_key(j, "staged"); dsu__json_str(j, r->id);
     dsu__json_key(j, "fromBuildId"); dsu__json_str(j, d->from_build_id);
     dsu__json_key(j, "toBuildId"); dsu__json_str(j, d->to_build_id);
     dsu__json_key(j, "functions"); dsu__json_int(j, d->nfns);
+    dsu__json_key(j, "types"); dsu__json_int(j, data ? data->ntypes : 0);
     dsu__json_obj_end(j);
 }
 
@@ -351,11 +365,13 @@ struct plan {
     struct change *ch; size_t nch;
     void **active; const char **active_key; size_t nactive;
     const char *const *allowed; uint32_t nallowed;
+    const struct dsu_patch_data *data;
 };
 struct result {
     char reasons[8][512]; int nreasons;
     uint64_t pause_us;
     char point[128];
+    size_t instances; uint64_t transform_ns;
 };
 
 static void add_reason(struct result *res, const char *fmt, ...)
@@ -597,6 +613,23 @@ static enum outcome run_update(const struct plan *p, long timeout_ms, struct res
             int safe;
             pthread_mutex_lock(&dsu__reg_lock);
             safe = check_safe_locked(p, res);
+            if (safe && p->data) {
+                /* Every program thread is parked or blocked: transform the
+                 * data before any new code can run.  A failure changes
+                 * nothing and refuses the update (no retry: it would fail
+                 * the same way). */
+                char err[1024];
+                struct dsu__data_stats st;
+                if (dsu__data_apply(p->data, &st, err, sizeof err) < 0) {
+                    pthread_mutex_unlock(&dsu__reg_lock);
+                    release_round();
+                    res->nreasons = 0;
+                    add_reason(res, "%s", err);
+                    return REFUSED;
+                }
+                res->instances = st.instances;
+                res->transform_ns = st.ns;
+            }
             if (safe) {
                 uint64_t now = dsu__now_ns(), longest = 0, latest = 0;
                 const char *point = NULL;
@@ -609,6 +642,8 @@ static enum outcome run_update(const struct plan *p, long timeout_ms, struct res
                         if (t->park_start_ns >= latest) { latest = t->park_start_ns; point = t->last_point; }
                     } else if (!point) point = __atomic_load_n(&t->block_name, __ATOMIC_RELAXED);
                 }
+                /* blocked threads are held too while the data is transformed */
+                if (res->transform_ns > longest) longest = res->transform_ns;
                 res->pause_us = longest / 1000u;
                 snprintf(res->point, sizeof res->point, "%s", point ? point : "");
             }
@@ -641,6 +676,10 @@ static void reply_outcome(struct dsu__json *j, enum outcome o, const struct resu
     dsu__json_key(j, "updatePoint");
     if (o == APPLIED) dsu__json_str(j, res->point); else dsu__json_null(j);
     dsu__json_key(j, "buildId"); dsu__json_str(j, dsu_current_build_id());
+    if (o == APPLIED && (res->instances || res->transform_ns)) {
+        dsu__json_key(j, "instances"); dsu__json_int(j, (long long)res->instances);
+        dsu__json_key(j, "transformUs"); dsu__json_int(j, (long long)(res->transform_ns / 1000u));
+    }
     dsu__json_key(j, "reasons"); dsu__json_arr(j);
     for (int i = 0; i < res->nreasons && o != APPLIED; i++) dsu__json_str(j, res->reasons[i]);
     dsu__json_arr_end(j);
@@ -667,6 +706,7 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
     const struct dsu_patch_desc *d = staged.desc;
     /* The state may have changed since STAGE (e.g. a ROLLBACK). */
     if (check_desc(d, err, sizeof err) < 0) { refuse_now(j, err, staged.id); return; }
+    if (dsu__data_check(staged.data, err, sizeof err) < 0) { refuse_now(j, err, staged.id); return; }
     if (nhist == caphist) {
         size_t cap = caphist ? caphist * 2 : 8;
         struct applied *n = realloc(hist, cap * sizeof *n);
@@ -703,6 +743,7 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
     }
     p.allowed = d->allowed_points;
     p.nallowed = d->allowed_points ? d->npoints : 0;
+    p.data = staged.data;
     struct result res;
     memset(&res, 0, sizeof res);
     enum outcome o = run_update(&p, r->timeout_ms, &res);
@@ -716,6 +757,8 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
     memset(a, 0, sizeof *a);
     snprintf(a->id, sizeof a->id, "%s", staged.id);
     a->desc = d;
+    a->data = staged.data;
+    a->instances = res.instances;
     a->at_ms = dsu__wall_ms();
     a->pause_us = res.pause_us;
     snprintf(a->point, sizeof a->point, "%s", res.point);
@@ -735,6 +778,13 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
 void dsu__req_rollback(struct dsu__json *j, const struct dsu__request *r) {
     if (nhist == 0) { refuse_now(j, "no patch has been applied; nothing to roll back", NULL); return; }
     struct applied *a = &hist[nhist - 1];
+    if (a->data && a->data->ntypes) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "patch '%s' transformed the layout of %u type(s) (e.g. '%s'); data transformations have no inverse, so it cannot be rolled back; apply a patch to the version you want instead",
+                 a->id, a->data->ntypes, a->data->types[0] ? a->data->types[0]->key : "?");
+        refuse_now(j, msg, a->id);
+        return;
+    }
     struct plan p;
     memset(&p, 0, sizeof p);
     p.ch = calloc(a->nch + 1, sizeof *p.ch);

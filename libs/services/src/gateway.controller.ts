@@ -128,7 +128,10 @@ export class GatewayController {
   }
 
   @Post('programs/:program/patches')
-  @ApiOperation({ summary: 'Request a patch between two built versions' })
+  @ApiOperation({
+    summary:
+      'Request a patch between two built versions; a patch already requested or generated for the same builds is returned (created: false), not generated again',
+  })
   @ApiBody({ schema: { type: 'object', required: ['from', 'to'], properties: { from: str, to: str } } })
   requestPatch(@Param('program') program: string, @Body() body: { from?: unknown; to?: unknown }) {
     if (typeof body?.from !== 'string' || typeof body?.to !== 'string')

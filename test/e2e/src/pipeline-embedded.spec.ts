@@ -1,10 +1,21 @@
 // The embedded default as a user runs it: `dsu up` (one process, in-process bus, SQLite under
 // DSU_HOME), `dsu submit` v1 and v2, `dsu install` v1, run it, `dsu rollout` to v2 under load.
 // Then `dsu up` is stopped and started again: versions, patches, rollouts and results persist.
+// Second: processes on v1 and on v2 rolled out to v3; the v1->v3 patch is made on demand while
+// the rollout waits, and `dsu up` is restarted in the middle of it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { withControl } from '@dsu/control-client';
 import { dsu } from './support/dsu-cli';
-import { fixtureSourceDir, makeTempDir, removeDir, startServer, stopAllServers } from './support/fixtures';
+import {
+  fixtureSourceDir,
+  makeTempDir,
+  removeDir,
+  type RunningServer,
+  startServer,
+  stopAllServers,
+} from './support/fixtures';
+import { converse } from './support/line-client';
 import { startLoad } from './support/load-client';
 import { freePort, getJson, startService, stopAllServices, waitFor } from './support/pipeline-services';
 
@@ -142,5 +153,143 @@ describe('dsu up: the embedded pipeline', () => {
         '/artifacts/{sha256}',
       ]),
     );
+  });
+});
+
+interface PatchRow {
+  requestId: string;
+  fromVersion: string;
+  toVersion: string;
+  status: string;
+  patchId: string | null;
+  verdict: string | null;
+}
+interface RolloutRow {
+  rolloutId: string;
+  status: string;
+  notes: string[];
+  targets: { host: string; pid: number; state: string; patchId: string | null }[];
+  results: { host: string; pid: number; outcome: string; patchId: string | null }[];
+}
+
+describe('dsu rollout to processes on any older version', () => {
+  it('brings processes on v1 and on v2 to v3, generating the v1->v3 patch on demand, across a restart of dsu up', async () => {
+    const port = await freePort();
+    const gateway = `http://127.0.0.1:${port}`;
+    const runDir = path.join(work, 'run-chain');
+    fs.mkdirSync(runDir, { mode: 0o700 });
+    const env = {
+      DSU_HOME: path.join(work, 'home-chain'),
+      DSU_RUN_DIR: runDir,
+      DSU_GATEWAY_PORT: String(port),
+      DSU_HOST_ID: 'embedded',
+      DSU_HEARTBEAT_MS: '300',
+      KAFKA_BROKERS: '',
+      DATABASE_URL: '',
+    };
+    const cli = (args: string[]) => dsu(args, { ...env, DSU_GATEWAY: gateway });
+    let up = await startService('up', env, work, 'chain-up-1');
+    const submit = (v: string) =>
+      cli([
+        'submit',
+        fixtureSourceDir('pollserver', v),
+        '--program',
+        'pollserver',
+        '--version',
+        v,
+        '--update-point',
+        'serve:loop',
+      ]);
+    expect((await submit('v1')).json).toMatchObject({ build: { status: 'built' }, patch: null });
+    expect((await submit('v2')).json).toMatchObject({ patch: { verdict: 'approved' } });
+    expect((await submit('v3')).json).toMatchObject({ patch: { verdict: 'approved' } });
+    const patchesBefore = await getJson<PatchRow[]>(`${gateway}/patches`);
+    expect(patchesBefore.map((p) => `${p.fromVersion}->${p.toVersion}`)).toEqual(['v1->v2', 'v2->v3']);
+    const v2v3 = patchesBefore[1].patchId as string;
+
+    const servers: RunningServer[] = [];
+    for (const v of ['v1', 'v2']) {
+      expect((await cli(['install', 'pollserver', v, '--out', path.join(work, `chain-${v}`)])).code).toBe(0);
+      servers.push(
+        await startServer(path.join(work, `chain-${v}`, 'pollserver'), { env: { DSU_RUN_DIR: runDir } }),
+      );
+    }
+    const loads = servers.map((server) =>
+      startLoad({
+        port: server.port,
+        clients: 3,
+        durationMs: 240_000,
+        script: [
+          { send: 'SET k{c} v{c}', expect: 'OK' },
+          { send: 'GET k{c}', expect: 'v{c}' },
+          { send: 'VERSION', expect: ['pollserver 1', 'pollserver 2', 'pollserver 3'] },
+        ],
+      }),
+    );
+    await waitFor('the inventory to list both processes', async () => {
+      const procs = (
+        await getJson<{ processes: { pid: number; version: string | null }[] }[]>(`${gateway}/inventory`)
+      )
+        .flatMap((h) => h.processes)
+        .map((p) => `${p.pid}:${p.version}`);
+      return procs.includes(`${servers[0].pid}:v1`) && procs.includes(`${servers[1].pid}:v2`);
+    });
+
+    const rollout = cli(['rollout', 'pollserver', '--to', 'v3']);
+    // While the v1 process waits for its patch, stop `dsu up` and start it again.
+    const waiting = await waitFor(
+      'the v1 process to wait for its patch',
+      async () =>
+        (await getJson<RolloutRow[]>(`${gateway}/rollouts`)).find((r) =>
+          r.targets.some((t) => t.pid === servers[0].pid && t.state === 'waiting'),
+        ),
+      120_000,
+      50,
+    );
+    await up.stop('SIGTERM');
+    expect(up.log()).not.toMatch(/"level":"(error|fatal)"/);
+    const restartedAt = new Date().toISOString();
+    up = await startService('up', env, work, 'chain-up-2');
+    const r = await rollout;
+    const lrs = await Promise.all(loads.map((l) => l.stop()));
+
+    const patches = await getJson<PatchRow[]>(`${gateway}/patches`);
+    // The v1->v3 patch was made on demand, once, and approved.
+    expect(patches.map((p) => `${p.fromVersion}->${p.toVersion}:${p.status}:${p.verdict}`)).toEqual([
+      'v1->v2:generated:approved',
+      'v2->v3:generated:approved',
+      'v1->v3:generated:approved',
+    ]);
+    const v1v3 = patches[2].patchId as string;
+    expect(r).toMatchObject({
+      code: 0,
+      json: { rolloutId: waiting.rolloutId, status: 'completed', notes: [] },
+    });
+    const byPid = Object.fromEntries(
+      (r.json.results as { pid: number; outcome: string; patchId: string }[]).map((x) => [x.pid, x]),
+    );
+    expect(Object.keys(byPid)).toHaveLength(2);
+    expect(byPid[servers[0].pid]).toMatchObject({ host: 'embedded', outcome: 'applied', patchId: v1v3 });
+    expect(byPid[servers[1].pid]).toMatchObject({ host: 'embedded', outcome: 'applied', patchId: v2v3 });
+    for (const lr of lrs) expect({ failed: lr.failed, wrong: lr.wrong }).toEqual({ failed: 0, wrong: 0 });
+    // Both run v3 now, each with exactly the one patch it was sent.
+    const status = await Promise.all(servers.map((s) => withControl(s.pid, runDir, (c) => c.status())));
+    expect(status.map((s) => s.patches.map((p) => p.id))).toEqual([[v1v3], [v2v3]]);
+    for (const s of servers) expect(await converse(s.port, ['VERSION'])).toEqual(['pollserver 3']);
+    // Exactly one update result per process, in the registry too.
+    const results = await getJson<{ pid: number; rolloutId: string; reportedAt: string }[]>(
+      `${gateway}/results`,
+    );
+    expect(results.map((x) => x.pid).sort()).toEqual(servers.map((s) => s.pid).sort());
+    // The v1 process was still waiting when `dsu up` stopped: the restarted one finished its part.
+    expect((results.find((x) => x.pid === servers[0].pid)?.reportedAt ?? '') > restartedAt).toBe(true);
+    expect((await getJson<RolloutRow[]>(`${gateway}/rollouts`)).map((x) => x.status)).toEqual(['completed']);
+
+    // Rolling out v3 again targets nobody and generates nothing.
+    const again = await cli(['rollout', 'pollserver', '--to', 'v3']);
+    expect(again).toMatchObject({ code: 0, json: { results: [] } });
+    expect(await getJson<PatchRow[]>(`${gateway}/patches`)).toHaveLength(3);
+    await up.stop('SIGTERM');
+    expect(up.log()).not.toMatch(/"level":"(error|fatal)"/);
   });
 });

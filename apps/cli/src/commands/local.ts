@@ -4,13 +4,14 @@ import { applyBundle, defaultRunDir, listProcesses, readBundle, rollbackProcess,
 import { buildVersion } from '@dsu/instrument';
 import { removedButReferenced } from '@dsu/analysis';
 import type { ProgramModel } from '@dsu/c-frontend';
-import { buildPatch, rebuildPatch, UnsupportedChangeError } from '@dsu/patch-gen';
+import { buildPatch, rebuildPatch, UnsupportedChangeError, type DataSpec } from '@dsu/patch-gen';
+import YAML from 'yaml';
 import type { Output } from '../output';
 
 /** `dsu build <src-dir> --out <dir>` */
 export async function buildCommand(
   src: string,
-  opts: { out: string; cmd?: string; bin?: string; updatePoint: string[]; label?: string; program?: string },
+  opts: { out: string; cmd?: string; bin?: string; updatePoint: string[]; label?: string; program?: string; slop?: string; layoutFrom?: string },
   out: Output,
 ): Promise<number> {
   let steps = 0;
@@ -21,6 +22,8 @@ export async function buildCommand(
     updatePoints: opts.updatePoint,
     version: opts.label,
     program: opts.program,
+    slop: opts.slop,
+    layoutFrom: opts.layoutFrom,
     onOutput: (line) => {
       steps++;
       out.progress(`[${steps}] ${line}`);
@@ -31,8 +34,31 @@ export async function buildCommand(
   return 0;
 }
 
+/**
+ * Reads the user's patch.yaml: `types: {'struct conn': {renames: {new: old}, defaults: {field: expr},
+ * transform: <C body>}}`, `globalRenames: {new: old}`, `stateTransformer: <C body>`.
+ */
+function readSpec(path: string): DataSpec {
+  if (!existsSync(path)) throw new Error(`--spec ${path} does not exist`);
+  const doc = YAML.parse(readFileSync(path, 'utf8')) as unknown;
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${path} must be a mapping with types, globalRenames and stateTransformer`);
+  const allowed = new Set(['types', 'globalRenames', 'stateTransformer']);
+  for (const k of Object.keys(doc)) if (!allowed.has(k)) throw new Error(`${path}: unknown key '${k}' (allowed: ${[...allowed].join(', ')})`);
+  return doc as DataSpec;
+}
+
 /** `dsu patch <old-build> <new-build> --out <dir>`, or `dsu patch --rebuild <dir>` after hand edits. */
-export async function patchCommand(from: string | undefined, to: string | undefined, opts: { out?: string; rebuild?: string }, out: Output): Promise<number> {
+export async function patchCommand(
+  from: string | undefined,
+  to: string | undefined,
+  opts: { out?: string; rebuild?: string; spec?: string; transform?: string },
+  out: Output,
+): Promise<number> {
+  if (opts.transform && opts.transform !== 'eager' && opts.transform !== 'lazy') {
+    out.fail({ error: `--transform must be eager or lazy, not '${opts.transform}'` });
+    return 2;
+  }
   if (opts.rebuild ? from || to || opts.out : !(from && to && opts.out)) {
     out.fail({ error: 'use either `dsu patch <old-build-dir> <new-build-dir> --out <patch-dir>` or `dsu patch --rebuild <patch-dir>`' });
     return 2;
@@ -40,10 +66,26 @@ export async function patchCommand(from: string | undefined, to: string | undefi
   try {
     const { manifest, dir } = opts.rebuild
       ? { manifest: await rebuildPatch(opts.rebuild), dir: opts.rebuild }
-      : await buildPatch(from as string, to as string, opts.out as string);
-    for (const f of manifest.functions) out.log(`  ${f.change.padEnd(8)} ${f.key}`);
+      : await buildPatch(from as string, to as string, opts.out as string, {
+          spec: opts.spec ? readSpec(opts.spec) : undefined,
+          transform: opts.transform as 'eager' | 'lazy' | undefined,
+        });
+    for (const f of manifest.functions) out.log(`  ${f.change.padEnd(9)} ${f.key}${f.reasons?.length ? `  (${f.reasons.join('; ')})` : ''}`);
+    for (const t of manifest.types) out.log(`  type      ${t.name}: ${t.oldSize} -> ${t.newSize} bytes of ${t.capacity} reserved, ${t.mode}`);
+    for (const g of manifest.globals) out.log(`  global    ${g.key}: ${g.change}${g.note ? ` (${g.note})` : ''}`);
+    for (const n of manifest.notes ?? []) out.log(`  note: ${n}`);
     out.log(`patch ${manifest.patchId.slice(0, 16)} (${manifest.from.version} -> ${manifest.to.version}) written to ${dir}`);
-    out.result({ patchId: manifest.patchId, dir, program: manifest.program, from: manifest.from, to: manifest.to, functions: manifest.functions });
+    out.result({
+      patchId: manifest.patchId,
+      dir,
+      program: manifest.program,
+      from: manifest.from,
+      to: manifest.to,
+      functions: manifest.functions,
+      types: manifest.types,
+      globals: manifest.globals,
+      notes: manifest.notes ?? [],
+    });
     return 0;
   } catch (err) {
     if (err instanceof UnsupportedChangeError) {
@@ -95,7 +137,19 @@ function describeOutcome(r: { outcome: string; pauseUs: number; updatePoint: str
 export async function applyCommand(dir: string, opts: { pid: number; timeoutMs: number; runDir: string }, out: Output): Promise<number> {
   const r = await applyBundle(opts.pid, dir, opts.runDir, opts.timeoutMs);
   describeOutcome(r, out, `patch ${r.patchId.slice(0, 16)} on pid ${r.pid}`);
-  out.result({ outcome: r.outcome, pauseUs: r.pauseUs, updatePoint: r.updatePoint, reasons: r.reasons, patchId: r.patchId, pid: r.pid, stageMs: r.stageMs, buildId: r.buildId });
+  // data patches: how many live instances were transformed and how long it took (ABI.md §10)
+  const data = r as unknown as { instances?: number; transformUs?: number };
+  out.result({
+    outcome: r.outcome,
+    pauseUs: r.pauseUs,
+    updatePoint: r.updatePoint,
+    reasons: r.reasons,
+    patchId: r.patchId,
+    pid: r.pid,
+    stageMs: r.stageMs,
+    buildId: r.buildId,
+    ...(data.instances !== undefined ? { instances: data.instances, transformUs: data.transformUs } : {}),
+  });
   return r.outcome === 'applied' ? 0 : 1;
 }
 

@@ -34,6 +34,8 @@ interface RolloutView {
   status: string;
   notes: string[];
   patchId: string | null;
+  patchIds?: string[];
+  targets?: { host: string; pid: number; state: string; patchId: string | null; reason: string | null }[];
   results: {
     host: string;
     pid: number;
@@ -41,6 +43,7 @@ interface RolloutView {
     pauseUs: number;
     updatePoint: string | null;
     reasons: string[];
+    patchId: string | null;
   }[];
 }
 
@@ -162,8 +165,30 @@ async function rolloutCommandBody(program: string, opts: { to: string }, out: Ou
     version: opts.to,
   });
   out.progress(`rollout   ${rolloutId}: ${program} -> ${opts.to} ...`);
+  // Processes on builds with no patch to the target wait while the pipeline makes one; the
+  // rollout lives in the gateway's database, so a gateway restarted meanwhile is waited for too.
+  let unreachableSince = 0;
+  let waitingShown = false;
   const r = await pollUntil(`rollout ${rolloutId}`, waitMs(), async () => {
-    const v = await gw.request<RolloutView>('GET', `/rollouts/${enc(rolloutId)}`);
+    let v: RolloutView;
+    try {
+      v = await gw.request<RolloutView>('GET', `/rollouts/${enc(rolloutId)}`);
+    } catch (err) {
+      if (!/^no gateway answers/.test((err as Error).message)) throw err;
+      if (!unreachableSince) {
+        unreachableSince = Date.now();
+        out.progress(`rollout   the gateway does not answer; waiting for it (${(err as Error).message})`);
+      }
+      return undefined;
+    }
+    unreachableSince = 0;
+    const waiting = (v.targets ?? []).filter((t) => t.state === 'waiting');
+    if (waiting.length > 0 && !waitingShown) {
+      waitingShown = true;
+      out.progress(
+        `rollout   ${waiting.length} process(es) wait for a patch from their build to ${opts.to} (generated on demand)`,
+      );
+    }
     return v.status === 'completed' || v.status === 'failed' ? v : undefined;
   });
   for (const x of r.results) {
@@ -177,14 +202,18 @@ async function rolloutCommandBody(program: string, opts: { to: string }, out: Ou
   );
   out.result({
     rolloutId,
+    status: r.status,
     patchId: r.patchId,
+    patchIds: r.patchIds ?? (r.patchId ? [r.patchId] : []),
     results: r.results.map((x) => ({
       host: x.host,
       pid: x.pid,
       outcome: x.outcome,
       pauseUs: x.pauseUs,
       updatePoint: x.updatePoint,
+      patchId: x.patchId,
     })),
+    notes: r.notes,
   });
   return r.status === 'completed' ? 0 : 1;
 }

@@ -212,7 +212,14 @@ export class RolloutEntity {
   completedAt!: string | null;
 }
 
-/** A process a rollout sent an update command for; reported when its result arrived. */
+/**
+ * Where a targeted process stands in its rollout: waiting for the patch from its build to the
+ * target build (requested on demand when there was none), commanded (the update command is out),
+ * reported (its result arrived), or failed (its patch failed or was rejected; no command is sent).
+ */
+export type RolloutTargetState = 'waiting' | 'commanded' | 'reported' | 'failed';
+
+/** A process a rollout targets; `reported` once its result arrived. */
 @Entity({ name: 'rollout_targets' })
 export class RolloutTargetEntity {
   @PrimaryColumn({ name: 'rollout_id', type: 'varchar', length: 64 })
@@ -224,11 +231,26 @@ export class RolloutTargetEntity {
   @PrimaryColumn({ type: 'integer' })
   pid!: number;
 
-  @Column({ name: 'patch_id', type: 'varchar', length: 128 })
-  patchId!: string;
+  /** The patch the command carries; null while the target waits for it (or when it failed). */
+  @Column({ name: 'patch_id', type: 'varchar', length: 128, nullable: true })
+  patchId!: string | null;
 
   @Column({ type: 'boolean' })
   reported!: boolean;
+
+  @Column({ type: 'varchar', length: 16, default: 'commanded' })
+  state!: RolloutTargetState;
+
+  /** The build the process ran when the rollout was planned, and the rollout's target build. */
+  @Column({ name: 'from_build_id', type: 'varchar', length: 128, nullable: true })
+  fromBuildId!: string | null;
+
+  @Column({ name: 'to_build_id', type: 'varchar', length: 128, nullable: true })
+  toBuildId!: string | null;
+
+  /** Why a failed target gets no command (its patch failed or was rejected). */
+  @Column({ type: 'text', nullable: true })
+  reason!: string | null;
 }
 
 /** One process's outcome of an update command. */

@@ -207,7 +207,7 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
     expect(r).toMatchObject({
       status: 'running',
       patchId: 'P12',
-      notes: [expect.stringMatching(/pid 21 on h2 runs build bX: there is no patch from its build/)],
+      notes: [expect.stringMatching(/pid 21 on h2 runs build bX: its build is not a built version of 'p'/)],
     });
 
     const result = (host: string, pid: number) => ({
@@ -242,6 +242,162 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
       'h1:10:applied',
       'h2:20:applied',
     ]);
+  });
+
+  it('requests the patch from each older build a rollout finds, once, and commands its processes when the verdict is in', async () => {
+    const built = (version: string, buildId: string, dir: string) => ({
+      program: 'p',
+      version,
+      buildId,
+      executable: 'p',
+      executableSha256: sha('a'),
+      modelSha256: sha('b'),
+      buildDirSha256: sha(dir),
+      durationMs: 5,
+    });
+    const requests = (to: string) =>
+      of(Topics.patchRequested)
+        .map((e) => e.data as { requestId: string; from: { buildId: string }; to: { buildId: string } })
+        .filter((d) => d.to.buildId === to);
+    await registry.submitVersion({ program: 'p', version: 'v4', source: await tarball() });
+    await publish(Topics.buildCompleted, built('v4', 'b4', 'f'));
+    // The automatic request: from the latest earlier version that built (v2).
+    const auto = await waitFor('the v2->v4 request', () => requests('b4')[0]);
+    expect(auto.from.buildId).toBe('b2');
+    const proc = (pid: number, buildId: string) => ({
+      pid,
+      program: 'p',
+      buildId,
+      baseBuildId: buildId,
+      patches: [],
+    });
+    await publish(
+      Topics.agentHeartbeat,
+      { host: 'h3', runDir: '/r3', processes: [proc(30, 'b1'), proc(31, 'b2'), proc(32, 'b4')] },
+      'h3',
+    );
+    await publish(Topics.agentHeartbeat, { host: 'h4', runDir: '/r4', processes: [proc(40, 'b1')] }, 'h4');
+    await waitFor('the new hosts', async () => (await registry.listInventory()).some((h) => h.host === 'h4'));
+    // Only this test's hosts: the earlier test's hosts run other builds of p.
+    await publish(Topics.agentHeartbeat, { host: 'h1', runDir: '/r1', processes: [] }, 'h1');
+    await publish(Topics.agentHeartbeat, { host: 'h2', runDir: '/r2', processes: [] }, 'h2');
+    await waitFor('h1 and h2 emptied', async () =>
+      (await registry.listInventory()).every(
+        (h) => !['h1', 'h2'].includes(h.host) || h.processes.length === 0,
+      ),
+    );
+    const commandsBefore = of(Topics.updateCommand).length;
+    const { rolloutId } = await registry.requestRollout('p', 'v4');
+    const onDemand = await waitFor('the on-demand v1->v4 request', () =>
+      requests('b4').find((r) => r.from.buildId === 'b1'),
+    );
+    let r = await waitFor('the rollout to wait', async () => {
+      const x = await registry.getRollout(rolloutId);
+      return x.status === 'running' ? x : undefined;
+    });
+    expect(r.targets.map((t) => `${t.host}:${t.pid}:${t.state}:${t.fromBuildId}`)).toEqual([
+      'h3:30:waiting:b1',
+      'h3:31:waiting:b2',
+      'h4:40:waiting:b1',
+    ]);
+    expect(requests('b4')).toHaveLength(2); // v2->v4 (automatic) and v1->v4 (on demand), not one per process
+    expect(of(Topics.updateCommand)).toHaveLength(commandsBefore);
+    // The version's own patch stays the one from the previous version.
+    expect((await registry.getVersion('p', 'v4')).patch).toMatchObject({
+      requestId: auto.requestId,
+      fromVersion: 'v2',
+    });
+    // The same pair asked again (by the API) is the same request, not a second generation.
+    expect(await registry.requestPatch('p', 'v1', 'v4')).toEqual({
+      requestId: onDemand.requestId,
+      created: false,
+    });
+
+    const generate = async (requestId: string, from: [string, string], verdict: 'approved' | 'rejected') => {
+      const patchId = `P-${from[1]}-b4`;
+      const refs = { from: { version: from[0], buildId: from[1] }, to: { version: 'v4', buildId: 'b4' } };
+      await publish(Topics.patchGenerated, {
+        program: 'p',
+        requestId,
+        patchId,
+        bundleSha256: sha('9'),
+        ...refs,
+        functions: [],
+      });
+      await publish(Topics.patchVerdict, {
+        program: 'p',
+        patchId,
+        bundleSha256: sha('9'),
+        ...refs,
+        verdict,
+        findings: [],
+        signature: verdict === 'approved' ? 'c2ln' : null,
+        keyId: verdict === 'approved' ? 'k1' : null,
+      });
+      return patchId;
+    };
+    const p24 = await generate(auto.requestId, ['v2', 'b2'], 'approved');
+    const cmd = await waitFor('the command for pid 31', () => of(Topics.updateCommand)[commandsBefore]);
+    expect(cmd.data).toMatchObject({
+      rolloutId,
+      host: 'h3',
+      pids: [31],
+      patchId: p24,
+      fromBuildId: 'b2',
+      toBuildId: 'b4',
+    });
+    await publish(Topics.patchFailed, {
+      program: 'p',
+      requestId: onDemand.requestId,
+      error: 'the change to struct conn is not supported',
+      reasons: ['struct conn changed'],
+    });
+    await waitFor(
+      'the v1 targets to fail',
+      async () =>
+        (await registry.getRollout(rolloutId)).targets.filter((t) => t.state === 'failed').length === 2,
+    );
+    r = await registry.getRollout(rolloutId);
+    expect(r.status).toBe('running'); // pid 31 has not reported yet
+    expect(r.notes).toEqual([
+      expect.stringMatching(
+        /^pid 30 on h3 runs build b1: the patch from its build failed: the change to struct conn/,
+      ),
+      expect.stringMatching(/^pid 40 on h4 runs build b1: the patch from its build failed/),
+    ]);
+    await publish(Topics.updateResult, {
+      rolloutId,
+      host: 'h3',
+      pid: 31,
+      program: 'p',
+      patchId: p24,
+      outcome: 'applied',
+      pauseUs: 7,
+      updatePoint: 'poll',
+      reasons: [],
+      buildId: 'b4',
+    });
+    r = await waitFor('the rollout to finish', async () => {
+      const x = await registry.getRollout(rolloutId);
+      return x.completedAt ? x : undefined;
+    });
+    expect(r.status).toBe('failed');
+    expect(r.results.map((x) => `${x.pid}:${x.outcome}`)).toEqual(['31:applied']);
+    expect(of(Topics.updateCommand)).toHaveLength(commandsBefore + 1);
+
+    // A later rollout does not ask for the failed pair again; its processes fail at once with the reason.
+    const again = await registry.requestRollout('p', 'v4');
+    const r2 = await waitFor('the second rollout planned', async () => {
+      const x = await registry.getRollout(again.rolloutId);
+      return x.status !== 'requested' ? x : undefined;
+    });
+    expect(r2.targets.map((t) => `${t.pid}:${t.state}`)).toEqual(['30:failed', '31:commanded', '40:failed']);
+    expect(requests('b4')).toHaveLength(2);
+    await waitFor('its one command', () => of(Topics.updateCommand).length === commandsBefore + 2);
+    expect(of(Topics.updateCommand)[commandsBefore + 1].data).toMatchObject({
+      rolloutId: again.rolloutId,
+      pids: [31],
+    });
   });
 
   it('sends an event with an invalid payload to the dead-letter topic and goes on', async () => {

@@ -21,12 +21,14 @@ import {
   ProgramEntity,
   RolloutEntity,
   RolloutTargetEntity,
+  type RolloutTargetState,
   UpdateResultEntity,
   VerdictEntity,
   VersionEntity,
 } from '@dsu/persistence';
 import type { PipelineInfra } from '../shared/infra';
 import { RegistryError } from './errors';
+import { failedNote, groupCommands, patchState, type PlanPatch, planRollout } from './plan-rollout';
 
 export const GATEWAY = 'gateway';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -73,8 +75,18 @@ export interface RolloutView {
   notes: string[];
   requestedAt: string;
   completedAt: string | null;
+  /** The patch of the first commanded target (every patch: `patchIds`). */
   patchId: string | null;
-  targets: { host: string; pid: number; patchId: string; reported: boolean }[];
+  patchIds: string[];
+  targets: {
+    host: string;
+    pid: number;
+    patchId: string | null;
+    reported: boolean;
+    state: RolloutTargetState;
+    fromBuildId: string | null;
+    reason: string | null;
+  }[];
   results: {
     host: string;
     pid: number;
@@ -204,16 +216,26 @@ export class Registry {
     return this.getVersion(s.program, s.version);
   }
 
-  /** Asks for a patch between two built versions (the gateway does it by itself for consecutive versions). */
+  /**
+   * Asks for a patch between two built versions (the gateway does it by itself for consecutive
+   * versions, and for the builds a rollout finds running). A patch already requested or generated
+   * for the same pair of builds is returned instead of generated again; one that failed or was
+   * rejected is requested anew (an explicit retry).
+   */
   async requestPatch(
     program: string,
     fromVersion: string,
     toVersion: string,
-  ): Promise<{ requestId: string }> {
+  ): Promise<{ requestId: string; created: boolean }> {
     return this.outbox.transact(async (tx) => {
+      await this.lockProgram(tx.em, program);
       const from = await this.builtVersion(tx.em, program, fromVersion);
       const to = await this.builtVersion(tx.em, program, toVersion);
-      return { requestId: await this.emitPatchRequest(tx, from, to) };
+      if (from.buildId === to.buildId)
+        throw new RegistryError(409, `versions '${fromVersion}' and '${toVersion}' are the same build`);
+      const r = await this.ensurePatchRequest(tx, from, to, undefined, true);
+      await this.advanceWaiting(tx, program);
+      return r;
     });
   }
 
@@ -337,9 +359,13 @@ export class Registry {
         case Topics.patchGenerated:
           return this.onPatchGenerated(tx, event.data as PatchGeneratedV1);
         case Topics.patchFailed:
-          return this.onPatchFailed(tx, event.data as PatchFailedV1);
+          await this.lockProgram(tx.em, (event.data as PatchFailedV1).program);
+          await this.onPatchFailed(tx, event.data as PatchFailedV1);
+          return this.advanceWaiting(tx, (event.data as PatchFailedV1).program, event);
         case Topics.patchVerdict:
-          return this.onVerdict(tx, event.data as PatchVerdictV1);
+          await this.lockProgram(tx.em, (event.data as PatchVerdictV1).program);
+          await this.onVerdict(tx, event.data as PatchVerdictV1);
+          return this.advanceWaiting(tx, (event.data as PatchVerdictV1).program, event);
         case Topics.rolloutRequested:
           return this.planRollout(tx, event);
         case Topics.updateResult:
@@ -350,6 +376,7 @@ export class Registry {
 
   private async onBuildCompleted(tx: OutboxTx, event: CloudEvent): Promise<void> {
     const b = event.data as BuildCompletedV1;
+    await this.lockProgram(tx.em, b.program);
     const v = await tx.em.findOneBy(VersionEntity, { program: b.program, version: b.version });
     if (!v)
       return this.log('warn', 'build of an unknown version ignored', {
@@ -373,7 +400,37 @@ export class Registry {
       .where('v.program = :p AND v.seq < :s AND v.status = :st', { p: b.program, s: v.seq, st: 'built' })
       .orderBy('v.seq', 'DESC')
       .getOne();
-    if (earlier) await this.emitPatchRequest(tx, earlier, v, event);
+    if (earlier) await this.ensurePatchRequest(tx, earlier, v, event);
+  }
+
+  /**
+   * The patch request for a pair of builds: an existing one (requested or generated; failed too,
+   * unless `retryFailed`) is reused, so no pair is generated twice; otherwise a new one is emitted.
+   * Callers hold the program lock, so concurrent transactions cannot both emit one.
+   */
+  private async ensurePatchRequest(
+    tx: OutboxTx,
+    from: VersionEntity,
+    to: VersionEntity,
+    causedBy?: CloudEvent,
+    retryFailed = false,
+  ): Promise<{ requestId: string; created: boolean }> {
+    const existing = await tx.em.find(PatchEntity, {
+      where: { program: to.program, fromBuildId: from.buildId as string, toBuildId: to.buildId as string },
+      order: { requestedAt: 'ASC' },
+    });
+    const verdicts = await this.verdictsOf(
+      existing.map((p) => p.patchId).filter((id): id is string => id !== null),
+      tx.em,
+    );
+    const live = existing.find(
+      (p) =>
+        p.status === 'requested' ||
+        (p.status === 'generated' && verdicts.get(p.patchId as string)?.verdict !== 'rejected'),
+    );
+    const reuse = live ?? (retryFailed ? undefined : existing[existing.length - 1]);
+    if (reuse) return { requestId: reuse.requestId, created: false };
+    return { requestId: await this.emitPatchRequest(tx, from, to, causedBy), created: true };
   }
 
   private async emitPatchRequest(
@@ -474,92 +531,196 @@ export class Registry {
   }
 
   /**
-   * Turns a rollout into one update command per host and patch, for the processes of the
-   * program whose build is not the target's; a process with no approved patch from its build is
-   * noted on the rollout (and not targeted).
+   * Plans a rollout from the latest inventory: every process of the program whose build is not
+   * the target's is targeted. Processes whose build has an approved patch to the target get it at
+   * once (one command per host and patch); for a build with no patch yet, a patch is requested
+   * (once per distinct build) and its processes wait for the verdict; a patch that failed or was
+   * rejected ends those processes' part with a note. The rest continues in `advanceWaiting`.
    */
   private async planRollout(tx: OutboxTx, event: CloudEvent): Promise<void> {
     const req = event.data as RolloutRequestedV1;
+    await this.lockProgram(tx.em, req.program);
     const rollout = await tx.em.findOneBy(RolloutEntity, { id: req.rolloutId });
     if (!rollout || rollout.status !== 'requested') return;
     const target = await tx.em.findOneBy(VersionEntity, { program: req.program, version: req.version });
-    const notes: string[] = [];
-    let targets = 0;
     if (!target?.buildId) {
-      notes.push(`version '${req.version}' has no build`);
-    } else {
-      const patches = await tx.em.findBy(PatchEntity, {
-        program: req.program,
-        toBuildId: target.buildId,
-        status: 'generated',
-      });
-      const verdicts = await this.verdictsOf(
-        patches.map((p) => p.patchId as string),
-        tx.em,
-      );
-      const hosts = await tx.em.find(InventoryEntity, { order: { host: 'ASC' } });
-      for (const h of hosts) {
-        const groups = new Map<string, { patch: PatchEntity; verdict: VerdictEntity; pids: number[] }>();
-        for (const p of h.processes.filter(
-          (x) => x.program === req.program && x.buildId !== target.buildId,
-        )) {
-          const candidates = patches.filter((x) => x.fromBuildId === p.buildId);
-          const approved = candidates.find((x) => verdicts.get(x.patchId as string)?.verdict === 'approved');
-          if (!approved) {
-            const why =
-              candidates.length === 0
-                ? 'there is no patch from its build'
-                : `the patch from its build is ${verdicts.get(candidates[0].patchId as string)?.verdict ?? 'not checked yet'}`;
-            notes.push(
-              `pid ${p.pid} on ${h.host} runs build ${p.buildId}: ${why} to version '${req.version}'`,
-            );
-            continue;
-          }
-          const g = groups.get(approved.patchId as string) ?? {
-            patch: approved,
-            verdict: verdicts.get(approved.patchId as string) as VerdictEntity,
-            pids: [],
-          };
-          g.pids.push(p.pid);
-          groups.set(approved.patchId as string, g);
-        }
-        for (const { patch, verdict, pids } of groups.values()) {
-          for (const pid of pids)
-            await tx.em.insert(RolloutTargetEntity, {
-              rolloutId: req.rolloutId,
-              host: h.host,
-              pid,
-              patchId: patch.patchId as string,
-              reported: false,
-            });
-          targets += pids.length;
-          const cmd: UpdateCommandV1 = {
-            rolloutId: req.rolloutId,
-            host: h.host,
-            program: req.program,
-            patchId: patch.patchId as string,
-            bundleSha256: patch.bundleSha256 as string,
-            fromBuildId: patch.fromBuildId,
-            toBuildId: patch.toBuildId,
-            signature: verdict.signature as string,
-            keyId: verdict.keyId as string,
-            pids,
-            timeoutMs: this.infra.config.applyTimeoutMs,
-          };
-          tx.emit(Topics.updateCommand, h.host, cmd, { causedBy: event, subject: req.program });
-        }
-      }
+      rollout.notes = [`version '${req.version}' has no build`];
+      rollout.status = 'failed';
+      rollout.completedAt = now();
+      await tx.em.save(rollout);
+      return;
     }
-    rollout.notes = notes;
-    rollout.status = targets > 0 ? 'running' : notes.length > 0 ? 'failed' : 'completed';
-    if (targets === 0) rollout.completedAt = now();
+    const built = await tx.em.findBy(VersionEntity, { program: req.program, status: 'built' });
+    const plan = planRollout({
+      program: req.program,
+      targetVersion: req.version,
+      targetBuildId: target.buildId,
+      hosts: await tx.em.find(InventoryEntity, { order: { host: 'ASC' } }),
+      patches: await this.planPatches(tx.em, req.program, [target.buildId]),
+      builtVersions: new Map(built.map((v) => [v.buildId as string, v.version])),
+    });
+    const byBuild = new Map(built.map((v) => [v.buildId as string, v]));
+    for (const r of plan.requests) {
+      await this.ensurePatchRequest(tx, byBuild.get(r.fromBuildId) as VersionEntity, target, event);
+    }
+    const states: Record<(typeof plan.targets)[number]['action'], RolloutTargetState> = {
+      command: 'commanded',
+      wait: 'waiting',
+      failed: 'failed',
+    };
+    for (const t of plan.targets)
+      await tx.em.insert(RolloutTargetEntity, {
+        rolloutId: req.rolloutId,
+        host: t.host,
+        pid: t.pid,
+        patchId: t.action === 'command' ? (t.patch?.patchId ?? null) : null,
+        reported: false,
+        state: states[t.action],
+        fromBuildId: t.fromBuildId,
+        toBuildId: target.buildId,
+        reason: t.reason,
+      });
+    await this.emitCommands(tx, rollout, plan.commands, event);
+    rollout.notes = plan.targets.filter((t) => t.action === 'failed').map((t) => failedNote(t, req.version));
+    rollout.status = 'running';
     await tx.em.save(rollout);
+    await this.finishIfDone(tx, rollout);
     this.log('info', 'rollout planned', {
       rolloutId: req.rolloutId,
       program: req.program,
       version: req.version,
-      targets,
-      notes: notes.length,
+      targets: plan.targets.length,
+      commanded: plan.targets.filter((t) => t.action === 'command').length,
+      waiting: plan.targets.filter((t) => t.action === 'wait').length,
+      patchesRequested: plan.requests.length,
+      notes: rollout.notes.length,
+    });
+  }
+
+  /**
+   * Moves the program's waiting rollout targets on once their patch is decided: an approved patch
+   * sends the update command (once: the target leaves `waiting` in the same transaction), a failed
+   * or rejected one ends the target with its reason. Runs after each verdict and patch failure,
+   * and at start-up for rollouts left waiting by a restart.
+   */
+  private async advanceWaiting(tx: OutboxTx, program: string, causedBy?: CloudEvent): Promise<void> {
+    const rollouts = await tx.em.findBy(RolloutEntity, { program, status: 'running' });
+    if (rollouts.length === 0) return;
+    const waiting = await tx.em.find(RolloutTargetEntity, {
+      where: { rolloutId: In(rollouts.map((r) => r.id)), state: 'waiting' },
+      order: { host: 'ASC', pid: 'ASC' },
+    });
+    if (waiting.length === 0) return;
+    const patches = await this.planPatches(tx.em, program, [
+      ...new Set(waiting.map((t) => t.toBuildId as string)),
+    ]);
+    for (const rollout of rollouts) {
+      const mine = waiting.filter((t) => t.rolloutId === rollout.id);
+      if (mine.length === 0) continue;
+      const ready: { host: string; pid: number; action: 'command'; patch: PlanPatch }[] = [];
+      for (const t of mine) {
+        const s = patchState(patches, t.fromBuildId as string, t.toBuildId as string);
+        if (s.kind === 'approved') {
+          ready.push({ host: t.host, pid: t.pid, action: 'command', patch: s.patch });
+          Object.assign(t, { state: 'commanded', patchId: s.patch.patchId });
+        } else if (s.kind === 'failed') {
+          Object.assign(t, { state: 'failed', reason: s.reason });
+          rollout.notes = [
+            ...rollout.notes,
+            failedNote({ ...t, fromBuildId: t.fromBuildId as string }, rollout.version),
+          ];
+        } else if (s.kind === 'missing') {
+          // Not expected (the plan requests the patch in its own transaction), but a target must
+          // never wait for a patch nobody asked for.
+          const built = (buildId: string | null) =>
+            tx.em.findOneBy(VersionEntity, { program, buildId: buildId as string, status: 'built' });
+          const from = await built(t.fromBuildId);
+          const to = await built(t.toBuildId);
+          if (from && to) {
+            await this.ensurePatchRequest(tx, from, to, causedBy);
+            continue;
+          }
+          Object.assign(t, { state: 'failed', reason: 'no patch from its build can be made' });
+          rollout.notes = [
+            ...rollout.notes,
+            failedNote({ ...t, fromBuildId: t.fromBuildId as string }, rollout.version),
+          ];
+        } else continue;
+        await tx.em.save(t);
+      }
+      await this.emitCommands(tx, rollout, groupCommands(ready), causedBy);
+      await tx.em.save(rollout);
+      await this.finishIfDone(tx, rollout);
+    }
+  }
+
+  /** Continues the rollouts a stopped gateway left waiting for patches whose verdicts came meanwhile. */
+  async resume(): Promise<void> {
+    const running = await this.ds.getRepository(RolloutEntity).findBy({ status: 'running' });
+    for (const program of new Set(running.map((r) => r.program))) {
+      await this.outbox.transact(async (tx) => {
+        await this.lockProgram(tx.em, program);
+        await this.advanceWaiting(tx, program);
+      });
+    }
+  }
+
+  private async emitCommands(
+    tx: OutboxTx,
+    rollout: RolloutEntity,
+    commands: { host: string; patch: PlanPatch; pids: number[] }[],
+    causedBy?: CloudEvent,
+  ): Promise<void> {
+    if (commands.length === 0) return;
+    const verdicts = await this.verdictsOf(
+      commands.map((c) => c.patch.patchId as string),
+      tx.em,
+    );
+    const bundles = new Map(
+      (await tx.em.findBy(PatchEntity, { requestId: In(commands.map((c) => c.patch.requestId)) })).map(
+        (p) => [p.requestId, p],
+      ),
+    );
+    for (const { host, patch, pids } of commands) {
+      const verdict = verdicts.get(patch.patchId as string) as VerdictEntity;
+      const row = bundles.get(patch.requestId) as PatchEntity;
+      const cmd: UpdateCommandV1 = {
+        rolloutId: rollout.id,
+        host,
+        program: rollout.program,
+        patchId: patch.patchId as string,
+        bundleSha256: row.bundleSha256 as string,
+        fromBuildId: patch.fromBuildId,
+        toBuildId: patch.toBuildId,
+        signature: verdict.signature as string,
+        keyId: verdict.keyId as string,
+        pids,
+        timeoutMs: this.infra.config.applyTimeoutMs,
+      };
+      tx.emit(Topics.updateCommand, host, cmd, { causedBy, subject: rollout.program });
+    }
+  }
+
+  /** Completes a running rollout once no target waits for a patch or a result. */
+  private async finishIfDone(tx: OutboxTx, rollout: RolloutEntity): Promise<void> {
+    if (rollout.status !== 'running') return;
+    const open = await tx.em.existsBy(RolloutTargetEntity, {
+      rolloutId: rollout.id,
+      state: In(['waiting', 'commanded']),
+    });
+    if (open) return;
+    const failed = await tx.em.existsBy(RolloutTargetEntity, { rolloutId: rollout.id, state: 'failed' });
+    const results = await tx.em.findBy(UpdateResultEntity, { rolloutId: rollout.id });
+    rollout.status =
+      !failed && rollout.notes.length === 0 && results.every((x) => x.outcome === 'applied')
+        ? 'completed'
+        : 'failed';
+    rollout.completedAt = now();
+    await tx.em.save(rollout);
+    this.log('info', 'rollout finished', {
+      rolloutId: rollout.id,
+      status: rollout.status,
+      results: results.length,
     });
   }
 
@@ -584,24 +745,46 @@ export class Registry {
     await tx.em.update(
       RolloutTargetEntity,
       { rolloutId: r.rolloutId, host: r.host, pid: r.pid },
-      { reported: true },
+      { reported: true, state: 'reported' },
     );
     const rollout = await tx.em.findOneBy(RolloutEntity, { id: r.rolloutId });
-    if (!rollout || rollout.status !== 'running') return;
-    if (await tx.em.existsBy(RolloutTargetEntity, { rolloutId: r.rolloutId, reported: false })) return;
-    const results = await tx.em.findBy(UpdateResultEntity, { rolloutId: r.rolloutId });
-    rollout.status =
-      results.every((x) => x.outcome === 'applied') && rollout.notes.length === 0 ? 'completed' : 'failed';
-    rollout.completedAt = now();
-    await tx.em.save(rollout);
-    this.log('info', 'rollout finished', {
-      rolloutId: r.rolloutId,
-      status: rollout.status,
-      results: results.length,
-    });
+    if (rollout) await this.finishIfDone(tx, rollout);
   }
 
   // ---- helpers ----
+
+  /**
+   * Serializes the transactions that request patches or move rollouts of one program (PostgreSQL:
+   * a row lock on the program; SQLite runs one transaction at a time anyway), so two of them
+   * cannot both request the same patch, or both miss a verdict that commits in between.
+   */
+  private async lockProgram(em: EntityManager, program: string): Promise<void> {
+    if (em.connection.options.type !== 'postgres') return;
+    await em
+      .createQueryBuilder(ProgramEntity, 'p')
+      .setLock('pessimistic_write')
+      .where('p.id = :program', { program })
+      .getOne();
+  }
+
+  /** The program's patches to the given builds, with their verdicts, as the planner sees them. */
+  private async planPatches(em: EntityManager, program: string, toBuildIds: string[]): Promise<PlanPatch[]> {
+    const rows = await em.findBy(PatchEntity, { program, toBuildId: In(toBuildIds) });
+    const verdicts = await this.verdictsOf(
+      rows.map((p) => p.patchId).filter((id): id is string => id !== null),
+      em,
+    );
+    return rows.map((p) => ({
+      requestId: p.requestId,
+      fromBuildId: p.fromBuildId,
+      toBuildId: p.toBuildId,
+      status: p.status,
+      patchId: p.patchId,
+      error: p.error,
+      verdict: p.patchId ? (verdicts.get(p.patchId)?.verdict ?? null) : null,
+      requestedAt: p.requestedAt,
+    }));
+  }
 
   private async builtVersion(em: EntityManager, program: string, version: string): Promise<VersionEntity> {
     const v = await em.findOneBy(VersionEntity, { program, version });
@@ -624,9 +807,12 @@ export class Registry {
   }
 
   private async view(v: VersionEntity): Promise<VersionView> {
-    const patch = await this.ds
+    // The patch from the previous version: the first one requested to this version (at its build);
+    // patches a rollout asked for later from older builds are in listPatches. A retry of it wins.
+    const toThis = await this.ds
       .getRepository(PatchEntity)
-      .findOne({ where: { program: v.program, toVersion: v.version }, order: { requestedAt: 'DESC' } });
+      .find({ where: { program: v.program, toVersion: v.version }, order: { requestedAt: 'ASC' } });
+    const patch = toThis.filter((p) => p.fromVersion === toThis[0]?.fromVersion).pop() ?? null;
     const verdict = patch?.patchId
       ? await this.ds.getRepository(VerdictEntity).findOneBy({ patchId: patch.patchId })
       : null;
@@ -672,8 +858,17 @@ export class Registry {
       notes: r.notes,
       requestedAt: r.requestedAt,
       completedAt: r.completedAt,
-      patchId: targets[0]?.patchId ?? null,
-      targets: targets.map((t) => ({ host: t.host, pid: t.pid, patchId: t.patchId, reported: t.reported })),
+      patchId: targets.find((t) => t.patchId)?.patchId ?? null,
+      patchIds: [...new Set(targets.map((t) => t.patchId).filter((id): id is string => id !== null))],
+      targets: targets.map((t) => ({
+        host: t.host,
+        pid: t.pid,
+        patchId: t.patchId,
+        reported: t.reported,
+        state: t.state,
+        fromBuildId: t.fromBuildId,
+        reason: t.reason,
+      })),
       results: results.map((x) => ({
         host: x.host,
         pid: x.pid,
