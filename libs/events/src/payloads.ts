@@ -25,6 +25,12 @@ export interface BuildRequestedV1 {
   sourceSha256: string;
   bin: string | null;
   updatePoints: string[];
+  /**
+   * Program model of the program's latest built version, if any: the new build keeps the room
+   * its structs reserved (their capacities), so patches from this build fit processes of that
+   * lineage. Optional (consumers may ignore it: the build then picks fresh capacities).
+   */
+  layoutFromModelSha256?: string | null;
 }
 export interface BuildCompletedV1 {
   program: string;

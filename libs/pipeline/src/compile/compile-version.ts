@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -39,7 +39,16 @@ export async function compileVersion(
     const src = join(work, 'src');
     await unpackTo(await infra.store.get(req.sourceSha256), src);
     const out = join(work, 'build');
+    // Keep the struct capacities of the program's lineage (see BuildRequestedV1).
+    let layoutFrom: string | undefined;
+    if (req.layoutFromModelSha256) {
+      layoutFrom = join(work, 'layout-from');
+      await mkdir(layoutFrom);
+      await writeFile(join(layoutFrom, 'model.json'), await infra.store.get(req.layoutFromModelSha256));
+      await writeFile(join(layoutFrom, 'build.json'), JSON.stringify({ format: 1, model: 'model.json' }));
+    }
     const built = await buildVersion(src, out, {
+      layoutFrom,
       program: req.program,
       version: req.version,
       bin: req.bin ?? undefined,

@@ -88,6 +88,7 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
       sourceSha256: v1.sourceSha256,
       bin: null,
       updatePoints: ['serve:loop'],
+      layoutFromModelSha256: null, // the first version starts the lineage
     });
     const built = (version: string, buildId: string, dir: string) => ({
       program: 'p',
@@ -104,6 +105,9 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
     expect(of(Topics.patchRequested)).toHaveLength(0); // the first version has nothing to patch from
 
     await registry.submitVersion({ program: 'p', version: 'v2', source: await tarball() });
+    // v2 keeps the struct capacities of the lineage: its build gets v1's model
+    const req2 = await waitFor('build.requested v2', () => of(Topics.buildRequested)[1]);
+    expect(req2.data).toMatchObject({ version: 'v2', layoutFromModelSha256: sha('b') });
     await publish(Topics.buildCompleted, built('v2', 'b2', 'd'));
     const pr = await waitFor('patch.requested', () => of(Topics.patchRequested)[0]);
     expect(pr.data).toMatchObject({

@@ -1,4 +1,4 @@
-import { type EntityManager, In } from 'typeorm';
+import { type EntityManager, In, IsNull, Not } from 'typeorm';
 import {
   type AgentHeartbeatV1,
   type BuildCompletedV1,
@@ -186,6 +186,11 @@ export class Registry {
         where: { program: s.program },
         order: { seq: 'DESC' },
       });
+      // The latest built version's model: the new build keeps its struct capacities.
+      const lineage = await tx.em.findOne(VersionEntity, {
+        where: { program: s.program, modelSha256: Not(IsNull()) },
+        order: { seq: 'DESC' },
+      });
       await tx.em.insert(VersionEntity, {
         program: s.program,
         version: s.version,
@@ -211,6 +216,7 @@ export class Registry {
         sourceSha256: src.sha256,
         bin: s.bin ?? null,
         updatePoints: s.updatePoints ?? [],
+        layoutFromModelSha256: lineage?.modelSha256 ?? null,
       });
     });
     return this.getVersion(s.program, s.version);
