@@ -1,9 +1,25 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
-import { analyzeUnit, buildProgramModel, codegenFlags, dependencyFlags, findClang, summarizeUnit, type UnitSummary } from '@dsu/c-frontend';
+import {
+  analyzeUnit,
+  buildProgramModel,
+  codegenFlags,
+  dependencyFlags,
+  findClang,
+  summarizeUnit,
+  type UnitSummary,
+} from '@dsu/c-frontend';
 import { classifyInvocation } from './compiler-invocation';
 import { parseCapacities, parseSlopSpec, planData } from './data-plan';
 import { applyEdits } from './edits';
@@ -19,7 +35,18 @@ export interface ObjectSidecar {
   preprocessed: string;
   /** How the unit was compiled, so the link step can compile it again (see `keepRawLayouts`). */
   compile?: { source: string; flags: string[]; cwd: string };
+  /** sha256 of the object: how the link step recognizes it inside a static library. */
+  objectSha256?: string;
 }
+
+/**
+ * Every object dsu-cc compiled in a build, by content (`<sha256> <path>` lines in
+ * `<root>/.dsu-objects`): archive members only have their base name (`greet.c.o`, CMake keeps the
+ * object in `CMakeFiles/greet.dir/`), so the link step finds their sidecars by hash. Appends of one
+ * short line are atomic, so parallel compile steps can share the file.
+ */
+const objectIndexPath = (ctx: DsuCcContext) =>
+  join(ctx.env.DSU_SOURCE_ROOT ? resolve(ctx.env.DSU_SOURCE_ROOT) : ctx.cwd, '.dsu-objects');
 
 export interface DsuCcContext {
   cwd: string;
@@ -41,14 +68,25 @@ class CommandFailed extends Error {
 function exec(cmd: string, args: readonly string[], ctx: DsuCcContext): Promise<void> {
   return new Promise((res, rej) => {
     const relay = ctx.output;
-    const child = spawn(cmd, args, { cwd: ctx.cwd, env: ctx.env, stdio: relay ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+    const child = spawn(cmd, args, {
+      cwd: ctx.cwd,
+      env: ctx.env,
+      stdio: relay ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+    });
     if (relay) {
       child.stdout?.on('data', (c: Buffer) => relay('stdout', c));
       child.stderr?.on('data', (c: Buffer) => relay('stderr', c));
     }
     child.on('error', (err) => rej(new CommandFailed(127, `cannot run '${cmd}': ${err.message}`)));
     child.on('close', (code, signal) =>
-      code === 0 ? res() : rej(new CommandFailed(code ?? 1, `${cmd} ${signal ? `was killed by ${signal}` : `exited with ${code}`}`)),
+      code === 0
+        ? res()
+        : rej(
+            new CommandFailed(
+              code ?? 1,
+              `${cmd} ${signal ? `was killed by ${signal}` : `exited with ${code}`}`,
+            ),
+          ),
     );
   });
 }
@@ -70,16 +108,34 @@ function updatePointsFromEnv(env: NodeJS.ProcessEnv) {
 }
 
 /** Instruments and compiles one C unit to `object`; writes `<object>.dsu.json` and `<object>.dsu.i`. */
-export async function compileUnit(source: string, object: string, flags: string[], ctx: DsuCcContext): Promise<ObjectSidecar> {
+export async function compileUnit(
+  source: string,
+  object: string,
+  flags: string[],
+  ctx: DsuCcContext,
+): Promise<ObjectSidecar> {
   const clang = findClang(ctx.env).path;
   const root = ctx.env.DSU_SOURCE_ROOT ? resolve(ctx.env.DSU_SOURCE_ROOT) : ctx.cwd;
   const abs = resolve(ctx.cwd, source);
   const unitPath = relative(root, abs).startsWith('..') ? abs : relative(root, abs);
   // The dependency file (-MD/-MMD) is written by the preprocessing run itself.
   const deps = dependencyFlags(flags);
-  const withTarget = deps.length === 0 || deps.includes('-MT') || deps.includes('-MQ') ? deps : [...deps, '-MT', object];
-  const depFlags = withTarget.length === 0 || withTarget.includes('-MF') ? withTarget : [...withTarget, '-MF', object.replace(/\.o$/, '') + '.d'];
-  const analysis = await analyzeUnit({ source, flags, cwd: ctx.cwd, unitPath, clang, layoutCompiler: clang, preprocessFlags: depFlags, deferLayout: true });
+  const withTarget =
+    deps.length === 0 || deps.includes('-MT') || deps.includes('-MQ') ? deps : [...deps, '-MT', object];
+  const depFlags =
+    withTarget.length === 0 || withTarget.includes('-MF')
+      ? withTarget
+      : [...withTarget, '-MF', object.replace(/\.o$/, '') + '.d'];
+  const analysis = await analyzeUnit({
+    source,
+    flags,
+    cwd: ctx.cwd,
+    unitPath,
+    clang,
+    layoutCompiler: clang,
+    preprocessFlags: depFlags,
+    deferLayout: true,
+  });
   const layout = analysis.layoutDone ?? Promise.resolve();
   layout.catch(() => undefined); // awaited below; a failed compile must not leave it unhandled
   const plan = planUnit(analysis, updatePointsFromEnv(ctx.env));
@@ -104,7 +160,20 @@ export async function compileUnit(source: string, object: string, flags: string[
     writeFileSync(instrumented, text);
     if (ctx.env.DSU_KEEP_INSTRUMENTED === '1') writeFileSync(objAbs + '.inst.i', text);
     try {
-      const compiled = exec(clang, [...codegenFlags(flags), '-Wno-unused-command-line-argument', '-c', '-x', 'cpp-output', instrumented, '-o', objAbs], ctx);
+      const compiled = exec(
+        clang,
+        [
+          ...codegenFlags(flags),
+          '-Wno-unused-command-line-argument',
+          '-c',
+          '-x',
+          'cpp-output',
+          instrumented,
+          '-o',
+          objAbs,
+        ],
+        ctx,
+      );
       compiled.catch(() => undefined); // awaited below
       if (Object.keys(data.roomy).length > 0 && analysis.probeInstrumented) {
         // sizes and offsets as the instrumented program lays them out (room included)
@@ -132,22 +201,60 @@ export async function compileUnit(source: string, object: string, flags: string[
     plan: planSummary,
     preprocessed: basename(objAbs) + '.dsu.i',
     compile: { source: abs, flags, cwd: ctx.cwd },
+    objectSha256: createHash('sha256').update(readFileSync(objAbs)).digest('hex'),
   };
   writeFileSync(objAbs + '.dsu.json', JSON.stringify(sidecar));
+  appendFileSync(objectIndexPath(ctx), `${sidecar.objectSha256} ${objAbs}\n`);
   return sidecar;
 }
 
 /**
- * Objects of a static library, found next to the archive (where `ar` took them from, as in
- * `ar rcs libx.a x.o y.o`), so their units are part of the program model too.
+ * Objects of a static library whose units dsu-cc compiled, so they are part of the program model
+ * too: next to the archive (`ar rcs libx.a x.o y.o`), else by content through the build's object
+ * index (members elsewhere, as CMake builds them).
  */
-function archiveMembers(archive: string): string[] {
+function archiveMembers(archive: string, ctx: DsuCcContext): string[] {
+  let members: string[];
   try {
-    const members = execFileSync('ar', ['t', archive], { encoding: 'utf8' }).split('\n').filter((m) => m.endsWith('.o'));
-    return members.map((m) => join(dirname(archive), m)).filter((o) => existsSync(o));
+    members = execFileSync('ar', ['t', archive], { encoding: 'utf8' })
+      .split('\n')
+      .filter((m) => m.endsWith('.o'));
   } catch {
     return []; // not an archive ar can read: linked as is, its code is simply not updatable
   }
+  let index: Map<string, string> | undefined;
+  const found: string[] = [];
+  for (const m of members) {
+    const beside = join(dirname(archive), m);
+    if (existsSync(beside + '.dsu.json')) {
+      found.push(beside);
+      continue;
+    }
+    index ??= readObjectIndex(ctx);
+    try {
+      const sha = createHash('sha256')
+        .update(execFileSync('ar', ['p', archive, m], { maxBuffer: 1 << 30 }))
+        .digest('hex');
+      const obj = index.get(sha);
+      if (obj && existsSync(obj + '.dsu.json')) found.push(obj);
+    } catch {
+      // a member ar cannot extract: its code is not updatable, like a foreign object
+    }
+  }
+  return found;
+}
+
+function readObjectIndex(ctx: DsuCcContext): Map<string, string> {
+  const index = new Map<string, string>();
+  try {
+    for (const line of readFileSync(objectIndexPath(ctx), 'utf8').split('\n')) {
+      const sp = line.indexOf(' ');
+      if (sp > 0) index.set(line.slice(0, sp), line.slice(sp + 1)); // later lines win (rebuilds)
+    }
+  } catch {
+    // no index: nothing compiled by dsu-cc under this root
+  }
+  return index;
 }
 
 /**
@@ -157,8 +264,15 @@ function archiveMembers(archive: string): string[] {
  * (DSU_KEEP_LAYOUT), so the program reads and writes exactly the bytes the native build would.
  * Returns whether anything was recompiled.
  */
-async function keepRawLayouts(sidecars: { object: string; sidecar: ObjectSidecar }[], ctx: DsuCcContext): Promise<boolean> {
-  const model = buildProgramModel('link-check', '', sidecars.map((s) => s.sidecar.summary));
+async function keepRawLayouts(
+  sidecars: { object: string; sidecar: ObjectSidecar }[],
+  ctx: DsuCcContext,
+): Promise<boolean> {
+  const model = buildProgramModel(
+    'link-check',
+    '',
+    sidecars.map((s) => s.sidecar.summary),
+  );
   const keep = Object.values(model.types)
     .filter((t) => t.capacity > t.size && t.notUpdatableReason?.startsWith('whole instances'))
     .map((t) => t.key);
@@ -168,9 +282,18 @@ async function keepRawLayouts(sidecars: { object: string; sidecar: ObjectSidecar
   for (const s of sidecars) {
     const c = s.sidecar.compile;
     if (!s.sidecar.summary.types.some((t) => keep.includes(t.key) && t.capacity > t.size)) continue;
-    if (!c) throw new Error(`${s.object} gives room to ${keep.join(', ')}, whose instances are used as raw bytes; recompile it with this dsu-cc`);
-    ctx.log(`dsu-cc: ${keep.join(', ')}: whole instances are used as raw bytes; compiling ${s.sidecar.summary.unit.path} again with the C layout kept`);
-    await compileUnit(c.source, s.object, c.flags, { ...ctx, cwd: c.cwd, env: { ...ctx.env, DSU_KEEP_LAYOUT: all.join(';') } });
+    if (!c)
+      throw new Error(
+        `${s.object} gives room to ${keep.join(', ')}, whose instances are used as raw bytes; recompile it with this dsu-cc`,
+      );
+    ctx.log(
+      `dsu-cc: ${keep.join(', ')}: whole instances are used as raw bytes; compiling ${s.sidecar.summary.unit.path} again with the C layout kept`,
+    );
+    await compileUnit(c.source, s.object, c.flags, {
+      ...ctx,
+      cwd: c.cwd,
+      env: { ...ctx.env, DSU_KEEP_LAYOUT: all.join(';') },
+    });
   }
   return true;
 }
@@ -180,11 +303,16 @@ export async function linkProgram(args: string[], output: string, ctx: DsuCcCont
   const rt = locateRuntime(ctx.env);
   const exe = resolve(ctx.cwd, output);
   const objects = args.filter((a) => !a.startsWith('-') && a.endsWith('.o')).map((o) => resolve(ctx.cwd, o));
-  const archived = args.filter((a) => !a.startsWith('-') && a.endsWith('.a')).flatMap((a) => archiveMembers(resolve(ctx.cwd, a)));
+  const archived = args
+    .filter((a) => !a.startsWith('-') && a.endsWith('.a'))
+    .flatMap((a) => archiveMembers(resolve(ctx.cwd, a), ctx));
   const readSidecars = () =>
     [...objects, ...archived]
       .filter((o) => existsSync(o + '.dsu.json'))
-      .map((o) => ({ object: o, sidecar: JSON.parse(readFileSync(o + '.dsu.json', 'utf8')) as ObjectSidecar }));
+      .map((o) => ({
+        object: o,
+        sidecar: JSON.parse(readFileSync(o + '.dsu.json', 'utf8')) as ObjectSidecar,
+      }));
   let sidecars = readSidecars();
   if (await keepRawLayouts(sidecars, ctx)) sidecars = readSidecars();
   const hash = createHash('sha256');
@@ -195,18 +323,35 @@ export async function linkProgram(args: string[], output: string, ctx: DsuCcCont
   const work = mkdtempSync(join(tmpdir(), 'dsu-link-'));
   try {
     const info = join(work, 'dsu_build_info.c');
-    writeFileSync(info, `const char dsu_build_id[] = ${JSON.stringify(buildId)};\nconst char dsu_program_name[] = ${JSON.stringify(program)};\n`);
+    writeFileSync(
+      info,
+      `const char dsu_build_id[] = ${JSON.stringify(buildId)};\nconst char dsu_program_name[] = ${JSON.stringify(program)};\n`,
+    );
     const infoObj = join(work, 'dsu_build_info.o');
     await exec(realCc(ctx.env), ['-c', info, '-o', infoObj], ctx);
     await exec(
       realCc(ctx.env),
-      [...args, infoObj, '-rdynamic', '-Wl,-u,dsu__link_anchor', '-Wl,--whole-archive', rt.library, '-Wl,--no-whole-archive', '-ldl', '-pthread'],
+      [
+        ...args,
+        infoObj,
+        '-rdynamic',
+        '-Wl,-u,dsu__link_anchor',
+        '-Wl,--whole-archive',
+        rt.library,
+        '-Wl,--no-whole-archive',
+        '-ldl',
+        '-pthread',
+      ],
       ctx,
     );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  const model = buildProgramModel(program, buildId, sidecars.map((s) => s.sidecar.summary));
+  const model = buildProgramModel(
+    program,
+    buildId,
+    sidecars.map((s) => s.sidecar.summary),
+  );
   // Paths relative to the source root, so a copied build directory stays usable.
   const root = ctx.env.DSU_SOURCE_ROOT ? resolve(ctx.env.DSU_SOURCE_ROOT) : dirname(exe);
   const units = sidecars.map((s) => ({
@@ -233,9 +378,12 @@ export async function runDsuCc(argv: string[], ctx: DsuCcContext): Promise<numbe
     }
     const rt = inv.kind === 'link' ? undefined : locateRuntime(ctx.env);
     const flags = argv.filter((a) => !inv.sources.includes(a));
-    const compileFlags = rt ? [...flags.filter((f, i) => f !== '-o' && flags[i - 1] !== '-o'), '-I', rt.includeDir] : [];
+    const compileFlags = rt
+      ? [...flags.filter((f, i) => f !== '-o' && flags[i - 1] !== '-o'), '-I', rt.includeDir]
+      : [];
     if (inv.kind === 'compile') {
-      for (const src of inv.sources) await compileUnit(src, objectFor(src, inv.output, inv.sources.length === 1), compileFlags, ctx);
+      for (const src of inv.sources)
+        await compileUnit(src, objectFor(src, inv.output, inv.sources.length === 1), compileFlags, ctx);
       return 0;
     }
     const output = inv.output ?? 'a.out';
@@ -259,4 +407,3 @@ export async function runDsuCc(argv: string[], ctx: DsuCcContext): Promise<numbe
     return err instanceof CommandFailed ? err.code || 1 : 1;
   }
 }
-
