@@ -32,7 +32,9 @@ function once(n) {
   const run = fs.mkdtempSync(path.join(os.tmpdir(), 'dsu-bench-data-'));
   fs.chmodSync(run, 0o700);
   const out = path.join(run, 'out');
-  const child = cp.spawn(prog, [], { env: { ...process.env, DSU_RUN_DIR: run, DATA_N: String(n) }, stdio: ['ignore', fs.openSync(out, 'w'), 'ignore'] });
+  const errFile = path.join(run, 'err');
+  // DSU_DEBUG=1: the runtime prints the phases of the transformation (collect, prepare, commit).
+  const child = cp.spawn(prog, [], { env: { ...process.env, DSU_RUN_DIR: run, DATA_N: String(n), DSU_DEBUG: '1' }, stdio: ['ignore', fs.openSync(out, 'w'), fs.openSync(errFile, 'w')] });
   try {
     for (let i = 0; i < 600 && !/^sum=/m.test(fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : ''); i++) sleepMs(50);
     const rss = Number(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
@@ -41,7 +43,10 @@ function once(n) {
     if (!staged.ok) throw new Error(JSON.stringify(staged));
     const r = ctl('COMMIT', '60000');
     if (r.outcome !== 'applied') throw new Error(JSON.stringify(r));
-    return { instances: r.instances, pauseUs: r.pauseUs, transformUs: r.transformUs, rssKb: rss };
+    sleepMs(50);
+    const m = /data: \d+ instances: collect (\d+) us, prepare (\d+) us, commit (\d+) us/.exec(fs.readFileSync(errFile, 'utf8'));
+    const phasesUs = m ? { collect: Number(m[1]), prepare: Number(m[2]), commit: Number(m[3]) } : null;
+    return { instances: r.instances, pauseUs: r.pauseUs, transformUs: r.transformUs, phasesUs, rssKb: rss };
   } finally {
     child.kill('SIGTERM');
     fs.rmSync(run, { recursive: true, force: true });
@@ -62,7 +67,7 @@ for (const n of SIZES) {
     runs,
   };
   results.push(row);
-  process.stderr.write(`${row.liveInstances} instances: pause ${pause} us (${row.nsPerInstance} ns/instance)\n`);
+  process.stderr.write(`${row.liveInstances} instances: pause ${pause} us (${row.nsPerInstance} ns/instance); phases of run 1: ${JSON.stringify(runs[0].phasesUs)}\n`);
 }
 const doc = {
   bench: 'data-updates',
