@@ -1,6 +1,16 @@
 import { spawn } from 'node:child_process';
 import { compileClientPath, startCompileServer } from './compile-server';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  copyFileSync,
+} from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { findClang } from '@dsu/c-frontend';
 import { parseUpdatePointSpec } from './unit-plan';
@@ -19,6 +29,8 @@ export interface BuildVersionOptions {
   onOutput?: (line: string) => void;
   /** Kill the build after this long (default 15 minutes). */
   timeoutMs?: number;
+  /** Kill the build when it writes more than this much output (default: no limit). */
+  maxOutputBytes?: number;
   /** Slop per struct type: `struct conn=128,struct wire=none` (none keeps the C layout). */
   slop?: string;
   /**
@@ -58,11 +70,17 @@ function findExecutables(dir: string): string[] {
  * The copy keeps the user's tree clean and makes the build directory self-contained, which is
  * what `dsu patch` needs later (the preprocessed units live next to the objects).
  */
-export async function buildVersion(srcDir: string, outDir: string, opts: BuildVersionOptions = {}): Promise<BuiltVersion> {
+export async function buildVersion(
+  srcDir: string,
+  outDir: string,
+  opts: BuildVersionOptions = {},
+): Promise<BuiltVersion> {
   const src = resolve(srcDir);
   const out = resolve(outDir);
-  if (!existsSync(src) || !statSync(src).isDirectory()) throw new Error(`source directory ${srcDir} does not exist`);
-  if (out.startsWith(src + '/') || out === src) throw new Error(`--out ${outDir} must not be inside the source directory ${srcDir}`);
+  if (!existsSync(src) || !statSync(src).isDirectory())
+    throw new Error(`source directory ${srcDir} does not exist`);
+  if (out.startsWith(src + '/') || out === src)
+    throw new Error(`--out ${outDir} must not be inside the source directory ${srcDir}`);
   for (const p of opts.updatePoints ?? []) parseUpdatePointSpec(p);
   parseSlopSpec(opts.slop); // fail early on a malformed --slop
   const capacities = opts.layoutFrom ? capacitiesOf(opts.layoutFrom) : '';
@@ -91,7 +109,14 @@ export async function buildVersion(srcDir: string, outDir: string, opts: BuildVe
     ...(server ? { DSU_CC_SOCKET: server.socketPath } : {}),
   };
   try {
-    await runBuild(command, root, env, opts.onOutput ?? (() => undefined), opts.timeoutMs ?? 15 * 60_000);
+    await runBuild(
+      command,
+      root,
+      env,
+      opts.onOutput ?? (() => undefined),
+      opts.timeoutMs ?? 15 * 60_000,
+      opts.maxOutputBytes,
+    );
   } finally {
     await server?.close();
   }
@@ -100,7 +125,9 @@ export async function buildVersion(srcDir: string, outDir: string, opts: BuildVe
   if (opts.bin) {
     exe = join(root, opts.bin);
     if (!existsSync(exe + '.dsu.json')) {
-      throw new Error(`the build did not produce ${opts.bin} with dsu-cc (no ${opts.bin}.dsu.json); check --bin and that the build uses $(CC)`);
+      throw new Error(
+        `the build did not produce ${opts.bin} with dsu-cc (no ${opts.bin}.dsu.json); check --bin and that the build uses $(CC)`,
+      );
     }
   } else {
     const found = findExecutables(root);
@@ -151,20 +178,49 @@ export async function buildVersion(srcDir: string, outDir: string, opts: BuildVe
 /** `struct conn=96;...`: capacities of the types an earlier build gave room (for DSU_CAPACITY). */
 function capacitiesOf(buildDir: string): string {
   const infoPath = join(resolve(buildDir), 'build.json');
-  if (!existsSync(infoPath)) throw new Error(`--layout-from ${buildDir} is not a dsu build directory (no build.json)`);
+  if (!existsSync(infoPath))
+    throw new Error(`--layout-from ${buildDir} is not a dsu build directory (no build.json)`);
   const info = JSON.parse(readFileSync(infoPath, 'utf8')) as { model: string };
-  const model = JSON.parse(readFileSync(join(resolve(buildDir), info.model), 'utf8')) as { types: Record<string, { key: string; size: number; capacity: number }> };
+  const model = JSON.parse(readFileSync(join(resolve(buildDir), info.model), 'utf8')) as {
+    types: Record<string, { key: string; size: number; capacity: number }>;
+  };
   return Object.values(model.types)
     .filter((t) => t.capacity > t.size)
     .map((t) => `${t.key}=${t.capacity}`)
     .join(';');
 }
 
-function runBuild(command: string, cwd: string, env: NodeJS.ProcessEnv, onOutput: (line: string) => void, timeoutMs: number): Promise<void> {
+function runBuild(
+  command: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  onOutput: (line: string) => void,
+  timeoutMs: number,
+  maxOutputBytes = Infinity,
+): Promise<void> {
   return new Promise((res, rej) => {
-    const child = spawn('/bin/sh', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so a time or output limit stops make *and* the compilers it started.
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     const tail: string[] = [];
+    let bytes = 0;
+    let stopped: string | undefined;
+    const stop = (why: string) => {
+      if (stopped) return;
+      stopped = why;
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL'); // the group is already gone
+      }
+    };
     const take = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > maxOutputBytes) stop(`it wrote more than ${maxOutputBytes} bytes of output`);
       for (const line of chunk.toString().split('\n')) {
         if (!line) continue;
         tail.push(line);
@@ -174,12 +230,23 @@ function runBuild(command: string, cwd: string, env: NodeJS.ProcessEnv, onOutput
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => stop(`it ran longer than ${timeoutMs} ms`), timeoutMs);
     child.on('error', (err) => rej(new Error(`cannot run the build command '${command}': ${err.message}`)));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (code === 0) res();
-      else rej(new Error(`the build command '${command}' ${signal ? `was killed (${signal})` : `failed with exit code ${code}`}; last output:\n${tail.join('\n')}`));
+      if (stopped)
+        rej(
+          new Error(
+            `the build command '${command}' was stopped because ${stopped}; last output:\n${tail.join('\n')}`,
+          ),
+        );
+      else if (code === 0) res();
+      else
+        rej(
+          new Error(
+            `the build command '${command}' ${signal ? `was killed (${signal})` : `failed with exit code ${code}`}; last output:\n${tail.join('\n')}`,
+          ),
+        );
     });
   });
 }

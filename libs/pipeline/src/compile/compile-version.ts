@@ -54,6 +54,7 @@ export async function compileVersion(
       bin: req.bin ?? undefined,
       updatePoints: req.updatePoints,
       timeoutMs: infra.config.buildTimeoutMs,
+      maxOutputBytes: infra.config.buildOutputMax,
       onOutput: (line) => output.push(line),
     });
     const exe = await infra.store.put(await readFile(join(out, built.executable)));

@@ -13,6 +13,8 @@ export interface PipelineConfig {
   buildTimeoutMs: number;
   /** Compiler diagnostics kept per build (bytes); the rest is cut from the middle. */
   buildOutputLimit: number;
+  /** A build writing more output than this (bytes) is stopped and fails. */
+  buildOutputMax: number;
   applyTimeoutMs: number;
   /** Where appliers download bundles; unset: the local artifact directory. */
   gatewayUrl?: string;
@@ -38,6 +40,7 @@ export function pipelineConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Pip
     heartbeatMs: positive(env, 'DSU_HEARTBEAT_MS', 1000),
     buildTimeoutMs: positive(env, 'DSU_BUILD_TIMEOUT_MS', 10 * 60_000),
     buildOutputLimit: positive(env, 'DSU_BUILD_OUTPUT_LIMIT', 256 * 1024),
+    buildOutputMax: positive(env, 'DSU_BUILD_OUTPUT_MAX', 32 * 1024 * 1024),
     applyTimeoutMs: positive(env, 'DSU_APPLY_TIMEOUT_MS', 5000),
     gatewayUrl: env.DSU_ARTIFACTS_URL || undefined,
     signingKeyPath: env.DSU_SIGNING_KEY ?? join(home, 'keys', 'checker-ed25519.pem'),
