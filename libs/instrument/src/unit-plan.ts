@@ -31,10 +31,16 @@ export interface UnitPlan {
   promotedStatics: Record<string, string>;
   /** Configured update points that were placed. */
   updatePoints: string[];
+  /**
+   * Calls left direct to the callee's implementation (`[caller key, callee key]`), so the
+   * compiler may inline them; a patch that changes the callee replaces these callers too.
+   */
+  inlinable?: [string, string][];
 }
 
 /** Attributes that must not be duplicated on the stub and the implementation. */
-const UNSAFE_ATTRIBUTES = /\b(__)?(constructor|destructor|section|alias|ifunc|naked|always_inline|gnu_inline|target_clones)(__)?\b/;
+const UNSAFE_ATTRIBUTES =
+  /\b(__)?(constructor|destructor|section|alias|ifunc|naked|always_inline|gnu_inline|target_clones)(__)?\b/;
 
 export const slotName = (mangled: string) => `__dsu_slot_${mangled}`;
 export const implName = (mangled: string) => `__dsu_impl_${mangled}`;
@@ -92,7 +98,12 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
       continue;
     }
     const mangled = mangleKey(f.model.key, uid);
-    const p: PlannedFunction = { key: f.model.key, mangled, slot: slotName(mangled), impl: implName(mangled) };
+    const p: PlannedFunction = {
+      key: f.model.key,
+      mangled,
+      slot: slotName(mangled),
+      impl: implName(mangled),
+    };
     functions.push(p);
     byKey.set(p.key, p);
     prelude.push(`extern void *${p.slot};`);
@@ -100,9 +111,20 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
   }
 
   // Direct calls of this unit's functions go through their slots; other uses keep the stub.
+  // Callers that can never be on a stack while the program is quiescent call the callee's
+  // implementation directly instead, where it is already defined (the compiler may inline it).
+  const quiet = quiescenceFreeFunctions(a, updatePoints);
+  const inlinable = new Map<string, [string, string]>();
   for (const c of a.callSites) {
     const target = c.direct && c.calleeKey ? byKey.get(c.calleeKey) : undefined;
     if (!target) continue;
+    const callee = fnByKey.get(target.key);
+    const caller = fnByKey.get(c.function);
+    if (quiet.has(c.function) && callee && caller && callee.definition.start < caller.definition.start) {
+      edits.push({ start: c.callee.start, end: c.callee.end, text: target.impl });
+      inlinable.set(`${c.function}\0${target.key}`, [c.function, target.key]);
+      continue;
+    }
     const name = buf.toString('latin1', c.callee.start, c.callee.end);
     edits.push({ start: c.callee.start, end: c.callee.end, text: slotCall(name, target.slot) });
   }
@@ -112,7 +134,68 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
   const placed = placeUpdatePoints(a, updatePoints, edits);
 
   edits.push({ start: 0, end: 0, text: prelude.join(' ') + '\n' });
-  return { edits, functions, skipped, promotedStatics, updatePoints: placed };
+  return {
+    edits,
+    functions,
+    skipped,
+    promotedStatics,
+    updatePoints: placed,
+    inlinable: [...inlinable.values()],
+  };
+}
+
+/**
+ * Functions of the unit that can never be on a thread's stack while the program is quiescent
+ * (every thread at an update point or inside a wrapped blocking call), so code inlined into them
+ * can be replaced by replacing them: no update point (in the source or configured), no blocking
+ * call, no call through a pointer, no function address handed out (a callback could block), and
+ * every callee either such a function of this unit or a library function (declared only in system
+ * headers). A call to a program function of another unit could block: unknown, so not quiet.
+ */
+export function quiescenceFreeFunctions(
+  a: UnitAnalysis,
+  configured: readonly ConfiguredUpdatePoint[] = [],
+): Set<string> {
+  const unitFns = new Map(a.functions.map((f) => [f.model.key, f]));
+  const programNames = new Set([
+    ...a.declarations.map((d) => d.name),
+    ...a.functions.map((f) => f.model.name),
+  ]);
+  const configuredAt = new Set(configured.map((p) => p.function));
+  const noisy = new Set<string>();
+  for (const c of a.blockingCalls) noisy.add(c.function);
+  for (const m of a.markers) if (m.kind === 'update-point') noisy.add(m.function);
+  for (const t of a.threadCreates) noisy.add(t.function);
+  for (const r of a.references) if (r.use === 'address' && r.function) noisy.add(r.function);
+  const quiet = new Set<string>();
+  for (const f of a.functions) {
+    const m = f.model;
+    if (
+      noisy.has(m.key) ||
+      configuredAt.has(m.name) ||
+      m.updatePoints.length > 0 ||
+      m.indirectCalls.length > 0
+    )
+      continue;
+    quiet.add(m.key);
+  }
+  for (const c of a.callSites) {
+    if (!quiet.has(c.function)) continue;
+    const local = c.calleeKey !== undefined && unitFns.has(c.calleeKey);
+    const library = !local && c.direct && c.calleeName !== undefined && !programNames.has(c.calleeName);
+    if (!c.direct || (!local && !library)) quiet.delete(c.function);
+  }
+  // A caller is quiet only if every function of this unit it calls is.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const c of a.callSites) {
+      if (quiet.has(c.function) && c.calleeKey && unitFns.has(c.calleeKey) && !quiet.has(c.calleeKey)) {
+        quiet.delete(c.function);
+        changed = true;
+      }
+    }
+  }
+  return quiet;
 }
 
 /**
@@ -173,10 +256,16 @@ function functionEdits(buf: Buffer, f: UnitFunction, p: PlannedFunction, unitPat
  * `static` (external linkage also stops the optimizer from assuming only this unit writes
  * them); function-local statics are declared `extern` in place and defined at file scope.
  */
-function promoteStatics(a: UnitAnalysis, edits: Edit[], fnByKey: Map<string, UnitFunction>): Record<string, string> {
+function promoteStatics(
+  a: UnitAnalysis,
+  edits: Edit[],
+  fnByKey: Map<string, UnitFunction>,
+): Record<string, string> {
   const buf = a.preprocessed;
   const out: Record<string, string> = {};
-  const withKeyword = a.variables.filter((v) => v.storage === 'static').map((s) => ({ s, kw: findToken(buf, { start: s.definition.start, end: s.nameRange.start }, 'static') }));
+  const withKeyword = a.variables
+    .filter((v) => v.storage === 'static')
+    .map((s) => ({ s, kw: findToken(buf, { start: s.definition.start, end: s.nameRange.start }, 'static') }));
   const sharing = new Map<number, number>();
   for (const { kw } of withKeyword) if (kw) sharing.set(kw.start, (sharing.get(kw.start) ?? 0) + 1);
   const keywordDone = new Set<number>();
@@ -204,7 +293,11 @@ function promoteStatics(a: UnitAnalysis, edits: Edit[], fnByKey: Map<string, Uni
         declText.slice(rel(s.nameRange.end), rel(declEnd)) +
         label +
         declText.slice(rel(declEnd));
-      edits.push({ start: f.definition.start, end: f.definition.start, text: def.replace(/\s+/g, ' ') + '; ' });
+      edits.push({
+        start: f.definition.start,
+        end: f.definition.start,
+        text: def.replace(/\s+/g, ' ') + '; ',
+      });
       edits.push({ start: kw.start, end: kw.end, text: 'extern' });
       edits.push({ start: declEnd, end: s.definition.end, text: label });
     }
@@ -213,7 +306,12 @@ function promoteStatics(a: UnitAnalysis, edits: Edit[], fnByKey: Map<string, Uni
   return out;
 }
 
-export function placeUpdatePoints(a: UnitAnalysis, points: readonly ConfiguredUpdatePoint[], edits: Edit[], selected: (fnKey: string) => boolean = () => true): string[] {
+export function placeUpdatePoints(
+  a: UnitAnalysis,
+  points: readonly ConfiguredUpdatePoint[],
+  edits: Edit[],
+  selected: (fnKey: string) => boolean = () => true,
+): string[] {
   const placed: string[] = [];
   points.forEach((p, i) => {
     const f = a.functions.find((fn) => fn.model.name === p.function);
@@ -222,7 +320,10 @@ export function placeUpdatePoints(a: UnitAnalysis, points: readonly ConfiguredUp
     let offset = f.body.start + 1;
     if (p.where === 'loop') {
       const loop = outermostLoopBodyStart(a.preprocessed, f.body);
-      if ('error' in loop) throw new Error(`--update-point ${name}: function '${p.function}' ${loop.error}; use ${p.function}:entry or DSU_UPDATE_POINT("...") in the source`);
+      if ('error' in loop)
+        throw new Error(
+          `--update-point ${name}: function '${p.function}' ${loop.error}; use ${p.function}:entry or DSU_UPDATE_POINT("...") in the source`,
+        );
       offset = loop.offset;
     }
     const site = `__dsu_ps_${i}`;

@@ -22,7 +22,13 @@ export interface InstrumentedUnit {
   object: string;
   /** Preprocessed unit, relative to the source root. */
   preprocessed: string;
-  plan: { functions: { key: string; mangled: string }[]; updatePoints: string[]; promotedStatics?: Record<string, string> };
+  plan: {
+    functions: { key: string; mangled: string }[];
+    updatePoints: string[];
+    promotedStatics?: Record<string, string>;
+    /** `[caller, callee]`: calls compiled direct (the callee may be inlined into the caller). */
+    inlinable?: [string, string][];
+  };
 }
 
 export interface LoadedBuild {
@@ -34,7 +40,10 @@ export interface LoadedBuild {
 export function loadBuild(dir: string): LoadedBuild {
   const abs = resolve(dir);
   const infoPath = join(abs, 'build.json');
-  if (!existsSync(infoPath)) throw new Error(`${dir} is not a dsu build directory (no build.json); create one with 'dsu build <src> --out ${dir}'`);
+  if (!existsSync(infoPath))
+    throw new Error(
+      `${dir} is not a dsu build directory (no build.json); create one with 'dsu build <src> --out ${dir}'`,
+    );
   const info = JSON.parse(readFileSync(infoPath, 'utf8')) as BuildInfo;
   const model = JSON.parse(readFileSync(join(abs, info.model), 'utf8')) as LoadedBuild['model'];
   return { dir: abs, info, model };

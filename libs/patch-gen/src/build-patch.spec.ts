@@ -31,13 +31,31 @@ describe('buildPatch', () => {
     const v2 = await version('v2', base('return helper(v) * 1;'));
     const { manifest } = await buildPatch(v1, v2, join(dir, 'p12'));
     expect(manifest.functions).toEqual([
-      { key: 'compute', change: 'body', newSymbol: expect.stringMatching(/^__dsu_impl_compute__v[0-9a-f]{10}$/), reasons: ['body changed'] },
+      {
+        key: 'compute',
+        change: 'body',
+        newSymbol: expect.stringMatching(/^__dsu_impl_compute__v[0-9a-f]{10}$/),
+        reasons: ['body changed'],
+      },
+      // main never waits at an update point, so v1 called compute directly (inlinable): it goes too
+      {
+        key: 'main',
+        change: 'body',
+        newSymbol: expect.stringMatching(/^__dsu_impl_main__v/),
+        reasons: ["may have inlined 'compute', which the patch replaces"],
+      },
     ]);
     const so = readFileSync(join(dir, 'p12', 'patch.so'));
-    expect(validateManifest(JSON.parse(readFileSync(join(dir, 'p12', 'manifest.json'), 'utf8')), so).patchId).toBe(manifest.patchId);
-    expect(readFileSync(join(dir, 'p12', 'patch.c'), 'utf8')).toMatch(/\{ "compute", DSU_CHANGE_BODY, \(void \*\)&__dsu_impl_compute__v/);
+    expect(
+      validateManifest(JSON.parse(readFileSync(join(dir, 'p12', 'manifest.json'), 'utf8')), so).patchId,
+    ).toBe(manifest.patchId);
+    expect(readFileSync(join(dir, 'p12', 'patch.c'), 'utf8')).toMatch(
+      /\{ "compute", DSU_CHANGE_BODY, \(void \*\)&__dsu_impl_compute__v/,
+    );
     // The new body calls the static helper of the running program through its slot.
-    expect(readFileSync(join(dir, 'p12', 'units', 'main.c.i'), 'utf8')).toMatch(/__atomic_load_n\(&__dsu_slot_u[0-9a-f]{8}__helper/);
+    expect(readFileSync(join(dir, 'p12', 'units', 'main.c.i'), 'utf8')).toMatch(
+      /__atomic_load_n\(&__dsu_slot_u[0-9a-f]{8}__helper/,
+    );
     expect(existsSync(join(dir, 'p12', 'models', 'from.json'))).toBe(true);
 
     // Hand-edit the new body and rebuild: a new patch.so, hash and id, and a consistent bundle.
@@ -46,7 +64,9 @@ describe('buildPatch', () => {
     const rebuilt = await rebuildPatch(join(dir, 'p12'));
     expect(rebuilt.patchId).not.toBe(manifest.patchId);
     expect(rebuilt.functions).toEqual(manifest.functions);
-    expect(validateManifest(rebuilt, readFileSync(join(dir, 'p12', 'patch.so'))).patchId).toBe(rebuilt.patchId);
+    expect(validateManifest(rebuilt, readFileSync(join(dir, 'p12', 'patch.so'))).patchId).toBe(
+      rebuilt.patchId,
+    );
   }, 120_000);
 
   it('carries a struct layout change and an added global; explains the ripple', async () => {
@@ -67,62 +87,131 @@ describe('buildPatch', () => {
         ],
       }),
     ]);
-    expect(manifest.types[0].instances.globals).toEqual([{ what: 'global origin', symbol: 'origin', offset: 0, count: 1 }]);
+    expect(manifest.types[0].instances.globals).toEqual([
+      { what: 'global origin', symbol: 'origin', offset: 0, count: 1 },
+    ]);
     expect(manifest.globals).toEqual([
       { key: 'added_global', change: 'added', note: 'defined by the patch with its new initializer' },
       { key: 'origin', change: 'type', note: "instances of 'struct point' transformed" },
     ]);
     // main's text did not change, but it reads origin.x with the old layout compiled in
     expect(manifest.functions).toEqual([
-      expect.objectContaining({ key: 'main', change: 'body', reasons: ["uses 'struct point' concretely (its layout changed)"] }),
+      expect.objectContaining({
+        key: 'main',
+        change: 'body',
+        reasons: ["uses 'struct point' concretely (its layout changed)"],
+      }),
     ]);
     expect(readFileSync(join(dir, 'p13', 'units', 'main.c.i'), 'utf8')).toMatch(/int added_global = 5;/);
-    expect(readFileSync(join(dir, 'p13', 'patch.c'), 'utf8')).toMatch(/const struct dsu_patch_data dsu_patch_data = \{ DSU_DATA_ABI_VERSION, 1u, types, NULL \};/);
+    expect(readFileSync(join(dir, 'p13', 'patch.c'), 'utf8')).toMatch(
+      /const struct dsu_patch_data dsu_patch_data = \{ DSU_DATA_ABI_VERSION, 1u, types, NULL \};/,
+    );
   }, 120_000);
 
   it('carries a signature change with every caller, even callers whose text did not change', async () => {
     const v1 = join(dir, 'builds', 'v1');
-    const v6 = await version('v6', base('return helper((int)v);').replace('int compute(int v)', 'long compute(long v)'));
+    const v6 = await version(
+      'v6',
+      base('return helper((int)v);').replace('int compute(int v)', 'long compute(long v)'),
+    );
     const { manifest } = await buildPatch(v1, v6, join(dir, 'p16'));
     expect(manifest.functions).toEqual([
-      expect.objectContaining({ key: 'compute', change: 'signature', reasons: ['signature changed (int (int) -> long (long))'] }),
-      expect.objectContaining({ key: 'main', change: 'body', reasons: ["calls 'compute', whose signature changed"] }),
+      expect.objectContaining({
+        key: 'compute',
+        change: 'signature',
+        reasons: ['signature changed (int (int) -> long (long))'],
+      }),
+      expect.objectContaining({
+        key: 'main',
+        change: 'body',
+        reasons: [
+          "calls 'compute', whose signature changed",
+          "may have inlined 'compute', which the patch replaces",
+        ],
+      }),
     ]);
     expect(readFileSync(join(dir, 'p16', 'patch.c'), 'utf8')).toMatch(/\{ "compute", DSU_CHANGE_SIGNATURE, /);
   }, 120_000);
 
+  it('replaces the callers that may have inlined a changed function, transitively, and no others', async () => {
+    const prog = (sq: string) =>
+      `#include <poll.h>\nstatic int sq(int x) { return ${sq}; }\nstatic int sum(int n) { int s = 0; for (int i = 0; i < n; i++) s += sq(i); return s; }\n` +
+      `static int twice(int n) { return 2 * sum(n); }\nstatic int waits(int n) { poll(0, 0, 0); return sq(n); }\n` +
+      `int main(void) { return twice(3) + waits(2) == 14 ? 0 : 1; }\n`;
+    const a = await version('inl1', prog('x * x'));
+    const b = await version('inl2', prog('x * x + 0'));
+    const { manifest } = await buildPatch(a, b, join(dir, 'pinl'));
+    const why = Object.fromEntries(manifest.functions.map((f) => [f.key.replace(/^.*::/, ''), f.reasons]));
+    expect(why).toEqual({
+      sq: ['body changed'],
+      sum: ["may have inlined 'main.c::sq', which the patch replaces"],
+      twice: ["may have inlined 'main.c::sum', which the patch replaces"],
+    });
+    // waits blocks in poll: it calls sq through its slot and is not replaced; main calls waits
+    // (not quiet), so it is not quiet either
+  }, 120_000);
+
   it('reports a changed initializer of an existing global (the running value is kept)', async () => {
-    const v8 = await version('v8', base('return helper(v);').replace('struct point origin;', 'struct point origin = { 1, 2 };'));
-    const v9 = await version('v9', base('return helper(v) + 0;').replace('struct point origin;', 'struct point origin = { 1, 3 };'));
+    const v8 = await version(
+      'v8',
+      base('return helper(v);').replace('struct point origin;', 'struct point origin = { 1, 2 };'),
+    );
+    const v9 = await version(
+      'v9',
+      base('return helper(v) + 0;').replace('struct point origin;', 'struct point origin = { 1, 3 };'),
+    );
     const { manifest } = await buildPatch(v8, v9, join(dir, 'p89'));
     expect(manifest.globals).toEqual([
-      { key: 'origin', change: 'initializer', note: 'its initializer changed; the running value is kept (set it in the state transformer if needed)' },
+      {
+        key: 'origin',
+        change: 'initializer',
+        note: 'its initializer changed; the running value is kept (set it in the state transformer if needed)',
+      },
     ]);
   }, 120_000);
 
   it('carries a renamed global (patch.yaml) with its running value', async () => {
     const v1 = join(dir, 'builds', 'v1');
     const v7 = await version('v7', base('return helper(v);').replace(/origin/g, 'center'));
-    const { manifest } = await buildPatch(v1, v7, join(dir, 'p17'), { spec: { globalRenames: { center: 'origin' } } });
+    const { manifest } = await buildPatch(v1, v7, join(dir, 'p17'), {
+      spec: { globalRenames: { center: 'origin' } },
+    });
     expect(manifest.globals).toEqual([
-      { key: 'center', change: 'renamed', from: 'origin', note: 'defined by the patch; the running value is copied at update time' },
+      {
+        key: 'center',
+        change: 'renamed',
+        from: 'origin',
+        note: 'defined by the patch; the running value is copied at update time',
+      },
     ]);
     const unit = readFileSync(join(dir, 'p17', 'units', 'main.c.i'), 'utf8');
     expect(unit).toContain('extern unsigned char __dsu_renamed_0[] __asm__("origin");');
-    expect(unit).toContain("__builtin_memcpy(&center, __dsu_renamed_0, sizeof center); /* center: value of 'origin' */");
-    expect(readFileSync(join(dir, 'p17', 'patch.c'), 'utf8')).toMatch(/dsu_patch_data = \{ DSU_DATA_ABI_VERSION, 0u, types, __dsu_state_xf__v[0-9a-f]+ \}/);
+    expect(unit).toContain(
+      "__builtin_memcpy(&center, __dsu_renamed_0, sizeof center); /* center: value of 'origin' */",
+    );
+    expect(readFileSync(join(dir, 'p17', 'patch.c'), 'utf8')).toMatch(
+      /dsu_patch_data = \{ DSU_DATA_ABI_VERSION, 0u, types, __dsu_state_xf__v[0-9a-f]+ \}/,
+    );
   }, 120_000);
 
   it('refuses what it cannot carry with the list of reasons, and identical versions', async () => {
     const v1 = join(dir, 'builds', 'v1');
-    const v4 = await version('v4', base('return helper(v);').replace('struct point origin;', 'struct point origin;\nlong counter;'));
-    const v5 = await version('v5', base('return helper(v);').replace('struct point origin;', 'struct point origin;\nint counter;'));
+    const v4 = await version(
+      'v4',
+      base('return helper(v);').replace('struct point origin;', 'struct point origin;\nlong counter;'),
+    );
+    const v5 = await version(
+      'v5',
+      base('return helper(v);').replace('struct point origin;', 'struct point origin;\nint counter;'),
+    );
     const err = await buildPatch(v4, v5, join(dir, 'p45')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedChangeError);
     expect((err as UnsupportedChangeError).reasons).toEqual([
       "global 'counter' changes type from 'long' to 'int'; only changes inside updatable struct types are carried",
     ]);
-    await expect(buildPatch(v1, v3Dir(), join(dir, 'p13b'), { transform: 'lazy' })).rejects.toThrow(/lazy transformation .* is not implemented yet/);
+    await expect(buildPatch(v1, v3Dir(), join(dir, 'p13b'), { transform: 'lazy' })).rejects.toThrow(
+      /lazy transformation .* is not implemented yet/,
+    );
     await expect(buildPatch(v1, v1, join(dir, 'p11'))).rejects.toThrow(/nothing to patch/);
   }, 120_000);
 

@@ -18,7 +18,9 @@ import {
   transformerSource,
   typeDescName,
   typeDescriptorSource,
+  lazyStampName,
   arrayOf,
+  type TypeChange,
   type DataSpec,
   type FieldPlan,
   type InstanceEmbed,
@@ -49,14 +51,55 @@ const CHANGE_CODE = {
 export interface BuildPatchOptions {
   /** The user's spec (patch.yaml, parsed): renames, defaults, custom transformers. */
   spec?: DataSpec;
-  /** How instances are transformed; only `eager` is implemented. */
+  /** How instances are transformed (default eager); patch.yaml may set `mode` per type. */
   transform?: 'eager' | 'lazy';
 }
 
+/**
+ * Types transformed lazily: `--transform lazy`, or `mode: lazy` per type in patch.yaml. A lazy
+ * type nested in an eager one (or the reverse) is refused: the eager transformer would run on
+ * instances whose member is still in an older layout.
+ */
+function lazyTypes(
+  changed: readonly TypeChange[],
+  names: ReadonlyMap<string, string>,
+  opts: BuildPatchOptions,
+  unsupported: string[],
+): Set<string> {
+  const modeOf = (k: string) => opts.spec?.types?.[k]?.mode ?? opts.transform ?? 'eager';
+  for (const c of changed) {
+    const m = modeOf(c.key);
+    if (m !== 'eager' && m !== 'lazy')
+      unsupported.push(`patch.yaml gives type '${c.key}' mode '${String(m)}'; use eager or lazy`);
+  }
+  const lazy = new Set(changed.filter((c) => modeOf(c.key) === 'lazy').map((c) => c.key));
+  for (const c of changed) {
+    for (const f of c.next.fields) {
+      const inner = names.get(arrayOf(f.type).base);
+      if (inner && inner !== c.key && lazy.has(inner) !== lazy.has(c.key)) {
+        unsupported.push(
+          `type '${c.key}' (${modeOf(c.key)}) embeds '${inner}' (${modeOf(inner)}); nested changed types must use the same transformation mode`,
+        );
+      }
+    }
+  }
+  return lazy;
+}
+
 /** Global changes: what the patch does with each, and the changes it cannot carry. */
-function globalChanges(from: LoadedBuild, to: LoadedBuild, changedTypes: ReadonlyMap<string, string>, spec: DataSpec | undefined) {
+function globalChanges(
+  from: LoadedBuild,
+  to: LoadedBuild,
+  changedTypes: ReadonlyMap<string, string>,
+  spec: DataSpec | undefined,
+) {
   const reasons: string[] = [];
-  const entries: { key: string; change: 'added' | 'removed' | 'type' | 'renamed' | 'initializer'; from?: string; note?: string }[] = [];
+  const entries: {
+    key: string;
+    change: 'added' | 'removed' | 'type' | 'renamed' | 'initializer';
+    from?: string;
+    note?: string;
+  }[] = [];
   const a = from.model;
   const b = to.model;
   const renamedFrom = new Map(Object.entries(spec?.globalRenames ?? {}));
@@ -65,23 +108,46 @@ function globalChanges(from: LoadedBuild, to: LoadedBuild, changedTypes: Readonl
     if (!old) {
       const was = renamedFrom.get(k);
       const prev = was ? a.globals[was] : undefined;
-      if (was && !prev) reasons.push(`patch.yaml renames global '${was}' to '${k}', but the running version has no global '${was}'`);
-      else if (was && prev && prev.type !== g.type) reasons.push(`patch.yaml renames global '${was}' to '${k}', but its type changes from '${prev.type}' to '${g.type}'`);
-      else if (was) entries.push({ key: k, change: 'renamed', from: was, note: 'defined by the patch; the running value is copied at update time' });
+      if (was && !prev)
+        reasons.push(
+          `patch.yaml renames global '${was}' to '${k}', but the running version has no global '${was}'`,
+        );
+      else if (was && prev && prev.type !== g.type)
+        reasons.push(
+          `patch.yaml renames global '${was}' to '${k}', but its type changes from '${prev.type}' to '${g.type}'`,
+        );
+      else if (was)
+        entries.push({
+          key: k,
+          change: 'renamed',
+          from: was,
+          note: 'defined by the patch; the running value is copied at update time',
+        });
       else entries.push({ key: k, change: 'added', note: 'defined by the patch with its new initializer' });
     } else if (old.type !== g.type) {
-      reasons.push(`global '${k}' changes type from '${old.type}' to '${g.type}'; only changes inside updatable struct types are carried`);
+      reasons.push(
+        `global '${k}' changes type from '${old.type}' to '${g.type}'; only changes inside updatable struct types are carried`,
+      );
     } else {
       if (changedTypes.has(arrayOf(g.type).base)) {
-        entries.push({ key: k, change: 'type', note: `instances of '${changedTypes.get(arrayOf(g.type).base)}' transformed` });
+        entries.push({
+          key: k,
+          change: 'type',
+          note: `instances of '${changedTypes.get(arrayOf(g.type).base)}' transformed`,
+        });
       }
       if ((old.initHash ?? '') !== (g.initHash ?? '')) {
-        entries.push({ key: k, change: 'initializer', note: 'its initializer changed; the running value is kept (set it in the state transformer if needed)' });
+        entries.push({
+          key: k,
+          change: 'initializer',
+          note: 'its initializer changed; the running value is kept (set it in the state transformer if needed)',
+        });
       }
     }
   }
   for (const k of Object.keys(a.globals)) {
-    if (!(k in b.globals) && ![...renamedFrom.values()].includes(k)) entries.push({ key: k, change: 'removed', note: 'stays in the program, unused by new code' });
+    if (!(k in b.globals) && ![...renamedFrom.values()].includes(k))
+      entries.push({ key: k, change: 'removed', note: 'stays in the program, unused by new code' });
   }
   return { reasons, entries };
 }
@@ -91,14 +157,18 @@ function globalChanges(from: LoadedBuild, to: LoadedBuild, changedTypes: Readonl
  * preprocessed units reduced to the changed and added functions), patch.c (the descriptor the
  * runtime reads), patch.so and manifest.json.
  */
-export async function buildPatch(fromDir: string, toDir: string, outDir: string, opts: BuildPatchOptions = {}): Promise<BuildPatchResult> {
+export async function buildPatch(
+  fromDir: string,
+  toDir: string,
+  outDir: string,
+  opts: BuildPatchOptions = {},
+): Promise<BuildPatchResult> {
   const from = loadBuild(fromDir);
   const to = loadBuild(toDir);
   if (from.info.program !== to.info.program) {
-    throw new Error(`${fromDir} builds '${from.info.program}' but ${toDir} builds '${to.info.program}'; a patch moves one program between its versions`);
-  }
-  if (opts.transform === 'lazy') {
-    throw new UnsupportedChangeError(['lazy transformation (--transform lazy) is not implemented yet; use --transform eager']);
+    throw new Error(
+      `${fromDir} builds '${from.info.program}' but ${toDir} builds '${to.info.program}'; a patch moves one program between its versions`,
+    );
   }
   const diff = diffFunctions(from.model, to.model);
   const types = diffTypes(from.model, to.model);
@@ -106,18 +176,25 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string,
   const oldChangedNames = changedNames(from.model, types.changed);
   const globals = globalChanges(from, to, changedTypes, opts.spec);
   const unsupported = [...types.refusals, ...globals.reasons];
+  const lazy = lazyTypes(types.changed, changedTypes, opts, unsupported);
   // Why each function is in the patch (manifest `reasons`).
   const why = new Map<string, string[]>();
   const because = (k: string, r: string) => why.set(k, [...(why.get(k) ?? []), r]);
   for (const k of diff.body) because(k, 'body changed');
   for (const k of diff.added) because(k, 'added');
   for (const k of diff.signature) {
-    because(k, `signature changed (${from.model.functions[k].signature} -> ${to.model.functions[k].signature})`);
+    because(
+      k,
+      `signature changed (${from.model.functions[k].signature} -> ${to.model.functions[k].signature})`,
+    );
     if (from.model.functions[k].addressTaken || to.model.functions[k].addressTaken) {
-      unsupported.push(`function '${k}' changes its signature and its address is taken: stored pointers would call it with the old signature`);
+      unsupported.push(
+        `function '${k}' changes its signature and its address is taken: stored pointers would call it with the old signature`,
+      );
     }
     for (const f of Object.values(to.model.functions)) {
-      if (f.calls.includes(k) && from.model.functions[f.key]) because(f.key, `calls '${k}', whose signature changed`);
+      if (f.calls.includes(k) && from.model.functions[f.key])
+        because(f.key, `calls '${k}', whose signature changed`);
     }
   }
   // Ripple: code compiled against the old layout must not touch the new one.
@@ -125,11 +202,40 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string,
     if (!from.model.functions[f.key]) continue;
     const used = f.typesUsed.filter((t) => changedTypes.has(t));
     const oldUsed = (from.model.functions[f.key].typesUsed ?? []).filter((t) => oldChangedNames.has(t));
-    for (const t of new Set([...used, ...oldUsed])) because(f.key, `uses '${changedTypes.get(t) ?? oldChangedNames.get(t)}' concretely (its layout changed)`);
+    for (const t of new Set([...used, ...oldUsed]))
+      because(
+        f.key,
+        `uses '${changedTypes.get(t) ?? oldChangedNames.get(t)}' concretely (its layout changed)`,
+      );
+  }
+  // Inlining: the running build let some callers call (and inline) a function directly; when
+  // that function is replaced, so are they, and their own inlining callers, transitively.
+  const inlinedInto = new Map<string, string[]>();
+  for (const u of from.model.instrumentation.units) {
+    for (const [caller, callee] of u.plan.inlinable ?? [])
+      inlinedInto.set(callee, [...(inlinedInto.get(callee) ?? []), caller]);
+  }
+  const pending = [...why.keys(), ...diff.removed];
+  for (let k = pending.shift(); k !== undefined; k = pending.shift()) {
+    for (const caller of inlinedInto.get(k) ?? []) {
+      if (!to.model.functions[caller] || !from.model.functions[caller]) continue;
+      const first = !why.has(caller);
+      because(caller, `may have inlined '${k}', which the patch replaces`);
+      if (first) pending.push(caller);
+    }
   }
   if (unsupported.length > 0) throw new UnsupportedChangeError(unsupported);
-  if (diff.body.length + diff.added.length + diff.removed.length + diff.signature.length + types.changed.length === 0) {
-    throw new Error(`${fromDir} and ${toDir} have the same code (no function changed, was added or removed); there is nothing to patch`);
+  if (
+    diff.body.length +
+      diff.added.length +
+      diff.removed.length +
+      diff.signature.length +
+      types.changed.length ===
+    0
+  ) {
+    throw new Error(
+      `${fromDir} and ${toDir} have the same code (no function changed, was added or removed); there is nothing to patch`,
+    );
   }
 
   const clang = findClang().path;
@@ -137,7 +243,9 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string,
   const added = new Set(diff.added);
   const changed = new Set([...why.keys()].filter((k) => !added.has(k)));
   const signature = new Set(diff.signature);
-  const addedVariables = new Set(globals.entries.filter((g) => g.change === 'added' || g.change === 'renamed').map((g) => g.key));
+  const addedVariables = new Set(
+    globals.entries.filter((g) => g.change === 'added' || g.change === 'renamed').map((g) => g.key),
+  );
   const renames = globals.entries.filter((g) => g.change === 'renamed');
   // Capacities of the running program: every patch unit lays its structs out with them.
   const capacity = new Map<string, number>();
@@ -149,17 +257,30 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string,
   const instances: Record<string, { ranges: InstanceRange[]; embeds: InstanceEmbed[] }> = {};
   const notes = [...types.notes];
   for (const c of types.changed) {
-    const x = transformerSource(c, from.model, to.model, changedTypes, suffix, opts.spec?.types?.[c.key]);
+    const x = transformerSource(
+      c,
+      from.model,
+      to.model,
+      changedTypes,
+      suffix,
+      opts.spec?.types?.[c.key],
+      lazy,
+    );
     fieldPlans[c.key] = x.fields;
     const inst = findInstances(c.key, from.model, oldChangedNames);
     instances[c.key] = inst;
     notes.push(...inst.notes);
     const u = typeUnit.get(c.key) ?? '';
-    typeCode.set(u, [...(typeCode.get(u) ?? []), x.code, typeDescriptorSource(c, suffix, inst)]);
+    typeCode.set(u, [
+      ...(typeCode.get(u) ?? []),
+      x.code,
+      typeDescriptorSource(c, suffix, inst, lazy.has(c.key) ? 'lazy' : 'eager'),
+    ]);
   }
   const programFunctions = new Map<string, { unitId: string; isStatic: boolean }>();
   const unitIds = new Map<string, string>(to.model.units.map((u) => [u.path, u.id]));
-  for (const f of Object.values(to.model.functions)) programFunctions.set(f.key, { unitId: unitIds.get(f.unit) ?? '', isStatic: f.isStatic });
+  for (const f of Object.values(to.model.functions))
+    programFunctions.set(f.key, { unitId: unitIds.get(f.unit) ?? '', isStatic: f.isStatic });
   const updatePoints = to.info.updatePoints.map(parseUpdatePointSpec);
 
   rmSync(outDir, { recursive: true, force: true });
@@ -171,13 +292,20 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string,
   // Renamed globals are carried by the same function, in the unit that defines the new name.
   for (const r of renames) touched.add(to.model.globals[r.key].unit);
   const stateName = opts.spec?.stateTransformer || renames.length ? `__dsu_state_xf__${suffix}` : undefined;
-  const stateUnit = stateName ? (renames.length ? to.model.globals[renames[0].key].unit : [...touched].sort()[0]) : undefined;
+  const stateUnit = stateName
+    ? renames.length
+      ? to.model.globals[renames[0].key].unit
+      : [...touched].sort()[0]
+    : undefined;
   const promoted: Record<string, string> = {};
   for (const u of from.model.instrumentation.units) Object.assign(promoted, u.plan.promotedStatics ?? {});
   const carried = renames.map((r, i) => {
     const old = from.model.globals[r.from as string];
     const symbol = old.linkage === 'external' ? old.name : promoted[old.key];
-    if (!symbol) throw new UnsupportedChangeError([`global '${old.key}' (renamed to '${r.key}') has no exported name in the running program; its value cannot be carried`]);
+    if (!symbol)
+      throw new UnsupportedChangeError([
+        `global '${old.key}' (renamed to '${r.key}') has no exported name in the running program; its value cannot be carried`,
+      ]);
     const name = to.model.globals[r.key].name;
     return {
       decl: `extern unsigned char __dsu_renamed_${i}[] __asm__(${JSON.stringify(symbol)});`,
@@ -215,9 +343,21 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string,
       clang,
       skipLayout: true,
     });
-    const plan = planPatchUnit(analysis, { changed, added, programFunctions, suffix, updatePoints, addedVariables });
+    const plan = planPatchUnit(analysis, {
+      changed,
+      added,
+      programFunctions,
+      suffix,
+      updatePoints,
+      addedVariables,
+    });
     const inPatch = (k: string | undefined) => k !== undefined && (changed.has(k) || added.has(k));
-    const data = planData(analysis, { capacity, selected: inPatch, typeTable: false });
+    const data = planData(analysis, {
+      capacity,
+      selected: inPatch,
+      typeTable: false,
+      lazy: new Map([...lazy].map((k) => [k, { stamp: lazyStampName(k, suffix) }])),
+    });
     const name = unit.path.replace(/[^A-Za-z0-9_.-]/g, '_');
     const patchUnit = join(outDir, 'units', `${name}.i`);
     const extra = typeCode.get(unit.path) ?? [];
@@ -226,24 +366,50 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string,
           '',
           '/* ---- State transformers, generated by `dsu patch` (edit freely, then `dsu patch --rebuild`). ---- */',
           DATA_DESC_PRELUDE,
-          ...types.changed.map((c) => `int ${transformerName(c.key, suffix)}(void *, const void *, char *, __SIZE_TYPE__);`),
+          ...types.changed.map(
+            (c) => `int ${transformerName(c.key, suffix)}(void *, const void *, char *, __SIZE_TYPE__);`,
+          ),
           ...extra,
         ].join('\n')
       : '';
-    writeFileSync(patchUnit, Buffer.concat([applyEdits(analysis.preprocessed, [...plan.edits, ...data.edits]), Buffer.from(transformers)]));
+    writeFileSync(
+      patchUnit,
+      Buffer.concat([
+        applyEdits(analysis.preprocessed, [...plan.edits, ...data.edits]),
+        Buffer.from(transformers),
+      ]),
+    );
     units.push({ file: `units/${name}.i`, unit: unit.path, flags: codegenFlags(unitModel.flags) });
     patchFns.push(...plan.functions);
   }
 
   for (const f of patchFns) if (signature.has(f.key)) f.change = 'signature';
   const fns: ManifestFunction[] = [
-    ...patchFns.map((f) => ({ key: f.key, change: f.change, newSymbol: f.symbol, reasons: why.get(f.key) ?? [] })),
+    ...patchFns.map((f) => ({
+      key: f.key,
+      change: f.change,
+      newSymbol: f.symbol,
+      reasons: why.get(f.key) ?? [],
+    })),
     ...diff.removed.map((key) => ({ key, change: 'removed' as const, reasons: ['removed'] })),
   ];
   const patchC = join(outDir, 'patch.c');
   writeFileSync(
     patchC,
-    descriptorSource(from, to, patchFns, diff.removed, types.changed.map((c) => typeDescName(c.key, suffix)), stateName),
+    descriptorSource(
+      from,
+      to,
+      patchFns,
+      diff.removed,
+      types.changed.map((c) => typeDescName(c.key, suffix)),
+      stateName,
+    ) +
+      [...lazy]
+        .map(
+          (k) =>
+            `/* version tag of '${k}' the patch's code expects; set by the runtime at commit */\nunsigned int ${lazyStampName(k, suffix)} = 0xffffffffu;\n`,
+        )
+        .join(''),
   );
   writeFileSync(join(outDir, 'units', 'index.json'), JSON.stringify(units, null, 2) + '\n');
   const soBytes = await compileBundle(outDir, clang);
@@ -262,12 +428,17 @@ export async function buildPatch(fromDir: string, toDir: string, outDir: string,
       oldSize: c.old.size,
       newSize: c.next.size,
       capacity: c.old.capacity,
-      mode: 'eager',
+      mode: lazy.has(c.key) ? ('lazy' as const) : ('eager' as const),
       transformer: transformerName(c.key, suffix),
       fields: fieldPlans[c.key],
       instances: {
         heap: `tracked blocks of '${c.key}'`,
-        globals: instances[c.key].ranges.map((r) => ({ what: r.what, symbol: r.symbol, offset: r.offset, count: r.count })),
+        globals: instances[c.key].ranges.map((r) => ({
+          what: r.what,
+          symbol: r.symbol,
+          offset: r.offset,
+          count: r.count,
+        })),
         embeddedIn: instances[c.key].embeds,
       },
     })),
@@ -301,11 +472,19 @@ async function compileBundle(dir: string, clang: string): Promise<Buffer> {
     const objects: string[] = [];
     for (const [i, u] of units.entries()) {
       const obj = join(work, `unit${i}.o`);
-      await compile(clang, [...u.flags, '-fPIC', '-Wno-unused-function', '-c', '-x', 'cpp-output', join(dir, u.file), '-o', obj], u.file);
+      await compile(
+        clang,
+        [...u.flags, '-fPIC', '-Wno-unused-function', '-c', '-x', 'cpp-output', join(dir, u.file), '-o', obj],
+        u.file,
+      );
       objects.push(obj);
     }
     const descObj = join(work, 'patch.o');
-    await compile(clang, ['-O2', '-fPIC', '-I', locateRuntime().includeDir, '-c', join(dir, 'patch.c'), '-o', descObj], 'patch.c');
+    await compile(
+      clang,
+      ['-O2', '-fPIC', '-I', locateRuntime().includeDir, '-c', join(dir, 'patch.c'), '-o', descObj],
+      'patch.c',
+    );
     await compile(clang, ['-shared', '-o', join(dir, 'patch.so'), ...objects, descObj], 'patch.so');
     return readFileSync(join(dir, 'patch.so'));
   } finally {
@@ -347,7 +526,10 @@ function descriptorSource(
 ): string {
   const c = (s: string) => JSON.stringify(s);
   const entries = [
-    ...fns.map((f) => `    { ${c(f.key)}, ${CHANGE_CODE[f.change]}, (void *)&${f.symbol}, ${f.slot ? `&${f.slot}` : 'NULL'} },`),
+    ...fns.map(
+      (f) =>
+        `    { ${c(f.key)}, ${CHANGE_CODE[f.change]}, (void *)&${f.symbol}, ${f.slot ? `&${f.slot}` : 'NULL'} },`,
+    ),
     ...removed.map((k) => `    { ${c(k)}, ${CHANGE_CODE.removed}, NULL, NULL },`),
   ];
   return [
