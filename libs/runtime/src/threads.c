@@ -124,7 +124,12 @@ void dsu__park(struct dsu__thread *t, const char *point) {
 
 void dsu__update_point(const char *name) {
     struct dsu__thread *t = dsu__self;
-    if (!t || __atomic_load_n(&t->txn, __ATOMIC_RELAXED) > 0) return;
+    if (!t) return;
+    if (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) > 0) {
+        /* no update inside a transaction, but the control thread may start */
+        if (__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST) == DSU__PENDING_CONTROL) dsu__control_wake();
+        return;
+    }
     dsu__park(t, name);
 }
 

@@ -30,6 +30,7 @@ static inline struct dsu__thread *enter(const char *name) {
 static __attribute__((noinline, cold)) void leave_slow(struct dsu__thread *t, const char *name) {
     int e = errno;
     if (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0) dsu__park(t, name);
+    else if (__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST) == DSU__PENDING_CONTROL) dsu__control_wake();
     errno = e;
 }
 
@@ -269,8 +270,10 @@ static void leave_cond(struct dsu__thread *t, pthread_mutex_t *m, const char *na
     if (!t) return;
     int e = errno;
     __atomic_store_n(&t->state, DSU__RUNNING, __ATOMIC_SEQ_CST);
-    if (__builtin_expect(__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST), 0) &&
-        __atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0) {
+    int p = __atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST);
+    if (__builtin_expect(p == DSU__PENDING_CONTROL, 0)) {
+        dsu__control_wake();    /* no need to drop the mutex for that */
+    } else if (__builtin_expect(p, 0) && __atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0) {
         pthread_mutex_unlock(m);
         dsu__park(t, name);
         pthread_mutex_lock(m);

@@ -69,3 +69,19 @@ stop() {
 }
 
 alive() { kill -0 "$1" 2>/dev/null; }
+
+# wait_reply SECONDS PID REQUEST SUBSTRING...: repeats the request until the reply has every
+# substring (threads start asynchronously); prints the last reply, true on success
+wait_reply() {
+    n=$(( $1 * 20 )); shift
+    p=$1; req=$2; shift 2
+    while :; do
+        r=$(ctl "$p" $req)
+        ok_all=1
+        for s in "$@"; do case "$r" in *"$s"*) ;; *) ok_all=0 ;; esac; done
+        [ $ok_all = 1 ] && return 0
+        n=$((n - 1))
+        if [ $n -le 0 ]; then echo "# reply: $r" >&2; echo "#  missing one of: $*" >&2; return 1; fi
+        sleep 0.05
+    done
+}

@@ -28,8 +28,7 @@ check "spin program exits cleanly" stop $PID
 # pthread_create interposes) and does not block updates.
 OUT=$RUN/lib.out
 LOOP_LIB=$T/libspawn.so start loop "$OUT" || exit 1
-r=$(ctl $PID STATUS)
-check "thread created by a shared library is registered" has "$r" '"name":"libthread","state":"blocked"'
+check "thread created by a shared library is registered" wait_reply 5 $PID STATUS '"name":"libthread","state":"blocked"'
 ctl $PID STAGE "$P" "$H" v2 >/dev/null
 r=$(ctl $PID COMMIT 3000)
 check "COMMIT with a library-created thread" has "$r" '"outcome":"applied"'
