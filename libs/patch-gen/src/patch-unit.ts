@@ -131,11 +131,20 @@ function externalizeVariables(a: UnitAnalysis, inPatchFn: (fnKey: string | undef
   const specifierDone = new Set<number>();
   for (const v of a.variables) {
     if (v.function && !inPatchFn(v.function)) continue;
-    // a global the new version adds is defined by the patch, initializer included
-    if (added.has(v.key) && !v.function) continue;
     const declEnd = declaratorEnd(buf, v.nameRange, v.definition.end);
     const kw = findToken(buf, { start: v.definition.start, end: v.nameRange.start }, v.storage === 'static' ? 'static' : 'extern');
     const label = v.storage === 'static' ? ` __asm__(${cString(staticSymbol(a.unit.id, v.key.split('::').slice(1)))})` : '';
+    // A global the new version adds (or renames) is defined by the patch, initializer included.
+    // A file-level static is defined under the exported name dsu-cc gives it in the new version,
+    // so a later patch (built against that version) finds the value this patch carries.
+    if (added.has(v.key) && !v.function) {
+      if (v.storage === 'static' && kw && !specifierDone.has(kw.start)) {
+        edits.push({ start: kw.start, end: kw.end, text: '' });
+        specifierDone.add(kw.start);
+      }
+      if (v.storage === 'static') edits.push({ start: declEnd, end: declEnd, text: label });
+      continue;
+    }
     if (v.storage === 'static' && kw) {
       if (!specifierDone.has(kw.start)) edits.push({ start: kw.start, end: kw.end, text: 'extern' });
       specifierDone.add(kw.start);
