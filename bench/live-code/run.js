@@ -672,6 +672,21 @@ function main() {
   step('compile', () => benchCompile(codebaseReady));
   results.machine.loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
   results.finished = new Date().toISOString();
+  // A partial run (--only) keeps the other sections of the previous results, each with its date.
+  const sections = ['cpu', 'server', 'pause', 'compile'];
+  results.measuredAt = Object.fromEntries(sections.filter((k) => ONLY.has(k)).map((k) => [k, results.finished]));
+  if (sections.some((k) => !ONLY.has(k)) && fs.existsSync(OUT)) {
+    try {
+      const prev = JSON.parse(fs.readFileSync(OUT, 'utf8'));
+      for (const k of sections) {
+        if (ONLY.has(k) || prev[k] === undefined) continue;
+        results[k] = prev[k];
+        results.measuredAt[k] = prev.measuredAt?.[k] ?? prev.finished ?? prev.machine?.date;
+      }
+    } catch {
+      // an unreadable previous file: this run's sections only
+    }
+  }
   results.table = table(results);
   fs.writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
   console.log(`\nMachine: ${results.machine.nproc} × ${results.machine.cpuModel}, ${results.machine.date}, load avg ${results.machine.loadavgAtStart.join(' ')} → ${results.machine.loadavgAtEnd.join(' ')}\n`);
