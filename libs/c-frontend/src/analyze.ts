@@ -236,8 +236,51 @@ export interface RawUse {
   kind: 'io' | 'external';
 }
 
+/**
+ * Where program functions touch instances of program record types, for lazy transformation
+ * (`dsu patch --transform lazy`): the patch inserts a version-tag check before the first concrete
+ * use of each pointer and stamps instances its own code creates.
+ */
+export interface ObjectUses {
+  /**
+   * A member access or a whole-object dereference. `base` is the pointer (`arrow`, `deref`) or
+   * the object (`dot`); `type` the record key (or typedef name) of the object. `baseVar`: the
+   * decl id when the pointer is a parameter or local variable; `root` (dot): what the object
+   * path starts from.
+   */
+  uses: {
+    function: string;
+    type: string;
+    via: 'arrow' | 'dot' | 'deref';
+    base: ByteRange;
+    baseVar?: string;
+    root?: 'global' | 'local' | 'call' | 'other';
+  }[];
+  /** Parameters and locals that point to a record type: where they get their values. */
+  vars: {
+    function: string;
+    id: string;
+    name: string;
+    type: string;
+    param: boolean;
+    /** The initializer and the right-hand side of every plain `=` to the variable. */
+    assigns: ByteRange[];
+    /** Written otherwise (`++`, `+=`, address taken): its uses are checked where they happen. */
+    unstable: boolean;
+  }[];
+  /**
+   * Instances created by the function's own code: local objects (`at`: end of the declarator
+   * when there is no initializer) and initializer lists (`close`: the `}`), of a record type.
+   */
+  creations: { function: string; type: string; at?: number; close?: number; empty?: boolean; count?: number }[];
+  /** memset/memcpy/memmove whose destination points to a record type. */
+  wholeWrites: { function: string; type: string; name: string; call: ByteRange; callee: ByteRange }[];
+}
+
 export interface UnitAnalysis {
   unit: UnitModel;
+  /** Concrete uses of record instances (lazy transformation). */
+  objects?: ObjectUses;
   /** Struct definitions of program code with the ranges the room edit needs. */
   records: RecordInfo[];
   /** malloc/calloc/realloc calls in program functions. */
@@ -499,6 +542,7 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
       freeRefs: a.freeRefs,
       rawUses: a.rawUses,
       untracked: a.untracked,
+      objects: a.objects,
       stats,
     };
     // a method, not data: kept out of equality checks and JSON
@@ -562,6 +606,11 @@ class UnitDecoder {
   freeRefs: UnitAnalysis['freeRefs'] = [];
   rawUses: RawUse[] = [];
   untracked: UnitAnalysis['untracked'] = [];
+  objects: ObjectUses = { uses: [], vars: [], creations: [], wholeWrites: [] };
+  /** Decl id → index in objects.vars. */
+  private ptrVars = new Map<string, number>();
+  /** Dereferences already covered by the member access around them. */
+  private coveredDerefs = new Set<string>();
   /** CallExpr id of an allocation → the type its result is converted to a pointer of. */
   private allocTarget = new Map<string, string>();
 
@@ -892,6 +941,7 @@ class UnitDecoder {
       transactions: [],
     };
     for (const p of d.inner ?? []) if (p.kind === 'ParmVarDecl') this.useType(p.type, ctx);
+    for (const p of d.inner ?? []) if (p.kind === 'ParmVarDecl') this.addPtrVar(p, ctx, true);
     this.visit(body, ctx);
     const bodyRange = rangeOf(body);
     const model: FunctionModel = {
@@ -957,13 +1007,23 @@ class UnitDecoder {
       case 'MemberExpr': {
         const owner = n.referencedMemberDecl ? this.fieldOwner.get(n.referencedMemberDecl) : undefined;
         if (owner && ctx) ctx.typesUsed.add(owner);
+        if (ctx) this.onMember(n, ctx);
         break;
       }
       case 'UnaryExprOrTypeTraitExpr':
         this.useType(n.argType ?? n.inner?.[0]?.type, ctx);
         break;
+      case 'ArraySubscriptExpr': {
+        // p[i] as a whole object through a pointer (not an array): a use of the element
+        const b = n.inner?.[0];
+        const t = ctx && n.id && !this.coveredDerefs.has(n.id) && n.type?.qualType ? this.recordKeyOf(n.type.qualType) : undefined;
+        if (ctx && t && b && !(b.kind === 'ImplicitCastExpr' && b.castKind === 'ArrayToPointerDecay'))
+          this.objects.uses.push({ function: ctx.key, type: t, via: 'dot', base: rangeOf(n), root: 'other' });
+        break;
+      }
       case 'CompoundLiteralExpr':
         this.useType(n.type, ctx);
+        if (ctx) this.onInitList(n.inner?.[0], n.type?.qualType, ctx);
         break;
       case 'ImplicitCastExpr':
       case 'CStyleCastExpr': {
@@ -985,13 +1045,27 @@ class UnitDecoder {
         break;
       case 'BinaryOperator':
         if (n.opcode === '=' && n.inner?.[0]) this.markWrite(n.inner[0], true);
+        if (n.opcode === '=' && n.inner?.[1]) {
+          const v = this.ptrVarOf(n.inner[0]);
+          if (v) v.assigns.push(rangeOf(n.inner[1]));
+        }
         break;
       case 'CompoundAssignOperator':
         if (n.inner?.[0]) this.markWrite(n.inner[0], false);
+        if (n.inner?.[0]) this.unstable(n.inner[0]);
         break;
       case 'UnaryOperator':
         if ((n.opcode === '++' || n.opcode === '--' || n.opcode === '&') && n.inner?.[0])
           this.markWrite(n.inner[0], false);
+        if ((n.opcode === '++' || n.opcode === '--' || n.opcode === '&') && n.inner?.[0]) this.unstable(n.inner[0]);
+        if (n.opcode === '*' && ctx && n.id && !this.coveredDerefs.has(n.id) && n.inner?.[0]) {
+          const base = n.inner[0];
+          const type = this.pointee(base.type?.qualType);
+          if (type && this.isRecordKey(type)) {
+            const v = this.ptrVarOf(base);
+            this.objects.uses.push({ function: ctx.key, type, via: 'deref', base: rangeOf(base), ...(v ? { baseVar: v.id } : {}) });
+          }
+        }
         break;
     }
     if (n.inner) for (const c of n.inner) this.visit(c, ctx);
@@ -1017,6 +1091,19 @@ class UnitDecoder {
   }
 
   private onLocalVar(n: AstNode, ctx: FnCtx) {
+    if (n.storageClass !== 'static' && n.storageClass !== 'extern') {
+      this.addPtrVar(n, ctx, false);
+      const t = n.type?.qualType ? this.recordKeyOf(n.type.qualType) : undefined;
+      const arr = /^(.*?)\s*\[(\d+)\]$/.exec(n.type?.qualType ?? '');
+      const elem = arr ? this.recordKeyOf(arr[1]) : undefined;
+      if (elem && arr && n.init === undefined)
+        this.objects.creations.push({ function: ctx.key, type: elem, at: rangeOf(n).end, count: Number(arr[2]) });
+      if (t) {
+        const init = n.init !== undefined ? n.inner?.[n.inner.length - 1] : undefined;
+        if (!init) this.objects.creations.push({ function: ctx.key, type: t, at: rangeOf(n).end });
+        else this.onInitList(init, n.type?.qualType, ctx);
+      }
+    }
     if (n.type?.qualType && !/\*/.test(n.type.qualType.replace(/\[[^\]]*\]/g, ''))) this.useType(n.type, ctx);
     if (n.storageClass === 'extern' && n.name && n.id) {
       this.globalIds.set(n.id, symbolKey(n.name, this.unit.path, this.staticVars.has(n.name)));
@@ -1051,6 +1138,88 @@ class UnitDecoder {
       definition: rangeOf(n),
       nameRange: locRange(n.loc),
     });
+  }
+
+  /** `struct rec` / typedef name (qualifiers dropped) when it names a program record type. */
+  private recordKeyOf(q: string): string | undefined {
+    const b = q.replace(/\b(const|volatile|restrict|__restrict)\b/g, '').replace(/\s+/g, ' ').trim();
+    return this.typeKeys.has(b) && this.isRecordKey(b) ? b : undefined;
+  }
+
+  private isRecordKey(k: string): boolean {
+    const t = this.types.find((x) => x.model.key === k);
+    if (!t) return false;
+    return t.model.kind === 'struct' || (t.model.kind === 'typedef' && t.fields.length > 0) || (t.model.kind === 'typedef' && !!t.model.target && this.isRecordKey(t.model.target));
+  }
+
+  private addPtrVar(p: AstNode, ctx: FnCtx, param: boolean) {
+    if (!p.id || !p.name) return;
+    const type = this.pointee(p.type?.qualType);
+    if (!type || !this.isRecordKey(type)) return;
+    const init = !param && p.init !== undefined ? p.inner?.[p.inner.length - 1] : undefined;
+    this.ptrVars.set(p.id, this.objects.vars.length);
+    this.objects.vars.push({ function: ctx.key, id: p.id, name: p.name, type, param, assigns: init ? [rangeOf(init)] : [], unstable: false });
+  }
+
+  private ptrVarOf(e: AstNode | undefined): ObjectUses['vars'][number] | undefined {
+    let n = e;
+    while (n && (n.kind === 'ParenExpr' || (n.kind === 'ImplicitCastExpr' && (n.castKind === 'LValueToRValue' || n.castKind === 'NoOp')))) n = n.inner?.[0];
+    if (n?.kind !== 'DeclRefExpr' || !n.referencedDecl?.id) return undefined;
+    const i = this.ptrVars.get(n.referencedDecl.id);
+    return i === undefined ? undefined : this.objects.vars[i];
+  }
+
+  private unstable(e: AstNode) {
+    const v = this.ptrVarOf(e);
+    if (v) v.unstable = true;
+  }
+
+  /** A member access of a record: the object's pointer (->) or the object itself (.). */
+  private onMember(n: AstNode, ctx: FnCtx) {
+    const base = n.inner?.[0];
+    if (!base) return;
+    if (n.isArrow) {
+      const type = this.pointee(base.type?.qualType);
+      if (!type || !this.isRecordKey(type)) return;
+      const v = this.ptrVarOf(base);
+      this.objects.uses.push({ function: ctx.key, type, via: 'arrow', base: rangeOf(base), ...(v ? { baseVar: v.id } : {}) });
+      return;
+    }
+    const type = base.type?.qualType ? this.recordKeyOf(base.type.qualType) : undefined;
+    if (!type) return;
+    // what the object path starts from: a global or local object needs no check
+    let r: AstNode | undefined = base;
+    let root: 'global' | 'local' | 'call' | 'other' = 'other';
+    for (let i = 0; r && i < 64; i++) {
+      if (r.kind === 'ParenExpr' || (r.kind === 'ImplicitCastExpr' && r.castKind === 'NoOp')) r = r.inner?.[0];
+      else if (r.kind === 'MemberExpr' && !r.isArrow) r = r.inner?.[0];
+      else if (r.kind === 'ArraySubscriptExpr') {
+        const b = r.inner?.[0];
+        if (b?.kind === 'ImplicitCastExpr' && b.castKind === 'ArrayToPointerDecay') r = b.inner?.[0];
+        else break;
+      } else break;
+    }
+    if (r?.kind === 'DeclRefExpr' && r.referencedDecl?.id) {
+      if (this.globalIds.has(r.referencedDecl.id)) root = 'global';
+      else if (r.referencedDecl.kind === 'VarDecl' || r.referencedDecl.kind === 'ParmVarDecl') root = 'local';
+    } else if (r?.kind === 'CallExpr') root = 'call';
+    else if ((r?.kind === 'UnaryOperator' && r.opcode === '*') || r?.kind === 'ArraySubscriptExpr') {
+      // (*p).f, p[i].f: the dereference is this access's object
+      if (r.id) this.coveredDerefs.add(r.id);
+    }
+    // an rvalue (a struct returned by value, `c ? a : b`) is a copy the new code made
+    if (base.valueCategory !== undefined && base.valueCategory !== 'lvalue') root = 'call';
+    this.objects.uses.push({ function: ctx.key, type, via: 'dot', base: rangeOf(base), root });
+  }
+
+  /** An initializer list of a record type written by the function (stamped by lazy patches). */
+  private onInitList(init: AstNode | undefined, q: string | undefined, ctx: FnCtx) {
+    const type = q ? this.recordKeyOf(q) : undefined;
+    if (!type || init?.kind !== 'InitListExpr') return;
+    const r = rangeOf(init);
+    if (r.start < 0 || this.buf[r.start] !== 0x7b || this.buf[r.end - 1] !== 0x7d) return;
+    const empty = /^\s*$/.test(this.buf.toString('latin1', r.start + 1, r.end - 1));
+    this.objects.creations.push({ function: ctx.key, type, close: r.end - 1, empty });
   }
 
   private onRef(n: AstNode, ctx: FnCtx | undefined) {
@@ -1142,6 +1311,9 @@ class UnitDecoder {
       });
     }
     const types = args.map((a) => this.argType(a));
+    if ((name === 'memset' || name === 'memcpy' || name === 'memmove') && types[0] && this.isRecordKey(types[0])) {
+      this.objects.wholeWrites.push({ function: ctx.key, type: types[0], name, call: rangeOf(n), callee: rangeOf(callee) });
+    }
     if (RAW_IO_FUNCTIONS.has(name)) {
       const isMem = name === 'memcpy' || name === 'memmove';
       for (const t of types) {
@@ -1153,6 +1325,9 @@ class UnitDecoder {
       return;
     }
     if (LAYOUT_NEUTRAL_FUNCTIONS.has(name)) return;
+    // A function of this unit (its statics included, even when defined further down) is compiled
+    // with the same room; other units' functions are sorted out when the program is linked.
+    if (this.staticFns.has(name) || this.definedFns.has(name)) return;
     // the callee's own parameter types name the struct: code outside the program may depend on it
     const fnType = callee.type?.qualType ?? '';
     for (const t of new Set(types)) {

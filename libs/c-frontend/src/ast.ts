@@ -36,6 +36,7 @@ export interface AstNode {
   ownedTagDecl?: { id: string; kind: string; name?: string };
   previousDecl?: string;
   init?: string;
+  valueCategory?: string;
   [key: string]: unknown;
 }
 

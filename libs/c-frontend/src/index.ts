@@ -21,6 +21,7 @@ export {
   type RecordInfo,
   type AllocSite,
   type RawUse,
+  type ObjectUses,
   RAW_IO_FUNCTIONS,
   LAYOUT_NEUTRAL_FUNCTIONS,
 } from './analyze';

@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseCapacities, parseSlopSpec, typeId } from './data-plan';
+import { analyzeUnit, findClang } from '@dsu/c-frontend';
+import { parseCapacities, parseSlopSpec, planData, typeId } from './data-plan';
+import { applyEdits } from './edits';
 import { runDsuCc } from './dsu-cc';
 
 // Room for growth and allocation tracking on a real program: updatable structs (heap list,
@@ -114,4 +116,56 @@ describe('dsu-cc data instrumentation', () => {
     // FNV-1a 64 of "struct node", as dsu_type_id() in libdsu computes it
     expect(typeId('struct node').toString(16)).toBe('913e2afe9a2817cc');
   });
+
+  it('lazy patches: checks each pointer once where it gets its value, stamps what the code creates', async () => {
+    writeFileSync(
+      join(dir, 'lazy.c'),
+      [
+        '#include <string.h>',
+        'struct node { int id; long long val; struct node *next; };',
+        'struct box { int n; struct node first; };',
+        'struct node gnode;',
+        'struct box *boxes[4];',
+        'long long walk(struct node *head) {',
+        '  long long s = 0;',
+        '  for (struct node *p = head; p; p = p->next) s += p->val;',
+        '  s += boxes[0]->first.val + gnode.val;',
+        '  return s;',
+        '}',
+        'long long sum_array(struct node *a, int n) { long long s = 0; while (n--) { s += a->val; a++; } return s; }',
+        'void reset(struct node *p) { memset(p, 0, sizeof *p); struct node tmp; tmp.id = 1; struct node lit = { 1, 2, 0 }; *p = lit; (void)tmp; }',
+        'struct node second(struct node *v) { return v[1]; }',
+        'long long pair(void) { struct node two[2]; two[0].val = 1; two[1].val = 2; return walk(&two[0]); }',
+        'int other(struct node *q) { return q->id; }',
+        '',
+      ].join('\n'),
+    );
+    const clang = findClang().path;
+    const a = await analyzeUnit({ source: 'lazy.c', flags: ['-O2'], cwd: dir, clang, skipLayout: true });
+    const plan = planData(a, {
+      capacity: new Map([['struct node', 64], ['struct box', 112]]),
+      selected: (k) => k !== 'other',
+      typeTable: false,
+      lazy: new Map([['struct node', { stamp: '__dsu_lzv_struct_node__vtest' }]]),
+    });
+    const text = applyEdits(a.preprocessed, plan.edits).toString('utf8');
+    // the list walk: the pointer is checked where it gets its value, p->val needs no check
+    expect(text).toContain('for (struct node *p = __dsu_lz_struct_node(head); p; p = __dsu_lz_struct_node(p->next)) s += p->val;');
+    // a member of another heap object is checked at its use; a global instance (eager) is not
+    expect(text).toContain('s += (*__dsu_lz_struct_node(&(boxes[0]->first))).val + gnode.val;');
+    // a pointer that moves by ++ is checked at every use
+    expect(text).toContain('s += __dsu_lz_struct_node(a)->val; a++;');
+    // parameter used concretely: checked once at entry; whole writes and new objects stamped
+    expect(text).toContain('void reset(struct node *p) { __dsu_lz_struct_node(p); __dsu_cc_lazy_memset(0x913e2afe9a2817ccULL, p, 0, sizeof *p);');
+    expect(text).toContain('struct node tmp = { .__dsu_tag = __dsu_lz_struct_node_v };');
+    expect(text).toContain('struct node lit = { 1, 2, 0 , .__dsu_tag = __dsu_lz_struct_node_v};');
+    // functions outside the patch are left alone
+    expect(text).toContain('int other(struct node *q) { return q->id; }');
+    expect(text).toContain('struct node two[2] = { [0 ... 1] = { .__dsu_tag = __dsu_lz_struct_node_v } };');
+    // an element through a pointer, used whole
+    expect(text).toContain('struct node second(struct node *v) { return (*__dsu_lz_struct_node(&(v[1]))); }');
+    expect(plan.lazyChecks?.['struct node']).toEqual({ checks: 6, stamps: 4 });
+    writeFileSync(join(dir, 'lazy.inst.i'), text);
+    execFileSync(clang, ['-fsyntax-only', '-Wall', '-Werror', '-x', 'cpp-output', join(dir, 'lazy.inst.i')]);
+  }, 60_000);
 });

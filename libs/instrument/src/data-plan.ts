@@ -24,6 +24,15 @@ export interface DataPlanOptions {
   selected?: (fnKey: string | undefined) => boolean;
   /** Emit the unit's `dsu_type` table entries (programs yes, patches no). Default true. */
   typeTable?: boolean;
+  /**
+   * Patches: record key → the symbol of the patch's stamp variable for that type, which the
+   * runtime sets at commit to the type's current version tag (0: no lazy history, the checks
+   * pass). The selected functions check the tag before the first concrete use of each pointer
+   * (`__dsu_lz_<m>(p)`, which transforms the instance on first touch) and stamp the instances
+   * they create themselves. `dsu patch` lists every type with room, so a patch applied after a
+   * lazy one still checks what may be in an older layout.
+   */
+  lazy?: ReadonlyMap<string, { stamp: string }>;
 }
 
 export interface DataPlan {
@@ -34,6 +43,8 @@ export interface DataPlan {
   kept: Record<string, string>;
   /** Allocation sites rewritten to the tracked entry points, by type key. */
   trackedSites: Record<string, number>;
+  /** Lazy patches: tag checks and stamps inserted, by type key. */
+  lazyChecks?: Record<string, { checks: number; stamps: number }>;
 }
 
 /** 64-bit FNV-1a of a type key, as `dsu_type_id()` in the runtime computes it. */
@@ -79,6 +90,9 @@ export const DATA_PRELUDE = [
   'extern void *__dsu_cc_trealloc(unsigned long long, __SIZE_TYPE__, void *, __SIZE_TYPE__) __asm__("dsu_trealloc");',
   'extern void *__dsu_cc_realloc(void *, __SIZE_TYPE__) __asm__("dsu_realloc");',
   'extern void __dsu_cc_free(void *) __asm__("dsu_free");',
+  'extern void *__dsu_cc_lazy_memset(unsigned long long, void *, int, __SIZE_TYPE__) __asm__("dsu_lazy_memset");',
+  'extern void *__dsu_cc_lazy_memcpy(unsigned long long, void *, const void *, __SIZE_TYPE__) __asm__("dsu_lazy_memcpy");',
+  'extern void *__dsu_cc_lazy_memmove(unsigned long long, void *, const void *, __SIZE_TYPE__) __asm__("dsu_lazy_memmove");',
 ];
 
 /** The room members for one record; `capacity` undefined = computed from the fields. */
@@ -157,7 +171,133 @@ export function planData(a: UnitAnalysis, opts: DataPlanOptions = {}): DataPlan 
     if (!selected(f.function)) continue;
     edits.push({ start: f.range.start, end: f.range.end, text: f.name === 'free' ? '__dsu_cc_free' : '__dsu_cc_realloc' });
   }
+  const lazyChecks = opts.lazy?.size ? planLazy(a, opts.lazy, canonical, selected, edits) : undefined;
   edits.push({ start: 0, end: 0, text: DATA_PRELUDE.join(' ') + '\n' });
   if (entries.length && opts.typeTable !== false) edits.push({ start: buf.length, end: buf.length, text: '\n' + entries.join('\n') + '\n' });
-  return { edits, roomy, kept, trackedSites };
+  return { edits, roomy, kept, trackedSites, ...(lazyChecks ? { lazyChecks } : {}) };
+}
+
+/** Name of the inline tag check of a lazily transformed type in patch units. */
+export const lazyCheckName = (key: string) => `__dsu_lz_${typeMangle(key)}`;
+
+/**
+ * Lazy transformation (ABI.md §10): tag checks and stamps in the selected functions.
+ * - A pointer parameter or local whose value only changes by plain `=` is checked once where it
+ *   gets its value (parameters at function entry, locals at their initializer and assignments);
+ *   its member accesses and dereferences then need no check.
+ * - Any other pointer (`a->b->c`'s `a->b`, `p++`, array elements, members of other objects) is
+ *   checked where it is used; objects reached from a global (transformed eagerly at commit) or a
+ *   local object (stamped) are not.
+ * - Local objects (and one-dimensional local arrays without an initializer) and initializer lists
+ *   of the type get the current tag; memset/memcpy/memmove
+ *   into the type go through the runtime, which stamps the instances they overwrite.
+ */
+function planLazy(
+  a: UnitAnalysis,
+  lazy: ReadonlyMap<string, { stamp: string }>,
+  canonicalOf: ReadonlyMap<string, string>,
+  selected: (fnKey: string | undefined) => boolean,
+  edits: Edit[],
+): Record<string, { checks: number; stamps: number }> {
+  const o = a.objects;
+  const stats: Record<string, { checks: number; stamps: number }> = {};
+  const canon = (t: string) => {
+    let k = t;
+    for (let i = 0; i < 8 && !lazy.has(k); i++) {
+      const td = a.types.find((x) => x.key === k && x.kind === 'typedef');
+      if (!td?.target) break;
+      k = td.target;
+    }
+    return lazy.has(k) ? k : canonicalOf.get(t);
+  };
+  const lazyKey = (t: string) => {
+    const k = canon(t);
+    return k && lazy.has(k) ? k : undefined;
+  };
+  const stat = (k: string) => (stats[k] ??= { checks: 0, stamps: 0 });
+  const records = new Map((a.records ?? []).map((r) => [r.key, r]));
+  // the check function, right after the type's definition
+  for (const [key, { stamp }] of lazy) {
+    const r = records.get(key);
+    if (!r) continue;
+    const T = r.spelling;
+    const f = lazyCheckName(key);
+    edits.push({
+      start: r.declEnd,
+      end: r.declEnd,
+      text:
+        `\nextern unsigned int ${f}_v __asm__(${JSON.stringify(stamp)}); extern void ${f}_touch(void *, unsigned long long) __asm__("dsu_lazy_touch");` +
+        ` static __inline__ __attribute__((always_inline, unused)) ${T} *${f}(const ${T} *p) {` +
+        ` unsigned int s = __atomic_load_n(&${f}_v, __ATOMIC_RELAXED);` +
+        ` if (p && s && __builtin_expect(__atomic_load_n(&p->__dsu_tag, __ATOMIC_ACQUIRE) != s, 0)) ${f}_touch((void *)p, ${typeIdLiteral(key)});` +
+        ` return (${T} *)p; }\n`,
+    });
+  }
+  if (!o) return stats;
+  const bodies = new Map(a.functions.map((f) => [f.model.key, f.body]));
+  const vars = new Map(o.vars.filter((v) => selected(v.function) && !v.unstable && lazyKey(v.type)).map((v) => [v.id, v]));
+  const opens: Edit[] = [];
+  const closes: Edit[] = [];
+  const wrap = (r: { start: number; end: number }, before: string, after: string) => {
+    opens.push({ start: r.start, end: r.start, text: before });
+    closes.push({ start: r.end, end: r.end, text: after });
+  };
+  const usedVars = new Set<string>();
+  for (const u of o.uses) {
+    if (!selected(u.function)) continue;
+    const k = lazyKey(u.type);
+    if (!k || u.base.start < 0) continue;
+    const f = lazyCheckName(k);
+    if (u.via === 'dot') {
+      if (u.root === 'global' || u.root === 'local' || u.root === 'call') continue;
+      wrap(u.base, `(*${f}(&(`, `)))`);
+    } else if (u.baseVar && vars.has(u.baseVar)) {
+      usedVars.add(u.baseVar);
+      continue;
+    } else wrap(u.base, `${f}(`, `)`);
+    stat(k).checks++;
+  }
+  for (const v of vars.values()) {
+    if (!usedVars.has(v.id)) continue;
+    const k = lazyKey(v.type) as string;
+    const f = lazyCheckName(k);
+    for (const r of v.assigns) {
+      if (r.start < 0) continue;
+      wrap(r, `${f}(`, `)`);
+      stat(k).checks++;
+    }
+    const body = bodies.get(v.function);
+    if (v.param && body && body.start >= 0) {
+      opens.push({ start: body.start + 1, end: body.start + 1, text: ` ${f}(${v.name});` });
+      stat(k).checks++;
+    }
+  }
+  edits.push(...opens, ...closes.reverse());
+  const buf = a.preprocessed;
+  for (const c of o.creations) {
+    if (!selected(c.function)) continue;
+    const k = lazyKey(c.type);
+    if (!k) continue;
+    const v = `${lazyCheckName(k)}_v`;
+    if (c.at !== undefined && c.at >= 0 && c.count !== undefined) {
+      if (c.count > 0) edits.push({ start: c.at, end: c.at, text: ` = { [0 ... ${c.count - 1}] = { .__dsu_tag = ${v} } }` });
+    } else if (c.at !== undefined && c.at >= 0) edits.push({ start: c.at, end: c.at, text: ` = { .__dsu_tag = ${v} }` });
+    else if (c.close !== undefined) {
+      const before = buf.toString('latin1', Math.max(0, c.close - 200), c.close).trimEnd();
+      const comma = c.empty || before.endsWith(',') ? '' : ', ';
+      edits.push({ start: c.close, end: c.close, text: `${comma}.__dsu_tag = ${v}` });
+    } else continue;
+    stat(k).stamps++;
+  }
+  for (const w of o.wholeWrites) {
+    if (!selected(w.function)) continue;
+    const k = lazyKey(w.type);
+    if (!k) continue;
+    const paren = buf.indexOf('(', w.callee.end);
+    if (paren < 0 || paren >= w.call.end || !/^\s*$/.test(buf.toString('latin1', w.callee.end, paren))) continue;
+    edits.push({ start: w.callee.start, end: w.callee.end, text: `__dsu_cc_lazy_${w.name}` });
+    edits.push({ start: paren + 1, end: paren + 1, text: `${typeIdLiteral(k)}, ` });
+    stat(k).stamps++;
+  }
+  return stats;
 }

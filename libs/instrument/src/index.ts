@@ -30,6 +30,7 @@ export {
   typeId,
   typeIdLiteral,
   typeMangle,
+  lazyCheckName,
   DATA_PRELUDE,
   type DataPlan,
   type DataPlanOptions,

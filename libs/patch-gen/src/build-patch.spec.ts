@@ -209,10 +209,24 @@ describe('buildPatch', () => {
     expect((err as UnsupportedChangeError).reasons).toEqual([
       "global 'counter' changes type from 'long' to 'int'; only changes inside updatable struct types are carried",
     ]);
-    await expect(buildPatch(v1, v3Dir(), join(dir, 'p13b'), { transform: 'lazy' })).rejects.toThrow(
-      /lazy transformation .* is not implemented yet/,
+    await expect(buildPatch(v1, v3Dir(), join(dir, 'p13c'), { spec: { types: { 'struct point': { mode: 'fast' as 'lazy' } } } })).rejects.toThrow(
+      /patch.yaml gives type 'struct point' mode 'fast'; use eager or lazy/,
     );
     await expect(buildPatch(v1, v1, join(dir, 'p11'))).rejects.toThrow(/nothing to patch/);
+  }, 120_000);
+
+  it('transforms lazily on request: mode lazy in the manifest, descriptor and stamp variable in the bundle', async () => {
+    const v1 = join(dir, 'builds', 'v1');
+    const { manifest } = await buildPatch(v1, v3Dir(), join(dir, 'p13b'), { transform: 'lazy' });
+    expect(manifest.types.map((t) => [t.name, t.mode])).toEqual([['struct point', 'lazy']]);
+    const patchC = readFileSync(join(dir, 'p13b', 'patch.c'), 'utf8');
+    expect(patchC).toMatch(/^unsigned int __dsu_lzv_struct_point__v[0-9a-f]+ = 0u;$/m);
+    expect(patchC).toMatch(/\{ "struct point", 0x[0-9a-f]+ULL, &__dsu_lzv_struct_point__v[0-9a-f]+ \},/);
+    expect(patchC).toContain('const struct dsu_patch_lazy_checks dsu_patch_lazy_checks = { DSU_DATA_ABI_VERSION, 1u, lazy_checks };');
+    const unit = readFileSync(join(dir, 'p13b', 'units', 'main.c.i'), 'utf8');
+    expect(unit).toMatch(/2u \/\* lazy \*\/,[\s\S]*&__dsu_lzv_struct_point__v[0-9a-f]+ \};/);
+    // the tag check sits right after the type's definition in the patch unit
+    expect(unit).toMatch(/struct point \*__dsu_lz_struct_point\(const struct point \*p\)/);
   }, 120_000);
 
   const v3Dir = () => join(dir, 'builds', 'v3');

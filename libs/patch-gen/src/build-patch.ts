@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { analyzeUnit, codegenFlags, findClang, splitFlags } from '@dsu/c-frontend';
-import { applyEdits, locateRuntime, parseUpdatePointSpec, planData } from '@dsu/instrument';
+import { applyEdits, locateRuntime, parseUpdatePointSpec, planData, typeIdLiteral } from '@dsu/instrument';
 import { computePatchId, type ManifestFunction, type PatchManifest } from '@dsu/patch-format';
 import { loadBuild, type LoadedBuild } from './build-dir';
 import { diffFunctions } from './model-diff';
@@ -84,6 +84,25 @@ function lazyTypes(
     }
   }
   return lazy;
+}
+
+/**
+ * Every type with room gets tag checks in the patch's code (ABI.md §10): the runtime sets each
+ * stamp at commit to the type's current tag, or 0 when no lazy patch ever changed the type (the
+ * checks then pass), and refuses a later patch that does not list a type with lazy history.
+ */
+function lazyChecksSource(keys: string[], suffix: string): string {
+  if (keys.length === 0) return '';
+  return [
+    "/* Version tags the patch's code checks before using an instance (libs/runtime/ABI.md section 10);",
+    ' * set by the runtime at commit: the current tag of a lazily transformed type, else 0. */',
+    ...keys.map((k) => `unsigned int ${lazyStampName(k, suffix)} = 0u;`),
+    'static const struct dsu_patch_lazy_check lazy_checks[] = {',
+    ...keys.map((k) => `    { ${JSON.stringify(k)}, ${typeIdLiteral(k)}, &${lazyStampName(k, suffix)} },`),
+    '};',
+    `const struct dsu_patch_lazy_checks dsu_patch_lazy_checks = { DSU_DATA_ABI_VERSION, ${keys.length}u, lazy_checks };`,
+    '',
+  ].join('\n');
 }
 
 /** Global changes: what the patch does with each, and the changes it cannot carry. */
@@ -356,7 +375,7 @@ export async function buildPatch(
       capacity,
       selected: inPatch,
       typeTable: false,
-      lazy: new Map([...lazy].map((k) => [k, { stamp: lazyStampName(k, suffix) }])),
+      lazy: new Map([...capacity.keys()].map((k) => [k, { stamp: lazyStampName(k, suffix) }])),
     });
     const name = unit.path.replace(/[^A-Za-z0-9_.-]/g, '_');
     const patchUnit = join(outDir, 'units', `${name}.i`);
@@ -403,13 +422,7 @@ export async function buildPatch(
       diff.removed,
       types.changed.map((c) => typeDescName(c.key, suffix)),
       stateName,
-    ) +
-      [...lazy]
-        .map(
-          (k) =>
-            `/* version tag of '${k}' the patch's code expects; set by the runtime at commit */\nunsigned int ${lazyStampName(k, suffix)} = 0xffffffffu;\n`,
-        )
-        .join(''),
+    ) + lazyChecksSource([...capacity.keys()], suffix),
   );
   writeFileSync(join(outDir, 'units', 'index.json'), JSON.stringify(units, null, 2) + '\n');
   const soBytes = await compileBundle(outDir, clang);

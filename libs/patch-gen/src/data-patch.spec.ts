@@ -68,6 +68,29 @@ describe('data patches', () => {
     expect(() => transformerSource({ key: 'struct rec', old: oldRec, next: odd }, from, to, new Map(), 'v1', undefined)).toThrow(/field 'id' changes from 'int' to 'double'/);
   });
 
+  it('treats a container whose member moved (an embedded struct needs more alignment) as changed, and warns about room the new alignment cannot use', () => {
+    // struct point { int x; } (align 4, 36 bytes reserved) -> { long long x; } (align 8): struct shape's fields keep
+    // their names and types, but 'origin' moves from offset 4 to 8, so shape is transformed (nested) too.
+    const p1 = struct('struct point', [field('x', 'int', 0, 4)], 4, 36, { align: 4 });
+    const p2 = struct('struct point', [field('x', 'long long', 0, 8)], 8, 36, { align: 8 });
+    const s1 = struct('struct shape', [field('kind', 'int', 0, 4), field('origin', 'struct point', 4, 36)], 40, 72, { align: 4 });
+    const s2 = struct('struct shape', [field('kind', 'int', 0, 4), field('origin', 'struct point', 8, 36)], 44, 72);
+    const a = model([p1, s1], { shapes: { key: 'shapes', name: 'shapes', unit: 'a.c', type: 'struct shape[3]', linkage: 'external' } });
+    const b = model([p2, s2]);
+    const d = diffTypes(a, b);
+    expect(d.changed.map((c) => c.key)).toEqual(['struct point', 'struct shape']);
+    expect(d.notes).toEqual([expect.stringMatching(/^type 'struct point' needs 8-byte alignment in the new version, but the running program reserved 36 bytes for it/)]);
+    const x = transformerSource(d.changed[1], a, b, changedNames(b, d.changed), 'v1', undefined);
+    expect(x.fields).toEqual([
+      { field: 'kind', how: 'copied' },
+      { field: 'origin', how: 'nested transformer of struct point' },
+    ]);
+    expect(x.code).toContain('if (__dsu_xf_struct_point__v1(&n->origin, o + 4, err, errlen) != 0) return -1;');
+    // the points live inside the changed shapes: only the shapes are listed as instances
+    expect(findInstances('struct point', a as never, changedNames(a, d.changed)).ranges).toEqual([]);
+    expect(findInstances('struct shape', a as never, changedNames(a, d.changed)).ranges).toEqual([{ what: 'global shapes', symbol: 'shapes', offset: 0, count: 3 }]);
+  });
+
   it('finds instances in globals, in members of unchanged globals and in heap containers', () => {
     const names = changedNames(from, diffTypes(from, to).changed);
     const inst = findInstances('struct rec', from as never, names);

@@ -21,6 +21,8 @@ export interface TypeSpec {
    * field's bytes (same name, or the rename's) when there is one.
    */
   fields?: Record<string, string>;
+  /** How this type's instances are transformed; default: the patch's `--transform` (eager). */
+  mode?: 'eager' | 'lazy';
 }
 
 export interface DataSpec {
@@ -45,7 +47,10 @@ export interface DataDiff {
   notes: string[];
 }
 
-const fieldSig = (t: TypeModel) => JSON.stringify(t.fields.map((f) => [f.name, f.type, !!f.bitfield]));
+// Offsets are part of the signature: a struct whose fields keep their names and types still
+// changes its layout when an embedded updatable struct needs a stricter alignment in the new
+// version (`struct point { int x; }` -> `{ long long x; }` moves `origin` in `struct shape`).
+const fieldSig = (t: TypeModel) => JSON.stringify(t.fields.map((f) => [f.name, f.type, !!f.bitfield, f.offsetBits]));
 const hasRoom = (t: TypeModel) => t.updatable && t.capacity > t.size;
 const isRecord = (t: TypeModel) => t.kind === 'struct' || t.kind === 'union' || (t.kind === 'typedef' && t.fields.length > 0);
 
@@ -68,6 +73,11 @@ export function diffTypes(from: ProgramModel, to: ProgramModel): DataDiff {
     if (old.fields.some((f) => f.bitfield) || next.fields.some((f) => f.bitfield)) {
       out.refusals.push(`type '${key}' has bit-fields; transformers for them are not generated (give a custom transformer in patch.yaml)`);
       continue;
+    }
+    if (next.align > 0 && old.capacity % next.align !== 0) {
+      out.notes.push(
+        `type '${key}' needs ${next.align}-byte alignment in the new version, but the running program reserved ${old.capacity} bytes for it (not a multiple of ${next.align}); the runtime will refuse the update (restart once with room that is a multiple of ${next.align}, e.g. a 'long' or pointer field in the type)`,
+      );
     }
     out.changed.push({ key, old, next });
   }
@@ -148,6 +158,7 @@ export function transformerSource(
   changed: ReadonlyMap<string, string>,
   suffix: string,
   spec: TypeSpec | undefined,
+  lazy: ReadonlySet<string> = new Set(),
 ): { code: string; fields: FieldPlan[] } {
   const name = transformerName(c.key, suffix);
   const T = c.next.kind === 'typedef' ? c.key : c.key;
@@ -195,6 +206,16 @@ export function transformerSource(
     const oa = arrayOf(of.type);
     const na = arrayOf(f.type);
     const nested = changed.get(na.base);
+    if (nested && changed.get(oa.base) === nested && lazy.has(nested)) {
+      // a lazily transformed member keeps its old image and its tag: it is transformed on its
+      // own first touch (its accesses are checked like any other instance's)
+      const k = Math.min(na.count, oa.count);
+      body.push(
+        `  __builtin_memcpy(&n->${f.name}, o + ${off}, ${k} * sizeof(${nested})); /* ${f.name}${renamed}: ${nested}, transformed lazily on first touch */`,
+      );
+      fields.push({ field: f.name, how: `kept, ${nested} transformed lazily` });
+      continue;
+    }
     if (nested && changed.get(oa.base) === nested) {
       const oldElem = from.types[nested]?.capacity ?? 0;
       const xf = transformerName(nested, suffix);
@@ -346,14 +367,18 @@ export const DATA_DESC_PRELUDE = [
   'struct __dsu_patch_embed_v1 { const char *container_key; unsigned long long container_id; unsigned int container_capacity; unsigned long long offset; unsigned long long count; };',
   'struct __dsu_patch_type_v1 { const char *key; unsigned long long id; unsigned int capacity, old_size, new_size, new_sizeof, mode;',
   '  int (*transform)(void *, const void *, char *, __SIZE_TYPE__); unsigned int nranges; const struct __dsu_patch_range_v1 *ranges;',
-  '  unsigned int nembeds; const struct __dsu_patch_embed_v1 *embeds; };',
+  '  unsigned int nembeds; const struct __dsu_patch_embed_v1 *embeds; unsigned int *lazy_stamp; };',
 ].join('\n');
 
 /** The per-type descriptor (ABI.md §10), in the patch unit that defines the new layout. */
+/** The stamp variable of a lazily transformed type (defined in patch.c, set by the runtime at commit). */
+export const lazyStampName = (key: string, suffix: string) => `__dsu_lzv_${typeMangle(key)}__${suffix}`;
+
 export function typeDescriptorSource(
   c: TypeChange,
   suffix: string,
   inst: { ranges: InstanceRange[]; embeds: InstanceEmbed[] },
+  mode: 'eager' | 'lazy' = 'eager',
 ): string {
   const m = `${typeMangle(c.key)}__${suffix}`;
   const syms = [...new Set(inst.ranges.map((r) => r.symbol))];
@@ -368,10 +393,12 @@ export function typeDescriptorSource(
     ...inst.embeds.map((e) => `  { ${JSON.stringify(e.container)}, ${typeIdLiteral(e.container)}, ${e.capacity}, ${e.offset}, ${e.count} },`),
     inst.embeds.length ? '' : '  { 0, 0, 0, 0, 0 }',
     '};',
+    ...(mode === 'lazy' ? [`extern unsigned int ${lazyStampName(c.key, suffix)};`] : []),
     `const struct __dsu_patch_type_v1 ${typeDescName(c.key, suffix)} = {`,
     `  ${JSON.stringify(c.key)}, ${typeIdLiteral(c.key)}, ${c.old.capacity}u, ${c.old.size}u,`,
-    `  (unsigned int)__builtin_offsetof(${c.key}, __dsu_room), (unsigned int)sizeof(${c.key}), 1u /* eager */,`,
-    `  ${transformerName(c.key, suffix)}, ${inst.ranges.length}u, __dsu_pr_${m}, ${inst.embeds.length}u, __dsu_pe_${m} };`,
+    `  (unsigned int)__builtin_offsetof(${c.key}, __dsu_room), (unsigned int)sizeof(${c.key}), ${mode === 'lazy' ? '2u /* lazy */' : '1u /* eager */'},`,
+    `  ${transformerName(c.key, suffix)}, ${inst.ranges.length}u, __dsu_pr_${m}, ${inst.embeds.length}u, __dsu_pe_${m},`,
+    `  ${mode === 'lazy' ? `&${lazyStampName(c.key, suffix)}` : '0'} };`,
   ];
   return lines.filter((l) => l !== '').join('\n') + '\n';
 }

@@ -190,7 +190,8 @@ size_t dsu_tracked_count(uint64_t type_id, size_t *instances);
  * -1 with a message in err (the whole update is then refused). */
 typedef int (*dsu_transform_fn)(void *new_obj, const void *old_obj, char *err, size_t errlen);
 
-#define DSU_XFORM_EAGER 1u
+#define DSU_XFORM_EAGER 1u  /* every instance at the update point */
+#define DSU_XFORM_LAZY  2u  /* on first touch by the patch's code (version tag) */
 
 /* `count` consecutive instances starting at `base` (a global, an array
  * global, or a member of a global), `capacity` bytes apart. */
@@ -216,12 +217,17 @@ struct dsu_patch_type {
     uint32_t old_size;      /* bytes the old fields use */
     uint32_t new_size;      /* bytes the new fields use */
     uint32_t new_sizeof;    /* sizeof the new layout; must equal capacity */
-    uint32_t mode;          /* DSU_XFORM_EAGER */
+    uint32_t mode;          /* DSU_XFORM_EAGER or DSU_XFORM_LAZY */
     dsu_transform_fn transform;
     uint32_t nranges;
     const struct dsu_patch_range *ranges;
     uint32_t nembeds;
     const struct dsu_patch_embed *embeds;
+    /* LAZY only (not read for EAGER, so older eager patches stay valid): a
+     * variable of the patch the runtime sets at commit to the version tag
+     * that instances in the new layout carry; the patch's code compares an
+     * instance's tag with it before the first concrete use (DSU_LAZY_CHECK). */
+    uint32_t *lazy_stamp;
 };
 /* Exported by a patch as `dsu_patch_data` (optional; absent = code only). */
 struct dsu_patch_data {
@@ -234,6 +240,53 @@ struct dsu_patch_data {
      * -1 refuses the update (data is restored). NULL = none. */
     int (*state_transform)(char *err, size_t errlen);
 };
+
+/* Lazy transformation (ABI.md section 10).  Brings the instance at `obj` of
+ * a lazily transformed type to the current layout: runs the chain of
+ * transformers from the version its tag names (v1 -> v2 -> v3 ...) into a
+ * temporary image, copies it back and stores the current tag last (release).
+ * Thread-safe: concurrent touches of one object serialize on a striped lock
+ * and the second finds the tag current.  A transformer that fails here
+ * cannot refuse the update any more: the process aborts with the type, the
+ * address and the transformer's message. */
+void dsu_lazy_touch(void *obj, uint64_t type_id);
+/* The check the patch's code makes before the first concrete use of a
+ * pointer: one acquire load of the tag, one compare with the patch's stamp.
+ * A stamp of 0 means the type has no lazy history: no check. */
+#define DSU_LAZY_CHECK(p, type_id, stamp) do {                                  \
+    uint32_t dsu__s_ = __atomic_load_n(&(stamp), __ATOMIC_RELAXED);             \
+    if ((p) && dsu__s_ && __builtin_expect(                                     \
+            __atomic_load_n(&(p)->__dsu_tag, __ATOMIC_ACQUIRE) != dsu__s_, 0))  \
+        dsu_lazy_touch((void *)(p), (type_id));                              \
+} while (0)
+/* Exported by a patch as `dsu_patch_lazy_checks` (optional): the types its
+ * code checks the tag of (DSU_LAZY_CHECK) before using them concretely, each
+ * with the stamp variable its checks compare against.  At commit the
+ * runtime sets each stamp to the type's current tag, or 0 when the type has
+ * no lazy history.  Once a type was transformed lazily, a later patch that
+ * does not list it (or change it lazily itself) is refused: its code could
+ * read an instance that was never touched in an older layout. */
+struct dsu_patch_lazy_check {
+    const char *key;
+    uint64_t id;
+    uint32_t *stamp;
+};
+struct dsu_patch_lazy_checks {
+    uint32_t abi;           /* DSU_DATA_ABI_VERSION */
+    uint32_t n;
+    const struct dsu_patch_lazy_check *checks;
+};
+/* memset/memcpy/memmove into instances of a lazily transformed type (the
+ * patch generator routes the patch's own calls here): the whole instances
+ * written get the current tag. */
+void *dsu_lazy_memset(uint64_t type_id, void *d, int c, size_t n);
+void *dsu_lazy_memcpy(uint64_t type_id, void *d, const void *s, size_t n);
+void *dsu_lazy_memmove(uint64_t type_id, void *d, const void *s, size_t n);
+/* The tag instances of the type carry in its current layout (0 = the type
+ * was never transformed lazily) and the number of first-touch
+ * transformations done so far (tests, STATUS). */
+uint32_t dsu_lazy_current_tag(uint64_t type_id);
+uint64_t dsu_lazy_touched(uint64_t type_id);
 
 /* ---- Misc ---------------------------------------------------------------- */
 

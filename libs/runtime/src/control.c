@@ -272,6 +272,10 @@ static int arm_lazy(void) {
         fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_ASYNC) < 0)
         return -1;              /* the socket stays open; the thread will use it */
     __atomic_store_n(&dsu__lazy_fd, listen_fd, __ATOMIC_RELEASE);
+    /* A client that connected between listen() and O_ASYNC raised no
+     * signal: serve it now (we are in normal context here). */
+    struct pollfd pf = { listen_fd, POLLIN, 0 };
+    if (poll(&pf, 1, 0) > 0) dsu__control_wake();
     return 0;
 }
 

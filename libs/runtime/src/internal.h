@@ -120,7 +120,14 @@ void dsu__thread_name(pid_t tid, char *out, size_t n);
 
 /* ---- update.c ---- */
 /* ---- data.c: allocation registry and eager transformation ---- */
-struct dsu__data_stats { size_t instances; uint64_t ns; };
+struct dsu__data_stats { size_t instances; uint64_t ns; uint32_t lazy_types; };
+/* STATUS: "lazyTypes":[{type, version, touched}] */
+void dsu__data_status(struct dsu__json *j);
+/* A patch may run only if its code checks every type with lazy history
+ * (listed in `lc`, or changed lazily by `d` itself).  0, or -1 + reason. */
+int dsu__lazy_checks_check(const struct dsu_patch_lazy_checks *lc, const struct dsu_patch_data *d, char *err, size_t errn);
+/* At commit, after dsu__data_apply: each listed stamp = the type's current tag (0 = none). */
+void dsu__lazy_checks_set(const struct dsu_patch_lazy_checks *lc);
 /* Static checks of a patch's data descriptor against the running program
  * (ids, capacities, fit).  0, or -1 with the reason in err. */
 int dsu__data_check(const struct dsu_patch_data *d, char *err, size_t errn);
@@ -128,7 +135,7 @@ int dsu__data_check(const struct dsu_patch_data *d, char *err, size_t errn);
  * then commit) and runs its state transformer.  Call only while every
  * program thread is parked or blocked.  0, or -1 with the reason in err
  * and no instance changed. */
-int dsu__data_apply(const struct dsu_patch_data *d, struct dsu__data_stats *st, char *err, size_t errn);
+int dsu__data_apply(const struct dsu_patch_data *d, const char *patch_id, struct dsu__data_stats *st, char *err, size_t errn);
 
 void dsu__update_init(void);           /* walks the dsu_fn registry */
 void dsu__note_foreign_threads(void);  /* sanitizer builds only, see update.c */

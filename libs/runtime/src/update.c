@@ -57,6 +57,7 @@ static struct {
     char id[128];
     const struct dsu_patch_desc *desc;
     const struct dsu_patch_data *data;
+    const struct dsu_patch_lazy_checks *lazy_checks;
 } staged;
 static const char *cur_build;   /* atomic; NULL = program's */
 static unsigned round_gen;
@@ -191,6 +192,7 @@ void dsu__req_status(struct dsu__json *j) {
         dsu__json_obj_end(j);
     }
     dsu__json_arr_end(j);
+    dsu__data_status(j);
     dsu__json_key(j, "staged");
     if (staged.present) dsu__json_str(j, staged.id); else dsu__json_null(j);
     dsu__json_obj_end(j);
@@ -337,7 +339,13 @@ void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r) {
                  (uintptr_t)di.dli_fbase != (uintptr_t)lm->l_addr))
         data = NULL;
     lm = NULL;
+    const struct dsu_patch_lazy_checks *lchecks = dlsym(h, "dsu_patch_lazy_checks");
+    if (lchecks && (!dladdr(lchecks, &di) || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm ||
+                    (uintptr_t)di.dli_fbase != (uintptr_t)lm->l_addr))
+        lchecks = NULL;
+    lm = NULL;
     if (dsu__data_check(data, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
+    if (dsu__lazy_checks_check(lchecks, data, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm) {
         const char *se;
         if (dsu__symtab_add(r->id, bytes, len, (uintptr_t)lm->l_addr, &se) < 0)
@@ -349,6 +357,7 @@ void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r) {
     snprintf(staged.id, sizeof staged.id, "%s", r->id);
     staged.desc = d;
     staged.data = data;
+    staged.lazy_checks = lchecks;
     dsu__json_obj(j);
     dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
     dsu__json_key(j, "staged"); dsu__json_str(j, r->id);
@@ -366,12 +375,13 @@ struct plan {
     void **active; const char **active_key; size_t nactive;
     const char *const *allowed; uint32_t nallowed;
     const struct dsu_patch_data *data;
+    const struct dsu_patch_lazy_checks *lazy_checks;
 };
 struct result {
     char reasons[8][512]; int nreasons;
     uint64_t pause_us;
     char point[128];
-    size_t instances; uint64_t transform_ns;
+    size_t instances; uint64_t transform_ns; uint32_t lazy_types;
 };
 
 static void add_reason(struct result *res, const char *fmt, ...)
@@ -620,7 +630,7 @@ static enum outcome run_update(const struct plan *p, long timeout_ms, struct res
                  * the same way). */
                 char err[1024];
                 struct dsu__data_stats st;
-                if (dsu__data_apply(p->data, &st, err, sizeof err) < 0) {
+                if (dsu__data_apply(p->data, staged.id, &st, err, sizeof err) < 0) {
                     pthread_mutex_unlock(&dsu__reg_lock);
                     release_round();
                     res->nreasons = 0;
@@ -629,7 +639,10 @@ static enum outcome run_update(const struct plan *p, long timeout_ms, struct res
                 }
                 res->instances = st.instances;
                 res->transform_ns = st.ns;
+                res->lazy_types = st.lazy_types;
             }
+            /* the new code's tag checks compare against the current tags */
+            if (safe) dsu__lazy_checks_set(p->lazy_checks);
             if (safe) {
                 uint64_t now = dsu__now_ns(), longest = 0, latest = 0;
                 const char *point = NULL;
@@ -679,6 +692,8 @@ static void reply_outcome(struct dsu__json *j, enum outcome o, const struct resu
     if (o == APPLIED && (res->instances || res->transform_ns)) {
         dsu__json_key(j, "instances"); dsu__json_int(j, (long long)res->instances);
         dsu__json_key(j, "transformUs"); dsu__json_int(j, (long long)(res->transform_ns / 1000u));
+        /* lazily transformed types: their heap instances wait for their first touch */
+        if (res->lazy_types) { dsu__json_key(j, "lazyTypes"); dsu__json_int(j, res->lazy_types); }
     }
     dsu__json_key(j, "reasons"); dsu__json_arr(j);
     for (int i = 0; i < res->nreasons && o != APPLIED; i++) dsu__json_str(j, res->reasons[i]);
@@ -707,6 +722,7 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
     /* The state may have changed since STAGE (e.g. a ROLLBACK). */
     if (check_desc(d, err, sizeof err) < 0) { refuse_now(j, err, staged.id); return; }
     if (dsu__data_check(staged.data, err, sizeof err) < 0) { refuse_now(j, err, staged.id); return; }
+    if (dsu__lazy_checks_check(staged.lazy_checks, staged.data, err, sizeof err) < 0) { refuse_now(j, err, staged.id); return; }
     if (nhist == caphist) {
         size_t cap = caphist ? caphist * 2 : 8;
         struct applied *n = realloc(hist, cap * sizeof *n);
@@ -744,6 +760,7 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
     p.allowed = d->allowed_points;
     p.nallowed = d->allowed_points ? d->npoints : 0;
     p.data = staged.data;
+    p.lazy_checks = staged.lazy_checks;
     struct result res;
     memset(&res, 0, sizeof res);
     enum outcome o = run_update(&p, r->timeout_ms, &res);

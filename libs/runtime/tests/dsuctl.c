@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,9 @@ int main(int argc, char **argv) {
         usleep(20000);
     }
     signal(SIGPIPE, SIG_IGN);
+    /* A reply that never comes fails the test instead of hanging it. */
+    struct timeval rcv = { 30, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv);
     size_t off = 0, n = strlen(line);
     while (off < n) {
         ssize_t w = write(fd, line + off, n - off);
@@ -86,6 +90,7 @@ int main(int argc, char **argv) {
     for (;;) {
         ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
         if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { fprintf(stderr, "dsuctl: no reply within 30 s\n"); break; }
         if (r <= 0) break;
         have += (size_t)r;
         if (memchr(buf, '\n', have) || have == sizeof buf - 1) break;

@@ -36,7 +36,7 @@ export async function buildCommand(
 
 /**
  * Reads the user's patch.yaml: `types: {'struct conn': {renames: {new: old}, defaults: {field: expr},
- * transform: <C body>}}`, `globalRenames: {new: old}`, `stateTransformer: <C body>`.
+ * transform: <C body>, mode: eager|lazy}}`, `globalRenames: {new: old}`, `stateTransformer: <C body>`.
  */
 function readSpec(path: string): DataSpec {
   if (!existsSync(path)) throw new Error(`--spec ${path} does not exist`);
@@ -137,8 +137,10 @@ function describeOutcome(r: { outcome: string; pauseUs: number; updatePoint: str
 export async function applyCommand(dir: string, opts: { pid: number; timeoutMs: number; runDir: string }, out: Output): Promise<number> {
   const r = await applyBundle(opts.pid, dir, opts.runDir, opts.timeoutMs);
   describeOutcome(r, out, `patch ${r.patchId.slice(0, 16)} on pid ${r.pid}`);
-  // data patches: how many live instances were transformed and how long it took (ABI.md §10)
-  const data = r as unknown as { instances?: number; transformUs?: number };
+  // data patches: how many live instances were transformed and how long it took (ABI.md §10);
+  // lazily transformed types wait for their instances' first touch
+  const data = r as unknown as { instances?: number; transformUs?: number; lazyTypes?: number };
+  if (data.lazyTypes) out.log(`${data.lazyTypes} type(s) transformed lazily: heap instances on their first touch`);
   out.result({
     outcome: r.outcome,
     pauseUs: r.pauseUs,
@@ -149,6 +151,7 @@ export async function applyCommand(dir: string, opts: { pid: number; timeoutMs: 
     stageMs: r.stageMs,
     buildId: r.buildId,
     ...(data.instances !== undefined ? { instances: data.instances, transformUs: data.transformUs } : {}),
+    ...(data.lazyTypes ? { lazyTypes: data.lazyTypes } : {}),
   });
   return r.outcome === 'applied' ? 0 : 1;
 }

@@ -12,6 +12,6 @@ const struct dsu_patch_desc dsu_patch = {
     DSU_ABI_VERSION, "data-v1", "data-big", "1", "b", 1, fns, 0, NULL
 };
 static const struct dsu_patch_type node_type = {
-     "struct node", 0x913e2afe9a2817ccull, 64, 16, __builtin_offsetof(struct node, tag), sizeof(struct node), DSU_XFORM_EAGER, xf_node, 0, NULL, 0, NULL };
+     "struct node", 0x913e2afe9a2817ccull, 64, 16, __builtin_offsetof(struct node, tag), sizeof(struct node), DSU_XFORM_EAGER, xf_node, 0, NULL, 0, NULL, NULL };
 static const struct dsu_patch_type *const types[] = { &node_type };
 const struct dsu_patch_data dsu_patch_data = { DSU_DATA_ABI_VERSION, 1, types, NULL };

@@ -57,7 +57,7 @@ static const struct dsu_patch_embed embeds[] = {
 };
 static const struct dsu_patch_type node_type = {
      "struct node", 0x913e2afe9a2817ccull, 64, 16, __builtin_offsetof(struct node, __dsu_room),
-      sizeof(struct node), DSU_XFORM_EAGER, xf_node, 1, ranges, 1, embeds };
+      sizeof(struct node), DSU_XFORM_EAGER, xf_node, 1, ranges, 1, embeds, NULL };
 static const struct dsu_patch_type *const types[] = { &node_type };
 /* runs after every instance is transformed: sees the new layout */
 static int state(char *err, size_t errlen) {
