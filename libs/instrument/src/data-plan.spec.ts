@@ -64,9 +64,9 @@ describe('dsu-cc data instrumentation', () => {
     const out = run(join(dir, 'prog'));
     expect(out).toBe('sum=9900 r=5 h=9 g=0 s=0\n');
     const stderr = execFileSync('sh', ['-c', './prog 2>&1 >/dev/null'], { cwd: dir, env: { ...process.env, DSU_DISABLE: '1' }, encoding: 'utf8' });
-    // node: 16 bytes of fields + 32 slop; rec_t: 12 -> 44; holder: 8 + 48 + 44 = 100 -> 104 + 32;
-    // packed and opted-out types unchanged; DSU_ROOM(100): 4 + 100
-    expect(stderr).toContain('sizes 48 44 136 5 4 104 tracked 100 100 4');
+    // node: 16 bytes of fields + 32 slop; rec_t: 12 -> 16 + 32 (room 8-aligned); holder: 8 + 48 + 48 = 104 + 32;
+    // packed and opted-out types unchanged; DSU_ROOM(100): 8 + 104
+    expect(stderr).toContain('sizes 48 48 136 5 4 112 tracked 100 100 4');
     expect(stderr).toContain('after realloc 8, after free 0 0');
 
     const model = JSON.parse(readFileSync(join(dir, 'prog.dsu.json'), 'utf8')) as {

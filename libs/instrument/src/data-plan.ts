@@ -7,11 +7,12 @@ import type { Edit } from './edits';
  * Every updatable struct gets, before its closing brace,
  *   `unsigned char __dsu_room[C - 4 - R] __attribute__((aligned(A))); unsigned int __dsu_tag;`
  * where S/a are sizeof/alignof of the original fields (a copy of them, `struct __dsu_shape_<m>`,
- * is declared just before the type), A = max(a, 4), R = S rounded up to A and C the capacity:
+ * is declared just before the type), A = max(a, 8), R = S rounded up to A and C the capacity:
  * R + max(32, S/4) rounded up to A by default. So sizeof is C, the room starts at R and the
  * version tag sits at C - 4 in every version. A patch compiles the new fields with the capacity
  * of the running program as a literal; a new layout that does not fit gets no room, its sizeof
- * differs from C and the runtime refuses the patch.
+ * differs from C and the runtime refuses the patch. A is at least 8 so that a struct of 4-byte
+ * fields can later take a `long long`, a double or a pointer without changing its capacity.
  */
 export interface DataPlanOptions {
   /** Per type key: slop in bytes, or `none` to keep the C layout (`dsu build --slop`). */
@@ -105,7 +106,7 @@ function roomText(m: string, fields: string, slop: number | undefined, capacity:
   const slopExpr = slop !== undefined ? `${slop}` : `(${S} / 4 > 32 ? (${S} + 3) / 4 : 32)`;
   const cap = capacity !== undefined ? `${capacity}` : `${R} + ((${slopExpr}) + ${A} - 1) / ${A} * ${A}`;
   const before =
-    `${shape} {${fields}}; enum { ${S} = sizeof(${shape}), ${A} = _Alignof(${shape}) > 4 ? _Alignof(${shape}) : 4,` +
+    `${shape} {${fields}}; enum { ${S} = sizeof(${shape}), ${A} = _Alignof(${shape}) > 8 ? _Alignof(${shape}) : 8,` +
     ` ${R} = (${S} + ${A} - 1) / ${A} * ${A}, ${C} = ${cap} }; `;
   // A layout that does not fit keeps no room: sizeof then differs from the capacity (refused).
   const size = capacity !== undefined ? `(${R} + 4 <= ${C} ? ${C} - 4 - ${R} : 0)` : `${C} - 4 - ${R}`;

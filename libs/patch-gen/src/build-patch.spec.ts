@@ -77,7 +77,7 @@ describe('buildPatch', () => {
       expect.objectContaining({
         name: 'struct point',
         oldSize: 8,
-        newSize: 12,
+        newSize: 16,
         capacity: 40,
         mode: 'eager',
         fields: [
