@@ -1,9 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyBundle, defaultRunDir, listProcesses, readBundle, rollbackProcess, withControl } from '@dsu/control-client';
+import { applyBundle, defaultRunDir, listProcesses, rollbackProcess, withControl } from '@dsu/control-client';
 import { buildVersion } from '@dsu/instrument';
-import { removedButReferenced } from '@dsu/analysis';
-import type { ProgramModel } from '@dsu/c-frontend';
 import { buildPatch, rebuildPatch, UnsupportedChangeError, type DataSpec } from '@dsu/patch-gen';
 import YAML from 'yaml';
 import type { Output } from '../output';
@@ -11,7 +9,16 @@ import type { Output } from '../output';
 /** `dsu build <src-dir> --out <dir>` */
 export async function buildCommand(
   src: string,
-  opts: { out: string; cmd?: string; bin?: string; updatePoint: string[]; label?: string; program?: string; slop?: string; layoutFrom?: string },
+  opts: {
+    out: string;
+    cmd?: string;
+    bin?: string;
+    updatePoint: string[];
+    label?: string;
+    program?: string;
+    slop?: string;
+    layoutFrom?: string;
+  },
   out: Output,
 ): Promise<number> {
   let steps = 0;
@@ -29,7 +36,9 @@ export async function buildCommand(
       out.progress(`[${steps}] ${line}`);
     },
   });
-  out.log(`built ${built.program} ${built.version} (build id ${built.buildId}) in ${Date.now() - t0} ms -> ${join(built.outDir, built.executable)}`);
+  out.log(
+    `built ${built.program} ${built.version} (build id ${built.buildId}) in ${Date.now() - t0} ms -> ${join(built.outDir, built.executable)}`,
+  );
   out.result(built);
   return 0;
 }
@@ -42,9 +51,11 @@ function readSpec(path: string): DataSpec {
   if (!existsSync(path)) throw new Error(`--spec ${path} does not exist`);
   const doc = YAML.parse(readFileSync(path, 'utf8')) as unknown;
   if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${path} must be a mapping with types, globalRenames and stateTransformer`);
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new Error(`${path} must be a mapping with types, globalRenames and stateTransformer`);
   const allowed = new Set(['types', 'globalRenames', 'stateTransformer']);
-  for (const k of Object.keys(doc)) if (!allowed.has(k)) throw new Error(`${path}: unknown key '${k}' (allowed: ${[...allowed].join(', ')})`);
+  for (const k of Object.keys(doc))
+    if (!allowed.has(k)) throw new Error(`${path}: unknown key '${k}' (allowed: ${[...allowed].join(', ')})`);
   return doc as DataSpec;
 }
 
@@ -60,7 +71,10 @@ export async function patchCommand(
     return 2;
   }
   if (opts.rebuild ? from || to || opts.out : !(from && to && opts.out)) {
-    out.fail({ error: 'use either `dsu patch <old-build-dir> <new-build-dir> --out <patch-dir>` or `dsu patch --rebuild <patch-dir>`' });
+    out.fail({
+      error:
+        'use either `dsu patch <old-build-dir> <new-build-dir> --out <patch-dir>` or `dsu patch --rebuild <patch-dir>`',
+    });
     return 2;
   }
   try {
@@ -70,11 +84,18 @@ export async function patchCommand(
           spec: opts.spec ? readSpec(opts.spec) : undefined,
           transform: opts.transform as 'eager' | 'lazy' | undefined,
         });
-    for (const f of manifest.functions) out.log(`  ${f.change.padEnd(9)} ${f.key}${f.reasons?.length ? `  (${f.reasons.join('; ')})` : ''}`);
-    for (const t of manifest.types) out.log(`  type      ${t.name}: ${t.oldSize} -> ${t.newSize} bytes of ${t.capacity} reserved, ${t.mode}`);
-    for (const g of manifest.globals) out.log(`  global    ${g.key}: ${g.change}${g.note ? ` (${g.note})` : ''}`);
+    for (const f of manifest.functions)
+      out.log(`  ${f.change.padEnd(9)} ${f.key}${f.reasons?.length ? `  (${f.reasons.join('; ')})` : ''}`);
+    for (const t of manifest.types)
+      out.log(
+        `  type      ${t.name}: ${t.oldSize} -> ${t.newSize} bytes of ${t.capacity} reserved, ${t.mode}`,
+      );
+    for (const g of manifest.globals)
+      out.log(`  global    ${g.key}: ${g.change}${g.note ? ` (${g.note})` : ''}`);
     for (const n of manifest.notes ?? []) out.log(`  note: ${n}`);
-    out.log(`patch ${manifest.patchId.slice(0, 16)} (${manifest.from.version} -> ${manifest.to.version}) written to ${dir}`);
+    out.log(
+      `patch ${manifest.patchId.slice(0, 16)} (${manifest.from.version} -> ${manifest.to.version}) written to ${dir}`,
+    );
     out.result({
       patchId: manifest.patchId,
       dir,
@@ -101,22 +122,11 @@ export async function patchCommand(
  * something; the safety analysis of a later issue deepens it. Writes verdict.json.
  */
 export async function checkCommand(dir: string, out: Output): Promise<number> {
-  const findings: { rule: string; severity: 'error' | 'warning' | 'info'; message: string }[] = [];
-  let patchId: string | undefined;
-  try {
-    const { manifest } = readBundle(dir);
-    patchId = manifest.patchId;
-    if (manifest.functions.length === 0) findings.push({ rule: 'empty-patch', severity: 'error', message: 'the patch changes no function' });
-    const models = join(dir, 'models');
-    if (existsSync(join(models, 'from.json')) && existsSync(join(models, 'to.json'))) {
-      const load = (f: string) => JSON.parse(readFileSync(join(models, f), 'utf8')) as ProgramModel;
-      for (const f of removedButReferenced(load('from.json'), load('to.json'))) findings.push({ rule: f.rule, severity: 'warning', message: f.message });
-    }
-  } catch (err) {
-    findings.push({ rule: 'bundle-integrity', severity: 'error', message: (err as Error).message });
-  }
-  const verdict = findings.some((f) => f.severity === 'error') ? 'rejected' : 'approved';
-  const result = { patchId: patchId ?? null, verdict, findings, checkedAt: new Date().toISOString() };
+  // The same rules as the checker service, so the command and the pipeline agree on a verdict
+  // (loaded on use, like the other pipeline code, to keep the CLI's start-up light).
+  const { checkBundle } = await import('@dsu/pipeline');
+  const { patchId, verdict, findings } = checkBundle(dir);
+  const result = { patchId, verdict, findings, checkedAt: new Date().toISOString() };
   if (patchId) writeFileSync(join(dir, 'verdict.json'), JSON.stringify(result, null, 2) + '\n');
   for (const f of findings) out.log(`${f.severity}: ${f.rule}: ${f.message}`);
   out.log(`verdict: ${verdict}`);
@@ -124,23 +134,36 @@ export async function checkCommand(dir: string, out: Output): Promise<number> {
   return verdict === 'approved' ? 0 : 1;
 }
 
-function describeOutcome(r: { outcome: string; pauseUs: number; updatePoint: string | null; reasons: string[] }, out: Output, what: string): void {
-  if (r.outcome === 'applied') out.log(`${what}: applied at update point '${r.updatePoint}', threads paused ${r.pauseUs} us`);
+function describeOutcome(
+  r: { outcome: string; pauseUs: number; updatePoint: string | null; reasons: string[] },
+  out: Output,
+  what: string,
+): void {
+  if (r.outcome === 'applied')
+    out.log(`${what}: applied at update point '${r.updatePoint}', threads paused ${r.pauseUs} us`);
   else {
     out.log(`${what}: ${r.outcome}`);
     for (const reason of r.reasons) out.log(`  - ${reason}`);
-    if (r.outcome === 'timeout') out.log('  (the program keeps running its current code; `dsu stacks --pid <pid>` shows where its threads are)');
+    if (r.outcome === 'timeout')
+      out.log(
+        '  (the program keeps running its current code; `dsu stacks --pid <pid>` shows where its threads are)',
+      );
   }
 }
 
 /** `dsu apply <patch-dir> --pid <pid>`: exit 0 only when applied. */
-export async function applyCommand(dir: string, opts: { pid: number; timeoutMs: number; runDir: string }, out: Output): Promise<number> {
+export async function applyCommand(
+  dir: string,
+  opts: { pid: number; timeoutMs: number; runDir: string },
+  out: Output,
+): Promise<number> {
   const r = await applyBundle(opts.pid, dir, opts.runDir, opts.timeoutMs);
   describeOutcome(r, out, `patch ${r.patchId.slice(0, 16)} on pid ${r.pid}`);
   // data patches: how many live instances were transformed and how long it took (ABI.md §10);
   // lazily transformed types wait for their instances' first touch
   const data = r as unknown as { instances?: number; transformUs?: number; lazyTypes?: number };
-  if (data.lazyTypes) out.log(`${data.lazyTypes} type(s) transformed lazily: heap instances on their first touch`);
+  if (data.lazyTypes)
+    out.log(`${data.lazyTypes} type(s) transformed lazily: heap instances on their first touch`);
   out.result({
     outcome: r.outcome,
     pauseUs: r.pauseUs,
@@ -157,10 +180,21 @@ export async function applyCommand(dir: string, opts: { pid: number; timeoutMs: 
 }
 
 /** `dsu rollback --pid <pid>` */
-export async function rollbackCommand(opts: { pid: number; timeoutMs: number; runDir: string }, out: Output): Promise<number> {
+export async function rollbackCommand(
+  opts: { pid: number; timeoutMs: number; runDir: string },
+  out: Output,
+): Promise<number> {
   const r = await rollbackProcess(opts.pid, opts.runDir, opts.timeoutMs);
   describeOutcome(r, out, `rollback on pid ${opts.pid}`);
-  out.result({ outcome: r.outcome, pauseUs: r.pauseUs, updatePoint: r.updatePoint, reasons: r.reasons, patchId: r.patch ?? null, pid: opts.pid, buildId: r.buildId });
+  out.result({
+    outcome: r.outcome,
+    pauseUs: r.pauseUs,
+    updatePoint: r.updatePoint,
+    reasons: r.reasons,
+    patchId: r.patch ?? null,
+    pid: opts.pid,
+    buildId: r.buildId,
+  });
   return r.outcome === 'applied' ? 0 : 1;
 }
 
@@ -168,9 +202,14 @@ export async function rollbackCommand(opts: { pid: number; timeoutMs: number; ru
 export async function statusCommand(opts: { pid: number; runDir: string }, out: Output): Promise<number> {
   const s = await withControl(opts.pid, opts.runDir, (c) => c.status());
   out.log(`${s.program} pid ${s.pid}, build ${s.buildId}`);
-  out.log(`threads: ${s.threads.map((t) => `${t.tid} ${t.name} (${t.state}${t.lastPoint ? ` at ${t.lastPoint}` : ''})`).join(', ')}`);
+  out.log(
+    `threads: ${s.threads.map((t) => `${t.tid} ${t.name} (${t.state}${t.lastPoint ? ` at ${t.lastPoint}` : ''})`).join(', ')}`,
+  );
   out.log(`update points seen: ${s.updatePoints.join(', ') || 'none yet'}`);
-  for (const p of s.patches) out.log(`patch ${p.id.slice(0, 16)} ${p.fromBuildId} -> ${p.toBuildId} at '${p.updatePoint}', pause ${p.pauseUs} us`);
+  for (const p of s.patches)
+    out.log(
+      `patch ${p.id.slice(0, 16)} ${p.fromBuildId} -> ${p.toBuildId} at '${p.updatePoint}', pause ${p.pauseUs} us`,
+    );
   out.result(s);
   return 0;
 }
