@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -156,7 +157,6 @@ export async function runWithCompileServer(command: string[], env: NodeJS.Proces
   if (!client) throw new Error('bin/dsu-cc-client is not built; run `npx nx build instrument` (or npm run build) first');
   const server = await startCompileServer();
   try {
-    const { spawn } = await import('node:child_process');
     return await new Promise<number>((res, rej) => {
       const child = spawn(cmd, args, { stdio: 'inherit', env: { ...env, CC: client, DSU_CC_SOCKET: server.socketPath } });
       child.on('error', (err) => rej(new Error(`cannot run '${cmd}': ${err.message}`)));
