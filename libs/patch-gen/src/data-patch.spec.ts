@@ -1,4 +1,8 @@
-import type { FieldModel, ProgramModel, TypeModel } from '@dsu/c-frontend';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findClang, type FieldModel, type ProgramModel, type TypeModel } from '@dsu/c-frontend';
 import { changedNames, diffTypes, findInstances, transformerSource } from './data-patch';
 
 const field = (name: string, type: string, offset: number, size: number): FieldModel => ({ name, type, offsetBits: offset * 8, sizeBits: size * 8 });
@@ -101,4 +105,64 @@ describe('data patches', () => {
     expect(inst.embeds).toEqual([{ container: 'struct holder', capacity: 192, offset: 8, count: 2 }]);
     expect(inst.notes).toEqual([]);
   });
+
+  describe('bit-fields', () => {
+    const bf = (name: string, type: string, offsetBits: number, width: number): FieldModel => ({ name, type, offsetBits, sizeBits: width, bitfield: true });
+    // x86-64 SysV layouts of the two C definitions in the program below
+    const oldFlags = struct('struct flags', [bf('a', 'unsigned int', 0, 3), bf('b', 'int', 3, 5), bf('c', 'unsigned int', 8, 24), field('d', 'long long', 8, 8), bf('e', 'int', 128, 7)], 24, 48);
+    const newFlags = struct('struct flags', [bf('b', 'int', 0, 12), bf('a', 'unsigned int', 12, 3), field('c', 'long long', 8, 8), bf('d', 'unsigned int', 128, 4), bf('e', 'int', 132, 3)], 24, 48);
+    const program = (xf: string) => `
+      #include <stdio.h>
+      #include <string.h>
+      struct flags_old { unsigned a : 3; int b : 5; unsigned c : 24; long long d; int e : 7; };
+      struct flags { int b : 12; unsigned a : 3; long long c; unsigned d : 4; int e : 3; };
+      ${xf}
+      int main(void) {
+        struct flags_old o; memset(&o, 0, sizeof o);
+        o.a = 5; o.b = -9; o.c = 0xabcdef; o.d = 11; o.e = -3;
+        unsigned char img[48] = {0}; memcpy(img, &o, sizeof o);
+        struct flags n; memset(&n, 0, sizeof n); char err[200] = "";
+        int r = __dsu_xf_struct_flags__v1(&n, img, err, sizeof err);
+        printf("%d %u %d %lld %u %d\\n", r, n.a, n.b, n.c, n.d, n.e);
+        o.d = 99; memcpy(img, &o, sizeof o);
+        r = __dsu_xf_struct_flags__v1(&n, img, err, sizeof err);
+        printf("%d %s\\n", r, err);
+        o.d = 1; o.e = -40; memcpy(img, &o, sizeof o);
+        r = __dsu_xf_struct_flags__v1(&n, img, err, sizeof err);
+        printf("%d %s\\n", r, err);
+        return 0;
+      }`;
+
+    it('are converted by bit offset and width, sign-extended, widened or checked', () => {
+      const from = model([oldFlags]);
+      const to = model([newFlags]);
+      const d = diffTypes(from, to);
+      expect(d.refusals).toEqual([]);
+      const x = transformerSource(d.changed[0], from, to, changedNames(to, d.changed), 'v1', undefined);
+      expect(x.fields).toEqual([
+        { field: 'b', how: 'bit-field -> bit-field' },
+        { field: 'a', how: 'bit-field -> bit-field' },
+        { field: 'c', how: 'bit-field -> integer' },
+        { field: 'd', how: 'integer -> bit-field (checked)' },
+        { field: 'e', how: 'bit-field -> bit-field (checked)' },
+      ]);
+      const dir = mkdtempSync(join(tmpdir(), 'dsu-bitfields-'));
+      try {
+        writeFileSync(join(dir, 'p.c'), program(x.code));
+        execFileSync(findClang().path, ['-O1', '-Wall', '-o', join(dir, 'p'), join(dir, 'p.c')]);
+        const out = execFileSync(join(dir, 'p'), { encoding: 'utf8' }).split('\n');
+        expect(out[0]).toBe(`0 5 -9 ${0xabcdef} 11 -3`);
+        expect(out[1]).toBe("-1 struct flags.d: value 99 does not fit 'unsigned int:4'");
+        expect(out[2]).toBe("-1 struct flags.e: value -40 does not fit 'int:3'");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('are refused when the running layout of one is unknown', () => {
+      const unknown = struct('struct flags', [bf('a', 'unsigned int', -1, 3), field('d', 'long long', 8, 8)], 16, 48);
+      expect(diffTypes(model([unknown]), model([newFlags])).refusals).toEqual([expect.stringContaining("bit offset of bit-field 'a' in the running program is unknown")]);
+    });
+  });
 });
+

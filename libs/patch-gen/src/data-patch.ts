@@ -70,8 +70,11 @@ export function diffTypes(from: ProgramModel, to: ProgramModel): DataDiff {
       out.refusals.push(`type '${key}' changes its fields but is not updatable in the new version: ${next.notUpdatableReason ?? 'no room reserved'}`);
       continue;
     }
-    if (old.fields.some((f) => f.bitfield) || next.fields.some((f) => f.bitfield)) {
-      out.refusals.push(`type '${key}' has bit-fields; transformers for them are not generated (give a custom transformer in patch.yaml)`);
+    const unplaced = old.fields.filter((f) => f.bitfield && f.offsetBits < 0);
+    if (unplaced.length > 0) {
+      out.refusals.push(
+        `type '${key}': the bit offset of bit-field ${unplaced.map((f) => `'${f.name}'`).join(', ')} in the running program is unknown (clang's record layout dump did not list it); give a custom transformer in patch.yaml`,
+      );
       continue;
     }
     if (next.align > 0 && old.capacity % next.align !== 0) {
@@ -202,6 +205,18 @@ export function transformerSource(
       fields.push({ field: f.name, how: 'new, zero' });
       continue;
     }
+    if (of.bitfield || f.bitfield) {
+      const conv = bitfieldConversion(c.key, f, of, from, to, renamed);
+      if (conv) {
+        body.push(...conv.code);
+        fields.push({ field: f.name, how: conv.how });
+        continue;
+      }
+      throw new Error(
+        `cannot generate the transformer of '${c.key}': bit-field '${f.name}' changes from '${of.type}' to '${f.type}' (only integer and enum bit-fields are converted); ` +
+          `give a custom transformer or a default for it in patch.yaml`,
+      );
+    }
     const oldBytes = of.sizeBits / 8;
     const oa = arrayOf(of.type);
     const na = arrayOf(f.type);
@@ -275,6 +290,58 @@ export function transformerSource(
     );
   }
   return { code: [...head, ...body, '  return 0;', '}', ''].join('\n'), fields };
+}
+
+/**
+ * Integer (or enum) fields where either side is a bit-field: the old value is extracted from the
+ * old image by bit offset and width (x86-64 bit-fields are allocated from the least significant
+ * bit, little-endian), sign-extended for signed types, and assigned by name (C truncates bit-fields
+ * on assignment, so a conversion that can lose bits is checked by reading the field back).
+ */
+function bitfieldConversion(
+  key: string,
+  f: FieldModel,
+  of: FieldModel,
+  from: ProgramModel,
+  to: ProgramModel,
+  renamed: string,
+): { code: string[]; how: string } | undefined {
+  const oi = intInfo(from, of.type);
+  const ni = intInfo(to, f.type);
+  if (!oi || !ni || arrayOf(of.type).count !== 1 || arrayOf(f.type).count !== 1) return undefined;
+  const oldBits = of.bitfield ? of.sizeBits : oi.size * 8;
+  const newBits = f.bitfield ? f.sizeBits : ni.size * 8;
+  // Lossless when the new field has at least as many value bits for the old field's range.
+  const lossless = oi.signed === ni.signed ? newBits >= oldBits : !oi.signed && ni.signed && newBits > oldBits;
+  const vt = oi.signed ? 'signed long long' : 'unsigned long long';
+  const what = `${f.name}${renamed}: ${of.type}${of.bitfield ? `:${oldBits}` : ''} -> ${f.type}${f.bitfield ? `:${newBits}` : ''}`;
+  const code: string[] = [];
+  if (of.bitfield) {
+    const byte = Math.floor(of.offsetBits / 8);
+    const shift = of.offsetBits % 8;
+    const bytes = Math.ceil((shift + oldBits) / 8);
+    const mask = oldBits >= 64 ? '~0ULL' : `0x${((1n << BigInt(oldBits)) - 1n).toString(16)}ULL`;
+    code.push(
+      `  { /* ${what}${lossless ? '' : ', checked'}; old bits ${of.offsetBits}..${of.offsetBits + oldBits - 1} */`,
+      `    unsigned __int128 bits = 0; __builtin_memcpy(&bits, o + ${byte}, ${bytes});`,
+      `    unsigned long long u = (unsigned long long)(bits >> ${shift}) & ${mask};`,
+    );
+    if (oi.signed && oldBits < 64) code.push(`    if (u >> ${oldBits - 1}) u |= ~${mask}; /* sign-extend */`);
+    code.push(`    ${vt} v = (${vt})u;`);
+  } else {
+    code.push(`  { /* ${what}${lossless ? '' : ', checked'} */`, `    ${C_INT(oi)} v; __builtin_memcpy(&v, o + ${of.offsetBits / 8}, sizeof v);`);
+  }
+  code.push(`    n->${f.name} = v;`);
+  if (!lossless) {
+    code.push(
+      `    if (n->${f.name} != v || ((n->${f.name} < 0) != (v < 0))) {`,
+      `      __builtin_snprintf(err, errlen, "${key}.${f.name}: value %lld does not fit '${f.type}${f.bitfield ? `:${newBits}` : ''}'", (long long)v);`,
+      `      return -1;`,
+      `    }`,
+    );
+  }
+  code.push('  }');
+  return { code, how: `${of.bitfield ? 'bit-field' : 'integer'} -> ${f.bitfield ? 'bit-field' : 'integer'}${lossless ? '' : ' (checked)'}` };
 }
 
 export interface InstanceRange {
