@@ -207,8 +207,20 @@ describe('buildPatch', () => {
     const err = await buildPatch(v4, v5, join(dir, 'p45')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedChangeError);
     expect((err as UnsupportedChangeError).reasons).toEqual([
-      "global 'counter' changes type from 'long' to 'int'; only changes inside updatable struct types are carried",
+      expect.stringMatching(/^global 'counter' changes type from 'long' to 'int'; .*Give it a new name in the new version and list the rename in patch.yaml/),
     ]);
+    // the way out the refusal names: a new name, the rename in patch.yaml, the value converted
+    const v6 = await version(
+      'v6',
+      base('counter32++; return helper(v);').replace('struct point origin;', 'struct point origin;\nint counter32;'),
+    );
+    const { manifest } = await buildPatch(v4, v6, join(dir, 'p46'), { spec: { globalRenames: { counter32: 'counter' } } });
+    expect(manifest.globals).toEqual([
+      expect.objectContaining({ key: 'counter32', change: 'renamed', from: 'counter', note: expect.stringContaining("converted from 'long' to 'int'") }),
+    ]);
+    const unit = readFileSync(join(dir, 'p46', 'units', 'main.c.i'), 'utf8');
+    expect(unit).toContain('extern signed long long __dsu_renamed_0 __asm__("counter");');
+    expect(unit).toContain("running value %lld of 'counter' does not fit 'int'");
     await expect(buildPatch(v1, v3Dir(), join(dir, 'p13c'), { spec: { types: { 'struct point': { mode: 'fast' as 'lazy' } } } })).rejects.toThrow(
       /patch.yaml gives type 'struct point' mode 'fast'; use eager or lazy/,
     );

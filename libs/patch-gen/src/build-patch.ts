@@ -20,6 +20,8 @@ import {
   typeDescriptorSource,
   lazyStampName,
   arrayOf,
+  intInfo,
+  C_INT,
   type TypeChange,
   type DataSpec,
   type FieldPlan,
@@ -131,10 +133,17 @@ function globalChanges(
         reasons.push(
           `patch.yaml renames global '${was}' to '${k}', but the running version has no global '${was}'`,
         );
-      else if (was && prev && prev.type !== g.type)
+      else if (was && prev && prev.type !== g.type && !(intInfo(a, prev.type) && intInfo(b, g.type)))
         reasons.push(
-          `patch.yaml renames global '${was}' to '${k}', but its type changes from '${prev.type}' to '${g.type}'`,
+          `patch.yaml renames global '${was}' to '${k}', but its type changes from '${prev.type}' to '${g.type}'; only integer types are converted`,
         );
+      else if (was && prev && prev.type !== g.type)
+        entries.push({
+          key: k,
+          change: 'renamed',
+          from: was,
+          note: `defined by the patch; the running value is converted from '${prev.type}' to '${g.type}' at update time (a value that does not fit refuses the update)`,
+        });
       else if (was)
         entries.push({
           key: k,
@@ -145,7 +154,9 @@ function globalChanges(
       else entries.push({ key: k, change: 'added', note: 'defined by the patch with its new initializer' });
     } else if (old.type !== g.type) {
       reasons.push(
-        `global '${k}' changes type from '${old.type}' to '${g.type}'; only changes inside updatable struct types are carried`,
+        `global '${k}' changes type from '${old.type}' to '${g.type}'; its storage in the running program cannot change size or type. ` +
+          `Give it a new name in the new version and list the rename in patch.yaml (globalRenames: { <new>: '${k}' }): ` +
+          `the patch defines the new global and carries the running value (integers are converted)`,
       );
     } else {
       if (changedTypes.has(arrayOf(g.type).base)) {
@@ -326,6 +337,24 @@ export async function buildPatch(
         `global '${old.key}' (renamed to '${r.key}') has no exported name in the running program; its value cannot be carried`,
       ]);
     const name = to.model.globals[r.key].name;
+    const next = to.model.globals[r.key];
+    if (next.type !== old.type) {
+      // integers only (checked in globalChanges): read the old width, assign, check it survived
+      const oi = intInfo(from.model, old.type) as { size: number; signed: boolean };
+      const ot = C_INT(oi);
+      return {
+        decl: `extern ${ot} __dsu_renamed_${i} __asm__(${JSON.stringify(symbol)}); /* '${old.key}': ${old.type} */`,
+        copy: [
+          `  { ${ot} v = __dsu_renamed_${i}; /* ${r.key}: value of '${old.key}', ${old.type} -> ${next.type} */`,
+          `    ${name} = v;`,
+          `    if (${name} != v || ((${name} < 0) != (v < 0))) {`,
+          `      __builtin_snprintf(err, errlen, "global '${r.key}': running value %lld of '${old.key}' does not fit '${next.type}'", (long long)v);`,
+          `      return -1;`,
+          `    }`,
+          `  }`,
+        ].join('\n'),
+      };
+    }
     return {
       decl: `extern unsigned char __dsu_renamed_${i}[] __asm__(${JSON.stringify(symbol)});`,
       copy: `  __builtin_memcpy(&${name}, __dsu_renamed_${i}, sizeof ${name}); /* ${r.key}: value of '${old.key}' */`,

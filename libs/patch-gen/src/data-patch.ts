@@ -125,7 +125,8 @@ for (const [names, size, signed] of [
   for (const n of names) INT_SPELLINGS[n] = { size, signed };
 }
 
-function intInfo(model: ProgramModel, type: string): { size: number; signed: boolean } | undefined {
+/** Size and signedness of an integer (or enum, or typedef of one) type; undefined for anything else. */
+export function intInfo(model: ProgramModel, type: string): { size: number; signed: boolean } | undefined {
   let t = type.replace(/\b(const|volatile)\b/g, '').replace(/\s+/g, ' ').trim();
   for (let i = 0; i < 8; i++) {
     if (INT_SPELLINGS[t]) return INT_SPELLINGS[t];
@@ -137,7 +138,8 @@ function intInfo(model: ProgramModel, type: string): { size: number; signed: boo
   return undefined;
 }
 
-const C_INT = (i: { size: number; signed: boolean }) =>
+/** The C spelling of an integer type of that size and signedness. */
+export const C_INT = (i: { size: number; signed: boolean }) =>
   `${i.signed ? 'signed' : 'unsigned'} ${{ 1: 'char', 2: 'short', 4: 'int', 8: 'long long' }[i.size] ?? 'long long'}`;
 
 export const transformerName = (key: string, suffix: string) => `__dsu_xf_${typeMangle(key)}__${suffix}`;
