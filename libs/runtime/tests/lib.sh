@@ -60,11 +60,19 @@ wait_for() {
 }
 
 # stop PID: SIGTERM, wait, true if it exited 0
+# (on failure, says how it ended and shows the end of its stderr: a sanitizer
+# report is there)
 stop() {
     kill -TERM "$1" 2>/dev/null
     wait "$1"
     rc=$?
     PIDS=$(echo "$PIDS" | sed "s/ $1\b//")
+    if [ $rc -ne 0 ]; then
+        echo "# pid $1 exited with status $rc"
+        for e in "$RUN"/*.err; do
+            [ -s "$e" ] && tail -n 40 "$e" | sed "s|^|# $(basename "$e"): |"
+        done
+    fi
     return $rc
 }
 

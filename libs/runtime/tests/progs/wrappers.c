@@ -31,7 +31,8 @@ static const char *names[W_N] = { "poll", "ppoll", "select", "pselect", "epoll_w
     "sleep", "pthread_cond_timedwait", "pthread_cond_wait", "read", "recv", "recvfrom",
     "recvmsg", "accept", "accept4", "sem_wait", "waitpid", "pthread_join" };
 static long counts[W_N];
-static int stop;                               /* atomic */
+static int stop;                               /* atomic: workers stop */
+static int workers_gone;                       /* atomic: every worker joined; provider stops */
 static volatile sig_atomic_t stop_sig;
 static int quiet_fd;                           /* never readable */
 static int epfd;
@@ -154,10 +155,12 @@ static void *one(void *arg) {
 
 void *joinee(void *a) { (void)a; dsu_usleep(50000); return (void *)42; }
 
-/* Provides data every 100 ms to the read/recv/accept/sem/cond threads. */
+/* Provides data every 100 ms to the read/recv/accept/sem/cond threads,
+ * until every worker is out (a worker blocked in read() when `stop` is set
+ * needs one more byte to see it). */
 static void *provider(void *a) {
     (void)a;
-    while (!stopping()) {
+    while (!__atomic_load_n(&workers_gone, __ATOMIC_ACQUIRE)) {
         dsu_usleep(100000);
         if (write(pipefd[1], "x", 1) != 1) fail(W_READ, "write", 0, errno);
         for (int i = 0; i < 3; i++) if (send(sp[i][1], "x", 1, 0) != 1) fail(W_RECV, "send", 0, errno);
@@ -175,6 +178,9 @@ static void *provider(void *a) {
 static void on_term(int s) { (void)s; stop_sig = 1; }
 
 int main(void) {
+    /* Line-buffered: what was printed survives an abnormal exit (a
+     * sanitizer report ends the process with _exit). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_term;
@@ -211,6 +217,7 @@ int main(void) {
         if (i == W_SEM) for (int k = 0; k < 4; k++) sem_post(&sem);
         pthread_join(th[i], NULL);
     }
+    __atomic_store_n(&workers_gone, 1, __ATOMIC_RELEASE);
     pthread_join(th[W_N], NULL);
     for (int i = 0; i < W_N; i++) printf("count %s %ld\n", names[i], counts[i]);
     printf("exit ok\n");
