@@ -239,6 +239,12 @@ describe('buildPatch', () => {
     expect(unit).toMatch(/2u \/\* lazy \*\/,[\s\S]*&__dsu_lzv_struct_point__v[0-9a-f]+ \};/);
     // the tag check sits right after the type's definition in the patch unit
     expect(unit).toMatch(/struct point \*__dsu_lz_struct_point\(const struct point \*p\)/);
+    // a conversion that can fail is refused in lazy mode (it would fail after the update), not in eager mode
+    const v8 = await version('v8', base('return helper(v);').replace('int y;', 'short y;'));
+    await expect(buildPatch(v1, v8, join(dir, 'p18'), { transform: 'lazy' })).rejects.toThrow(
+      /type 'struct point' is transformed lazily, but 'y' \(integer narrowed \(checked\)\) can fail/,
+    );
+    await expect(buildPatch(v1, v8, join(dir, 'p18e'))).resolves.toBeTruthy();
   }, 120_000);
 
   const v3Dir = () => join(dir, 'builds', 'v3');

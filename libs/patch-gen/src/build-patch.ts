@@ -297,6 +297,14 @@ export async function buildPatch(
       lazy,
     );
     fieldPlans[c.key] = x.fields;
+    // A lazy transformer runs after the update is applied: a check that fails then cannot refuse
+    // anything, so the process would have to stop. Conversions that can fail stay eager.
+    const checked = lazy.has(c.key) ? x.fields.filter((f) => /checked/.test(f.how)) : [];
+    if (checked.length > 0)
+      throw new UnsupportedChangeError([
+        `type '${c.key}' is transformed lazily, but ${checked.map((f) => `'${f.field}' (${f.how})`).join(', ')} can fail, and a lazy transformer fails only after the update is applied; ` +
+          `transform this type eagerly (patch.yaml: types: { '${c.key}': { mode: eager } }), or give the field a default or custom code in patch.yaml`,
+      ]);
     const inst = findInstances(c.key, from.model, oldChangedNames);
     instances[c.key] = inst;
     notes.push(...inst.notes);
