@@ -1,4 +1,4 @@
-// Live data updates of globals, eager, under client load (issue 4, "Tests"): `dsu build` v1 of
+// Live data updates of globals, eager and lazy, under client load (issue 4, "Tests"): `dsu build` v1 of
 // the statekeeper fixture (a global config struct, a global array of 64 structs, points embedded
 // in 1000 heap shapes and in a global canvas, two counters, a helper whose signature changes),
 // then two updates in a row on the same process and a third that is refused:
@@ -12,7 +12,9 @@
 //   v3 -> v4  a global struct outgrows its reserved room: refused, the program keeps serving.
 // Every instance's values are checked through the server's own checksums (SLOTSUM over all slots,
 // PTSUM over all points, CONFIG over all config fields) before and after each update, and the
-// load (0 failed, 0 wrong replies) runs across every apply.
+// load (0 failed, 0 wrong replies) runs across every apply. The whole sequence runs twice, on two
+// processes: with eager patches, and with lazy ones (globals are transformed at the update point
+// either way; the points embedded in the 1000 heap shapes wait for their first touch).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dsu } from './support/dsu-cli';
@@ -29,11 +31,14 @@ import { startLoad, type ScriptStep } from './support/load-client';
 
 let work = '';
 let runDir = '';
-beforeAll(() => {
+beforeAll(async () => {
   work = makeTempDir('dsu-e2e-datascen-');
   runDir = path.join(work, 'run');
   fs.mkdirSync(runDir, { mode: 0o700 });
-});
+  await build('v1');
+  // Later versions keep v1's capacities, so their patches fit processes started from v1.
+  for (const v of ['v2', 'v3', 'v4']) await build(v, ['--layout-from', dir('v1')]);
+}, 240_000);
 afterAll(async () => {
   await stopAllServers();
   if (work) removeDir(work);
@@ -62,6 +67,7 @@ interface Manifest {
   functions: { key: string; change: string; reasons: string[] }[];
   types: {
     name: string;
+    mode: Mode;
     oldSize: number;
     newSize: number;
     capacity: number;
@@ -75,13 +81,16 @@ interface Manifest {
   notes?: string[];
 }
 
+type Mode = 'eager' | 'lazy';
+
 async function patch(
+  mode: Mode,
   from: string,
   to: string,
   extra: string[] = [],
 ): Promise<{ out: string; manifest: Manifest }> {
-  const out = path.join(work, PROGRAM, `${from}-${to}`);
-  const r = await dsu(['patch', dir(from), dir(to), '--out', out, '--transform', 'eager', ...extra]);
+  const out = path.join(work, PROGRAM, `${from}-${to}-${mode}`);
+  const r = await dsu(['patch', dir(from), dir(to), '--out', out, '--transform', mode, ...extra]);
   expect(r.code).toBe(0);
   return { out, manifest: JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')) as Manifest };
 }
@@ -122,7 +131,11 @@ async function applyUnderLoad(port: number, script: ScriptStep[], bundle: string
   return a;
 }
 
-describe('statekeeper: globals, arrays of structs, embedded structs, renames and signature changes, eager, two updates in a row', () => {
+// Instances transformed at the update point: 1 config + 64 slots + 2 points in each of the 8 global
+// canvas shapes, and (eager only) 2 points in each of the 1000 heap shapes.
+const atCommit = (mode: Mode) => 1 + 64 + 16 + (mode === 'eager' ? 2000 : 0);
+
+describe.each(['eager', 'lazy'] as const)('statekeeper: globals, arrays of structs, embedded structs, renames and signature changes, %s, two updates in a row', (mode) => {
   let server: RunningServer;
   let p12: { out: string; manifest: Manifest };
   let p23: { out: string; manifest: Manifest };
@@ -133,12 +146,9 @@ describe('statekeeper: globals, arrays of structs, embedded structs, renames and
   let ticks = 0;
   let marks = 0;
   beforeAll(async () => {
-    await build('v1');
-    // Later versions keep v1's capacities, so their patches fit processes started from v1.
-    for (const v of ['v2', 'v3', 'v4']) await build(v, ['--layout-from', dir('v1')]);
-    p12 = await patch('v1', 'v2', ['--spec', specFile('v1-v2.patch.yaml')]);
-    p23 = await patch('v2', 'v3', ['--spec', specFile('v2-v3.patch.yaml')]);
-    p34 = await patch('v3', 'v4');
+    p12 = await patch(mode, 'v1', 'v2', ['--spec', specFile('v1-v2.patch.yaml')]);
+    p23 = await patch(mode, 'v2', 'v3', ['--spec', specFile('v2-v3.patch.yaml')]);
+    p34 = await patch(mode, 'v3', 'v4');
     server = await startServer(path.join(dir('v1'), PROGRAM), { env: { DSU_RUN_DIR: runDir } });
   }, 240_000);
   afterAll(() => server?.stop());
@@ -147,6 +157,7 @@ describe('statekeeper: globals, arrays of structs, embedded structs, renames and
     const byName = Object.fromEntries(p12.manifest.types.map((t) => [t.name, t]));
     // only the changed types: the outer types of the embedded points (shape, canvas) keep their layout
     expect(Object.keys(byName).sort()).toEqual(['struct config', 'struct point', 'struct slot']);
+    expect(p12.manifest.types.map((t) => t.mode)).toEqual([mode, mode, mode]);
     expect(byName['struct config']).toMatchObject({ oldSize: 32, newSize: 40, capacity: 64 });
     expect(byName['struct config'].fields).toEqual([
       { field: 'port_base', how: 'copied' },
@@ -260,10 +271,9 @@ describe('statekeeper: globals, arrays of structs, embedded structs, renames and
       p12.out,
       server.pid,
     );
-    // 1 config + 64 slots + 2 points in each of 1000 heap shapes and 8 canvas shapes
     expect(a).toMatchObject({
       code: 0,
-      json: { outcome: 'applied', reasons: [], pid: server.pid, instances: 1 + 64 + 2016 },
+      json: { outcome: 'applied', reasons: [], pid: server.pid, instances: atCommit(mode) },
     });
 
     const after = await converse(server.port, [
@@ -361,7 +371,7 @@ describe('statekeeper: globals, arrays of structs, embedded structs, renames and
     );
     expect(a).toMatchObject({
       code: 0,
-      json: { outcome: 'applied', reasons: [], instances: 1 + 64 + 2016 }, // config, slots, two points in each of the 1000 heap and 8 canvas shapes
+      json: { outcome: 'applied', reasons: [], instances: atCommit(mode) },
     });
     expect(
       await converse(server.port, [
