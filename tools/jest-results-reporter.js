@@ -12,9 +12,18 @@ class ResultsFileReporter {
     const dir = path.join(__dirname, '..', 'tmp', 'test-results');
     fs.mkdirSync(dir, { recursive: true });
     const { numPassedTests, numFailedTests, numPendingTests, numTodoTests, numRuntimeErrorTestSuites } = results;
+    // What failed, briefly (suites that could not run, failed tests with their first message)
+    const failures = [];
+    for (const suite of results.testResults || []) {
+      const file = path.relative(path.join(__dirname, '..'), suite.testFilePath || '');
+      if (suite.testExecError || (suite.failureMessage && !suite.testResults.some((t) => t.status === 'failed')))
+        failures.push({ name: file, message: String(suite.testExecError?.message || suite.failureMessage).slice(0, 2000) });
+      for (const t of suite.testResults || [])
+        if (t.status === 'failed') failures.push({ name: `${file}: ${t.fullName}`, message: (t.failureMessages || []).join('\n').slice(0, 2000) });
+    }
     fs.writeFileSync(
       path.join(dir, `${this.project}.json`),
-      JSON.stringify({ numPassedTests, numFailedTests, numPendingTests, numTodoTests, numRuntimeErrorTestSuites }),
+      JSON.stringify({ numPassedTests, numFailedTests, numPendingTests, numTodoTests, numRuntimeErrorTestSuites, failures }),
     );
   }
 }

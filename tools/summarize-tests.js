@@ -21,12 +21,7 @@ for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
     passed += r.numPassedTests;
     failed += r.numFailedTests + (r.numRuntimeErrorTestSuites || 0);
     skipped += r.numPendingTests + r.numTodoTests;
-    for (const suite of r.testResults || []) {
-      if (suite.status === 'failed' && suite.message && !(suite.assertionResults || []).some((a) => a.status === 'failed'))
-        failures.push(`${f}: ${path.relative(root, suite.name)}\n${clip(suite.message, 12)}`);
-      for (const a of suite.assertionResults || [])
-        if (a.status === 'failed') failures.push(`${f}: ${a.fullName}\n${clip((a.failureMessages || []).join('\n'), 12)}`);
-    }
+    for (const x of r.failures || []) failures.push(`${f}: ${x.name}\n${clip(x.message, 14)}`);
   } else if (f.endsWith('.txt')) {
     // C test suites write their own `N passed, M failed` line.
     const text = fs.readFileSync(file, 'utf8');

@@ -22,7 +22,8 @@ export function dsu(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 180
         try {
           resolve({ code, json: JSON.parse(line), stderr });
         } catch {
-          reject(new Error(`dsu ${args.join(' ')} exited ${code} without JSON output:\n${stdout}\n${stderr}`));
+          const how = err?.killed ? `was stopped after its ${timeoutMs} ms time limit (${err.signal ?? 'killed'})` : `exited ${code}`;
+          reject(new Error(`dsu ${args.join(' ')} ${how} without JSON output:\n${stdout}\n${stderr}`));
         }
       },
     );

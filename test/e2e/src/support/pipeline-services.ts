@@ -80,6 +80,21 @@ export async function stopAllServices(): Promise<void> {
   await Promise.all([...running].map((s) => s.stop()));
 }
 
+/** The last log lines of every running service (what a timed-out wait needs to be understood). */
+function serviceLogTails(lines = 12): string {
+  return [...running]
+    .map((s) => {
+      let text = '';
+      try {
+        text = s.log();
+      } catch {
+        text = '(no log)';
+      }
+      return `--- ${path.basename(s.logFile)} ---\n${text.trimEnd().split('\n').slice(-lines).join('\n')}`;
+    })
+    .join('\n');
+}
+
 export async function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | false>,
@@ -90,7 +105,8 @@ export async function waitFor<T>(
   for (;;) {
     const v = await fn();
     if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${serviceLogTails()}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
