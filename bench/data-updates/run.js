@@ -7,6 +7,7 @@
 // lazy v2 patch: the pause (only the 4 globals are transformed in it), then the first walk over
 // every instance (each one transformed on its first touch) and later walks (tag checks only),
 // timed by the program itself. Needs `make -C libs/runtime test` first.
+// Options: --runs N (3), --sizes a,b,c (1000,100000,1000000), --only eager|lazy (both), --out FILE.
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -22,6 +23,9 @@ const opt = (name, def) => {
 };
 const RUNS = Math.max(1, Number(opt('--runs', 3)));
 const SIZES = opt('--sizes', '1000,100000,1000000').split(',').map(Number);
+// --only eager | lazy: run one part (the official results file wants both: the default)
+const ONLY = opt('--only', 'all');
+if (!['all', 'eager', 'lazy'].includes(ONLY)) throw new Error(`--only ${ONLY}: expected eager or lazy`);
 const OUT = path.resolve(opt('--out', path.join(REPO, 'bench', 'results', 'data-updates.json')));
 const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -48,8 +52,9 @@ function once(n) {
     const r = ctl('COMMIT', '60000');
     if (r.outcome !== 'applied') throw new Error(JSON.stringify(r));
     sleepMs(50);
-    const m = /data: \d+ instances: collect (\d+) us, prepare (\d+) us, commit (\d+) us/.exec(fs.readFileSync(errFile, 'utf8'));
-    const phasesUs = m ? { collect: Number(m[1]), prepare: Number(m[2]), commit: Number(m[3]) } : null;
+    const m = /data: \d+ instances: collect (\d+) us, prepare (\d+) us, commit (\d+) us(?:.*on cpu (\d+) us)?/.exec(fs.readFileSync(errFile, 'utf8'));
+    // onCpu: the coordinator thread's CPU time in the transformation (the rest is other processes)
+    const phasesUs = m ? { collect: Number(m[1]), prepare: Number(m[2]), commit: Number(m[3]), ...(m[4] ? { onCpu: Number(m[4]) } : {}) } : null;
     return { instances: r.instances, pauseUs: r.pauseUs, transformUs: r.transformUs, phasesUs, rssKb: rss };
   } finally {
     child.kill('SIGTERM');
@@ -107,7 +112,7 @@ function lazyOnce(n) {
 }
 
 const results = [];
-for (const n of SIZES) {
+for (const n of ONLY === 'lazy' ? [] : SIZES) {
   const runs = [];
   for (let i = 0; i < RUNS; i++) runs.push(once(n));
   const pause = median(runs.map((r) => r.pauseUs));
@@ -116,14 +121,16 @@ for (const n of SIZES) {
     pauseUsMedian: pause,
     transformUsMedian: median(runs.map((r) => r.transformUs)),
     nsPerInstance: Math.round((pause * 1000) / runs[0].instances),
+    // the same on the coordinator's CPU clock: the pause less the time other processes ran instead
+    nsPerInstanceOnCpu: runs.every((r) => r.phasesUs?.onCpu != null) ? Math.round((median(runs.map((r) => r.phasesUs.onCpu)) * 1000) / runs[0].instances) : null,
     rssKbBefore: median(runs.map((r) => r.rssKb)),
     runs,
   };
   results.push(row);
-  process.stderr.write(`${row.liveInstances} instances: pause ${pause} us (${row.nsPerInstance} ns/instance); phases of run 1: ${JSON.stringify(runs[0].phasesUs)}\n`);
+  process.stderr.write(`${row.liveInstances} instances: pause ${pause} us (${row.nsPerInstance} ns/instance, ${row.nsPerInstanceOnCpu} on cpu); phases of run 1: ${JSON.stringify(runs[0].phasesUs)}\n`);
 }
 const lazy = [];
-for (const n of SIZES) {
+for (const n of ONLY === 'eager' ? [] : SIZES) {
   const runs = [];
   for (let i = 0; i < RUNS; i++) runs.push(lazyOnce(n));
   const med = (k) => median(runs.map((r) => r[k]));
@@ -145,7 +152,7 @@ for (const n of SIZES) {
 // steady-state tag check in a cache-resident loop (check-cost.c), against the same loop without it
 const ccDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dsu-bench-check-'));
 let tagCheck;
-try {
+if (ONLY !== 'eager') try {
   const exe = path.join(ccDir, 'check-cost');
   cp.execFileSync(process.env.CC || 'cc', ['-O2', '-pthread', '-I', path.join(REPO, 'libs', 'runtime', 'include'), '-o', exe, path.join(__dirname, 'check-cost.c'), path.join(RT, 'libdsu.a'), '-ldl']);
   const runs = [0, 1, 2].map(() => JSON.parse(cp.execFileSync(exe, { encoding: 'utf8' })));
@@ -167,8 +174,8 @@ const doc = {
 };
 fs.mkdirSync(path.dirname(OUT), { recursive: true });
 fs.writeFileSync(OUT, JSON.stringify(doc, null, 2) + '\n');
-console.log(`| live instances | pause (median) | ns / instance |\n|---:|---:|---:|`);
-for (const r of results) console.log(`| ${r.liveInstances} | ${r.pauseUsMedian} us | ${r.nsPerInstance} |`);
+console.log(`| live instances | pause (median) | ns / instance | on cpu / instance |\n|---:|---:|---:|---:|`);
+for (const r of results) console.log(`| ${r.liveInstances} | ${r.pauseUsMedian} us | ${r.nsPerInstance} | ${r.nsPerInstanceOnCpu} |`);
 console.log(`\n| live instances | lazy pause (median) | first touch / instance | tag check / instance |\n|---:|---:|---:|---:|`);
 for (const r of lazy) console.log(`| ${r.liveInstances} | ${r.pauseUsMedian} us | ${r.firstTouchNsPerInstance} ns | ${r.steadyCheckNsPerInstance} ns |`);
-console.log(`\ntag check in a cache-resident loop: ${tagCheck.checkNs} ns`);
+if (tagCheck) console.log(`\ntag check in a cache-resident loop: ${tagCheck.checkNs} ns`);

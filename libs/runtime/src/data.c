@@ -2,12 +2,21 @@
  * program's type table (section "dsu_type") and the eager transformation of
  * every live instance during an update (ABI.md section 10).
  *
- * The registry is an open-addressing hash table keyed by block address,
- * guarded by one mutex.  Program threads touch it only inside the tracked
+ * The registry keeps, per type, a dense array of its live blocks, and an
+ * open-addressing hash table keyed by block address for free and realloc,
+ * all guarded by one mutex (a free of memory that cannot be tracked skips
+ * it: see untrack).  Program threads touch it only inside the tracked
  * allocation entry points; the coordinator reads it while every program
  * thread is parked or blocked (so nobody allocates), still under the mutex
  * so that a thread the registry does not know (there are none at commit
  * time, but a library thread could free) cannot race it.
+ *
+ * Eager transformation (dsu__data_apply): the instances' addresses are
+ * copied from the arrays, then each instance is transformed in place: its
+ * old image is saved to an undo buffer (mapped and faulted in before the
+ * pause by dsu__data_reserve), the instance is zeroed and the transformer
+ * writes the new image into it from the saved copy.  A failing transformer
+ * or state transformer puts every saved image back: nothing changed.
  *
  * Lazy transformation: per lazily transformed type a chain of transformers
  * (step k carries version k to k+1) and the current version.  An instance's
@@ -22,6 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "internal.h"
 
 extern const struct dsu_type_entry __start_dsu_type[] __attribute__((weak));
@@ -31,6 +44,16 @@ struct block { void *p; uint64_t id; size_t size; size_t type_size; };
 #define TOMB ((void *)1)
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static int any_tracked;               /* atomic: set once a block was tracked */
+/* Counting filter of the tracked addresses: live tracked blocks per bucket
+ * of the address hash, written under reg_lock, read without it.  A free of
+ * a block whose bucket is 0 cannot be of a tracked block and skips the lock
+ * (see untrack).  In .bss: pages nobody touched cost no memory. */
+#define FILTER_BITS 16
+static uint32_t filter[1u << FILTER_BITS];
+static uint32_t *filter_at(const void *p) {
+    return &filter[(uint32_t)(((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ull >> (64 - FILTER_BITS))];
+}
 
 /* ---- lazy types ---- */
 #define MAX_LAZY  128
@@ -208,8 +231,32 @@ void dsu__data_status(struct dsu__json *j) {
     }
     dsu__json_arr_end(j);
 }
-static struct block *tab;           /* capacity ntab (power of two), or NULL */
+
+/* ---- the registry ----
+ * Per (type id, type size) a dense array of the live blocks (`struct
+ * tlist`): collecting the instances of a type at an update is a straight
+ * walk over its array, whatever else is tracked.  An open-addressing hash
+ * table keyed by block address finds a block's array entry for free and
+ * realloc; each array entry knows its hash slot, so removing one (swap with
+ * the array's last entry) fixes the moved entry's slot without a probe.
+ * The addresses are an array of their own: when every block holds one
+ * instance, that array is the list of instances, copied in one go. */
+struct tmeta { size_t size; size_t slot; };
+struct tlist {
+    uint64_t id; size_t type_size;
+    void **p; struct tmeta *m;        /* n used of cap, in parallel */
+    size_t n, cap;
+    size_t ninst;                     /* sum of size / type_size: counting is O(1) */
+    size_t nmulti;                    /* blocks with size != type_size */
+};
+struct hent { void *p; uint32_t list; uint32_t idx; };   /* p: NULL empty, TOMB removed */
+
+static struct hent *tab;            /* capacity ntab (power of two), or NULL */
 static size_t ntab, nused, nlive;   /* nused counts tombstones too */
+static struct tlist *lists;         /* nlists used of caplists */
+static uint32_t nlists, caplists;
+static uint32_t *lmap;              /* open addressing: list index + 1, 0 = empty; nlmap slots */
+static uint32_t nlmap;
 
 uint64_t dsu_type_id(const char *key) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -217,35 +264,70 @@ uint64_t dsu_type_id(const char *key) {
     return h;
 }
 
-/* The slot follows the address (blocks are at least 16 bytes apart): a
- * scan of the table then visits the heap in address order, in a few
- * sequential streams, which is what makes collecting and transforming a
- * million instances cache-friendly.  Linear probing absorbs the blocks
- * that share a slot modulo the table size. */
+/* The slot follows the address (blocks are at least 16 bytes apart), so
+ * consecutive allocations and frees touch neighbouring slots.  Linear
+ * probing absorbs the blocks that share a slot modulo the table size. */
 static size_t slot_of(const void *p) {
     return (size_t)((uintptr_t)p >> 4) & (ntab - 1);
 }
 
-/* Grows (or rebuilds without tombstones) the table; 0 or -1 (no memory). */
+static uint32_t lmap_slot(uint64_t id, size_t type_size) {
+    uint64_t h = (id ^ type_size) * 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(h >> 32) & (nlmap - 1);
+}
+
+/* The list of (id, type_size), created if needed; NULL = no memory. */
+static struct tlist *list_for_locked(uint64_t id, size_t type_size) {
+    if (nlmap) for (uint32_t k = lmap_slot(id, type_size);; k = (k + 1) & (nlmap - 1)) {
+        if (!lmap[k]) break;
+        struct tlist *l = &lists[lmap[k] - 1];
+        if (l->id == id && l->type_size == type_size) return l;
+    }
+    if (nlists == caplists) {
+        uint32_t cap = caplists ? caplists * 2 : 16;
+        struct tlist *nl = realloc(lists, cap * sizeof *nl);
+        if (!nl) return NULL;
+        lists = nl; caplists = cap;
+    }
+    if ((nlists + 1) * 2 > nlmap) {   /* keep the map at most half full */
+        uint32_t n = nlmap ? nlmap * 2 : 64;
+        uint32_t *nm = calloc(n, sizeof *nm);
+        if (!nm) return NULL;
+        free(lmap); lmap = nm; nlmap = n;
+        for (uint32_t i = 0; i < nlists; i++) {
+            uint32_t k = lmap_slot(lists[i].id, lists[i].type_size);
+            while (lmap[k]) k = (k + 1) & (nlmap - 1);
+            lmap[k] = i + 1;
+        }
+    }
+    uint32_t k = lmap_slot(id, type_size);
+    while (lmap[k]) k = (k + 1) & (nlmap - 1);
+    lists[nlists] = (struct tlist){ id, type_size, NULL, NULL, 0, 0, 0, 0 };
+    lmap[k] = ++nlists;
+    return &lists[nlists - 1];
+}
+
+/* Rebuilds the table (at least twice `want` slots, no tombstones) from the
+ * lists; 0 or -1 (no memory, the old table stays). */
 static int rehash_locked(size_t want) {
     size_t n = 1024;
     while (n < want * 2) n *= 2;
-    struct block *nt = calloc(n, sizeof *nt);
+    struct hent *nt = calloc(n, sizeof *nt);
     if (!nt) return -1;
-    struct block *old = tab; size_t nold = ntab;
-    ntab = n; nused = 0; nlive = 0;
-    __atomic_store_n(&tab, nt, __ATOMIC_RELEASE);
-    for (size_t i = 0; i < nold; i++) {
-        if (!old[i].p || old[i].p == TOMB) continue;
-        size_t k = slot_of(old[i].p);
-        while (tab[k].p) k = (k + 1) & (ntab - 1);
-        tab[k] = old[i]; nused++; nlive++;
-    }
-    free(old);
+    free(tab);
+    tab = nt; ntab = n; nused = nlive;
+    for (uint32_t li = 0; li < nlists; li++)
+        for (size_t i = 0; i < lists[li].n; i++) {
+            void *p = lists[li].p[i];
+            size_t k = slot_of(p);
+            while (tab[k].p) k = (k + 1) & (ntab - 1);
+            tab[k] = (struct hent){ p, li, (uint32_t)i };
+            lists[li].m[i].slot = k;
+        }
     return 0;
 }
 
-static struct block *find_locked(const void *p) {
+static struct hent *find_locked(const void *p) {
     if (!tab || !p) return NULL;
     for (size_t k = slot_of(p);; k = (k + 1) & (ntab - 1)) {
         if (!tab[k].p) return NULL;
@@ -253,38 +335,77 @@ static struct block *find_locked(const void *p) {
     }
 }
 
+/* Removes the block of hash entry h; returns its record. */
+static struct block remove_locked(struct hent *h) {
+    struct tlist *l = &lists[h->list];
+    size_t i = h->idx, size = l->m[i].size;
+    struct block out = { l->p[i], l->id, size, l->type_size };
+    size_t last = --l->n;
+    l->ninst -= size == l->type_size ? 1 : size / l->type_size;
+    l->nmulti -= size != l->type_size;
+    if (i != last) {
+        l->p[i] = l->p[last];
+        l->m[i] = l->m[last];
+        tab[l->m[i].slot].idx = h->idx;
+    }
+    h->p = TOMB;
+    nlive--;
+    uint32_t *f = filter_at(out.p);
+    __atomic_store_n(f, __atomic_load_n(f, __ATOMIC_RELAXED) - 1, __ATOMIC_RELAXED);
+    return out;
+}
+
 /* Records a block; a block that cannot be recorded (no memory for the
- * table) is reported once: its instances would be missed by updates. */
+ * registry) is reported once: its instances would be missed by updates. */
 static void track(void *p, uint64_t id, size_t size, size_t type_size) {
     if (!p || !type_size) return;
     pthread_mutex_lock(&reg_lock);
-    if ((nused + 1) * 4 >= ntab * 3 && rehash_locked(nlive + 1) < 0) {
+    struct hent *h = find_locked(p);
+    if (h) remove_locked(h);   /* the address was reused without a free we saw */
+    struct tlist *l = list_for_locked(id, type_size);
+    if (l && l->n == l->cap && l->n < UINT32_MAX) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        void **np = realloc(l->p, cap * sizeof *np);
+        if (np) l->p = np;
+        struct tmeta *nm = np ? realloc(l->m, cap * sizeof *nm) : NULL;
+        if (nm) { l->m = nm; l->cap = cap; }   /* else p is just larger than needed */
+    }
+    if (!l || l->n == l->cap || ((nused + 1) * 4 >= ntab * 3 && rehash_locked(nlive + 1) < 0)) {
         static int warned;
         if (!warned++) fprintf(stderr, "dsu: out of memory for the allocation registry; later updates of data types will be refused\n");
         pthread_mutex_unlock(&reg_lock);
         return;
     }
-    struct block *b = find_locked(p);
-    if (!b) {
-        size_t k = slot_of(p);
-        while (tab[k].p && tab[k].p != TOMB) k = (k + 1) & (ntab - 1);
-        if (!tab[k].p) nused++;
-        b = &tab[k];
-        nlive++;
-    }
-    *b = (struct block){ p, id, size, type_size };
+    size_t k = slot_of(p);
+    while (tab[k].p && tab[k].p != TOMB) k = (k + 1) & (ntab - 1);
+    if (!tab[k].p) nused++;
+    tab[k] = (struct hent){ p, (uint32_t)(l - lists), (uint32_t)l->n };
+    l->p[l->n] = p;
+    l->m[l->n++] = (struct tmeta){ size, k };
+    l->ninst += size == type_size ? 1 : size / type_size;   /* no division in the common case */
+    l->nmulti += size != type_size;
+    nlive++;
+    uint32_t *f = filter_at(p);
+    __atomic_store_n(f, __atomic_load_n(f, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    /* published for untrack's unlocked fast path (see there) */
+    __atomic_store_n(&any_tracked, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&reg_lock);
 }
 
 /* Forgets a block; returns its record (p == NULL if it was not tracked). */
 static struct block untrack(void *p) {
     struct block out = { 0, 0, 0, 0 };
-    /* Fast path for programs that never allocated a tracked block: a pointer
-     * can only be tracked by a thread that published the table first. */
-    if (!p || !__atomic_load_n(&tab, __ATOMIC_ACQUIRE)) return out;
+    /* Fast paths without the lock.  A tracked p was tracked before the
+     * allocation returned it, so the thread freeing it (which got p from the
+     * allocating thread somehow: happens-before) sees the flag and p's count
+     * in the filter, or later values; the filter's other changes are other
+     * blocks coming and going (all under reg_lock), so p's bucket stays >= 1
+     * until p itself is untracked.  A bucket of 0 means p is not tracked. */
+    if (!p || !__atomic_load_n(&any_tracked, __ATOMIC_ACQUIRE)) return out;
+    if (!__atomic_load_n(filter_at(p), __ATOMIC_RELAXED)) return out;
     pthread_mutex_lock(&reg_lock);
-    struct block *b = find_locked(p);
-    if (b) { out = *b; b->p = TOMB; nlive--; }
+    struct hent *h = find_locked(p);
+    if (h) out = remove_locked(h);
     pthread_mutex_unlock(&reg_lock);
     return out;
 }
@@ -336,9 +457,11 @@ void dsu_free(void *p) {
 size_t dsu_tracked_count(uint64_t type_id, size_t *instances) {
     size_t blocks = 0, inst = 0;
     pthread_mutex_lock(&reg_lock);
-    for (size_t i = 0; i < ntab; i++) {
-        if (!tab[i].p || tab[i].p == TOMB || tab[i].id != type_id) continue;
-        blocks++; inst += tab[i].size / tab[i].type_size;
+    for (uint32_t li = 0; li < nlists; li++) {
+        const struct tlist *l = &lists[li];
+        if (l->id != type_id) continue;
+        blocks += l->n;
+        inst += l->ninst;
     }
     pthread_mutex_unlock(&reg_lock);
     if (instances) *instances = inst;
@@ -390,29 +513,6 @@ int dsu__data_check(const struct dsu_patch_data *d, char *err, size_t errn) {
     return 0;
 }
 
-struct inst { unsigned char *p; uint32_t type; };
-struct vec { struct inst *v; size_t n, cap; };
-
-static int push(struct vec *v, unsigned char *p, uint32_t type) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 1024;
-        struct inst *n = realloc(v->v, cap * sizeof *n);
-        if (!n) return -1;
-        v->v = n; v->cap = cap;
-    }
-    v->v[v->n++] = (struct inst){ p, type };
-    return 0;
-}
-
-static void swap_bytes(unsigned char *a, unsigned char *b, size_t n) {
-    unsigned char tmp[256];
-    while (n) {
-        size_t k = n < sizeof tmp ? n : sizeof tmp;
-        memcpy(tmp, a, k); memcpy(a, b, k); memcpy(b, tmp, k);
-        a += k; b += k; n -= k;
-    }
-}
-
 /* Lazy types of the patch get their step and their new current version;
  * returns how many.  `undo` takes them back (the state transformer said no). */
 static uint32_t lazy_register(const struct dsu_patch_data *d, const char *patch_id, int undo) {
@@ -446,146 +546,304 @@ static uint32_t lazy_register(const struct dsu_patch_data *d, const char *patch_
     return n;
 }
 
+/* The instances of one type of the patch: ptrs[first, first + n) in the
+ * address list, their old images from undo + undo_off on (capacity bytes
+ * each). */
+struct seg { size_t first, n, undo_off; };
+
+/* Instances of type t to transform now: its ranges and, when eager, every
+ * tracked block of it and every place it is embedded in a tracked block.
+ * With `out` NULL only counts; else writes the addresses to out. */
+static size_t collect_locked(const struct dsu_patch_type *t, unsigned char **out) {
+    size_t n = 0;
+    for (uint32_t r = 0; r < t->nranges; r++) {
+        if (out) for (uint64_t k = 0; k < t->ranges[r].count; k++) out[n + k] = (unsigned char *)t->ranges[r].base + k * t->capacity;
+        n += t->ranges[r].count;
+    }
+    /* lazy: heap instances and embedded ones wait for their first touch */
+    if (t->mode == DSU_XFORM_LAZY) return n;
+    for (uint32_t li = 0; li < nlists; li++) {
+        const struct tlist *l = &lists[li];
+        if (l->id == t->id) {
+            if (l->type_size == t->capacity && !out) n += l->ninst;
+            else if (l->type_size == t->capacity && !l->nmulti) {
+                /* the common case: one instance per block, the addresses as they are */
+                memcpy(out + n, l->p, l->n * sizeof *out);
+                n += l->n;
+            } else for (size_t i = 0; i < l->n; i++) {
+                size_t m = l->m[i].size / t->capacity;
+                if (out) for (size_t k = 0; k < m; k++) out[n + k] = (unsigned char *)l->p[i] + k * t->capacity;
+                n += m;
+            }
+        }
+        for (uint32_t e = 0; e < t->nembeds; e++) {
+            const struct dsu_patch_embed *em = &t->embeds[e];
+            if (l->id != em->container_id) continue;
+            if (!out && l->type_size == em->container_capacity) { n += l->ninst * em->count; continue; }
+            for (size_t i = 0; i < l->n; i++)
+                for (size_t k = 0; k < l->m[i].size / em->container_capacity; k++)
+                    for (uint64_t j = 0; j < em->count; j++, n++)
+                        if (out) out[n] = (unsigned char *)l->p[i] + k * em->container_capacity + em->offset + j * t->capacity;
+        }
+    }
+    return n;
+}
+
+/* Puts the saved old images of the first `done` instances of segment s back. */
+static void restore(unsigned char *const *ptrs, const unsigned char *undo, const struct seg *s, uint32_t cap, size_t done) {
+    for (size_t i = 0; i < done; i++) memcpy(ptrs[s->first + i], undo + s->undo_off + i * cap, cap);
+}
+
+/* How far ahead the transformation loop prefetches: instances of a
+ * fragmented heap are anywhere, so each one is a miss; about a dozen in
+ * flight hide most of the latency (two lines each: a 16-byte aligned
+ * instance usually straddles a line boundary). */
+#define AHEAD 12
+/* Largest instance whose old image is staged on the stack (see below). */
+#define SMALL_CAP 1024
+
+/* Saves the old image of the instance at p (cap bytes, a multiple of 16)
+ * to `old` (a stack buffer, stays in L1: the transformer reads it) and to
+ * `u` (the undo buffer, 16-byte aligned), and zeroes the instance, in one
+ * pass.  The undo copy is written with non-temporal stores: it is read only
+ * if the update is refused, so it should neither be fetched before it is
+ * written nor push the instances out of the cache. */
+static void save_and_zero(unsigned char *p, unsigned char *old, unsigned char *u, uint32_t cap) {
+#if defined(__SSE2__)
+    const __m128i z = _mm_setzero_si128();
+    for (uint32_t o = 0; o < cap; o += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + o));
+        _mm_store_si128((__m128i *)(old + o), v);
+        _mm_stream_si128((__m128i *)(u + o), v);
+        _mm_storeu_si128((__m128i *)(p + o), z);
+    }
+#else
+    memcpy(old, p, cap); memcpy(u, p, cap); memset(p, 0, cap);
+#endif
+}
+
+/* Orders the streamed stores before later reads of the undo buffer. */
+static void stream_fence(void) {
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+}
+
+/* Transforms the eager instances of segment s in place: each old image goes
+ * to undo first, the instance is zeroed and the transformer writes the new
+ * image into it from a saved copy; the version tag stays.  Returns how many
+ * were done: s->n, or fewer when the transformer of the next one failed
+ * (msg says why; that instance is back to its old image). */
+static size_t transform_eager(const struct dsu_patch_type *t, unsigned char *const *ptrs, unsigned char *undo, const struct seg *s,
+                              char *msg, size_t msgn) {
+    const uint32_t cap = t->capacity;
+    const dsu_transform_fn fn = t->transform;
+    unsigned char *const *pp = ptrs + s->first;
+    unsigned char *u = undo + s->undo_off;
+    /* Small instances: the transformer reads the old image from a stack
+     * copy that stays in L1, and the undo copy is streamed out. */
+    _Alignas(16) unsigned char old[SMALL_CAP];
+    const int stream = cap <= SMALL_CAP && cap % 16 == 0 && s->undo_off % 16 == 0;
+    for (size_t i = 0; i < s->n; i++, u += cap) {
+        if (i + AHEAD < s->n) {
+            __builtin_prefetch(pp[i + AHEAD], 1);
+            __builtin_prefetch(pp[i + AHEAD] + cap - 1, 1);
+        }
+        unsigned char *p = pp[i];
+        const unsigned char *o = u;
+        if (stream) { save_and_zero(p, old, u, cap); o = old; }
+        else { memcpy(u, p, cap); memset(p, 0, cap); }
+        msg[0] = 0;
+        if (fn(p, o, msg, msgn) != 0) { memcpy(p, o, cap); stream_fence(); return i; }
+        memcpy(p + cap - 4, o + cap - 4, 4);
+    }
+    stream_fence();
+    return s->n;
+}
+
+/* Global instances of a lazy type: through the chain of earlier lazy steps
+ * to the current version, then this patch's transformer; they get the new
+ * version's tag.  As transform_eager; on failure *failed_step is the failing
+ * chain step, or UINT32_MAX for this patch's transformer. */
+static size_t transform_lazy_globals(const struct dsu_patch_type *t, unsigned char *const *ptrs, unsigned char *undo, const struct seg *s,
+                                     unsigned char *chain, uint32_t maxcap, char *msg, size_t msgn, uint32_t *failed_step) {
+    const uint32_t cap = t->capacity;
+    struct lazy_type *lt = find_lazy(t->id);
+    uint32_t cur = lt ? lt->version : 0;
+    for (size_t i = 0; i < s->n; i++) {
+        unsigned char *p = ptrs[s->first + i], *u = undo + s->undo_off + i * cap;
+        unsigned char *a = chain, *b = chain + maxcap;
+        uint32_t old_tag;
+        memcpy(u, p, cap);
+        memcpy(a, p, cap);
+        memcpy(&old_tag, p + cap - 4, 4);
+        msg[0] = 0;
+        if (lt && run_chain(lt, &a, &b, version_of(t->id, old_tag, cur), cur, msg, msgn, failed_step) < 0) return i;
+        memset(p, 0, cap);
+        msg[0] = 0;
+        if (t->transform(p, a, msg, msgn) != 0) { memcpy(p, u, cap); *failed_step = UINT32_MAX; return i; }
+        uint32_t tag = stamp_of(t->id, cur + 1);
+        memcpy(p + cap - 4, &tag, 4);
+    }
+    return s->n;
+}
+
+/* The address list and the undo buffer of the next update: reserved by
+ * dsu__data_reserve while the program still runs (faulting in tens of
+ * megabytes takes longer than transforming them), used by dsu__data_apply,
+ * unmapped by dsu__data_release after the program runs again.  Control
+ * thread only. */
+static struct { void *ptrs, *undo; size_t ptrs_len, undo_len; } resv;
+
+/* Fresh populated anonymous memory (NULL = none): the pages are faulted in
+ * by one call instead of one fault per page in the transformation loop. */
+static void *map_populated(size_t len) {
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Instances and undo bytes the descriptor's types need now. */
+static void count_locked(const struct dsu_patch_data *d, size_t *total, size_t *undo_len) {
+    *total = 0; *undo_len = 0;
+    for (uint32_t ti = 0; ti < d->ntypes; ti++) {
+        const struct dsu_patch_type *t = d->types[ti];
+        if (t->capacity < 4) continue;   /* refused at STAGE (capacity = the program's) */
+        size_t n = collect_locked(t, NULL);
+        *total += n;
+        *undo_len += n * t->capacity;
+    }
+}
+
+void dsu__data_release(void) {
+    if (resv.ptrs) munmap(resv.ptrs, resv.ptrs_len);
+    if (resv.undo) munmap(resv.undo, resv.undo_len);
+    memset(&resv, 0, sizeof resv);
+}
+
+void dsu__data_reserve(const struct dsu_patch_data *d) {
+    dsu__data_release();
+    if (!d || !d->ntypes) return;
+    size_t total, undo_len;
+    uint64_t t0 = dsu__now_ns();
+    pthread_mutex_lock(&reg_lock);
+    count_locked(d, &total, &undo_len);
+    pthread_mutex_unlock(&reg_lock);
+    /* room for the blocks the program allocates until the update point,
+     * and for each type's 16-byte alignment in the undo buffer */
+    size_t extra = total / 8 + 1024;
+    uint32_t maxcap = 0;
+    for (uint32_t ti = 0; ti < d->ntypes; ti++)
+        if (d->types[ti]->capacity > maxcap) maxcap = d->types[ti]->capacity;
+    total += extra;
+    undo_len += extra * maxcap + 16 * (size_t)d->ntypes;
+    resv.ptrs_len = total * sizeof(void *);
+    resv.undo_len = undo_len;
+    resv.ptrs = map_populated(resv.ptrs_len);
+    resv.undo = map_populated(resv.undo_len);
+    if (!resv.ptrs || !resv.undo) dsu__data_release();   /* dsu__data_apply maps its own */
+    if (getenv("DSU_DEBUG"))
+        fprintf(stderr, "dsu: data: reserved room for %zu instances (%zu KiB) in %llu us, before the pause\n", total,
+                (resv.ptrs_len + resv.undo_len) / 1024, (unsigned long long)((dsu__now_ns() - t0) / 1000));
+}
+
+/* CPU time of the calling thread (DSU_DEBUG: the pause without the time
+ * other processes had the CPU). */
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int dsu__data_apply(const struct dsu_patch_data *d, const char *patch_id, struct dsu__data_stats *st, char *err, size_t errn) {
     memset(st, 0, sizeof *st);
     if (!d || d->ntypes == 0) {
         if (d && d->state_transform && d->state_transform(err, errn) < 0) return -1;
         return 0;
     }
-    uint64_t t0 = dsu__now_ns();
-    struct vec v = { 0, 0, 0 };
+    uint64_t t0 = dsu__now_ns(), cpu0 = thread_cpu_ns();
     int rc = -1;
-    unsigned char *stage = NULL;
-    size_t stage_len = 0;
-    size_t *off = NULL;
-    int locked = 1;
-    unsigned char *chain = NULL;
-    int any_eager = 0;
+    unsigned char **ptrs = NULL, *undo = NULL, *chain = NULL;
+    size_t total = 0, undo_len = 0;
     uint32_t maxcap = 0;
-    for (uint32_t ti = 0; ti < d->ntypes; ti++) {
-        if (d->types[ti]->mode != DSU_XFORM_LAZY) any_eager = 1;
+    struct seg *segs = calloc(d->ntypes, sizeof *segs);
+    for (uint32_t ti = 0; ti < d->ntypes; ti++)
         if (d->types[ti]->capacity > maxcap) maxcap = d->types[ti]->capacity;
-    }
     chain = malloc(2 * (size_t)maxcap + 1);
-    if (!chain) { snprintf(err, errn, "out of memory while preparing the transformation; nothing was changed"); return -1; }
+    if (!segs || !chain) { snprintf(err, errn, "out of memory while preparing the transformation; nothing was changed"); goto out; }
+    /* 1. collect: the address of every instance to transform now, type by
+     * type, under the registry lock (counted first: one allocation) */
     pthread_mutex_lock(&reg_lock);
-    /* 1. every live instance of every eagerly changed type, and the global
-     * instances of lazily changed ones (the vector starts at the number of
-     * live blocks: no regrowth for one instance per block) */
-    v.cap = (any_eager ? nlive : 0) + 1024;
-    v.v = malloc(v.cap * sizeof *v.v);
-    if (!v.v) { v.cap = 0; goto oom; }
     for (uint32_t ti = 0; ti < d->ntypes; ti++) {
         const struct dsu_patch_type *t = d->types[ti];
         if (t->capacity < 4) continue;   /* refused at STAGE (capacity = the program's) */
-        for (uint32_t r = 0; r < t->nranges; r++)
-            for (uint64_t k = 0; k < t->ranges[r].count; k++)
-                if (push(&v, (unsigned char *)t->ranges[r].base + k * t->capacity, ti) < 0) goto oom;
-        /* lazy: heap instances and embedded ones wait for their first touch */
-        if (t->mode == DSU_XFORM_LAZY) continue;
-        for (size_t i = 0; i < ntab; i++) {
-            const struct block *b = &tab[i];
-            if (!b->p || b->p == TOMB) continue;
-            if (b->id == t->id) {
-                for (size_t k = 0; k < b->size / t->capacity; k++)
-                    if (push(&v, (unsigned char *)b->p + k * t->capacity, ti) < 0) goto oom;
-            }
-            for (uint32_t e = 0; e < t->nembeds; e++) {
-                const struct dsu_patch_embed *em = &t->embeds[e];
-                if (b->id != em->container_id) continue;
-                for (size_t k = 0; k < b->size / em->container_capacity; k++)
-                    for (uint64_t j = 0; j < em->count; j++)
-                        if (push(&v, (unsigned char *)b->p + k * em->container_capacity + em->offset + j * t->capacity, ti) < 0) goto oom;
-            }
-        }
+        segs[ti] = (struct seg){ total, collect_locked(t, NULL), undo_len };
+        total += segs[ti].n;
+        /* each type's images start 16-byte aligned (streamed stores) */
+        undo_len += (segs[ti].n * t->capacity + 15) & ~(size_t)15;
     }
-    /* Every program thread is parked or blocked: nobody allocates from here
-     * on, and the state transformer may allocate tracked blocks itself. */
-    pthread_mutex_unlock(&reg_lock);
-    locked = 0;
-    /* 2. prepare: the new image of every instance, nothing written yet */
-    off = malloc((v.n + 1) * sizeof *off);
-    size_t total = 0;
-    if (!off) goto oom;
-    for (size_t i = 0; i < v.n; i++) { off[i] = total; total += d->types[v.v[i].type]->capacity; }
-    /* Fresh zeroed pages, faulted in up front (one call instead of a fault
-     * per page inside the timed loop). */
-    stage_len = total ? total : 1;
-    stage = mmap(NULL, stage_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (stage == MAP_FAILED) { stage = NULL; goto oom; }
-    uint64_t t1 = dsu__now_ns();
-    for (size_t i = 0; i < v.n; i++) {
-        /* instances are visited in registry (hash) order: hide the misses */
-        if (i + 8 < v.n) __builtin_prefetch(v.v[i + 8].p);
-        const struct dsu_patch_type *t = d->types[v.v[i].type];
-        unsigned char *n = stage + off[i];
-        char msg[400] = "";
-        if (t->mode == DSU_XFORM_LAZY) {
-            /* a global instance: through the chain of earlier lazy steps to
-             * the current version, then this patch's transformer; it gets
-             * the new version's tag */
-            struct lazy_type *lt = find_lazy(t->id);
-            uint32_t cur = lt ? lt->version : 0, failed = 0;
-            unsigned char *a = chain, *b = chain + maxcap;
-            uint32_t old_tag;
-            memcpy(a, v.v[i].p, t->capacity);
-            memcpy(&old_tag, v.v[i].p + t->capacity - 4, 4);
-            if (lt && run_chain(lt, &a, &b, version_of(t->id, old_tag, cur), cur, msg, sizeof msg, &failed) < 0) {
-                snprintf(err, errn, "transformer of '%s' from version %u to %u (patch '%s') failed on the instance at %p: %s; nothing was changed",
-                         t->key, failed, failed + 1, lt->steps[failed].patch, (void *)v.v[i].p, msg[0] ? msg : "no reason given");
-                goto out;
-            }
-            if (t->transform(n, a, msg, sizeof msg) != 0) {
-                snprintf(err, errn, "transformer of '%s' failed on the instance at %p (%zu of %zu instances prepared): %s; nothing was changed",
-                         t->key, (void *)v.v[i].p, i, v.n, msg[0] ? msg : "no reason given");
-                goto out;
-            }
-            uint32_t tag = stamp_of(t->id, cur + 1);
-            memcpy(n + t->capacity - 4, &tag, 4);
-            continue;
-        }
-        if (t->transform(n, v.v[i].p, msg, sizeof msg) != 0) {
-            snprintf(err, errn, "transformer of '%s' failed on the instance at %p (%zu of %zu instances prepared): %s; nothing was changed",
-                     t->key, (void *)v.v[i].p, i, v.n, msg[0] ? msg : "no reason given");
+    /* the reserved buffers if they are large enough, else new ones (which
+     * dsu__data_release unmaps too, after the program runs again) */
+    if (!resv.ptrs || resv.ptrs_len < total * sizeof *ptrs || resv.undo_len < undo_len) {
+        dsu__data_release();
+        resv.ptrs_len = (total + 1) * sizeof *ptrs;
+        resv.undo_len = undo_len + 16;
+        resv.ptrs = map_populated(resv.ptrs_len);
+        resv.undo = map_populated(resv.undo_len);
+        if (!resv.ptrs || !resv.undo) {
+            dsu__data_release();
+            pthread_mutex_unlock(&reg_lock);
+            snprintf(err, errn, "out of memory while preparing the transformation of %zu instances; nothing was changed", total);
             goto out;
         }
-        /* the version tag stays with the instance */
-        memcpy(n + t->capacity - 4, v.v[i].p + t->capacity - 4, 4);
+    }
+    ptrs = resv.ptrs;
+    undo = resv.undo;
+    for (uint32_t ti = 0; ti < d->ntypes; ti++)
+        if (d->types[ti]->capacity >= 4) collect_locked(d->types[ti], ptrs + segs[ti].first);
+    /* Every program thread is parked or blocked: nobody allocates from here
+     * on, and transformers and the state transformer may allocate tracked
+     * blocks themselves. */
+    pthread_mutex_unlock(&reg_lock);
+    uint64_t t1 = dsu__now_ns();
+    /* 2. transform in place, saving each old image first; a failure puts
+     * back every image saved so far */
+    for (uint32_t ti = 0; ti < d->ntypes; ti++) {
+        const struct dsu_patch_type *t = d->types[ti];
+        char msg[400];
+        uint32_t failed = 0;
+        size_t done = t->mode == DSU_XFORM_LAZY
+            ? transform_lazy_globals(t, ptrs, undo, &segs[ti], chain, maxcap, msg, sizeof msg, &failed)
+            : transform_eager(t, ptrs, undo, &segs[ti], msg, sizeof msg);
+        if (done == segs[ti].n) continue;
+        unsigned char *at = ptrs[segs[ti].first + done];
+        struct lazy_type *lt = find_lazy(t->id);
+        if (t->mode == DSU_XFORM_LAZY && failed != UINT32_MAX)
+            snprintf(err, errn, "transformer of '%s' from version %u to %u (patch '%s') failed on the instance at %p: %s; nothing was changed",
+                     t->key, failed, failed + 1, lt ? lt->steps[failed].patch : "?", (void *)at, msg[0] ? msg : "no reason given");
+        else
+            snprintf(err, errn, "transformer of '%s' failed on the instance at %p (%zu of %zu instances prepared): %s; nothing was changed",
+                     t->key, (void *)at, segs[ti].first + done, total, msg[0] ? msg : "no reason given");
+        restore(ptrs, undo, &segs[ti], t->capacity, done);
+        for (uint32_t k = 0; k < ti; k++) restore(ptrs, undo, &segs[k], d->types[k]->capacity, segs[k].n);
+        goto out;
     }
     uint64_t t2 = dsu__now_ns();
-    /* 3. commit; with a state transformer the stage keeps the old images
-     * until it agreed, so a refusal can put them back */
-    if (d->state_transform) {
-        for (size_t i = 0; i < v.n; i++) {
-            if (i + 8 < v.n) __builtin_prefetch(v.v[i + 8].p, 1);
-            swap_bytes(v.v[i].p, stage + off[i], d->types[v.v[i].type]->capacity);
-        }
-        st->lazy_types = lazy_register(d, patch_id, 0);
-        if (d->state_transform(err, errn) < 0) {
-            lazy_register(d, patch_id, 1);
-            for (size_t i = 0; i < v.n; i++) swap_bytes(v.v[i].p, stage + off[i], d->types[v.v[i].type]->capacity);
-            goto out;
-        }
-    } else {
-        for (size_t i = 0; i < v.n; i++) {
-            if (i + 8 < v.n) __builtin_prefetch(v.v[i + 8].p, 1);
-            memcpy(v.v[i].p, stage + off[i], d->types[v.v[i].type]->capacity);
-        }
-        st->lazy_types = lazy_register(d, patch_id, 0);
+    /* 3. the state transformer sees the new layout; if it says no, every
+     * instance gets its old image back */
+    st->lazy_types = lazy_register(d, patch_id, 0);
+    if (d->state_transform && d->state_transform(err, errn) < 0) {
+        lazy_register(d, patch_id, 1);
+        for (uint32_t k = 0; k < d->ntypes; k++) restore(ptrs, undo, &segs[k], d->types[k]->capacity, segs[k].n);
+        goto out;
     }
-    st->instances = v.n;
+    st->instances = total;
     st->ns = dsu__now_ns() - t0;
     if (getenv("DSU_DEBUG"))
-        fprintf(stderr, "dsu: data: %zu instances: collect %llu us, prepare %llu us, commit %llu us (%u lazy types)\n", v.n,
+        fprintf(stderr, "dsu: data: %zu instances: collect %llu us, prepare %llu us, commit %llu us (%u lazy types), on cpu %llu us\n", total,
                 (unsigned long long)((t1 - t0) / 1000), (unsigned long long)((t2 - t1) / 1000),
-                (unsigned long long)((dsu__now_ns() - t2) / 1000), st->lazy_types);
+                (unsigned long long)((dsu__now_ns() - t2) / 1000), st->lazy_types, (unsigned long long)((thread_cpu_ns() - cpu0) / 1000));
     rc = 0;
-    goto out;
-oom:
-    snprintf(err, errn, "out of memory while preparing the transformation of %zu instances; nothing was changed", v.n);
 out:
-    if (locked) pthread_mutex_unlock(&reg_lock);
-    if (stage) munmap(stage, stage_len);
-    free(off); free(v.v); free(chain);
+    free(segs); free(chain);
     return rc;
 }

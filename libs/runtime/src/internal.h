@@ -136,6 +136,13 @@ int dsu__data_check(const struct dsu_patch_data *d, char *err, size_t errn);
  * program thread is parked or blocked.  0, or -1 with the reason in err
  * and no instance changed. */
 int dsu__data_apply(const struct dsu_patch_data *d, const char *patch_id, struct dsu__data_stats *st, char *err, size_t errn);
+/* Before the update's rounds, while the program runs: maps and faults in
+ * the buffers dsu__data_apply will need for the instances live now (plus
+ * slack), so the pause does not pay for it.  Best effort (apply maps its
+ * own if these are missing or too small).  Control thread only. */
+void dsu__data_reserve(const struct dsu_patch_data *d);
+/* After the rounds, when the program runs again: unmaps those buffers. */
+void dsu__data_release(void);
 
 void dsu__update_init(void);           /* walks the dsu_fn registry */
 void dsu__note_foreign_threads(void);  /* sanitizer builds only, see update.c */

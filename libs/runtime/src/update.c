@@ -763,7 +763,9 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
     p.lazy_checks = staged.lazy_checks;
     struct result res;
     memset(&res, 0, sizeof res);
+    dsu__data_reserve(p.data);          /* outside the pause */
     enum outcome o = run_update(&p, r->timeout_ms, &res);
+    dsu__data_release();
     free(p.active); free(p.active_key);
     if (o != APPLIED) {
         free(p.ch); free(undo_active); free(removed);

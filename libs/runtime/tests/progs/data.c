@@ -5,7 +5,11 @@
  * global array of four nodes.  Prints "sum=<S> n=<instances> v=<version>
  * x=<extra>" every 10 ms; v1: S = sum(id * val) over every node instance,
  * x = 0.  The v2 patch widens val to long long, adds `extra` (7 in every
- * instance) and must keep S. */
+ * instance) and must keep S.
+ * DATA_CHURN=1 first exercises the registry (tracked allocations, frees in
+ * a scrambled order, reallocs, blocks of several instances; every count
+ * checked against a model: "churn ok ..." or "churn FAILED ...") and links
+ * a calloc'd block of three nodes into the list (n grows by 3). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +54,57 @@ DSU_FN(long long, checksum, "checksum", "tests/progs/data.c", (long *n, long lon
 }
 DSU_FN(const char *, version, "version", "tests/progs/data.c", (void)) { return "v1"; }
 
+/* The registry against a model: live blocks and instances of struct node
+ * after tracked allocations, frees in a scrambled order and reallocs that
+ * change how many instances a block holds.  0 = every count matched. */
+static int churn(uint64_t node_id) {
+    enum { M = 20000 };
+    static struct node *blk[M];
+    static size_t cnt[M];
+    size_t base_b, base_i, live_b = 0, live_i = 0;
+    base_b = dsu_tracked_count(node_id, &base_i);
+    unsigned x = 12345;
+#define RND() (x = x * 1103515245u + 12345u, (x >> 8) & 0xFFFFF)
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < M; i++) {
+            if (blk[i]) continue;
+            size_t k = 1 + (RND() % 7 == 0 ? RND() % 4 : 0);   /* some blocks hold several */
+            blk[i] = k == 1 ? dsu_tmalloc(node_id, sizeof(struct node), sizeof(struct node))
+                            : dsu_tcalloc(node_id, sizeof(struct node), k, sizeof(struct node));
+            if (!blk[i]) return -1;
+            cnt[i] = k; live_b++; live_i += k;
+        }
+        for (int j = 0; j < M; j++) {                /* scrambled frees and reallocs */
+            int i = (int)(RND() % M);
+            /* untracked memory comes and goes between them (the filter's
+             * fast path, or the lock when its bucket is shared) */
+            void *u = dsu_realloc(malloc(24), 48);
+            dsu_free(u);
+            if (!blk[i]) continue;
+            if (RND() % 5 == 0) {
+                size_t k = 1 + RND() % 3;
+                struct node *q = dsu_realloc(blk[i], k * sizeof(struct node));
+                if (!q) return -1;
+                blk[i] = q; live_i += k - cnt[i]; cnt[i] = k;
+            } else {
+                dsu_free(blk[i]); blk[i] = NULL;
+                live_b--; live_i -= cnt[i];
+            }
+        }
+        size_t inst = 0, b = dsu_tracked_count(node_id, &inst);
+        if (b != base_b + live_b || inst != base_i + live_i) {
+            printf("churn FAILED round %d: blocks=%zu instances=%zu, expected %zu and %zu\n", round, b, inst, base_b + live_b, base_i + live_i);
+            return -1;
+        }
+    }
+    for (int i = 0; i < M; i++) if (blk[i]) { dsu_free(blk[i]); blk[i] = NULL; }
+    size_t inst = 0, b = dsu_tracked_count(node_id, &inst);
+    if (b != base_b || inst != base_i) { printf("churn FAILED at the end: blocks=%zu instances=%zu\n", b, inst); return -1; }
+    printf("churn ok blocks=%zu instances=%zu\n", b, inst);
+#undef RND
+    return 0;
+}
+
 static volatile sig_atomic_t stop;
 static void on_term(int s) { (void)s; stop = 1; }
 
@@ -59,6 +114,8 @@ int main(void) {
     uint64_t node_id = dsu_type_id("struct node"), holder_id = dsu_type_id("struct holder");
     if (node_id != te_node.id) { fprintf(stderr, "type id mismatch %llx\n", (unsigned long long)node_id); return 1; }
     long n = getenv("DATA_N") ? atol(getenv("DATA_N")) : 10000;
+    int churned = getenv("DATA_CHURN") != NULL;
+    if (churned && churn(node_id) < 0) return 1;
     for (long i = 0; i < n; i++) {
         struct node *p = dsu_tmalloc(node_id, sizeof *p, sizeof *p);
         if (!p) return 1;
@@ -75,6 +132,12 @@ int main(void) {
         holders[i]->tag = 100 + i; holders[i]->n.id = 1000000 + i; holders[i]->n.val = 3;
     }
     for (int i = 0; i < 4; i++) { gnodes[i].id = 2000000 + i; gnodes[i].val = -2; }
+    if (churned) {
+        /* one block of three instances, in the list like the others */
+        struct node *arr = dsu_tcalloc(node_id, sizeof(struct node), 3, sizeof(struct node));
+        if (!arr) return 1;
+        for (int i = 0; i < 3; i++) { arr[i].id = 3000000 + i; arr[i].val = 5 - i; arr[i].next = head; head = &arr[i]; }
+    }
     size_t inst = 0;
     size_t blocks = dsu_tracked_count(node_id, &inst);
     printf("tracked blocks=%zu instances=%zu\n", blocks, inst);
