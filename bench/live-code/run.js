@@ -536,6 +536,29 @@ function benchPause() {
 }
 
 // ---------------------------------------------------------------- 4. compile time
+/** Where dsu-cc's time goes, per build (median over the rounds): sums over the units of the
+ *  DSU_CC_TIMING steps, in ms. analyze = preprocessing + JSON AST + decoding; the compile of the
+ *  instrumented unit and its layout probe run at the same time (wall from the end of the edits). */
+function compileSteps(files) {
+  const perRound = files.map((f) => {
+    const units = fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.startsWith('{"dsuCcTiming"')).map((l) => JSON.parse(l));
+    const sum = (g) => units.reduce((a, u) => a + (g(u) || 0), 0);
+    return {
+      units: units.length,
+      totalMs: sum((u) => u.totalMs),
+      preprocessMs: sum((u) => u.preprocessMs),
+      astMs: sum((u) => u.astMs),
+      analyzeMs: sum((u) => u.marks.analyze),
+      planAndEditsMs: sum((u) => u.marks.edits - u.marks.analyze),
+      compileMs: sum((u) => u.marks.compile - u.marks.edits),
+      layoutProbeMs: sum((u) => u.layoutMs),
+      nodeCpuMs: sum((u) => u.nodeCpuMs),
+    };
+  }).filter((r) => r.units > 0);
+  if (perRound.length === 0) return undefined;
+  return Object.fromEntries(Object.keys(perRound[0]).map((k) => [k, median(perRound.map((r) => r[k]))]));
+}
+
 function benchCompile(codebaseReady) {
   const targets = codebaseReady
     ? [{ name: 'codebase', src: path.join(FIX, 'codebase'), clean: ['build'] }]
@@ -546,6 +569,7 @@ function benchCompile(codebaseReady) {
   const CV = [...VARIANTS, { key: 'dsuPerStep', label: 'dsu-cc, node per step (no server)', cc: DSU_CC }];
   const makeCmd = (v) => (v.key === 'dsu' ? `node ${q(DSU_CC)} --serve -- sh -c 'make -j1 CC="$CC"'` : `make -j1 CC=${q(v.cc)}`);
   const samples = Object.fromEntries(CV.map((v) => [v.key, []]));
+  const stepLogs = [];
   for (let r = 0; r < COMPILE_RUNS; r++) {
     for (const i of orderFor(r, CV.length)) {
       const v = CV[i];
@@ -555,7 +579,11 @@ function benchCompile(codebaseReady) {
         copyDir(t.src, d);
         for (const c of t.clean) fs.rmSync(path.join(d, c), { recursive: true, force: true });
         sh('make', ['clean'], { cwd: d, check: false });
-        const tm = timed(makeCmd(v), { cwd: d, env: { ...makeEnv(v), ...(v.key.startsWith('dsu') ? { DSU_SOURCE_ROOT: d } : {}) }, timeoutMs: 900_000 });
+        // dsu: DSU_CC_TIMING=1 logs each unit's steps (one JSON line per unit, see dsu-cc.ts)
+        const stderrFile = v.key === 'dsu' ? path.join(WORK, `compile-steps-${t.name.replace(/\//g, '-')}-${r}.log`) : undefined;
+        const env = { ...makeEnv(v), ...(v.key.startsWith('dsu') ? { DSU_SOURCE_ROOT: d } : {}), ...(stderrFile ? { DSU_CC_TIMING: '1' } : {}) };
+        const tm = timed(makeCmd(v), { cwd: d, env, stderrFile, timeoutMs: 900_000 });
+        if (stderrFile) stepLogs.push(stderrFile);
         wall += tm.wall;
         cpu += tm.cpu;
       }
@@ -565,6 +593,7 @@ function benchCompile(codebaseReady) {
   }
   const med = (k, f = 'wall') => median(samples[k].map((s) => s[f]));
   for (const v of CV) res.variants[v.key] = { label: v.label, wallMedianS: med(v.key), cpuMedianS: med(v.key, 'cpu'), samples: samples[v.key] };
+  res.dsuSteps = compileSteps(stepLogs);
   // Where dsu-cc's time goes: one node start (dsu-cc --version passes through to cc), and the
   // largest unit alone (fixed per-unit cost vs per-line cost).
   const t = timed(`node ${q(DSU_CC)} --version`, {});
@@ -629,6 +658,10 @@ function table(results) {
     if (k.largestUnit) L.push(`| compile: largest unit alone (${k.largestUnit.unit}, ${k.largestUnit.lines} lines), wall s (median) | ${f(k.largestUnit.wallMedianS.clang)} | ${f(k.largestUnit.wallMedianS.gcc)} | ${f(k.largestUnit.wallMedianS.dsu)} | ${f(k.largestUnit.ratio_dsu_vs_clang)} | ${f(ratio(k.largestUnit.wallMedianS.dsu, k.largestUnit.wallMedianS.gcc))} | |`);
     L.push(`| compile: ${k.targets.map((t) => t.replace('test/fixtures/', '')).join(' + ')}, make -j1 from clean (dsu: one compile server, as in \`dsu build\`), wall s (median of ${k.runs}) | ${f(V.clang.wallMedianS)} | ${f(V.gcc.wallMedianS)} | ${f(V.dsu.wallMedianS)} | ${f(k.ratios.wall_dsu_vs_clang)} | ${f(k.ratios.wall_dsu_vs_gcc)} | ≤ 3× |`);
     L.push(`| compile: same, user+sys s (median) | ${f(V.clang.cpuMedianS)} | ${f(V.gcc.cpuMedianS)} | ${f(V.dsu.cpuMedianS)} | ${f(k.ratios.cpu_dsu_vs_clang)} | ${f(k.ratios.cpu_dsu_vs_gcc)} | |`);
+    if (k.dsuSteps) {
+      const S = k.dsuSteps;
+      L.push(`| compile: dsu-cc steps summed over ${S.units} units (DSU_CC_TIMING), ms: preprocess ${S.preprocessMs}, JSON AST ${S.astMs}, plan+edits ${S.planAndEditsMs}, compile ${S.compileMs} (layout probe ${S.layoutProbeMs} alongside), node CPU ${S.nodeCpuMs} | | | ${f(S.totalMs / 1000)} | | | |`);
+    }
     if (V.dsuPerStep) L.push(`| compile: same, dsu-cc without a server (node per step), wall s | ${f(V.clang.wallMedianS)} | ${f(V.gcc.wallMedianS)} | ${f(V.dsuPerStep.wallMedianS)} | ${f(k.ratios.wall_dsuPerStep_vs_clang)} | | |`);
   }
   const p = results.pause;

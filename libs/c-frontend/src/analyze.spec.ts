@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { blankUnusedPrototypes } from './analyze';
 import { analyzeUnit, buildProgramModel, findClang, type UnitAnalysis } from './index';
 
 const FIXTURE = join(__dirname, '../../../test/fixtures/frontend/multi');
@@ -326,6 +327,113 @@ describe('body hashes, streaming, errors', () => {
     expect(fallback.stats.layoutMethod).toBe('clang-i');
     expect(fallback.stats.layoutFallbackReason).toMatch(/layout probe \(false\) failed/);
     expect(fallback.types).toEqual(cc.types);
+  });
+
+  it('learns the same layouts, bit-fields included, from one probe of the text (what dsu-cc does)', async () => {
+    const [probed, skipped] = await Promise.all([
+      analyzeUnit({ source: 'a.c', flags: FLAGS, cwd: FIXTURE, clang, layoutCompiler: clang }),
+      analyzeUnit({ source: 'a.c', flags: FLAGS, cwd: FIXTURE, clang, skipLayout: true }),
+    ]);
+    await skipped.probeInstrumented?.(skipped.preprocessed, FIXTURE, new Set());
+    expect(skipped.stats.layoutMethod).toBe('instrumented-stripped');
+    expect(skipped.types.find((t) => t.key === 'struct conn')?.fields.some((f) => f.bitfield)).toBe(true);
+    expect(skipped.types).toEqual(probed.types);
+  });
+
+  it('finds bit-fields of unnamed records although the edits move them', async () => {
+    const src =
+      '#include <stdio.h>\n' +
+      'typedef struct { unsigned a : 3, b : 5; int c; } flags_t;\n' +
+      'struct named { int x; unsigned f : 1; unsigned g : 7; struct { unsigned h : 2; } in; };\n' +
+      'flags_t fl; struct named nm;\n' +
+      'int use(void) { return fl.b + nm.g + nm.in.h; }\n';
+    const probed = await analyze('bits.c', src, { layoutCompiler: clang });
+    const skipped = await analyze('bits.c', src, { skipLayout: true });
+    // an edit on the record's line moves its presumed column: clang names it differently
+    const at = skipped.preprocessed.indexOf('typedef struct {');
+    const moved = Buffer.concat([
+      skipped.preprocessed.subarray(0, at),
+      Buffer.from('enum { dsu_moved = 1 }; '),
+      skipped.preprocessed.subarray(at),
+    ]);
+    await skipped.probeInstrumented?.(moved, dir, new Set());
+    const bits = (u: UnitAnalysis) =>
+      u.types.flatMap((t) =>
+        t.fields.filter((f) => f.bitfield).map((f) => `${t.key}.${f.name}@${f.offsetBits}`),
+      );
+    expect(bits(probed)).toEqual([
+      'flags_t.a@0',
+      'flags_t.b@3',
+      'struct named.f@32',
+      'struct named.g@33',
+      'struct named.in.h@64',
+    ]);
+    expect(bits(skipped)).toEqual(bits(probed));
+    expect(skipped.types).toEqual(probed.types);
+  });
+
+  it('places bit-fields after the room of an embedded struct (instrumented layout)', async () => {
+    const src =
+      'struct inner { long a; };\n' +
+      'struct outer { struct inner in; unsigned f : 1; unsigned g : 3; };\n' +
+      'struct outer o;\n';
+    const u = await analyze('room.c', src, { skipLayout: true });
+    const close = u.preprocessed.indexOf('long a; }') + 'long a; '.length;
+    const grown = Buffer.concat([
+      u.preprocessed.subarray(0, close),
+      Buffer.from(' unsigned char __dsu_room[24]; '),
+      u.preprocessed.subarray(close),
+    ]);
+    await u.probeInstrumented?.(grown, dir, new Set(['struct inner']));
+    const inner = u.types.find((t) => t.key === 'struct inner');
+    const outer = u.types.find((t) => t.key === 'struct outer');
+    expect([inner?.size, inner?.capacity]).toEqual([8, 32]);
+    expect(outer?.fields.map((f) => `${f.name}@${f.offsetBits}`)).toEqual(['in@0', 'f@256', 'g@257']);
+  });
+
+  it('blanks only header prototypes nothing names, keeping every offset', () => {
+    const unit = Buffer.from(
+      '# 1 "sys.h" 1 3\n' +
+        'extern int used (int);\n' +
+        'extern int unused (const char *__s) __attribute__ ((__nothrow__));\n' +
+        'extern int two (int), more (int);\n' +
+        'extern int withinit = 3;\n' +
+        'typedef int alias_fn (int);\n' +
+        'extern int (*fp) (int);\n' +
+        'static inline int inl (int x) { return x; }\n' +
+        'extern int after_inline (void);\n' +
+        'extern int also_unused\n  (long);\n' +
+        '# 2 "prog.c" 2\n' +
+        'extern int mine (int);\n' +
+        'int f(void) { return used(1); }\n',
+    );
+    const prog = unit.indexOf('# 2 "prog.c"');
+    const { text, declarations } = blankUnusedPrototypes(unit, (o) => o >= prog);
+    expect(text.length).toBe(unit.length);
+    expect(text.toString().split('\n').length).toBe(unit.toString().split('\n').length);
+    const kept = text.toString();
+    for (const gone of ['unused', 'also_unused']) expect(kept).not.toMatch(new RegExp(`\\b${gone}\\b`));
+    for (const stays of ['used (int)', 'two', 'withinit', 'alias_fn', '(*fp)', 'inl', 'after_inline', 'mine'])
+      expect(kept).toContain(stays);
+    expect(declarations).toBe(2);
+    expect(kept.indexOf('int f(void)')).toBe(unit.indexOf('int f(void)'));
+  });
+
+  it('decodes the same unit with unused prototypes blanked as without', async () => {
+    const [blanked, whole] = await Promise.all([
+      analyzeUnit({ source: 'a.c', flags: FLAGS, cwd: FIXTURE, clang, skipLayout: true }),
+      analyzeUnit({
+        source: 'a.c',
+        flags: FLAGS,
+        cwd: FIXTURE,
+        clang,
+        skipLayout: true,
+        keepUnusedPrototypes: true,
+      }),
+    ]);
+    expect(blanked.stats.astBytes).toBeLessThan(whole.stats.astBytes);
+    const strip = (u: UnitAnalysis) => ({ ...u, stats: undefined });
+    expect(strip(blanked)).toEqual(strip(whole));
   });
 
   it('switches to streaming by size threshold', async () => {

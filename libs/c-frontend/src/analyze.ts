@@ -6,7 +6,7 @@ import { dumpTopLevel, run, type AstLoc, type AstNode } from './ast';
 import { findClang } from './clang';
 import { QUIET_FLAGS, splitFlags } from './flags';
 import { parseLineMarkers, regionAt, type MarkedRegion } from './line-markers';
-import { parseRecordLayouts, presumedLoc, probeConstants } from './layout';
+import { parseRecordLayouts, presumedLoc, probeConstants, withTempFile } from './layout';
 import {
   symbolKey,
   type FieldModel,
@@ -15,7 +15,7 @@ import {
   type TypeModel,
   type UnitModel,
 } from './program-model';
-import { hashTokens, stripFunctionBodies, tokenize } from './tokenizer';
+import { hashTokens, scanTokens, stripFunctionBodies, tokenize } from './tokenizer';
 
 /** A byte range `[start, end)` in the unit's `.i` buffer. */
 export interface ByteRange {
@@ -91,6 +91,8 @@ export interface AnalyzeOptions {
   deferLayout?: boolean;
   /** Skip the layout probe (sizes/offsets stay 0); for callers that only need ranges. */
   skipLayout?: boolean;
+  /** Give clang the whole `.i` for the JSON AST (default: unused header prototypes blanked, see {@link blankUnusedPrototypes}). */
+  keepUnusedPrototypes?: boolean;
 }
 
 /** A program function defined in the unit, with the ranges the instrumenter rewrites. */
@@ -294,9 +296,12 @@ export interface UnitAnalysis {
   /**
    * Probes sizes and offsets again on the instrumented text (types grown by their room): sets
    * `size` (bytes the fields use) and `capacity` (sizeof with room) of updatable types, and the
-   * sizes/offsets of every other type as the instrumented program lays them out.
+   * sizes/offsets of every other type as the instrumented program lays them out. `roomy`: the
+   * keys of the types that were given room (default: every updatable record). Bit-field offsets
+   * of named records come from the same clang run, so with `skipLayout` this one probe fills in
+   * the whole layout (what dsu-cc does: one probe per unit instead of two).
    */
-  probeInstrumented?: (text: Buffer, cwd: string) => Promise<void>;
+  probeInstrumented?: (text: Buffer, cwd: string, roomy?: ReadonlySet<string>) => Promise<void>;
   /** The preprocessed unit; all ranges are byte offsets into it. */
   preprocessed: Buffer;
   regions: MarkedRegion[];
@@ -412,6 +417,96 @@ function unitId(path: string): string {
   return 'u' + createHash('sha256').update(path).digest('hex').slice(0, 8);
 }
 
+/** Names that can stand before a `(` in a declaration without being the declared function. */
+const NOT_A_PROTOTYPE_NAME = new Set([
+  '__attribute__',
+  '__attribute',
+  '__asm__',
+  '__asm',
+  'asm',
+  '__typeof__',
+  '__typeof',
+  'typeof',
+  '__typeof_unqual__',
+  'typeof_unqual',
+  '_Static_assert',
+  'static_assert',
+  'sizeof',
+  '_Alignof',
+  '__alignof__',
+  'alignof',
+  '_Alignas',
+  'alignas',
+  '__declspec',
+  '_Generic',
+  '__extension__',
+]);
+
+/**
+ * The unit as the JSON AST dump reads it: function prototypes outside the program (system and
+ * runtime headers) whose name the unit never uses again are blanked out with spaces, newlines
+ * kept, so every byte offset, line and column stays what it was. Nothing can refer to such a
+ * declaration (C refers to a function only by its name), and they are a large part of a typical
+ * dump (glibc's headers declare hundreds of functions a unit does not call). Only the plain form
+ * is blanked: `... name(...) ...;` at file scope, one declarator, no body, initializer, typedef,
+ * directive or line marker inside.
+ */
+export function blankUnusedPrototypes(
+  unit: Buffer,
+  inProgram: (offset: number) => boolean,
+): { text: Buffer; declarations: number } {
+  const tokens = scanTokens(unit);
+  const uses = new Map<string, number>();
+  const count = (id: string) => uses.set(id, (uses.get(id) ?? 0) + 1);
+  for (const t of tokens) {
+    const c = t.text.charCodeAt(0);
+    if (c === 0x23 /* # */) for (const m of t.text.matchAll(/[A-Za-z_$][\w$]*/g)) count(m[0]); // #pragma lines
+    else if (/^[A-Za-z_$]/.test(t.text)) count(t.text);
+  }
+  let text: Buffer | undefined;
+  let declarations = 0;
+  let depth = 0;
+  let start = 0; // first token of the current file-scope declaration
+  let name: string | undefined; // token before the first `(` at file scope
+  let plain = true;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i].text;
+    if (t === '(' || t === '[' || t === '{') {
+      if (depth === 0 && t === '(' && name === undefined) name = i > start ? tokens[i - 1].text : '';
+      if (depth === 0 && t === '{') plain = false;
+      depth++;
+      continue;
+    }
+    if (t === ')' || t === ']' || t === '}') {
+      depth--;
+      continue;
+    }
+    if (depth !== 0) continue;
+    if (t === '=' || t === ',' || t === 'typedef' || t.startsWith('#')) plain = false;
+    if (t !== ';') continue;
+    const from = tokens[start].start;
+    const to = tokens[i].end;
+    if (
+      plain &&
+      name &&
+      /^[A-Za-z_$][\w$]*$/.test(name) &&
+      !NOT_A_PROTOTYPE_NAME.has(name) &&
+      uses.get(name) === 1 &&
+      !inProgram(from) &&
+      !inProgram(tokens[i].start) &&
+      !unit.subarray(from, to).includes('\n#')
+    ) {
+      text ??= Buffer.from(unit);
+      for (let p = from; p < to; p++) if (text[p] !== 0x0a) text[p] = 0x20;
+      declarations++;
+    }
+    start = i + 1;
+    name = undefined;
+    plain = true;
+  }
+  return { text: text ?? unit, declarations };
+}
+
 /** Preprocesses, dumps and decodes one translation unit. */
 export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
   const clang = opts.clang ?? findClang().path;
@@ -463,30 +558,45 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
     const iFile = join(dir, 'unit.i');
     await writeFile(iFile, preprocessed);
 
-    // 2. JSON AST of the .i, keeping only program declarations
+    // 2. JSON AST of the .i, keeping only program declarations. clang reads the unit with the
+    // prototypes nothing names blanked out (offsets unchanged); should it not accept that text,
+    // the unit as it is.
     const t1 = Date.now();
     const unit: UnitModel = { path: unitPath, id: unitId(unitPath), flags: [...opts.flags] };
-    const a = new UnitDecoder(unit, preprocessed, regions, opts);
-    const dump = await dumpTopLevel({
-      clang,
-      args: [
-        '-Xclang',
-        '-ast-dump=json',
-        '-fsyntax-only',
-        ...split.semantic,
-        ...QUIET_FLAGS,
-        '-x',
-        'cpp-output',
-        iFile,
-      ],
-      cwd,
-      unitPath,
-      streamThresholdBytes: opts.streamThresholdBytes,
-      forceStreaming: opts.forceStreaming,
-      wantOffset: inProgram,
-      onDecl: (d) => {
-        if (d.loc?.offset !== undefined && inProgram(d.loc.offset)) a.add(d);
-      },
+    const blank =
+      opts.keepUnusedPrototypes === true
+        ? { text: preprocessed, declarations: 0 }
+        : blankUnusedPrototypes(preprocessed, (offset) => inProgram(offset));
+    const astFile = blank.declarations > 0 ? join(dir, 'unit-ast.i') : iFile;
+    if (astFile !== iFile) await writeFile(astFile, blank.text);
+    const dumpAst = (input: string) => {
+      const decoder = new UnitDecoder(unit, preprocessed, regions, opts);
+      const done = dumpTopLevel({
+        clang,
+        args: [
+          '-Xclang',
+          '-ast-dump=json',
+          '-fsyntax-only',
+          ...split.semantic,
+          ...QUIET_FLAGS,
+          '-x',
+          'cpp-output',
+          input,
+        ],
+        cwd,
+        unitPath,
+        streamThresholdBytes: opts.streamThresholdBytes,
+        forceStreaming: opts.forceStreaming,
+        wantOffset: inProgram,
+        onDecl: (d) => {
+          if (d.loc?.offset !== undefined && inProgram(d.loc.offset)) decoder.add(d);
+        },
+      });
+      return done.then((dump) => ({ dump, a: decoder }));
+    };
+    const { dump, a } = await dumpAst(astFile).catch((e) => {
+      if (astFile === iFile) throw e;
+      return dumpAst(iFile);
     });
     const t2 = Date.now();
 
@@ -548,7 +658,12 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
     // a method, not data: kept out of equality checks and JSON
     Object.defineProperty(result, 'probeInstrumented', {
       enumerable: false,
-      value: (text: Buffer, at: string) => a.probeInstrumented(clang, split.semantic, text, at),
+      value: async (text: Buffer, at: string, roomy?: ReadonlySet<string>) => {
+        const start = Date.now();
+        stats.layoutMethod = await a.probeInstrumented(clang, split.semantic, text, at, roomy);
+        stats.layoutCompiler = clang;
+        stats.layoutMs = Date.now() - start;
+      },
     });
     if (opts.deferLayout) {
       cleanupLater = true;
@@ -1402,14 +1517,17 @@ class UnitDecoder {
   }
 
   /** Probe expressions for sizes, alignments, offsets and enumerator values of every type. */
-  private layoutQueries(withRoom: boolean) {
+  private layoutQueries(withRoom: boolean | ReadonlySet<string>) {
     const exprs: string[] = [];
     const slots: ((v: number | undefined) => void)[] = [];
     const ask = (e: string, set: (v: number | undefined) => void) => {
       exprs.push(e);
       slots.push(set);
     };
-    const roomy = new Set(this.records.filter((r) => r.updatable).map((r) => r.key));
+    const roomy: ReadonlySet<string> =
+      typeof withRoom === 'boolean'
+        ? new Set(this.records.filter((r) => r.updatable).map((r) => r.key))
+        : withRoom;
     // Expressions that cannot compile cost a second probe run (the first fails and is retried
     // without them): leave out types this unit only declares, and flexible array members.
     const defined = new Set(
@@ -1438,7 +1556,7 @@ class UnitDecoder {
         t.model.capacity = v ?? 0;
       });
       ask(`__alignof__(${T})`, (v) => (t.model.align = v ?? 0));
-      if (withRoom && roomy.has(t.model.key)) {
+      if (withRoom !== false && roomy.has(t.model.key)) {
         // after sizeof (answers arrive in order): size = bytes the fields use, capacity = sizeof
         ask(`__builtin_offsetof(${T}, __dsu_room)`, (v) => {
           if (v !== undefined) t.model.size = v;
@@ -1456,19 +1574,87 @@ class UnitDecoder {
     return { exprs, slots };
   }
 
-  /** See `UnitAnalysis.probeInstrumented`. */
-  async probeInstrumented(clang: string, semantic: string[], text: Buffer, cwd: string): Promise<void> {
-    const { exprs, slots } = this.layoutQueries(true);
+  /** See `UnitAnalysis.probeInstrumented`; returns how the layouts were learned. */
+  async probeInstrumented(
+    clang: string,
+    semantic: string[],
+    text: Buffer,
+    cwd: string,
+    roomy?: ReadonlySet<string>,
+  ): Promise<string> {
+    const { exprs, slots } = this.layoutQueries(roomy ?? true);
+    const withBits = this.types.filter((t) => t.fields.some((f) => f.model.bitfield));
+    // Bit-fields (offsetof cannot measure them) from clang's record layout dump in the same run.
+    // Records are found in the dump by name; an unnamed record is named by its presumed location,
+    // which the edits and the stripped bodies move: then the plain unit is dumped on its own.
+    const sameRun = withBits.every((t) => t.layoutName && !t.layoutName.includes('(unnamed at '));
+    const dumpFlags = withBits.length > 0 && sameRun ? ['-Xclang', '-fdump-record-layouts-complete'] : [];
+    let method = 'instrumented-stripped';
     // Types only: without the function bodies the probe is a fraction of a compile.
-    const { values } = await probeConstants(
+    const probe = await probeConstants(
       clang,
-      semantic,
+      [...semantic, ...dumpFlags],
       stripFunctionBodies(text),
       exprs,
       cwd,
       'cpp-output',
-    ).catch(() => probeConstants(clang, semantic, text, exprs, cwd, 'cpp-output'));
-    values.forEach((v, i) => slots[i](v));
+    ).catch(() => {
+      method = 'instrumented';
+      return probeConstants(clang, [...semantic, ...dumpFlags], text, exprs, cwd, 'cpp-output');
+    });
+    probe.values.forEach((v, i) => slots[i](v));
+    if (withBits.length > 0) {
+      const dumped = dumpFlags.length > 0 && probe.output.includes('*** Dumping AST Record Layout');
+      this.applyBitfields(
+        withBits,
+        dumped ? probe.output : await this.dumpRecordLayouts(clang, semantic, this.buf, cwd),
+      );
+    }
+    this.finishLayouts();
+    return method;
+  }
+
+  /** clang's record layout dump of a preprocessed unit (its `.i` file, or its text) (stdout and stderr). */
+  private async dumpRecordLayouts(
+    clang: string,
+    semantic: string[],
+    unit: string | Buffer,
+    cwd: string,
+  ): Promise<string> {
+    const dump = (file: string) =>
+      run(
+        clang,
+        [
+          '-fsyntax-only',
+          '-Xclang',
+          '-fdump-record-layouts-complete',
+          ...semantic,
+          ...QUIET_FLAGS,
+          '-x',
+          'cpp-output',
+          file,
+        ],
+        { cwd, what: `record layouts of ${this.unit.path}` },
+      );
+    const { stderr, stdout } =
+      typeof unit === 'string' ? await dump(unit) : await withTempFile(unit, '.i', dump);
+    return stdout.toString('utf8') + stderr;
+  }
+
+  /** Bit offsets of bit-fields from a record layout dump (-1 when the dump does not have them). */
+  private applyBitfields(withBits: readonly PendingType[], dump: string): void {
+    const layouts = parseRecordLayouts(dump);
+    for (const t of withBits) {
+      const rec = t.layoutName ? layouts.get(t.layoutName) : undefined;
+      for (const f of t.fields) {
+        if (!f.model.bitfield) continue;
+        const l = rec?.get(f.path);
+        f.model.offsetBits = l ? l.offsetBits : -1;
+      }
+    }
+  }
+
+  private finishLayouts(): void {
     for (const t of this.types) {
       t.model.fields = t.fields.map((f) => f.model);
       if (!t.complete) t.model.incomplete = true;
@@ -1558,37 +1744,9 @@ class UnitDecoder {
 
     // bit-fields: offsetof cannot measure them; ask clang's record layout dump
     const withBits = this.types.filter((t) => t.fields.some((f) => f.model.bitfield));
-    if (withBits.length > 0) {
-      const { stderr, stdout } = await run(
-        clang,
-        [
-          '-fsyntax-only',
-          '-Xclang',
-          '-fdump-record-layouts-complete',
-          ...semantic,
-          ...QUIET_FLAGS,
-          '-x',
-          'cpp-output',
-          iFile,
-        ],
-        { cwd, what: `record layouts of ${this.unit.path}` },
-      );
-      const layouts = parseRecordLayouts(stdout.toString('utf8') + stderr);
-      for (const t of withBits) {
-        const rec = t.layoutName ? layouts.get(t.layoutName) : undefined;
-        for (const f of t.fields) {
-          if (!f.model.bitfield) continue;
-          const l = rec?.get(f.path);
-          f.model.offsetBits = l ? l.offsetBits : -1;
-        }
-      }
-    }
-
-    for (const t of this.types) {
-      t.model.fields = t.fields.map((f) => f.model);
-      if (!t.complete) t.model.incomplete = true;
-      t.model.layoutHash = layoutHash(t.model);
-    }
+    if (withBits.length > 0)
+      this.applyBitfields(withBits, await this.dumpRecordLayouts(clang, semantic, iFile, cwd));
+    this.finishLayouts();
     return used;
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from './ast';
@@ -19,6 +19,8 @@ const PROBE_LINE = /@@DSUPROBE (\d+) (-?\d+)/g;
 export interface ProbeResult {
   values: (number | undefined)[];
   compiler: string;
+  /** The compiler's output (assembly, then whatever extra flags such as `-fdump-record-layouts-complete` print) of the run that answered; empty when nothing ran. */
+  output: string;
 }
 
 export async function probeConstants(
@@ -32,38 +34,55 @@ export async function probeConstants(
   lang: 'c' | 'cpp-output' = 'c',
 ): Promise<ProbeResult> {
   const values: (number | undefined)[] = new Array(exprs.length).fill(undefined);
-  if (exprs.length === 0) return { values, compiler };
+  if (exprs.length === 0) return { values, compiler, output: '' };
   const live = new Set(exprs.map((_, i) => i));
-  const dir = await mkdtemp(join(tmpdir(), 'dsu-probe-'));
-  try {
-    for (let attempt = 0; attempt < 4 && live.size > 0; attempt++) {
-      const order = [...live];
-      const lines = order.map(
-        (i) => `__asm__ volatile(".ascii \\"@@DSUPROBE ${i} %c0\\"" :: "i"(${exprs[i]}));`,
-      );
-      const text = `\n# 1 "${PROBE_FILE}"\nvoid dsu__layout_probe__(void) {\n${lines.join('\n')}\n}\n`;
-      const file = join(dir, 'probe.c');
-      await writeFile(file, Buffer.concat([prelude, Buffer.from(text)]));
-      try {
-        const { stdout } = await run(compiler, [...flags, '-w', '-x', lang, '-S', '-o', '-', file], {
+  for (let attempt = 0; attempt < 4 && live.size > 0; attempt++) {
+    const order = [...live];
+    const lines = order.map(
+      (i) => `__asm__ volatile(".ascii \\"@@DSUPROBE ${i} %c0\\"" :: "i"(${exprs[i]}));`,
+    );
+    const text = `\n# 1 "${PROBE_FILE}"\nvoid dsu__layout_probe__(void) {\n${lines.join('\n')}\n}\n`;
+    try {
+      const { stdout } = await withTempFile(Buffer.concat([prelude, Buffer.from(text)]), '.c', (file) =>
+        run(compiler, [...flags, '-w', '-x', lang, '-S', '-o', '-', file], {
           cwd,
           what: `layout probe (${compiler})`,
-        });
-        for (const m of stdout.toString('latin1').matchAll(PROBE_LINE)) values[Number(m[1])] = Number(m[2]);
-        return { values, compiler };
-      } catch (e) {
-        const msg = (e as Error).message;
-        const bad = [
-          ...msg.matchAll(new RegExp(`${PROBE_FILE.replace(/\./g, '\\.')}:(\\d+):\\d+: error`, 'g')),
-        ].map((m) => Number(m[1]) - 2);
-        const allErrors = (msg.match(/:\d+:\d+: error/g) ?? []).length;
-        if (bad.length === 0 || bad.length < allErrors) throw e;
-        for (const b of bad) if (b >= 0 && b < order.length) live.delete(order[b]);
-      }
+        }),
+      );
+      const output = stdout.toString('latin1');
+      for (const m of output.matchAll(PROBE_LINE)) values[Number(m[1])] = Number(m[2]);
+      return { values, compiler, output };
+    } catch (e) {
+      const msg = (e as Error).message;
+      const bad = [
+        ...msg.matchAll(new RegExp(`${PROBE_FILE.replace(/\./g, '\\.')}:(\\d+):\\d+: error`, 'g')),
+      ].map((m) => Number(m[1]) - 2);
+      const allErrors = (msg.match(/:\d+:\d+: error/g) ?? []).length;
+      if (bad.length === 0 || bad.length < allErrors) throw e;
+      for (const b of bad) if (b >= 0 && b < order.length) live.delete(order[b]);
     }
-    return { values, compiler };
+  }
+  return { values, compiler, output: '' };
+}
+
+let tempSeq = 0;
+
+/**
+ * Runs `fn` with `contents` in a fresh temporary file (created exclusively, removed afterwards):
+ * one file instead of a temporary directory per run, and not stdin, which a compiler that fails
+ * early (a bad flag) would leave unread.
+ */
+export async function withTempFile<T>(
+  contents: Buffer,
+  ext: string,
+  fn: (file: string) => Promise<T>,
+): Promise<T> {
+  const file = join(tmpdir(), `dsu-${process.pid}-${Date.now().toString(36)}-${tempSeq++}${ext}`);
+  await writeFile(file, contents, { flag: 'wx', mode: 0o600 });
+  try {
+    return await fn(file);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await unlink(file).catch(() => undefined);
   }
 }
 

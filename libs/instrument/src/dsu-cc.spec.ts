@@ -68,6 +68,29 @@ describe('dsu-cc', () => {
     expect(model.buildId).toMatch(/^[0-9a-f]{32}$/);
   }, 60_000);
 
+  it('logs the steps of each unit with DSU_CC_TIMING=1 (one probe, the layouts of the instrumented unit)', async () => {
+    writeFileSync(
+      join(dir, 'timed.c'),
+      'struct rec { int id; unsigned on : 1; };\nstruct rec *mk(void);\nint get(struct rec *r) { return r->id + r->on; }\n',
+    );
+    const lines: string[] = [];
+    const env = { ...process.env, DSU_DISABLE: '1', DSU_CC_TIMING: '1' };
+    expect(await runDsuCc(['-O2', '-c', 'timed.c', '-o', 'timed.o'], { cwd: dir, env, log: (l) => lines.push(l) })).toBe(0);
+    const t = JSON.parse(lines.find((l) => l.startsWith('{"dsuCcTiming"')) ?? '{}');
+    expect(t.dsuCcTiming).toBe('timed.c');
+    expect(Object.keys(t.marks)).toEqual(expect.arrayContaining(['analyze', 'plan', 'edits', 'compile', 'layoutProbe', 'sidecar']));
+    expect(t.layoutMethod).toBe('instrumented-stripped');
+    expect(t.totalMs).toBeGreaterThanOrEqual(t.marks.sidecar);
+    const summary = JSON.parse(readFileSync(join(dir, 'timed.o.dsu.json'), 'utf8')).summary;
+    const rec = summary.types.find((x: { key: string }) => x.key === 'struct rec');
+    // the instrumented layout: size = the fields' bytes, capacity = sizeof with room; the bit-field found
+    expect([rec.size, rec.capacity > rec.size, rec.fields.map((f: { name: string; offsetBits: number }) => `${f.name}@${f.offsetBits}`)]).toEqual([
+      8,
+      true,
+      ['id@0', 'on@32'],
+    ]);
+  }, 60_000);
+
   it('passes non-C steps through to the real compiler and reports failures with the exit code', async () => {
     writeFileSync(join(dir, 'broken.c'), 'int main(void) { return nope; }\n');
     expect(await runDsuCc(['-c', 'broken.c', '-o', 'broken.o'], ctx())).not.toBe(0);

@@ -107,6 +107,37 @@ function updatePointsFromEnv(env: NodeJS.ProcessEnv) {
     .map(parseUpdatePointSpec);
 }
 
+/**
+ * DSU_CC_TIMING=1: one JSON line per compiled unit on stderr, `{"dsuCcTiming":…}`, with the
+ * milliseconds since the unit started at which each step finished (steps overlap: the layout
+ * probe and the compile run while other work goes on) and the process CPU time of dsu-cc itself.
+ */
+function unitTimer(ctx: DsuCcContext, unit: string) {
+  const on = ctx.env.DSU_CC_TIMING === '1';
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const marks: Record<string, number> = {};
+  return {
+    mark(step: string) {
+      if (on) marks[step] = Math.round(performance.now() - t0);
+    },
+    done(extra: Record<string, unknown>) {
+      if (!on) return;
+      const cpu = process.cpuUsage(cpu0);
+      ctx.log(
+        JSON.stringify({
+          dsuCcTiming: unit,
+          totalMs: Math.round(performance.now() - t0),
+          marks,
+          ...extra,
+          // dsu-cc's own CPU (node: analysis, planning, edits); clang runs are child processes
+          nodeCpuMs: Math.round((cpu.user + cpu.system) / 1000),
+        }),
+      );
+    },
+  };
+}
+
 /** Instruments and compiles one C unit to `object`; writes `<object>.dsu.json` and `<object>.dsu.i`. */
 export async function compileUnit(
   source: string,
@@ -114,6 +145,7 @@ export async function compileUnit(
   flags: string[],
   ctx: DsuCcContext,
 ): Promise<ObjectSidecar> {
+  const timing = unitTimer(ctx, source);
   const clang = findClang(ctx.env).path;
   const root = ctx.env.DSU_SOURCE_ROOT ? resolve(ctx.env.DSU_SOURCE_ROOT) : ctx.cwd;
   const abs = resolve(ctx.cwd, source);
@@ -134,10 +166,12 @@ export async function compileUnit(
     clang,
     layoutCompiler: clang,
     preprocessFlags: depFlags,
-    deferLayout: true,
+    // No probe of the plain unit: the layouts come from one probe of the instrumented unit below.
+    skipLayout: true,
+    // DSU_CC_WHOLE_AST=1: the JSON AST of the whole unit (unused header prototypes not blanked)
+    keepUnusedPrototypes: ctx.env.DSU_CC_WHOLE_AST === '1',
   });
-  const layout = analysis.layoutDone ?? Promise.resolve();
-  layout.catch(() => undefined); // awaited below; a failed compile must not leave it unhandled
+  timing.mark('analyze');
   const plan = planUnit(analysis, updatePointsFromEnv(ctx.env));
   // Room for growth and allocation tracking (DSU_SLOP / DSU_CAPACITY come from `dsu build`).
   const data = planData(analysis, {
@@ -152,6 +186,7 @@ export async function compileUnit(
       t.notUpdatableReason = data.kept[t.key] ?? 'no room was reserved';
     }
   }
+  timing.mark('plan');
   const objAbs = resolve(ctx.cwd, object);
   const work = mkdtempSync(join(tmpdir(), 'dsu-cc-'));
   try {
@@ -159,6 +194,7 @@ export async function compileUnit(
     const text = applyEdits(analysis.preprocessed, plan.edits);
     writeFileSync(instrumented, text);
     if (ctx.env.DSU_KEEP_INSTRUMENTED === '1') writeFileSync(objAbs + '.inst.i', text);
+    timing.mark('edits');
     try {
       const compiled = exec(
         clang,
@@ -174,13 +210,14 @@ export async function compileUnit(
         ],
         ctx,
       );
-      compiled.catch(() => undefined); // awaited below
-      if (Object.keys(data.roomy).length > 0 && analysis.probeInstrumented) {
-        // sizes and offsets as the instrumented program lays them out (room included)
-        await layout;
-        await analysis.probeInstrumented(text, ctx.cwd);
-      }
+      compiled.then(() => timing.mark('compile')).catch(() => undefined); // awaited below
+      // Sizes, offsets and bit-fields as the instrumented program lays them out (room included),
+      // learned while the unit compiles. Only room changes layouts, so without room these are
+      // the plain unit's layouts too.
+      const probed = analysis.probeInstrumented?.(text, ctx.cwd, new Set(Object.keys(data.roomy)));
+      probed?.then(() => timing.mark('layoutProbe')).catch(() => undefined); // awaited below
       await compiled;
+      await probed;
     } catch (err) {
       const kept = objAbs + '.inst.i';
       writeFileSync(kept, text);
@@ -192,7 +229,6 @@ export async function compileUnit(
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  await layout; // the layout probe ran while the unit compiled
   writeFileSync(objAbs + '.dsu.i', analysis.preprocessed);
   const { edits: _edits, ...planSummary } = plan;
   const sidecar: ObjectSidecar = {
@@ -205,6 +241,13 @@ export async function compileUnit(
   };
   writeFileSync(objAbs + '.dsu.json', JSON.stringify(sidecar));
   appendFileSync(objectIndexPath(ctx), `${sidecar.objectSha256} ${objAbs}\n`);
+  timing.mark('sidecar');
+  timing.done({
+    preprocessMs: analysis.stats.preprocessMs,
+    astMs: analysis.stats.astMs,
+    layoutMs: analysis.stats.layoutMs,
+    layoutMethod: analysis.stats.layoutMethod,
+  });
   return sidecar;
 }
 
