@@ -201,6 +201,13 @@ export async function compileUnit(
         [
           ...codegenFlags(flags),
           '-Wno-unused-command-line-argument',
+          // The room dsu-cc appends is a field no initializer in the source names: every
+          // positional initializer of a type with room would warn under -Wextra (-Werror builds
+          // would fail where the native build passes).
+          ...(Object.keys(data.roomy).length > 0 ? ['-Wno-missing-field-initializers'] : []),
+          // The unit is compiled from a fresh temporary directory: keep its name out of the
+          // debug info, so the same sources give the same object (and the same build id).
+          `-ffile-prefix-map=${work}=.`,
           '-c',
           '-x',
           'cpp-output',
