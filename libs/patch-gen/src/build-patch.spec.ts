@@ -14,12 +14,12 @@ describe('buildPatch', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function version(name: string, source: string): Promise<string> {
+  async function version(name: string, source: string, slop?: string): Promise<string> {
     const src = join(dir, 'src', name);
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'main.c'), source);
     writeFileSync(join(src, 'Makefile'), MAKEFILE);
-    await buildVersion(src, join(dir, 'builds', name), { version: name });
+    await buildVersion(src, join(dir, 'builds', name), { version: name, ...(slop ? { slop } : {}) });
     return join(dir, 'builds', name);
   }
 
@@ -149,6 +149,21 @@ describe('buildPatch', () => {
     });
     // waits blocks in poll: it calls sq through its slot and is not replaced; main calls waits
     // (not quiet), so it is not quiet either
+  }, 120_000);
+
+  it('lays out the types the running program keeps in their C layout without room in the patch too', async () => {
+    // an array of struct point: a patch laying it out with room would step through it wrongly
+    const src = (k: number) =>
+      `struct point { int x; int y; };\nstruct point pts[4];\nstruct fresh { int a; };\nint sum(void) { int s = 0; for (int i = 0; i < 4; i++) s += ${k} * pts[i].x; return s; }\n` +
+      `int main(void) { return sum(); }\n`;
+    const k1 = await version('k1', src(1), 'struct point=none');
+    const k2 = await version('k2', src(2).replace('struct fresh { int a; };', 'struct fresh { int a; };\nstruct newer { int b; };\nstruct newer made;\nint use(void) { return made.b; }'), 'struct point=none');
+    await buildPatch(k1, k2, join(dir, 'pk'));
+    const unit = readFileSync(join(dir, 'pk', 'units', 'main.c.i'), 'utf8');
+    expect(unit).toMatch(/struct point \{ int x; int y; \};/);
+    expect(unit).not.toMatch(/__dsu_shape_struct_point/);
+    // a type new in this version gets the room the new build gave it
+    expect(unit).toMatch(/struct newer \{ int b; +unsigned char __dsu_room/);
   }, 120_000);
 
   it('reports a changed initializer of an existing global (the running value is kept)', async () => {

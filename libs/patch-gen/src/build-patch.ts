@@ -280,6 +280,18 @@ export async function buildPatch(
   // Capacities of the running program: every patch unit lays its structs out with them.
   const capacity = new Map<string, number>();
   for (const t of Object.values(from.model.types)) if (t.capacity > t.size) capacity.set(t.key, t.capacity);
+  // Types the running program keeps in their C layout (opted out, used as raw bytes, not
+  // updatable) must not get room in the patch's code either: its sizeof, array strides and
+  // embedded offsets would disagree with the running program's. Types new in this version are
+  // laid out as the new build laid them out.
+  const keepLayout = new Set<string>();
+  const layoutCapacity = new Map(capacity);
+  for (const t of Object.values(from.model.types)) if (!capacity.has(t.key)) keepLayout.add(t.key);
+  for (const t of Object.values(to.model.types)) {
+    if (from.model.types[t.key]) continue;
+    if (t.capacity > t.size) layoutCapacity.set(t.key, t.capacity);
+    else keepLayout.add(t.key);
+  }
   // Transformers and type descriptors go into the unit that defines the new layout.
   const typeUnit = new Map(types.changed.map((c) => [c.key, c.next.unit ?? '']));
   const typeCode = new Map<string, string[]>();
@@ -409,7 +421,8 @@ export async function buildPatch(
     });
     const inPatch = (k: string | undefined) => k !== undefined && (changed.has(k) || added.has(k));
     const data = planData(analysis, {
-      capacity,
+      capacity: layoutCapacity,
+      keepLayout,
       selected: inPatch,
       typeTable: false,
       lazy: new Map([...capacity.keys()].map((k) => [k, { stamp: lazyStampName(k, suffix) }])),

@@ -85,7 +85,13 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
       // Stub under the original name, so the new code can take the function's address.
       const header = buf.toString('latin1', f.definition.start, f.body.start);
       edits.push({ start: f.definition.start, end: f.definition.start, text: stubDefinition(header, slot) });
-      edits.push({ start: f.definition.end, end: f.definition.end, text: ` void *${slot} = (void *)&${symbol};` });
+      // protected: exported (later patches bind to it) but not preemptible, so the stub's
+      // rip-relative jump through it links into a shared object
+      edits.push({
+        start: f.definition.end,
+        end: f.definition.end,
+        text: ` __attribute__((visibility("protected"))) void *${slot} = (void *)&${symbol};`,
+      });
       functions.push({ key, change: 'added', symbol, slot });
     } else {
       functions.push({ key, change: 'body', symbol });
