@@ -5,8 +5,8 @@
 // key/value store whose SET allocates a new entry and frees the old one), four builds side by
 // side in one run, interleaved rounds with rotating order:
 //   clang  native clang-19 -O2          gcc   native cc -O2 (gcc 12), for reference
-//   live   dsu-cc, data updates off     (every updatable struct opted out: DSU_SLOP '<T>=none',
-//          what `dsu build --slop 'struct T=none,…'` sets: no room, allocations not tracked)
+//   live   dsu-cc, data updates off     (DSU_NO_DATA=1, what `dsu build --no-data` sets: no
+//          room, allocations not tracked, malloc/free left alone)
 //   data   dsu-cc default               (room + version tag, tracked allocations)
 // Loads: bench/live-code/loadgen.c (8 persistent connections, PING / SET / GET) and churn.c (new
 // connection per SET+GET pair). Usage: bench/data-tracking/run [--runs N] [--requests N]
@@ -281,13 +281,11 @@ function buildAll() {
     log(`building dtserver: ${v.label}`);
     builds[v.key] = build(v, v.key === 'data' ? { DSU_KEEP_INSTRUMENTED: '1' } : {});
   }
-  // The live-code build: every struct the data build gave room is opted out (DSU_SLOP is what
-  // `dsu build --slop` sets): no room, no version tag, its allocation sites stay plain malloc.
+  // The live-code build: data updates off (DSU_NO_DATA is what `dsu build --no-data` sets): no
+  // room, no version tag, no type table, allocation sites and free() stay plain libc calls.
   const dataTypes = modelTypes(builds.data.dir);
-  const roomy = Object.entries(dataTypes).filter(([, t]) => t.updatable).map(([k]) => k);
-  const slop = roomy.map((k) => `${k}=none`).join(';');
-  log(`building dtserver: ${V.live.label} (DSU_SLOP='${slop}')`);
-  builds.live = build(V.live, { DSU_SLOP: slop, DSU_KEEP_INSTRUMENTED: '1' });
+  log(`building dtserver: ${V.live.label} (DSU_NO_DATA=1)`);
+  builds.live = build(V.live, { DSU_NO_DATA: '1', DSU_KEEP_INSTRUMENTED: '1' });
   const liveTypes = modelTypes(builds.live.dir);
   const bad = Object.entries(liveTypes).filter(([, t]) => t.updatable || t.capacity !== t.size);
   if (bad.length) throw new Error(`live-code build still has room: ${JSON.stringify(bad)}`);
@@ -298,7 +296,7 @@ function buildAll() {
     builds,
     describe: {
       cflags: builds.clang.cflags,
-      liveDsuSlop: slop,
+      liveDsuNoData: true,
       typesData: dataTypes,
       typesLive: liveTypes,
       trackedAllocationSites: sites,
@@ -307,7 +305,7 @@ function buildAll() {
       notes: {
         clang: 'make CC=clang-19, the Makefile CFLAGS (-O2 -g -Wall, -g as -gdwarf-4)',
         gcc: 'make CC=cc (gcc 12), same CFLAGS',
-        live: 'make CC=dsu-cc with DSU_UPDATE_POINTS=serve:loop and DSU_SLOP=<every struct the data build gave room>=none (= dsu build --slop): code instrumented as usual, no room or version tag, allocation sites left as malloc; free() still goes through dsu_free (unlocked fast path: nothing tracked)',
+        live: 'make CC=dsu-cc with DSU_UPDATE_POINTS=serve:loop and DSU_NO_DATA=1 (= dsu build --no-data): code instrumented as usual, no room or version tag, malloc/free left as libc calls',
         data: 'make CC=dsu-cc with DSU_UPDATE_POINTS=serve:loop (dsu-cc defaults: room + version tag, tracked malloc/free)',
       },
     },

@@ -72,6 +72,7 @@ export function buildProgram(): Command {
     .option('--label <version>', 'version label (default: the source directory name)')
     .option('--program <name>', 'program name (default: the executable name)')
     .option('--slop <spec>', "room for growth per struct, e.g. 'struct conn=128,struct wire=none'")
+    .option('--no-data', 'code updates only: no room in structs, no allocation tracking (struct layouts can then never change live)')
     .option(
       '--layout-from <build-dir>',
       'keep the struct capacities of an earlier build (patches from this build then apply to processes started from it)',

@@ -33,6 +33,8 @@ export interface BuildVersionOptions {
   maxOutputBytes?: number;
   /** Slop per struct type: `struct conn=128,struct wire=none` (none keeps the C layout). */
   slop?: string;
+  /** false: code updates only (no room, no allocation tracking; `dsu build --no-data`). */
+  dataUpdates?: boolean;
   /**
    * A `dsu build` output directory of an earlier version: every struct it gave room keeps the same
    * capacity here, so patches from this build apply to processes that started with that one.
@@ -104,6 +106,7 @@ export async function buildVersion(
     DSU_SOURCE_ROOT: root,
     DSU_UPDATE_POINTS: (opts.updatePoints ?? []).join(','),
     DSU_SLOP: opts.slop ?? '',
+    ...(opts.dataUpdates === false ? { DSU_NO_DATA: '1' } : {}),
     DSU_CAPACITY: capacities,
     ...(opts.program ? { DSU_PROGRAM: opts.program } : {}),
     ...(server ? { DSU_CC_SOCKET: server.socketPath } : {}),
@@ -166,6 +169,7 @@ export async function buildVersion(
         sourceRoot: 'src',
         updatePoints: opts.updatePoints ?? [],
         ...(opts.slop ? { slop: opts.slop } : {}),
+        ...(opts.dataUpdates === false ? { dataUpdates: false } : {}),
         ...(opts.layoutFrom ? { layoutFrom: resolve(opts.layoutFrom) } : {}),
       },
       null,

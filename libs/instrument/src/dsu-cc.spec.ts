@@ -108,6 +108,22 @@ describe('dsu-cc', () => {
     expect(objects[1].equals(objects[0])).toBe(true); // no temporary path in the debug info
   }, 60_000);
 
+  it('with DSU_NO_DATA=1 (dsu build --no-data) keeps every struct in its C layout and tracks no allocation', async () => {
+    writeFileSync(
+      join(dir, 'nodata.c'),
+      '#include <stdlib.h>\nstruct pt { int x; int y; };\nint main(void) { struct pt *p = malloc(sizeof *p); p->x = 1; int r = p->x - 1 + (int)sizeof(struct pt) - 8; free(p); return r; }\n',
+    );
+    const env = { ...process.env, DSU_DISABLE: '1', DSU_NO_DATA: '1' };
+    expect(await runDsuCc(['-O2', '-c', 'nodata.c', '-o', 'nodata.o'], { ...ctx(), env })).toBe(0);
+    const summary = JSON.parse(readFileSync(join(dir, 'nodata.o.dsu.json'), 'utf8')).summary;
+    const pt = summary.types.find((t: { key: string }) => t.key === 'struct pt');
+    expect([pt.size, pt.capacity, pt.updatable, pt.notUpdatableReason]).toEqual([8, 8, false, expect.stringContaining('--no-data')]);
+    const undefinedSymbols = execFileSync('nm', ['-u', join(dir, 'nodata.o')], { encoding: 'utf8' });
+    expect(undefinedSymbols).not.toMatch(/dsu_t?malloc|dsu_free/);
+    expect(await runDsuCc(['nodata.o', '-o', 'nodata'], { ...ctx(), env })).toBe(0);
+    execFileSync(join(dir, 'nodata'), { env }); // exits 0: sizeof(struct pt) is 8
+  }, 60_000);
+
   it('passes non-C steps through to the real compiler and reports failures with the exit code', async () => {
     writeFileSync(join(dir, 'broken.c'), 'int main(void) { return nope; }\n');
     expect(await runDsuCc(['-c', 'broken.c', '-o', 'broken.o'], ctx())).not.toBe(0);

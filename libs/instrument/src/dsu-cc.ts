@@ -21,7 +21,7 @@ import {
   type UnitSummary,
 } from '@dsu/c-frontend';
 import { classifyInvocation } from './compiler-invocation';
-import { parseCapacities, parseSlopSpec, planData } from './data-plan';
+import { parseCapacities, parseSlopSpec, planData, type DataPlan } from './data-plan';
 import { applyEdits } from './edits';
 import { locateRuntime } from './runtime-location';
 import { parseUpdatePointSpec, planUnit, type UnitPlan } from './unit-plan';
@@ -174,11 +174,16 @@ export async function compileUnit(
   timing.mark('analyze');
   const plan = planUnit(analysis, updatePointsFromEnv(ctx.env));
   // Room for growth and allocation tracking (DSU_SLOP / DSU_CAPACITY come from `dsu build`).
-  const data = planData(analysis, {
-    slop: parseSlopSpec(ctx.env.DSU_SLOP),
-    capacity: parseCapacities(ctx.env.DSU_CAPACITY),
-    keepLayout: new Set((ctx.env.DSU_KEEP_LAYOUT ?? '').split(';').filter(Boolean)),
-  });
+  // DSU_NO_DATA=1 (`dsu build --no-data`): code updates only — no room, no type table, no
+  // allocation tracking; every struct keeps its C layout.
+  const data: Pick<DataPlan, 'edits' | 'roomy' | 'kept'> =
+    ctx.env.DSU_NO_DATA === '1'
+      ? { edits: [], roomy: {}, kept: Object.fromEntries(analysis.types.map((t) => [t.key, 'data updates are off in this build (dsu build --no-data)'])) }
+      : planData(analysis, {
+          slop: parseSlopSpec(ctx.env.DSU_SLOP),
+          capacity: parseCapacities(ctx.env.DSU_CAPACITY),
+          keepLayout: new Set((ctx.env.DSU_KEEP_LAYOUT ?? '').split(';').filter(Boolean)),
+        });
   plan.edits.push(...data.edits);
   for (const t of analysis.types) {
     if (t.updatable && !data.roomy[t.key] && t.kind !== 'typedef') {

@@ -17,6 +17,7 @@ export async function buildCommand(
     label?: string;
     program?: string;
     slop?: string;
+    data?: boolean;
     layoutFrom?: string;
   },
   out: Output,
@@ -30,6 +31,7 @@ export async function buildCommand(
     version: opts.label,
     program: opts.program,
     slop: opts.slop,
+    dataUpdates: opts.data !== false,
     layoutFrom: opts.layoutFrom,
     onOutput: (line) => {
       steps++;
