@@ -36,6 +36,13 @@ export interface UnitPlan {
    * compiler may inline them; a patch that changes the callee replaces these callers too.
    */
   inlinable?: [string, string][];
+  /**
+   * Calls from callers that may be active at a quiescent point to quiet callees of the unit
+   * (`[caller key, callee key]`), made through a guard: the implementation is called (and may be
+   * inlined) while the callee's slot still holds it, the slot otherwise. A patch that replaces the
+   * callee swaps its slot, so these callers need no replacement (information only).
+   */
+  guarded?: [string, string][];
 }
 
 /** Attributes that must not be duplicated on the stub and the implementation. */
@@ -45,6 +52,7 @@ const UNSAFE_ATTRIBUTES =
 export const slotName = (mangled: string) => `__dsu_slot_${mangled}`;
 export const implName = (mangled: string) => `__dsu_impl_${mangled}`;
 export const addressName = (mangled: string) => `__dsu_addr_${mangled}`;
+export const guardName = (mangled: string) => `__dsu_g_${mangled}`;
 export const staticSymbol = (unitId: string, parts: string[]) => `__dsu_s_${unitId}__${parts.join('__')}`;
 
 /** C-identifier form of a function key, stable across versions of the same unit path. */
@@ -115,6 +123,18 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
   // implementation directly instead, where it is already defined (the compiler may inline it).
   const quiet = quiescenceFreeFunctions(a, updatePoints);
   const inlinable = new Map<string, [string, string]>();
+  // Other callers of a quiet callee defined earlier in the unit call it through a guard (see
+  // guardDefinition): no thread can be quiescent inside the callee's code, so a copy inlined into
+  // an active caller is never resumed after the slot changed.
+  const guarded = new Map<string, [string, string]>();
+  const guards = new Map<string, { at: number; text: string } | null>();
+  const guardOf = (f: UnitFunction, p: PlannedFunction) => {
+    if (!guards.has(p.key)) {
+      const text = guardDefinition(buf, f, p);
+      guards.set(p.key, text === undefined ? null : { at: f.definition.end, text });
+    }
+    return guards.get(p.key) ? guardName(p.mangled) : undefined;
+  };
   for (const c of a.callSites) {
     const target = c.direct && c.calleeKey ? byKey.get(c.calleeKey) : undefined;
     if (!target) continue;
@@ -125,9 +145,20 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
       inlinable.set(`${c.function}\0${target.key}`, [c.function, target.key]);
       continue;
     }
+    const guard =
+      quiet.has(target.key) && callee && caller && callee.definition.end <= caller.definition.start
+        ? guardOf(callee, target)
+        : undefined;
+    if (guard) {
+      edits.push({ start: c.callee.start, end: c.callee.end, text: guard });
+      guarded.set(`${c.function}\0${target.key}`, [c.function, target.key]);
+      continue;
+    }
     const name = buf.toString('latin1', c.callee.start, c.callee.end);
     edits.push({ start: c.callee.start, end: c.callee.end, text: slotCall(name, target.slot) });
   }
+
+  for (const g of guards.values()) if (g) edits.push({ start: g.at, end: g.at, text: g.text });
 
   edits.push(...wrapBlockingCalls(a, () => true));
   const promotedStatics = promoteStatics(a, edits, fnByKey);
@@ -141,7 +172,36 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
     promotedStatics,
     updatePoints: placed,
     inlinable: [...inlinable.values()],
+    guarded: [...guarded.values()],
   };
+}
+
+/**
+ * A static always-inline function with the callee's parameters that calls the implementation
+ * directly (so the compiler may inline it into the caller) while the callee's slot still holds
+ * it, and through the slot otherwise: one load and compare instead of an indirect call.
+ * Undefined when the header cannot be reused safely (varargs, K&R parameters, attributes, asm
+ * labels, unnamed parameters). Inserted after the implementation, on its last line.
+ */
+export function guardDefinition(buf: Buffer, f: UnitFunction, p: PlannedFunction): string | undefined {
+  const m = f.model;
+  if (m.variadic || !m.params || m.params.some((x) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(x))) return undefined;
+  const before = buf.toString('latin1', f.definition.start, f.name.start);
+  const after = buf.toString('latin1', f.name.end, f.body.start);
+  if (/__attribute__|__declspec|\[\[|\basm\b|__asm|;|"|'|#/.test(before + after)) return undefined;
+  if (!after.trimStart().startsWith('(')) return undefined;
+  const type = before.replace(/\b(static|extern|inline|__inline__|__inline|_Noreturn|_Thread_local)\b/g, ' ');
+  const args = m.params.join(', ');
+  const direct = `${p.impl}(${args})`;
+  const viaSlot = `((__typeof__(&${p.impl}))__dsu_f)(${args})`;
+  const body = /^void\s*\(/.test(m.signature)
+    ? `{ ${direct}; return; } ${viaSlot};`
+    : `return ${direct}; return ${viaSlot};`;
+  return (
+    ` static __inline__ __attribute__((always_inline, unused)) ${type} ${guardName(p.mangled)}${after}` +
+    ` { void *__dsu_f = __atomic_load_n(&${p.slot}, __ATOMIC_RELAXED);` +
+    ` if (__builtin_expect(__dsu_f == (void *)&${p.impl}, 1)) ${body} }`
+  ).replace(/\s+/g, ' ');
 }
 
 /**

@@ -105,9 +105,13 @@ extern pthread_cond_t dsu__coord_cond;  /* coordinator waits for parkers */
 extern unsigned dsu__epoch;
 extern int dsu__signo;
 extern pid_t dsu__control_tid;
-/* initial-exec: libdsu is linked into executables, so every wrapper reaches
- * its thread record with one %fs-relative load instead of a TLS call. */
-extern __thread struct dsu__thread *dsu__self __attribute__((tls_model("initial-exec")));
+/* local-exec: libdsu is only ever linked into executables (ABI.md section
+ * 0), so every wrapper reaches its thread record with a single %fs-relative
+ * load (no TLS call, no GOT load of the offset). */
+extern __thread struct dsu__thread *dsu__self __attribute__((tls_model("local-exec")));
+/* dsu__pending (dsu.h) under a hidden alias (threads.c): libdsu is compiled
+ * -fPIC, and the wrappers' fast path reads it rip-relative, not via the GOT. */
+extern int dsu__pending_h __attribute__((visibility("hidden")));
 void dsu__park(struct dsu__thread *t, const char *point);
 void dsu__threads_init(void);
 void dsu__threads_atfork_child(void);

@@ -26,6 +26,7 @@
 #include "internal.h"
 
 int dsu__pending;
+extern int dsu__pending_h __attribute__((alias("dsu__pending"), visibility("hidden")));
 pthread_mutex_t dsu__reg_lock = PTHREAD_MUTEX_INITIALIZER;
 struct dsu__thread *dsu__threads;
 pthread_mutex_t dsu__park_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -34,7 +35,7 @@ pthread_cond_t dsu__coord_cond = PTHREAD_COND_INITIALIZER;
 unsigned dsu__epoch;
 int dsu__signo;
 pid_t dsu__control_tid;
-__thread struct dsu__thread *dsu__self __attribute__((tls_model("initial-exec")));
+__thread struct dsu__thread *dsu__self __attribute__((tls_model("local-exec")));
 
 static pthread_mutex_t points_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dsu_point_site *points;

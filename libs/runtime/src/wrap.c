@@ -6,7 +6,7 @@
  * handshake) and parks at an implicit update point named after the call.
  * The runtime's wake-up signal may interrupt the call; such EINTRs are
  * retried with the remaining timeout so the program never sees them.
- * Fast path cost: one release store, one seq_cst store, one load. */
+ * Fast path cost: see block()/unblock(). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
@@ -15,29 +15,49 @@
 #include <sys/wait.h>
 #include "internal.h"
 
+#define UNPAREN(...) __VA_ARGS__
+
+/* The fast path (no update pending, the call did not fail) is, per call:
+ * a TLS load, two relaxed stores and a release store (plain moves on x86),
+ * one store per argument, the call, a second TLS load, a seq_cst store
+ * (xchg) and one load of dsu__pending: about 24 instructions with the
+ * call and return.  Retries after our own EINTR and parking are out of
+ * line, so the fast path touches neither errno nor a callee-saved register
+ * (objdump -d build/obj/wrap.o). */
+static inline __attribute__((always_inline)) void block(struct dsu__thread *t, const char *name) {
+    __atomic_store_n(&t->intr, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->block_name, name, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->state, DSU__BLOCKED, __ATOMIC_RELEASE);
+}
+
 static inline struct dsu__thread *enter(const char *name) {
     struct dsu__thread *t = dsu__self;
-    if (t) {
-        __atomic_store_n(&t->intr, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->block_name, name, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->state, DSU__BLOCKED, __ATOMIC_RELEASE);
-    }
+    if (t) block(t, name);
     return t;
 }
 
 /* Out of line: only taken when an update (or the control thread's start)
- * is pending, so the fast path does not save and restore errno. */
-static __attribute__((noinline, cold)) void leave_slow(struct dsu__thread *t, const char *name) {
+ * is pending, so the fast path does not save and restore errno.  Not
+ * `cold`: gcc 12 then moves the wrappers' whole exit path to .text.unlikely. */
+static __attribute__((noinline)) void leave_slow(struct dsu__thread *t) {
     int e = errno;
-    if (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0) dsu__park(t, name);
-    else if (__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST) == DSU__PENDING_CONTROL) dsu__control_wake();
+    /* The implicit update point is named after the call (block()). */
+    if (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0)
+        dsu__park(t, __atomic_load_n(&t->block_name, __ATOMIC_RELAXED));
+    else if (__atomic_load_n(&dsu__pending_h, __ATOMIC_SEQ_CST) == DSU__PENDING_CONTROL) dsu__control_wake();
     errno = e;
 }
 
-static inline void leave(struct dsu__thread *t, const char *name) {
-    if (!t) return;
+/* t != NULL.  RUNNING, then dsu__pending: the thread's half of the Dekker
+ * handshake with the coordinator (see threads.c). */
+static inline __attribute__((always_inline)) void unblock(struct dsu__thread *t) {
     __atomic_store_n(&t->state, DSU__RUNNING, __ATOMIC_SEQ_CST);
-    if (__builtin_expect(__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST), 0)) leave_slow(t, name);
+    if (__builtin_expect(__atomic_load_n(&dsu__pending_h, __ATOMIC_SEQ_CST), 0)) leave_slow(t);
+}
+
+static inline void leave(struct dsu__thread *t, const char *name) {
+    (void)name;     /* == t->block_name */
+    if (t) unblock(t);
 }
 
 /* True when the last call failed with EINTR raised by our own signal;
@@ -47,7 +67,7 @@ static inline int ours(struct dsu__thread *t, long r, int err_is_errno_value) {
     if (e != EINTR || !__atomic_load_n(&t->intr, __ATOMIC_RELAXED)) return 0;
     __atomic_store_n(&t->intr, 0, __ATOMIC_RELAXED);
     /* Interrupted because a client connected (lazy start, see control.c). */
-    if (__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST) == DSU__PENDING_CONTROL) dsu__control_wake();
+    if (__atomic_load_n(&dsu__pending_h, __ATOMIC_SEQ_CST) == DSU__PENDING_CONTROL) dsu__control_wake();
     return 1;
 }
 
@@ -76,18 +96,98 @@ static int ts_remaining(uint64_t dl, struct timespec *out) {
     return 1;
 }
 
-int dsu_poll(struct pollfd *fds, nfds_t nfds, int timeout) {
-    struct dsu__thread *t = enter("poll");
-    uint64_t dl = t ? deadline_ms(timeout) : 0;
-    int r;
-    while ((r = poll(fds, nfds, timeout)) < 0 && t && ours(t, r, 0)) {
-        if (timeout > 0 && (timeout = remaining_ms(dl)) == 0) { r = 0; break; }
-    }
-    leave(t, "poll");
-    return r;
-}
+/* The hot wrappers keep no value in a callee-saved register across the
+ * call: the thread record is read again from TLS afterwards (same thread,
+ * same record), and the arguments a retry needs are copied to the stack
+ * before the call (one store each; the empty asm makes the copy happen
+ * there) and read back only by the cold retry path.  The copy is per call
+ * frame, so a wrapped call made by a signal handler cannot clobber it.
+ * `fields` declares the copy's members in parameter order; `again` lists
+ * them as a.<param>. */
+#define SAVED_ARGS(name, fields) struct name##_args fields;
+/* A thread cancelled inside the call (a cancellation point) unwinds
+ * without running the epilogue that would unpoison ASan's redzones around
+ * the copy; the thread's TSD destructors (thread_gone) then run on that
+ * stack and ASan reports them (t_mt's canceller under `make asan`).  The
+ * wrapper frame itself needs no checks.  Also used by the wrappers below
+ * that keep a timespec or fd_set of their own on the stack. */
+#define NO_ASAN __attribute__((no_sanitize_address))
 
-int dsu_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
+/* Millisecond-timeout calls (poll, epoll_wait, epoll_pwait).  The fast
+ * wrapper handles timeouts <= 0 (infinite, or a non-blocking check), which
+ * are retried as they are; a positive timeout takes the out-of-line path
+ * (name_other) that reads the clock once up front to retry with the time
+ * left.  name_other also makes the plain call for a thread without a
+ * record (SLOW_IF_name lists the extra conditions that take it). */
+#define MS_TIMEOUT(ret_t, name, params, args, fields, again)                  \
+    SAVED_ARGS(name, fields)                                                  \
+    static __attribute__((noinline)) ret_t name##_other(struct dsu__thread *t, \
+                                                         UNPAREN params) {    \
+        if (!t) return name args;                                             \
+        block(t, #name);                                                      \
+        uint64_t dl = deadline_ms(timeout);                                   \
+        ret_t r;                                                              \
+        while ((r = name args) < 0 && ours(t, r, 0)) {                        \
+            if ((timeout = remaining_ms(dl)) == 0) { r = 0; break; }          \
+        }                                                                     \
+        unblock(t);                                                           \
+        return r;                                                             \
+    }                                                                         \
+    RETRY_BODY(ret_t, name, params, args, again)
+
+/* Calls that SA_RESTART restarts in the kernel; the loop only matters
+ * when a socket timeout (SO_RCVTIMEO) turns our signal into EINTR, or
+ * when the lazy control-thread start forces one (threads.c). */
+#define RESTARTING(ret_t, name, params, args, fields, again)                  \
+    SAVED_ARGS(name, fields)                                                  \
+    static ret_t name##_other(struct dsu__thread *t, UNPAREN params) {        \
+        (void)t;                                                              \
+        return name args;                                                     \
+    }                                                                         \
+    RETRY_BODY(ret_t, name, params, args, again)
+
+#define RETRY_BODY(ret_t, name, params, args, again)                          \
+    static __attribute__((noinline, cold)) ret_t name##_again(                \
+            ret_t r, const struct name##_args *saved) {                       \
+        struct dsu__thread *t = dsu__self;                                    \
+        struct name##_args a = *saved;                                        \
+        while (r < 0 && ours(t, (long)r, 0)) r = name again;                  \
+        return r;                                                             \
+    }                                                                         \
+    NO_ASAN ret_t dsu_##name params {                                         \
+        struct dsu__thread *t = dsu__self;                                    \
+        if (__builtin_expect(!t SLOW_IF_##name, 0))                          \
+            return name##_other(t, UNPAREN args);                             \
+        block(t, #name);                                                      \
+        struct name##_args saved = { UNPAREN args };                          \
+        __asm__("" : : "m"(saved)); /* stored before the call, read after */  \
+        ret_t r = name args;                                                  \
+        if (__builtin_expect(r < 0, 0)) r = name##_again(r, &saved);          \
+        unblock(dsu__self);                                                   \
+        return r;                                                             \
+    }
+
+/* Arguments that take the out-of-line path (NULL record: the plain call). */
+#define SLOW_IF_poll        || timeout > 0
+#define SLOW_IF_epoll_wait  || timeout > 0
+#define SLOW_IF_epoll_pwait || timeout > 0
+#define SLOW_IF_accept
+#define SLOW_IF_accept4
+#define SLOW_IF_read
+#define SLOW_IF_recv
+#define SLOW_IF_recvfrom
+#define SLOW_IF_recvmsg
+#define SLOW_IF_waitpid
+#define SLOW_IF_sem_wait
+#define SLOW_IF_sigwaitinfo
+#define SLOW_IF_sigsuspend
+#define SLOW_IF_wait
+#define SLOW_IF_sem_timedwait
+
+MS_TIMEOUT(int, poll, (struct pollfd *fds, nfds_t nfds, int timeout), (fds, nfds, timeout),
+           { struct pollfd *fds; nfds_t nfds; int timeout; }, (a.fds, a.nfds, a.timeout))
+
+NO_ASAN int dsu_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
               const sigset_t *sigmask) {
     struct dsu__thread *t = enter("ppoll");
     uint64_t dl = t && tmo ? ts_deadline(tmo) : 0;
@@ -103,7 +203,7 @@ int dsu_ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo,
     return r;
 }
 
-int dsu_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv) {
+NO_ASAN int dsu_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv) {
     struct dsu__thread *t = enter("select");
     fd_set r0, w0, e0;
     /* Linux leaves the sets alone on EINTR, but restoring them costs little
@@ -126,7 +226,7 @@ int dsu_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
     return r;
 }
 
-int dsu_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+NO_ASAN int dsu_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
                 const struct timespec *ts, const sigset_t *sigmask) {
     struct dsu__thread *t = enter("pselect");
     fd_set r0, w0, e0;
@@ -152,65 +252,36 @@ int dsu_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
     return r;
 }
 
-int dsu_epoll_wait(int epfd, struct epoll_event *ev, int maxev, int timeout) {
-    struct dsu__thread *t = enter("epoll_wait");
-    uint64_t dl = t ? deadline_ms(timeout) : 0;
-    int r;
-    while ((r = epoll_wait(epfd, ev, maxev, timeout)) < 0 && t && ours(t, r, 0)) {
-        if (timeout > 0 && (timeout = remaining_ms(dl)) == 0) { r = 0; break; }
-    }
-    leave(t, "epoll_wait");
-    return r;
-}
+MS_TIMEOUT(int, epoll_wait, (int epfd, struct epoll_event *ev, int maxev, int timeout),
+           (epfd, ev, maxev, timeout),
+           { int epfd; struct epoll_event *ev; int maxev; int timeout; },
+           (a.epfd, a.ev, a.maxev, a.timeout))
+MS_TIMEOUT(int, epoll_pwait, (int epfd, struct epoll_event *ev, int maxev, int timeout,
+                              const sigset_t *sigmask),
+           (epfd, ev, maxev, timeout, sigmask),
+           { int epfd; struct epoll_event *ev; int maxev; int timeout; const sigset_t *sigmask; },
+           (a.epfd, a.ev, a.maxev, a.timeout, a.sigmask))
 
-int dsu_epoll_pwait(int epfd, struct epoll_event *ev, int maxev, int timeout,
-                    const sigset_t *sigmask) {
-    struct dsu__thread *t = enter("epoll_pwait");
-    uint64_t dl = t ? deadline_ms(timeout) : 0;
-    int r;
-    while ((r = epoll_pwait(epfd, ev, maxev, timeout, sigmask)) < 0 && t && ours(t, r, 0)) {
-        if (timeout > 0 && (timeout = remaining_ms(dl)) == 0) { r = 0; break; }
-    }
-    leave(t, "epoll_pwait");
-    return r;
-}
+RESTARTING(int, accept, (int fd, struct sockaddr *sa, socklen_t *al), (fd, sa, al),
+           { int fd; struct sockaddr *sa; socklen_t *al; }, (a.fd, a.sa, a.al))
+RESTARTING(int, accept4, (int fd, struct sockaddr *sa, socklen_t *al, int flags),
+           (fd, sa, al, flags), { int fd; struct sockaddr *sa; socklen_t *al; int flags; },
+           (a.fd, a.sa, a.al, a.flags))
+RESTARTING(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n),
+           { int fd; void *buf; size_t n; }, (a.fd, a.buf, a.n))
+RESTARTING(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags),
+           { int fd; void *buf; size_t n; int flags; }, (a.fd, a.buf, a.n, a.flags))
+RESTARTING(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, struct sockaddr *src,
+                               socklen_t *al), (fd, buf, n, flags, src, al),
+           { int fd; void *buf; size_t n; int flags; struct sockaddr *src; socklen_t *al; },
+           (a.fd, a.buf, a.n, a.flags, a.src, a.al))
+RESTARTING(ssize_t, recvmsg, (int fd, struct msghdr *msg, int flags), (fd, msg, flags),
+           { int fd; struct msghdr *msg; int flags; }, (a.fd, a.msg, a.flags))
+RESTARTING(pid_t, waitpid, (pid_t pid, int *status, int options), (pid, status, options),
+           { pid_t pid; int *status; int options; }, (a.pid, a.status, a.options))
+RESTARTING(int, sem_wait, (sem_t *sem), (sem), { sem_t *sem; }, (a.sem))
 
-/* Calls that SA_RESTART restarts in the kernel; the loop only matters
- * when a socket timeout (SO_RCVTIMEO) turns our signal into EINTR. */
-#define RESTARTING(ret_t, name, call)                 \
-    struct dsu__thread *t = enter(name);               \
-    ret_t r;                                           \
-    while ((r = (call)) < 0 && t && ours(t, (long)r, 0)) {} \
-    leave(t, name);                                    \
-    return r;
-
-int dsu_accept(int fd, struct sockaddr *a, socklen_t *al) {
-    RESTARTING(int, "accept", accept(fd, a, al))
-}
-int dsu_accept4(int fd, struct sockaddr *a, socklen_t *al, int flags) {
-    RESTARTING(int, "accept4", accept4(fd, a, al, flags))
-}
-ssize_t dsu_read(int fd, void *buf, size_t n) {
-    RESTARTING(ssize_t, "read", read(fd, buf, n))
-}
-ssize_t dsu_recv(int fd, void *buf, size_t n, int flags) {
-    RESTARTING(ssize_t, "recv", recv(fd, buf, n, flags))
-}
-ssize_t dsu_recvfrom(int fd, void *buf, size_t n, int flags,
-                     struct sockaddr *src, socklen_t *al) {
-    RESTARTING(ssize_t, "recvfrom", recvfrom(fd, buf, n, flags, src, al))
-}
-ssize_t dsu_recvmsg(int fd, struct msghdr *msg, int flags) {
-    RESTARTING(ssize_t, "recvmsg", recvmsg(fd, msg, flags))
-}
-pid_t dsu_waitpid(pid_t pid, int *status, int options) {
-    RESTARTING(pid_t, "waitpid", waitpid(pid, status, options))
-}
-int dsu_sem_wait(sem_t *sem) {
-    RESTARTING(int, "sem_wait", sem_wait(sem))
-}
-
-int dsu_nanosleep(const struct timespec *req, struct timespec *rem) {
+NO_ASAN int dsu_nanosleep(const struct timespec *req, struct timespec *rem) {
     struct dsu__thread *t = enter("nanosleep");
     struct timespec cur, left;
     int r;
@@ -223,7 +294,7 @@ int dsu_nanosleep(const struct timespec *req, struct timespec *rem) {
     return r;
 }
 
-int dsu_clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
+NO_ASAN int dsu_clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
                         struct timespec *rem) {
     struct dsu__thread *t = enter("clock_nanosleep");
     struct timespec cur, left;
@@ -239,7 +310,7 @@ int dsu_clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
     return r;
 }
 
-unsigned int dsu_sleep(unsigned int seconds) {
+NO_ASAN unsigned int dsu_sleep(unsigned int seconds) {
     struct dsu__thread *t = enter("sleep");
     if (!t) return sleep(seconds);
     struct timespec cur = { (time_t)seconds, 0 }, left = { 0, 0 };
@@ -251,7 +322,7 @@ unsigned int dsu_sleep(unsigned int seconds) {
     return res;
 }
 
-int dsu_usleep(useconds_t usec) {
+NO_ASAN int dsu_usleep(useconds_t usec) {
     struct dsu__thread *t = enter("usleep");
     if (!t) return usleep(usec);
     struct timespec cur = { (time_t)(usec / 1000000u), (long)(usec % 1000000u) * 1000 }, left;
@@ -312,10 +383,9 @@ int dsu_sigwait(const sigset_t *set, int *sig) {
     leave(t, "sigwait");
     return r;
 }
-int dsu_sigwaitinfo(const sigset_t *set, siginfo_t *info) {
-    RESTARTING(int, "sigwaitinfo", sigwaitinfo(set, info))
-}
-int dsu_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *tmo) {
+RESTARTING(int, sigwaitinfo, (const sigset_t *set, siginfo_t *info), (set, info),
+           { const sigset_t *set; siginfo_t *info; }, (a.set, a.info))
+NO_ASAN int dsu_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *tmo) {
     struct dsu__thread *t = enter("sigtimedwait");
     uint64_t dl = (t && tmo) ? ts_deadline(tmo) : 0;
     struct timespec left;
@@ -330,15 +400,15 @@ int dsu_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec
     leave(t, "sigtimedwait");
     return r;
 }
+/* No arguments: written out (the macro's parameter splice needs some). */
 int dsu_pause(void) {
-    RESTARTING(int, "pause", pause())
+    struct dsu__thread *t = enter("pause");
+    int r;
+    while ((r = pause()) < 0 && t && ours(t, r, 0)) {}
+    leave(t, "pause");
+    return r;
 }
-int dsu_sigsuspend(const sigset_t *mask) {
-    RESTARTING(int, "sigsuspend", sigsuspend(mask))
-}
-pid_t dsu_wait(int *status) {
-    RESTARTING(pid_t, "wait", wait(status))
-}
-int dsu_sem_timedwait(sem_t *sem, const struct timespec *abstime) {
-    RESTARTING(int, "sem_timedwait", sem_timedwait(sem, abstime))
-}
+RESTARTING(int, sigsuspend, (const sigset_t *mask), (mask), { const sigset_t *mask; }, (a.mask))
+RESTARTING(pid_t, wait, (int *status), (status), { int *status; }, (a.status))
+RESTARTING(int, sem_timedwait, (sem_t *sem, const struct timespec *abstime), (sem, abstime),
+           { sem_t *sem; const struct timespec *abstime; }, (a.sem, a.abstime))
