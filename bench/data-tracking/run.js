@@ -48,59 +48,8 @@ const LOAD_TIMEOUT_MS = 300_000;
 const RUNTIME_DIR = opt('--runtime-dir', null) ? path.resolve(opt('--runtime-dir')) : null;
 
 // ---------------------------------------------------------------- helpers
-const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-const log = (s) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
-const median = (xs) => {
-  const s = xs.filter((x) => x != null && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!s.length) return null;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const round = (x, d = 3) => (x == null || !Number.isFinite(x) ? x : Math.round(x * 10 ** d) / 10 ** d);
-const ratio = (a, b) => (a == null || b == null || b === 0 ? null : round(a / b, 3));
-
-const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'dsu-bench-dt-'));
-const RUN_DIR = path.join(WORK, 'run');
-fs.mkdirSync(RUN_DIR, { mode: 0o700 });
-fs.chmodSync(RUN_DIR, 0o700);
-const started = new Set(); // pids we started and have not seen exit
-
-function isAlive(pid) {
-  try {
-    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) [ZX] /s.test(st);
-  } catch {
-    return false;
-  }
-}
-function stopPid(pid, waitMs = 10000) {
-  if (!isAlive(pid)) return started.delete(pid);
-  try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-  const t0 = Date.now();
-  while (isAlive(pid) && Date.now() - t0 < waitMs) sleepMs(10);
-  if (isAlive(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } sleepMs(50); }
-  started.delete(pid);
-}
-function cleanup() {
-  for (const pid of [...started]) stopPid(pid, 3000);
-  if (!flag('--keep')) fs.rmSync(WORK, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130));
-
-function sh(cmd, args, o = {}) {
-  const r = cp.spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: o.timeoutMs ?? 15 * 60_000, ...o });
-  if (o.check !== false && r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${(r.stdout || '').slice(-2000)}\n${(r.stderr || '').slice(-2000)}`);
-  }
-  return r;
-}
-function copyDir(src, dst) {
-  fs.rmSync(dst, { recursive: true, force: true });
-  fs.cpSync(src, dst, { recursive: true });
-}
-/** Rotates the order of variants per round so none always runs first. */
-const orderFor = (r, n) => Array.from({ length: n }, (_, i) => (i + r) % n);
+const { sleepMs, log, median, round, ratio, orderFor, sh, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
+const { work: WORK, runDir: RUN_DIR, started, isAlive, stopPid } = createWorkspace({ prefix: 'dsu-bench-dt-', keep: flag('--keep') });
 
 // ---------------------------------------------------------------- variants
 const VARIANTS = [
@@ -420,12 +369,6 @@ function benchThroughput(builds) {
 }
 
 // ---------------------------------------------------------------- 2. instructions (callgrind)
-function callgrindIr(outFile) {
-  const text = fs.readFileSync(outFile, 'utf8');
-  const m = /^(?:totals|summary):\s*(\d+)/m.exec(text);
-  if (!m) throw new Error(`no totals in ${outFile}`);
-  return Number(m[1]);
-}
 /** Self Ir per function (callgrind_annotate), for the difference between two runs. */
 function perFunction(outFile) {
   const r = sh('callgrind_annotate', ['--threshold=100', '--auto=no', outFile], { check: false, timeoutMs: 120_000 });
@@ -604,6 +547,9 @@ function main() {
   step('rss', () => benchRss(builds));
   results.machine.loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
   results.finished = new Date().toISOString();
+  // A partial run (--only) keeps the other sections of the previous results, each with its date;
+  // machine, settings and builds always describe this run.
+  keepPreviousSections(results, OUT, ['throughput', 'callgrind', 'rss'], ONLY);
   results.table = table(results);
   fs.writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
   console.log(`\nMachine: ${results.machine.nproc} × ${results.machine.cpuModel}, ${results.machine.date}, git ${results.machine.gitHead}, load avg ${results.machine.loadavgAtStart.join(' ')} → ${results.machine.loadavgAtEnd.join(' ')}\n`);

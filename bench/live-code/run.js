@@ -33,72 +33,9 @@ const PIN = !flag('--no-pin') && os.cpus().length >= 2 && fs.existsSync('/usr/bi
 const OUT = path.resolve(opt('--out', path.join(REPO, 'bench', 'results', 'live-code.json')));
 
 // ---------------------------------------------------------------- helpers
-const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-const log = (s) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return null;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return null;
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
-const round = (x, d = 3) => (x == null || !Number.isFinite(x) ? x : Math.round(x * 10 ** d) / 10 ** d);
-const ratio = (a, b) => (a == null || b == null || b === 0 ? null : round(a / b, 3));
+const { sleepMs, log, median, pct, round, ratio, orderFor, sh, timed, q, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
+const { work: WORK, runDir: RUN_DIR, started, isAlive, stopPid } = createWorkspace({ prefix: 'dsu-bench-', keep: flag('--keep') });
 
-const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'dsu-bench-'));
-const RUN_DIR = path.join(WORK, 'run');
-fs.mkdirSync(RUN_DIR, { mode: 0o700 });
-fs.chmodSync(RUN_DIR, 0o700);
-const started = new Set(); // pids we started and have not seen exit
-
-function isAlive(pid) {
-  try {
-    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) [ZX] /s.test(st);
-  } catch {
-    return false;
-  }
-}
-function stopPid(pid, waitMs = 10000) {
-  if (!isAlive(pid)) return started.delete(pid);
-  try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-  const t0 = Date.now();
-  while (isAlive(pid) && Date.now() - t0 < waitMs) sleepMs(10);
-  if (isAlive(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } sleepMs(50); }
-  started.delete(pid);
-}
-function cleanup() {
-  for (const pid of [...started]) stopPid(pid, 3000);
-  if (!flag('--keep')) fs.rmSync(WORK, { recursive: true, force: true });
-}
-process.on('exit', cleanup);
-for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130));
-
-function sh(cmd, args, o = {}) {
-  const r = cp.spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: o.timeoutMs ?? 15 * 60_000, ...o });
-  if (o.check !== false && r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${(r.stdout || '').slice(-2000)}\n${(r.stderr || '').slice(-2000)}`);
-  }
-  return r;
-}
-/** Runs cmd under bash `time`; returns {wall, user, sys} in seconds. */
-function timed(cmdline, o = {}) {
-  const script = `TIMEFORMAT='@@TIME %3R %3U %3S'; time ( ${cmdline} >${o.stdoutFile || '/dev/null'} 2>${o.stderrFile || '/dev/null'} )`;
-  const r = sh('bash', ['-c', script], { cwd: o.cwd, env: o.env ?? process.env, timeoutMs: o.timeoutMs, check: false });
-  const m = /@@TIME ([\d.]+) ([\d.]+) ([\d.]+)/.exec(r.stderr || '');
-  if (r.status !== 0 || !m) throw new Error(`timed run failed (${r.status}): ${cmdline}\n${r.stderr}`);
-  return { wall: Number(m[1]), user: Number(m[2]), sys: Number(m[3]), cpu: Number(m[2]) + Number(m[3]) };
-}
-const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
-
-function copyDir(src, dst) {
-  fs.rmSync(dst, { recursive: true, force: true });
-  fs.cpSync(src, dst, { recursive: true });
-}
 // The three compilers, as `make CC=...` values. The fixtures' own CFLAGS (-O2 -g ...) are kept.
 const VARIANTS = [
   { key: 'clang', label: 'clang-19 -O2', cc: CLANG },
@@ -124,15 +61,6 @@ function buildVariant(srcDir, dst, v, extraEnv = {}, clean = []) {
   const cflags = fixtureCflags(dst);
   sh('make', ['-j2', `CC=${v.cc}`, `CFLAGS=${cflags}`], { cwd: dst, env: makeEnv(v, { DSU_SOURCE_ROOT: dst, ...extraEnv }) });
   return cflags;
-}
-/** Rotates the order of variants per round so none always runs first. */
-const orderFor = (r, n) => Array.from({ length: n }, (_, i) => (i + r) % n);
-
-function callgrindIr(outFile) {
-  const text = fs.readFileSync(outFile, 'utf8');
-  const m = /^(?:totals|summary):\s*(\d+)/m.exec(text);
-  if (!m) throw new Error(`no totals in ${outFile}`);
-  return Number(m[1]);
 }
 
 function startServer(bin, args, o = {}) {
@@ -706,20 +634,7 @@ function main() {
   results.machine.loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
   results.finished = new Date().toISOString();
   // A partial run (--only) keeps the other sections of the previous results, each with its date.
-  const sections = ['cpu', 'server', 'pause', 'compile'];
-  results.measuredAt = Object.fromEntries(sections.filter((k) => ONLY.has(k)).map((k) => [k, results.finished]));
-  if (sections.some((k) => !ONLY.has(k)) && fs.existsSync(OUT)) {
-    try {
-      const prev = JSON.parse(fs.readFileSync(OUT, 'utf8'));
-      for (const k of sections) {
-        if (ONLY.has(k) || prev[k] === undefined) continue;
-        results[k] = prev[k];
-        results.measuredAt[k] = prev.measuredAt?.[k] ?? prev.finished ?? prev.machine?.date;
-      }
-    } catch {
-      // an unreadable previous file: this run's sections only
-    }
-  }
+  keepPreviousSections(results, OUT, ['cpu', 'server', 'pause', 'compile'], ONLY);
   results.table = table(results);
   fs.writeFileSync(OUT, JSON.stringify(results, null, 2) + '\n');
   console.log(`\nMachine: ${results.machine.nproc} × ${results.machine.cpuModel}, ${results.machine.date}, load avg ${results.machine.loadavgAtStart.join(' ')} → ${results.machine.loadavgAtEnd.join(' ')}\n`);
