@@ -23,13 +23,9 @@ const SERVER_SRC = path.join(__dirname, 'server');
 const DSU_CC = path.join(REPO, 'libs', 'instrument', 'bin', 'dsu-cc.js');
 const CLANG = '/usr/bin/clang-19';
 
+const { opt, flag, sleepMs, log, median, round, ratio, orderFor, sh, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
+
 // ---------------------------------------------------------------- options
-const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : def;
-};
-const flag = (name) => argv.includes(name);
 const ONLY = new Set((opt('--only', 'throughput,callgrind,rss') || '').split(',').filter(Boolean));
 const RUNS = Math.max(1, Number(opt('--runs', process.env.BENCH_RUNS || 7)));
 const REQUESTS = Math.max(1000, Number(opt('--requests', 300000)));
@@ -48,7 +44,6 @@ const LOAD_TIMEOUT_MS = 300_000;
 const RUNTIME_DIR = opt('--runtime-dir', null) ? path.resolve(opt('--runtime-dir')) : null;
 
 // ---------------------------------------------------------------- helpers
-const { sleepMs, log, median, round, ratio, orderFor, sh, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
 const { work: WORK, runDir: RUN_DIR, started, isAlive, stopPid } = createWorkspace({ prefix: 'dsu-bench-dt-', keep: flag('--keep') });
 
 // ---------------------------------------------------------------- variants

@@ -120,7 +120,17 @@ function keepPreviousSections(results, outFile, sections, only) {
   return results;
 }
 
+/** `--name value` options and `--flag` switches of this process's command line. */
+const argv = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : def;
+};
+const flag = (name) => argv.includes(name);
+
 module.exports = {
+  opt,
+  flag,
   sleepMs,
   log,
   median,

@@ -15,13 +15,9 @@ const DSU_CC = path.join(REPO, 'libs', 'instrument', 'bin', 'dsu-cc.js');
 const DSU_CLI = path.join(REPO, 'apps', 'cli', 'bin', 'dsu.js');
 const CLANG = '/usr/bin/clang-19';
 
+const { opt, flag, sleepMs, log, median, pct, round, ratio, orderFor, sh, timed, q, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
+
 // ---------------------------------------------------------------- options
-const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : def;
-};
-const flag = (name) => argv.includes(name);
 const ONLY = new Set((opt('--only', 'cpu,server,pause,compile') || '').split(',').filter(Boolean));
 const RUNS = Math.max(1, Number(opt('--runs', process.env.BENCH_RUNS || 7)));
 const COMPILE_RUNS = Math.max(1, Number(opt('--compile-runs', 3)));
@@ -33,7 +29,6 @@ const PIN = !flag('--no-pin') && os.cpus().length >= 2 && fs.existsSync('/usr/bi
 const OUT = path.resolve(opt('--out', path.join(REPO, 'bench', 'results', 'live-code.json')));
 
 // ---------------------------------------------------------------- helpers
-const { sleepMs, log, median, pct, round, ratio, orderFor, sh, timed, q, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
 const { work: WORK, runDir: RUN_DIR, started, isAlive, stopPid } = createWorkspace({ prefix: 'dsu-bench-', keep: flag('--keep') });
 
 // The three compilers, as `make CC=...` values. The fixtures' own CFLAGS (-O2 -g ...) are kept.
