@@ -106,6 +106,34 @@ describe('data patches', () => {
     expect(inst.notes).toEqual([]);
   });
 
+  it('shrinks an array only when the dropped elements are zero (checked, so never lazily)', () => {
+    const before = struct('struct tagbuf', [field('tag', 'unsigned char[8]', 0, 8)], 8, 40);
+    const after = struct('struct tagbuf', [field('tag', 'unsigned char[4]', 0, 4)], 4, 40);
+    const from = model([before]);
+    const to = model([after]);
+    const d = diffTypes(from, to);
+    const x = transformerSource(d.changed[0], from, to, changedNames(to, d.changed), 'v1', undefined);
+    expect(x.fields).toEqual([{ field: 'tag', how: 'array shrunk 8 -> 4 (checked: dropped elements must be zero)' }]);
+    const dir = mkdtempSync(join(tmpdir(), 'dsu-shrink-'));
+    try {
+      writeFileSync(
+        join(dir, 'p.c'),
+        `#include <stdio.h>\nstruct tagbuf { unsigned char tag[4]; };\n${x.code}\n` +
+          `int main(void) { unsigned char img[40] = { 1, 2, 3, 4 }; struct tagbuf n = { { 0 } }; char err[200] = "";\n` +
+          `  int a = __dsu_xf_struct_tagbuf__v1(&n, img, err, sizeof err); printf("%d %d%d%d%d\\n", a, n.tag[0], n.tag[1], n.tag[2], n.tag[3]);\n` +
+          `  img[6] = 9; int b = __dsu_xf_struct_tagbuf__v1(&n, img, err, sizeof err); printf("%d %s\\n", b, err); return 0; }\n`,
+      );
+      execFileSync(findClang().path, ['-O1', '-Wall', '-o', join(dir, 'p'), join(dir, 'p.c')]);
+      expect(execFileSync(join(dir, 'p'), { encoding: 'utf8' }).split('\n')).toEqual([
+        '0 1234',
+        "-1 struct tagbuf.tag: elements beyond the new length 4 are not empty (give a custom transformer for 'tag' in patch.yaml to drop them)",
+        '',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('bit-fields', () => {
     const bf = (name: string, type: string, offsetBits: number, width: number): FieldModel => ({ name, type, offsetBits, sizeBits: width, bitfield: true });
     // x86-64 SysV layouts of the two C definitions in the program below

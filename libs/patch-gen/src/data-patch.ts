@@ -263,7 +263,17 @@ export function transformerSource(
         body.push(
           `  __builtin_memcpy(n->${f.name}, o + ${off}, ${oldBytes} < sizeof n->${f.name} ? ${oldBytes} : sizeof n->${f.name}); /* ${f.name}${renamed}: array ${oa.count} -> ${na.count}, copied, rest zero */`,
         );
-        fields.push({ field: f.name, how: `array resized ${oa.count} -> ${na.count}` });
+        if (na.count < oa.count) {
+          // A shorter array must not lose data silently: the dropped elements must be zero.
+          body.push(
+            `  for (__SIZE_TYPE__ i = sizeof n->${f.name}; i < ${oldBytes}; i++) /* ${f.name}: elements ${na.count}..${oa.count - 1} are dropped */`,
+            `    if (o[${off} + i]) {`,
+            `      __builtin_snprintf(err, errlen, "${c.key}.${f.name}: elements beyond the new length ${na.count} are not empty (give a custom transformer for '${f.name}' in patch.yaml to drop them)");`,
+            `      return -1;`,
+            `    }`,
+          );
+          fields.push({ field: f.name, how: `array shrunk ${oa.count} -> ${na.count} (checked: dropped elements must be zero)` });
+        } else fields.push({ field: f.name, how: `array resized ${oa.count} -> ${na.count}` });
         continue;
       }
     }
