@@ -6,7 +6,8 @@
 // default, the new layout must run (a value above 2^31 round-trips), and a later version whose
 // struct outgrows the reserved room must be refused with the program still serving. A second
 // update in a row (v2 -> v4) replaces a 4-byte address by a 16-byte one with a transformer from
-// patch.yaml (the old value copied, the rest zero).
+// patch.yaml (the old value copied, the rest zero). A second process goes back from v2 to v1 with
+// a patch generated the other way (the way back from a data patch, which cannot be rolled back).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dsu } from './support/dsu-cli';
@@ -181,5 +182,54 @@ describe('datalist: struct layout change on 10k live heap instances, eager', () 
       `${0x0a000000 + 2000001} +0`,
       '7 3000000000 r7 2',
     ]);
+  }, 120_000);
+});
+
+// A data patch has no inverse to roll back with; the way back is a patch generated the other way
+// (v2 -> v1): it narrows `val` again (checked) and drops the new field, and it is refused while a
+// record holds a value the old layout cannot.
+describe('datalist: back to the older layout with a patch generated the other way (v2 -> v1)', () => {
+  let server: RunningServer;
+  let p12 = '';
+  let p21 = '';
+  beforeAll(async () => {
+    // the builds of the first block; patches of their own
+    p12 = (await patch('v1', 'v2')).out;
+    p21 = (await patch('v2', 'v1')).out;
+    server = await startServer(path.join(dir('v1'), 'datalist'), { env: { DSU_RUN_DIR: runDir } });
+  }, 240_000);
+  afterAll(() => server?.stop());
+
+  it('is refused while a value does not fit, then applied under load with every value kept', async () => {
+    const [sum] = await converse(server.port, ['SUM']);
+    expect(await apply(p12, server.pid)).toMatchObject({ code: 0, json: { outcome: 'applied' } });
+    expect(await converse(server.port, ['SETVAL 7 3000000000', 'VERSION'])).toEqual(['OK', 'datalist 2']);
+    const refused = await apply(p21, server.pid);
+    expect(refused.code).toBe(1);
+    expect(refused.json.outcome).toBe('refused');
+    expect((refused.json.reasons as string[])[0]).toMatch(/struct rec\.val: value 3000000000 does not fit 'int'; nothing was changed/);
+    expect(await converse(server.port, ['VERSION', 'GET 7'])).toEqual(['datalist 2', '7 3000000000 r7 1']); // GET counts hits in v2
+
+    const [, seven] = await converse(server.port, ['SETVAL 7 -1', 'GET 7']);
+    expect(seven).toBe('7 -1 r7 2');
+    const [sumNow] = await converse(server.port, ['SUM']);
+    const load = startLoad({
+      port: server.port,
+      clients: 3,
+      durationMs: 20_000,
+      script: [
+        { send: 'PING', expect: 'PONG' },
+        { send: 'SUM', expect: sumNow },
+        { send: 'VERSION', expect: ['datalist 2', 'datalist 1'] },
+      ],
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await apply(p21, server.pid)).toMatchObject({ code: 0, json: { outcome: 'applied', instances: 10020 } });
+    await new Promise((r) => setTimeout(r, 300));
+    const result = await load.stop();
+    expect({ failed: result.failed, wrong: result.wrong }).toEqual({ failed: 0, wrong: 0 });
+    expect(await converse(server.port, ['VERSION', 'SUM', 'GET 7'])).toEqual(['datalist 1', sumNow, '7 -1 r7']);
+    expect(sumNow).not.toBe(sum); // record 7 changed on the way
+    expect(server.exited()).toBe(false);
   }, 120_000);
 });
