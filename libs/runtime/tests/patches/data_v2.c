@@ -2,6 +2,7 @@
  * `extra` (7 in every instance); checksum and version change with it.
  * Instances: the heap list (tracked), the node embedded in each heap
  * holder (unchanged container), the global array gnodes[4]. */
+ * -DSTATE_FAIL (data_sfail.so): the state transformer refuses instead.
 #include <stdio.h>
 #include <string.h>
 #include "instrumented.h"
@@ -61,7 +62,12 @@ static const struct dsu_patch_type *const types[] = { &node_type };
 /* runs after every instance is transformed: sees the new layout */
 static int state(char *err, size_t errlen) {
     if (gnodes[0].extra != 7) { snprintf(err, errlen, "instances not transformed yet"); return -1; }
+#ifdef STATE_FAIL
+    snprintf(err, errlen, "state transformer says no");
+    return -1;
+#else
     holders[2]->tag = 202;
     return 0;
+#endif
 }
 const struct dsu_patch_data dsu_patch_data = { DSU_DATA_ABI_VERSION, 1, types, state };
