@@ -1,8 +1,8 @@
 /* data v1 -> v2: struct node's val widens int -> long long and gains
  * `extra` (7 in every instance); checksum and version change with it.
  * Instances: the heap list (tracked), the node embedded in each heap
- * holder (unchanged container), the global array gnodes[4]. */
- * -DSTATE_FAIL (data_sfail.so): the state transformer refuses instead.
+ * holder (unchanged container), the global array gnodes[4].
+ * -DSTATE_FAIL (data_sfail.so): the state transformer refuses instead. */
 #include <stdio.h>
 #include <string.h>
 #include "instrumented.h"
