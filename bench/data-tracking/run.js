@@ -23,7 +23,7 @@ const SERVER_SRC = path.join(__dirname, 'server');
 const DSU_CC = path.join(REPO, 'libs', 'instrument', 'bin', 'dsu-cc.js');
 const CLANG = '/usr/bin/clang-19';
 
-const { opt, flag, sleepMs, log, median, round, ratio, orderFor, sh, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
+const { machineInfo, opt, flag, sleepMs, log, median, round, ratio, orderFor, sh, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
 
 // ---------------------------------------------------------------- options
 const ONLY = new Set((opt('--only', 'throughput,callgrind,rss') || '').split(',').filter(Boolean));
@@ -177,22 +177,8 @@ function schedOf(pid) {
 
 // ---------------------------------------------------------------- machine
 function machine() {
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  const model = (/^model name\s*:\s*(.*)$/m.exec(cpuinfo) || [])[1] || 'unknown';
-  const ver = (cmd, args) => { try { return sh(cmd, args).stdout.split('\n')[0].trim(); } catch { return 'unknown'; } };
   return {
-    date: new Date().toISOString(),
-    nproc: os.cpus().length,
-    cpuModel: model,
-    kernel: os.release(),
-    loadavgAtStart: os.loadavg().map((x) => round(x, 2)),
-    clang: ver(CLANG, ['--version']),
-    cc: ver('cc', ['--version']),
-    node: process.version,
-    valgrind: ver('valgrind', ['--version']),
-    glibc: ver('ldd', ['--version']),
-    pinned: PIN ? 'server on CPU 1, clients on CPU 0 (taskset)' : 'no',
-    gitHead: ver('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']),
+    ...machineInfo({ repo: REPO, clang: CLANG, pinned: PIN ? 'server on CPU 1, clients on CPU 0 (taskset)' : 'no' }),
     // The work tree may carry uncommitted runtime / dsu-cc changes: what was linked is recorded.
     uncommitted: sh('git', ['-C', REPO, 'status', '--short', '--', 'libs/runtime', 'libs/instrument', 'libs/c-frontend'], { check: false }).stdout.trim().split('\n').filter(Boolean),
     libdsu: libdsuInfo(),

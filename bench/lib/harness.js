@@ -128,7 +128,35 @@ const opt = (name, def) => {
 };
 const flag = (name) => argv.includes(name);
 
+/** What a result file says about the machine and the tools (ratios are only comparable within one). */
+function machineInfo({ repo, clang, pinned }) {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
+  const model = (/^model name\s*:\s*(.*)$/m.exec(cpuinfo) || [])[1] || 'unknown';
+  const ver = (cmd, args) => {
+    try {
+      return sh(cmd, args).stdout.split('\n')[0].trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  return {
+    date: new Date().toISOString(),
+    nproc: os.cpus().length,
+    cpuModel: model,
+    kernel: os.release(),
+    loadavgAtStart: os.loadavg().map((x) => round(x, 2)),
+    clang: ver(clang, ['--version']),
+    cc: ver('cc', ['--version']),
+    node: process.version,
+    valgrind: ver('valgrind', ['--version']),
+    glibc: ver('ldd', ['--version']),
+    pinned,
+    gitHead: ver('git', ['-C', repo, 'rev-parse', '--short', 'HEAD']),
+  };
+}
+
 module.exports = {
+  machineInfo,
   opt,
   flag,
   sleepMs,

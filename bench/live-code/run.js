@@ -15,7 +15,7 @@ const DSU_CC = path.join(REPO, 'libs', 'instrument', 'bin', 'dsu-cc.js');
 const DSU_CLI = path.join(REPO, 'apps', 'cli', 'bin', 'dsu.js');
 const CLANG = '/usr/bin/clang-19';
 
-const { opt, flag, sleepMs, log, median, pct, round, ratio, orderFor, sh, timed, q, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
+const { machineInfo, opt, flag, sleepMs, log, median, pct, round, ratio, orderFor, sh, timed, q, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
 
 // ---------------------------------------------------------------- options
 const ONLY = new Set((opt('--only', 'cpu,server,pause,compile') || '').split(',').filter(Boolean));
@@ -94,22 +94,7 @@ function loadgen(port, args, o = {}) {
 
 // ---------------------------------------------------------------- machine
 function machine() {
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  const model = (/^model name\s*:\s*(.*)$/m.exec(cpuinfo) || [])[1] || 'unknown';
-  const ver = (cmd, args) => { try { return sh(cmd, args).stdout.split('\n')[0].trim(); } catch { return 'unknown'; } };
-  return {
-    date: new Date().toISOString(),
-    nproc: os.cpus().length,
-    cpuModel: model,
-    kernel: os.release(),
-    loadavgAtStart: os.loadavg().map((x) => round(x, 2)),
-    clang: ver(CLANG, ['--version']),
-    cc: ver('cc', ['--version']),
-    node: process.version,
-    valgrind: ver('valgrind', ['--version']),
-    pinned: PIN ? 'server on CPU 1, client on CPU 0 (taskset)' : 'no',
-    gitHead: ver('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']),
-  };
+  return machineInfo({ repo: REPO, clang: CLANG, pinned: PIN ? 'server on CPU 1, client on CPU 0 (taskset)' : 'no' });
 }
 
 // ---------------------------------------------------------------- loadgen binary
