@@ -45,6 +45,7 @@ struct block { void *p; uint64_t id; size_t size; size_t type_size; };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static int any_tracked;               /* atomic: set once a block was tracked */
+static int registry_lost;             /* atomic: a block could not be recorded (no memory) */
 /* Counting filter of the tracked addresses: live tracked blocks per bucket
  * of the address hash, written under reg_lock, read without it.  A free of
  * a block whose bucket is 0 cannot be of a tracked block and skips the lock
@@ -58,7 +59,9 @@ static uint32_t *filter_at(const void *p) {
 /* ---- lazy types ---- */
 #define MAX_LAZY  128
 #define MAX_STEPS 64
-struct lazy_step { dsu_transform_fn fn; const char *patch; };
+/* prev_*: the type's embed list before this step (restored if the step is
+ * taken back). */
+struct lazy_step { dsu_transform_fn fn; const char *patch; uint32_t prev_nembeds; const struct dsu_patch_embed *prev_embeds; };
 struct lazy_type {
     uint64_t id;
     const char *key;
@@ -371,8 +374,8 @@ static void track(void *p, uint64_t id, size_t size, size_t type_size) {
         if (nm) { l->m = nm; l->cap = cap; }   /* else p is just larger than needed */
     }
     if (!l || l->n == l->cap || ((nused + 1) * 4 >= ntab * 3 && rehash_locked(nlive + 1) < 0)) {
-        static int warned;
-        if (!warned++) fprintf(stderr, "dsu: out of memory for the allocation registry; later updates of data types will be refused\n");
+        if (!__atomic_exchange_n(&registry_lost, 1, __ATOMIC_RELAXED))
+            fprintf(stderr, "dsu: out of memory for the allocation registry; later updates of data types will be refused\n");
         pthread_mutex_unlock(&reg_lock);
         return;
     }
@@ -403,10 +406,12 @@ static struct block untrack(void *p) {
      * until p itself is untracked.  A bucket of 0 means p is not tracked. */
     if (!p || !__atomic_load_n(&any_tracked, __ATOMIC_ACQUIRE)) return out;
     if (!__atomic_load_n(filter_at(p), __ATOMIC_RELAXED)) return out;
+    int e = errno;              /* free/realloc callers see errno untouched */
     pthread_mutex_lock(&reg_lock);
     struct hent *h = find_locked(p);
     if (h) out = remove_locked(h);
     pthread_mutex_unlock(&reg_lock);
+    errno = e;
     return out;
 }
 
@@ -425,9 +430,7 @@ void *dsu_tcalloc(uint64_t type_id, size_t type_size, size_t n, size_t size) {
 }
 
 void *dsu_trealloc(uint64_t type_id, size_t type_size, void *p, size_t size) {
-    int e = errno;
     struct block old = untrack(p);
-    errno = e;
     void *q = realloc(p, size);
     if (!q && size) { if (old.p) track(p, old.id, old.size, old.type_size); return NULL; }
     track(q, type_id, size, type_size);
@@ -436,9 +439,7 @@ void *dsu_trealloc(uint64_t type_id, size_t type_size, void *p, size_t size) {
 }
 
 void *dsu_realloc(void *p, size_t size) {
-    int e = errno;
     struct block old = untrack(p);
-    errno = e;
     void *q = realloc(p, size);
     if (!q && size) { if (old.p) track(p, old.id, old.size, old.type_size); return NULL; }
     if (old.p) track(q, old.id, size, old.type_size);
@@ -448,9 +449,7 @@ void *dsu_realloc(void *p, size_t size) {
 
 void dsu_free(void *p) {
     if (!p) return;
-    int e = errno;
     untrack(p);
-    errno = e;
     free(p);
 }
 
@@ -481,6 +480,12 @@ int dsu__data_check(const struct dsu_patch_data *d, char *err, size_t errn) {
     if (!d) return 0;
     if (d->abi != DSU_DATA_ABI_VERSION) { snprintf(err, errn, "patch data descriptor has ABI %u but this runtime speaks %u; regenerate the patch", d->abi, DSU_DATA_ABI_VERSION); return -1; }
     if (d->ntypes && !d->types) { snprintf(err, errn, "patch data descriptor has ntypes=%u but no types array", d->ntypes); return -1; }
+    /* An instance the registry missed would keep its old layout under new code. */
+    if (d->ntypes && __atomic_load_n(&registry_lost, __ATOMIC_RELAXED)) {
+        snprintf(err, errn, "the allocation registry lost a block (out of memory), so some instances cannot be found; restart the program before a data update");
+        return -1;
+    }
+    uint32_t fresh_lazy = 0;          /* lazy types this patch registers */
     for (uint32_t i = 0; i < d->ntypes; i++) {
         const struct dsu_patch_type *t = d->types[i];
         if (!t || !t->key) { snprintf(err, errn, "patch type #%u is missing or has no key", i); return -1; }
@@ -488,12 +493,12 @@ int dsu__data_check(const struct dsu_patch_data *d, char *err, size_t errn) {
         if (t->mode != DSU_XFORM_EAGER && t->mode != DSU_XFORM_LAZY) { snprintf(err, errn, "patch type '%s' asks for transformation mode %u, which this runtime does not support (eager 1, lazy 2)", t->key, t->mode); return -1; }
         struct lazy_type *lt = find_lazy(t->id);
         if (t->mode == DSU_XFORM_LAZY && !t->lazy_stamp) { snprintf(err, errn, "patch type '%s' is lazy but gives no stamp variable; regenerate the patch", t->key); return -1; }
-        if (t->mode == DSU_XFORM_EAGER && lt) {
+        if (t->mode == DSU_XFORM_EAGER && lt && __atomic_load_n(&lt->version, __ATOMIC_ACQUIRE)) {
             snprintf(err, errn, "type '%s' was transformed lazily by an earlier patch, so some instances may still be in older layouts; transform it lazily in this patch too (dsu patch --transform lazy)", t->key);
             return -1;
         }
         if (t->mode == DSU_XFORM_LAZY && lt && __atomic_load_n(&lt->version, __ATOMIC_ACQUIRE) + 1 >= MAX_STEPS) { snprintf(err, errn, "type '%s' already went through %u lazy transformations (the limit is %u); use an eager patch after a restart", t->key, lt->version, MAX_STEPS - 1); return -1; }
-        if (t->mode == DSU_XFORM_LAZY && !lt && __atomic_load_n(&nlazy, __ATOMIC_ACQUIRE) >= MAX_LAZY) { snprintf(err, errn, "too many lazily transformed types (limit %u); transform '%s' eagerly", MAX_LAZY, t->key); return -1; }
+        if (t->mode == DSU_XFORM_LAZY && !lt && __atomic_load_n(&nlazy, __ATOMIC_ACQUIRE) + ++fresh_lazy > MAX_LAZY) { snprintf(err, errn, "too many lazily transformed types (limit %u); transform '%s' eagerly", MAX_LAZY, t->key); return -1; }
         if (!t->transform) { snprintf(err, errn, "patch type '%s' has no transformer", t->key); return -1; }
         if ((t->nranges && !t->ranges) || (t->nembeds && !t->embeds)) { snprintf(err, errn, "patch type '%s' lists instances without arrays", t->key); return -1; }
         uint32_t have = program_capacity(t->id);
@@ -525,8 +530,8 @@ static uint32_t lazy_register(const struct dsu_patch_data *d, const char *patch_
         if (undo) {
             if (!lt) continue;
             uint32_t v = __atomic_load_n(&lt->version, __ATOMIC_RELAXED) - 1;
+            lt->nembeds = lt->steps[v].prev_nembeds; lt->embeds = lt->steps[v].prev_embeds;
             __atomic_store_n(&lt->version, v, __ATOMIC_RELEASE);
-            if (v == 0 && lt == &lazy_types[nlazy - 1]) __atomic_store_n(&nlazy, nlazy - 1, __ATOMIC_RELEASE);
             continue;
         }
         if (!lt) {
@@ -536,13 +541,18 @@ static uint32_t lazy_register(const struct dsu_patch_data *d, const char *patch_
             __atomic_store_n(&nlazy, nlazy + 1, __ATOMIC_RELEASE);
         }
         uint32_t v = __atomic_load_n(&lt->version, __ATOMIC_RELAXED);
-        lt->steps[v] = (struct lazy_step){ t->transform, patch_id };
+        lt->steps[v] = (struct lazy_step){ t->transform, patch_id, lt->nembeds, lt->embeds };
         /* where new containers must stamp embedded instances: the latest
          * patch's list (the embedding places of the running layout) */
         lt->nembeds = t->nembeds; lt->embeds = t->embeds;
         __atomic_store_n(&lt->version, v + 1, __ATOMIC_RELEASE);
         __atomic_store_n(t->lazy_stamp, stamp_of(t->id, v + 1), __ATOMIC_RELEASE);
     }
+    /* Types this patch registered first are the last entries: drop them all
+     * (in any order of the descriptor). */
+    if (undo)
+        while (nlazy && !__atomic_load_n(&lazy_types[nlazy - 1].version, __ATOMIC_RELAXED))
+            __atomic_store_n(&nlazy, nlazy - 1, __ATOMIC_RELEASE);
     return n;
 }
 
