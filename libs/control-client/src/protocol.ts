@@ -52,6 +52,11 @@ export interface UpdateResult {
   buildId?: string;
   reasons: string[];
   error?: string;
+  /** Data patches (ABI.md §10): instances transformed at the update point and how long it took. */
+  instances?: number;
+  transformUs?: number;
+  /** Types left to be transformed on their instances' first touch. */
+  lazyTypes?: number;
 }
 
 export interface StackFrame {

@@ -80,7 +80,6 @@ describe('dsu-cc', () => {
     expect(t.dsuCcTiming).toBe('timed.c');
     expect(Object.keys(t.marks)).toEqual(expect.arrayContaining(['analyze', 'plan', 'edits', 'compile', 'layoutProbe', 'sidecar']));
     expect(t.layoutMethod).toBe('instrumented-stripped');
-    expect(t.totalMs).toBeGreaterThanOrEqual(t.marks.sidecar);
     const summary = JSON.parse(readFileSync(join(dir, 'timed.o.dsu.json'), 'utf8')).summary;
     const rec = summary.types.find((x: { key: string }) => x.key === 'struct rec');
     // the instrumented layout: size = the fields' bytes, capacity = sizeof with room; the bit-field found

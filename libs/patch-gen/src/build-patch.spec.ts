@@ -259,7 +259,8 @@ describe('buildPatch', () => {
     await expect(buildPatch(v1, v8, join(dir, 'p18'), { transform: 'lazy' })).rejects.toThrow(
       /type 'struct point' is transformed lazily, but 'y' \(integer narrowed \(checked\)\) can fail/,
     );
-    await expect(buildPatch(v1, v8, join(dir, 'p18e'))).resolves.toBeTruthy();
+    const eager = await buildPatch(v1, v8, join(dir, 'p18e'));
+    expect(eager.manifest.types.map((t) => [t.name, t.mode])).toEqual([['struct point', 'eager']]);
   }, 120_000);
 
   const v3Dir = () => join(dir, 'builds', 'v3');

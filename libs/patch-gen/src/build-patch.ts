@@ -264,7 +264,7 @@ export async function buildPatch(
     0
   ) {
     throw new Error(
-      `${fromDir} and ${toDir} have the same code (no function changed, was added or removed); there is nothing to patch`,
+      `${fromDir} and ${toDir} have the same code (no function, signature or struct layout changed, none was added or removed); there is nothing to patch`,
     );
   }
 

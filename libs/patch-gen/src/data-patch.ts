@@ -98,9 +98,12 @@ export function changedNames(model: ProgramModel, changed: readonly TypeChange[]
   return names;
 }
 
-/** `struct node[4][2]` → { base: 'struct node', count: 8 }; not an array → count 1. */
+/**
+ * `const struct node[4][2]` → { base: 'struct node', count: 8 }; not an array → count 1. Qualifiers
+ * are dropped: the base names the type whose layout matters.
+ */
 export function arrayOf(type: string): { base: string; count: number } {
-  let base = type.trim();
+  let base = type.replace(/\b(const|volatile)\b/g, ' ').replace(/\s+/g, ' ').trim();
   let count = 1;
   for (;;) {
     const m = /^(.*?)\s*\[(\d+)\]$/.exec(base);
@@ -166,7 +169,7 @@ export function transformerSource(
   lazy: ReadonlySet<string> = new Set(),
 ): { code: string; fields: FieldPlan[] } {
   const name = transformerName(c.key, suffix);
-  const T = c.next.kind === 'typedef' ? c.key : c.key;
+  const T = c.key;
   const head = [
     `/* ${c.key}: fields use ${c.old.size} bytes in the running program, ${c.next.size} in the new version; ${c.old.capacity} bytes are reserved.`,
     ` * n: the new instance (zeroed), o: a copy of the old image. Return -1 with a message in err to refuse the update. */`,
@@ -242,7 +245,7 @@ export function transformerSource(
         const k = Math.min(na.count, oa.count);
         body.push(
           `  for (int i = 0; i < ${k}; i++) /* ${f.name}${renamed}: array of ${nested}, ${oa.count} -> ${na.count} */`,
-          `    if (${xf}((${nested === na.base ? na.base : nested} *)&n->${f.name} + i, o + ${off} + i * ${oldElem}, err, errlen) != 0) return -1;`,
+          `    if (${xf}((${nested} *)&n->${f.name} + i, o + ${off} + i * ${oldElem}, err, errlen) != 0) return -1;`,
         );
       }
       fields.push({ field: f.name, how: `nested transformer of ${nested}` });

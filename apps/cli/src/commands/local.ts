@@ -163,9 +163,8 @@ export async function applyCommand(
   describeOutcome(r, out, `patch ${r.patchId.slice(0, 16)} on pid ${r.pid}`);
   // data patches: how many live instances were transformed and how long it took (ABI.md §10);
   // lazily transformed types wait for their instances' first touch
-  const data = r as unknown as { instances?: number; transformUs?: number; lazyTypes?: number };
-  if (data.lazyTypes)
-    out.log(`${data.lazyTypes} type(s) transformed lazily: heap instances on their first touch`);
+  if (r.lazyTypes)
+    out.log(`${r.lazyTypes} type(s) transformed lazily: heap instances on their first touch`);
   out.result({
     outcome: r.outcome,
     pauseUs: r.pauseUs,
@@ -175,8 +174,8 @@ export async function applyCommand(
     pid: r.pid,
     stageMs: r.stageMs,
     buildId: r.buildId,
-    ...(data.instances !== undefined ? { instances: data.instances, transformUs: data.transformUs } : {}),
-    ...(data.lazyTypes ? { lazyTypes: data.lazyTypes } : {}),
+    ...(r.instances !== undefined ? { instances: r.instances, transformUs: r.transformUs } : {}),
+    ...(r.lazyTypes ? { lazyTypes: r.lazyTypes } : {}),
   });
   return r.outcome === 'applied' ? 0 : 1;
 }
