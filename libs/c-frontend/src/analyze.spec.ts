@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { blankUnusedPrototypes } from './analyze';
+import { blankUnusedPrototypes } from './unused-prototypes';
 import { analyzeUnit, buildProgramModel, findClang, type UnitAnalysis } from './index';
 
 const FIXTURE = join(__dirname, '../../../test/fixtures/frontend/multi');

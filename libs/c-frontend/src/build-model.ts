@@ -1,4 +1,4 @@
-import type { FunctionReference, UnitAnalysis } from './analyze';
+import type { FunctionReference, UnitAnalysis } from './unit-analysis';
 import {
   PROGRAM_MODEL_FORMAT,
   type FunctionModel,
@@ -113,7 +113,9 @@ export function buildProgramModel(
         x.updatable = false;
         x.notUpdatableReason =
           `whole instances are ${how} '${r.callee}' (in ${r.function})` +
-          (hadRoom ? '; its room is reserved but patches may not change its layout (opt out with DSU_NO_ROOM to keep the C layout)' : '');
+          (hadRoom
+            ? '; its room is reserved but patches may not change its layout (opt out with DSU_NO_ROOM to keep the C layout)'
+            : '');
       }
     }
   }

@@ -78,7 +78,9 @@ describe('data analysis (issue 4)', () => {
     ]);
     const m = buildProgramModel('p', 'b', [summarizeUnit(a)]);
     expect(m.types['struct disk'].updatable).toBe(false);
-    expect(m.types['struct disk'].notUpdatableReason).toMatch(/read or written as raw bytes by 'fwrite' \(in u.c::save\)/);
+    expect(m.types['struct disk'].notUpdatableReason).toMatch(
+      /read or written as raw bytes by 'fwrite' \(in u.c::save\)/,
+    );
     expect(m.types['struct lib'].notUpdatableReason).toMatch(/handed to the outside function 'lib_use'/);
     expect(m.types['struct conn'].updatable).toBe(true);
     expect(m.types['enum (unnamed)']).toBeUndefined();

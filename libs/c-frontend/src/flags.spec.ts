@@ -60,8 +60,39 @@ describe('splitFlags', () => {
 
 describe('codegenFlags and dependencyFlags', () => {
   it('keep code generation options with their values and drop what only preprocessing needs', () => {
-    const real = ['-O2', '-g', '-Iinc', '-I', 'other', '-DX=1', '-include', 'cfg.h', '-target', 'x86_64-linux-gnu', '-Xclang', '-fno-pch-timestamp', '-MMD', '-MP', '-MF', 'a.d', '-c', 'a.c', '-o', 'a.o', '-Wall', '-Wp,-MD,x'];
-    expect(codegenFlags(real)).toEqual(['-O2', '-g', '-target', 'x86_64-linux-gnu', '-Xclang', '-fno-pch-timestamp', '-Wall']);
+    const real = [
+      '-O2',
+      '-g',
+      '-Iinc',
+      '-I',
+      'other',
+      '-DX=1',
+      '-include',
+      'cfg.h',
+      '-target',
+      'x86_64-linux-gnu',
+      '-Xclang',
+      '-fno-pch-timestamp',
+      '-MMD',
+      '-MP',
+      '-MF',
+      'a.d',
+      '-c',
+      'a.c',
+      '-o',
+      'a.o',
+      '-Wall',
+      '-Wp,-MD,x',
+    ];
+    expect(codegenFlags(real)).toEqual([
+      '-O2',
+      '-g',
+      '-target',
+      'x86_64-linux-gnu',
+      '-Xclang',
+      '-fno-pch-timestamp',
+      '-Wall',
+    ]);
     expect(dependencyFlags(real)).toEqual(['-MMD', '-MP', '-MF', 'a.d']);
     expect(dependencyFlags(['-MF', 'a.d'])).toEqual([]); // no -MD/-MMD: no dependency file
   });

@@ -124,7 +124,23 @@ export function takesValue(flag: string): boolean {
 }
 
 /** Preprocessor-only options: meaningless (or harmful, like `-include`) when compiling a `.i`. */
-const PREPROCESSOR_WITH_VALUE = new Set(['-I', '-D', '-U', '-include', '-imacros', '-isystem', '-iquote', '-idirafter', '-iprefix', '-iwithprefix', '-MF', '-MT', '-MQ', '-o', '-x']);
+const PREPROCESSOR_WITH_VALUE = new Set([
+  '-I',
+  '-D',
+  '-U',
+  '-include',
+  '-imacros',
+  '-isystem',
+  '-iquote',
+  '-idirafter',
+  '-iprefix',
+  '-iwithprefix',
+  '-MF',
+  '-MT',
+  '-MQ',
+  '-o',
+  '-x',
+]);
 const PREPROCESSOR_ALONE = new Set(['-c', '-E', '-MD', '-MMD', '-MP', '-MG', '-nostdinc', '-P', '-C', '-CC']);
 
 /**
@@ -140,7 +156,13 @@ export function codegenFlags(flags: readonly string[]): string[] {
       i++;
       continue;
     }
-    if (!f.startsWith('-') || PREPROCESSOR_ALONE.has(f) || /^-(I|D|U|MF|MT|MQ|o).+/.test(f) || f.startsWith('-Wp,')) continue;
+    if (
+      !f.startsWith('-') ||
+      PREPROCESSOR_ALONE.has(f) ||
+      /^-(I|D|U|MF|MT|MQ|o).+/.test(f) ||
+      f.startsWith('-Wp,')
+    )
+      continue;
     out.push(f);
     if (TAKES_VALUE.has(f) && i + 1 < flags.length) out.push(flags[++i]);
   }

@@ -59,7 +59,9 @@ export function tokenize(buf: Buffer, start = 0, end = buf.length): string[] {
 /** Tokens of `buf[start, end)` with their byte offsets (for byte-offset rewriting). */
 export function scanTokens(buf: Buffer, start = 0, end = buf.length): Token[] {
   const out: Token[] = [];
-  scan(buf.toString('latin1', start, end), (text, at, e) => out.push({ text, start: start + at, end: start + e }));
+  scan(buf.toString('latin1', start, end), (text, at, e) =>
+    out.push({ text, start: start + at, end: start + e }),
+  );
   return out;
 }
 
