@@ -1,1 +1,1 @@
-export { Outbox, newId, type OutboxTx, type Log } from './outbox';
+export { Outbox, newId, inTransaction, type OutboxTx, type Log } from './outbox';

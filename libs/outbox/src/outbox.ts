@@ -21,7 +21,11 @@ export interface OutboxTx {
 // transactions on one SQLite data source therefore run one after the other.
 const sqliteLocks = new WeakMap<DataSource, Promise<unknown>>();
 
-async function inTransaction<T>(ds: DataSource, fn: (em: EntityManager) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` in a transaction of `ds`; on SQLite after every other transaction of `ds` that went
+ * through here (the outboxes' included). Writes outside an outbox use this, never a bare write.
+ */
+export async function inTransaction<T>(ds: DataSource, fn: (em: EntityManager) => Promise<T>): Promise<T> {
   if (ds.options.type !== 'better-sqlite3' && ds.options.type !== 'sqlite') return ds.transaction(fn);
   const prev = sqliteLocks.get(ds) ?? Promise.resolve();
   const run = prev.catch(() => undefined).then(() => ds.transaction(fn));

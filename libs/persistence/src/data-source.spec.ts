@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { PostgresForSuite, providePostgres } from '@dsu/testing';
 import { migrations, openDatabase } from './data-source';
 import { ProgramEntity } from './entities/program.entity';
+import { ApiTokenEntity, AuditEntity } from './entities/access.entities';
 
 async function saveAndLoad(ds: DataSource): Promise<void> {
   const repo = ds.getRepository(ProgramEntity);
@@ -18,7 +19,46 @@ async function saveAndLoad(ds: DataSource): Promise<void> {
     'CreatePrograms1764216000000',
     'CreatePipeline1764230000000',
     'RolloutTargetsWaitForPatches1795769237000',
+    'CreateAccess1796500000000',
   ]);
+  await accessTables(ds);
+}
+
+/** Tokens are unique by hash; audit rows get increasing sequence numbers on both databases. */
+async function accessTables(ds: DataSource): Promise<void> {
+  const tokens = ds.getRepository(ApiTokenEntity);
+  const row = {
+    id: 'tok_0000000000000001',
+    name: 'ci',
+    tokenSha256: 'a'.repeat(64),
+    scopes: ['submit', 'read'],
+    createdAt: new Date().toISOString(),
+    createdBy: 'local',
+    lastUsedAt: null,
+    revokedAt: null,
+  };
+  await tokens.insert(row);
+  await expect(tokens.insert({ ...row, id: 'tok_0000000000000002' })).rejects.toThrow();
+  expect((await tokens.findOneByOrFail({ id: row.id })).scopes).toEqual(['submit', 'read']);
+  const audit = ds.getRepository(AuditEntity);
+  const entry = () => ({
+    at: new Date().toISOString(),
+    actorKind: 'token' as const,
+    actorId: row.id,
+    actorName: 'ci',
+    action: 'version.submit',
+    program: 'kv',
+    target: 'v1',
+    outcome: 'accepted',
+    detail: { sourceSha256: 'b'.repeat(64) },
+  });
+  // Fresh objects: insert() writes the generated seq back into the object it is given.
+  await audit.insert(entry());
+  await audit.insert({ ...entry(), target: 'v2' });
+  const rows = await audit.find({ where: { program: 'kv' }, order: { seq: 'ASC' } });
+  expect(rows.map((r) => r.target)).toEqual(['v1', 'v2']);
+  expect(rows[1].seq).toBeGreaterThan(rows[0].seq);
+  expect(rows[0].detail).toEqual(entry().detail);
 }
 
 describe('persistence through migrations', () => {

@@ -15,9 +15,11 @@ import {
   VerdictEntity,
   VersionEntity,
 } from './entities/pipeline.entities';
+import { ApiTokenEntity, AuditEntity } from './entities/access.entities';
 import { CreatePrograms1764216000000 } from './migrations/1764216000000-CreatePrograms';
 import { CreatePipeline1764230000000 } from './migrations/1764230000000-CreatePipeline';
 import { RolloutTargetsWaitForPatches1795769237000 } from './migrations/1795769237000-RolloutTargetsWaitForPatches';
+import { CreateAccess1796500000000 } from './migrations/1796500000000-CreateAccess';
 
 export const entities = [
   ProgramEntity,
@@ -30,11 +32,14 @@ export const entities = [
   RolloutTargetEntity,
   UpdateResultEntity,
   InventoryEntity,
+  ApiTokenEntity,
+  AuditEntity,
 ];
 export const migrations = [
   CreatePrograms1764216000000,
   CreatePipeline1764230000000,
   RolloutTargetsWaitForPatches1795769237000,
+  CreateAccess1796500000000,
 ];
 
 export interface DatabaseConfig {

@@ -22,3 +22,4 @@ export {
   type RolloutStatus,
   type RolloutTargetState,
 } from './entities/pipeline.entities';
+export { ApiTokenEntity, AuditEntity } from './entities/access.entities';
