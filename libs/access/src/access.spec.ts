@@ -73,10 +73,22 @@ function lifecycle(open: () => Promise<DataSource>) {
   it('pages the audit log per program, oldest first within the latest rows', async () => {
     for (const v of ['v1', 'v2', 'v3'])
       await ds.transaction((em) =>
-        recordAudit(em, { actor: admin, action: 'version.submit', program: 'kv', target: v, outcome: 'accepted' }),
+        recordAudit(em, {
+          actor: admin,
+          action: 'version.submit',
+          program: 'kv',
+          target: v,
+          outcome: 'accepted',
+        }),
       );
     await ds.transaction((em) =>
-      recordAudit(em, { actor: admin, action: 'version.submit', program: 'other', target: 'v1', outcome: 'accepted' }),
+      recordAudit(em, {
+        actor: admin,
+        action: 'version.submit',
+        program: 'other',
+        target: 'v1',
+        outcome: 'accepted',
+      }),
     );
     expect((await listAudit(ds, { program: 'kv' })).map((a) => a.target)).toEqual(['v1', 'v2', 'v3']);
     expect((await listAudit(ds, { program: 'kv', limit: 2 })).map((a) => a.target)).toEqual(['v2', 'v3']);

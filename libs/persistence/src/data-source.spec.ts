@@ -132,6 +132,8 @@ describe('persistence through migrations', () => {
   });
 
   it('refuses a DATABASE_URL that is not PostgreSQL', async () => {
-    await expect(openDatabase({ databaseUrl: 'mysql://x@y/z' })).rejects.toThrow(/must be a postgres:\/\/ URL/);
+    await expect(openDatabase({ databaseUrl: 'mysql://x@y/z' })).rejects.toThrow(
+      /must be a postgres:\/\/ URL/,
+    );
   });
 });

@@ -55,7 +55,10 @@ export class CreateAccess1796500000000 implements MigrationInterface {
         ],
       }),
     );
-    await q.createIndex('audit_log', new TableIndex({ name: 'audit_log_program', columnNames: ['program', 'seq'] }));
+    await q.createIndex(
+      'audit_log',
+      new TableIndex({ name: 'audit_log_program', columnNames: ['program', 'seq'] }),
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

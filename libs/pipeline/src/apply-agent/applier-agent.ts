@@ -188,8 +188,14 @@ export class ApplierAgent {
   private async download(sha256: string): Promise<Buffer> {
     const url = this.infra.config.gatewayUrl;
     if (!url) return this.infra.store.get(sha256);
-    const res = await fetch(`${url.replace(/\/$/, '')}/artifacts/${sha256}`);
-    if (!res.ok) throw new Error(`downloading artifact ${sha256} from ${url} failed: HTTP ${res.status}`);
+    const token = this.infra.config.gatewayToken;
+    const res = await fetch(`${url.replace(/\/$/, '')}/artifacts/${sha256}`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
+    if (!res.ok)
+      throw new Error(
+        `downloading artifact ${sha256} from ${url} failed: HTTP ${res.status}${res.status === 401 || res.status === 403 ? ' (give the applier a read token: DSU_ARTIFACTS_TOKEN)' : ''}`,
+      );
     return Buffer.from(await res.arrayBuffer());
   }
 

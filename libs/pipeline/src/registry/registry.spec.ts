@@ -5,6 +5,7 @@ import { ALL_TOPICS, type CloudEvent, createEvent, currentType, InProcessBus, To
 import { startServices, type RunningServices } from '../pipeline';
 import { openInfra } from '../shared/infra';
 import { packDir } from '../shared/tarball';
+import { listAudit } from '@dsu/access';
 import type { Registry } from './registry';
 
 const sha = (c: string) => c.repeat(64);
@@ -422,6 +423,45 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
       expect.objectContaining({
         topic: Topics.buildFailed,
         error: expect.stringMatching(/must have required property 'version'/),
+      }),
+    ]);
+  });
+
+  it('audits who registered, submitted and rolled out (in the same transaction), and the checker as the actor of each verdict', async () => {
+    const ops = { kind: 'token' as const, id: 'tok_0123456789abcdef', name: 'ops-ci' };
+    await registry.registerProgram('q', '', ops);
+    await registry.registerProgram('q', '', ops); // already registered: nothing to audit
+    await registry.submitVersion({ program: 'q', version: 'v1', source: await tarball(), by: ops });
+    // A refused submission commits nothing, so it leaves no audit row either.
+    await expect(
+      registry.submitVersion({ program: 'q', version: 'v1', source: await tarball(), by: ops }),
+    ).rejects.toMatchObject({ status: 409 });
+    await expect(registry.requestRollout('q', 'v1', ops)).rejects.toMatchObject({ status: 409 });
+    const { rolloutId } = await registry.requestRollout('p', 'v2', ops);
+    const audit = await listAudit(running.infra.ds);
+    const row = (action: string, program: string) =>
+      audit.filter((a) => a.action === action && a.program === program);
+    expect(row('program.register', 'q')).toEqual([
+      expect.objectContaining({ actor: { kind: 'token', id: ops.id, name: 'ops-ci' }, outcome: 'created' }),
+    ]);
+    expect(row('version.submit', 'q')).toEqual([
+      expect.objectContaining({
+        target: 'v1',
+        outcome: 'accepted',
+        actor: expect.objectContaining({ name: 'ops-ci' }),
+      }),
+    ]);
+    expect(row('rollout.request', 'q')).toEqual([]);
+    expect(row('rollout.request', 'p')).toEqual([
+      expect.objectContaining({ target: 'v2', outcome: 'accepted', detail: { rolloutId } }),
+    ]);
+    // P12 got two verdicts (approved, then a restarted checker's rejected): only the first counts.
+    expect(audit.filter((a) => a.action === 'patch.verdict' && a.target === 'P12')).toEqual([
+      expect.objectContaining({
+        actor: { kind: 'service', id: 'checker', name: 'checker (key k1)' },
+        program: 'p',
+        outcome: 'approved',
+        detail: expect.objectContaining({ fromVersion: 'v1', toVersion: 'v2', keyId: 'k1' }),
       }),
     ]);
   });

@@ -14,6 +14,7 @@ import {
   type UpdateResultV1,
   validatePayload,
 } from '@dsu/events';
+import { type Actor, recordAudit } from '@dsu/access';
 import { type Log, newId, type Outbox, type OutboxTx } from '@dsu/outbox';
 import {
   InventoryEntity,
@@ -31,6 +32,8 @@ import { RegistryError } from './errors';
 import { failedNote, groupCommands, patchState, type PlanPatch, planRollout } from './plan-rollout';
 
 export const GATEWAY = 'gateway';
+/** The audit log's actor id of the checker's verdicts. */
+const CHECKER_ACTOR = 'checker';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const now = () => new Date().toISOString();
 
@@ -40,6 +43,8 @@ export interface SubmitVersion {
   source: Buffer;
   bin?: string | null;
   updatePoints?: string[];
+  /** Who submits (the audit log's actor); omitted by internal callers, which are not audited. */
+  by?: Actor;
 }
 
 export interface VersionView {
@@ -139,6 +144,7 @@ export class Registry {
   async registerProgram(
     id: string,
     description = '',
+    by?: Actor,
   ): Promise<{ id: string; description: string; created: boolean }> {
     if (!NAME.test(id))
       throw new RegistryError(400, `program id '${id}' must be 1-128 letters, digits, '.', '_' or '-'`);
@@ -146,6 +152,8 @@ export class Registry {
       const existing = await em.findOneBy(ProgramEntity, { id });
       if (existing) return { id, description: existing.description, created: false };
       await em.insert(ProgramEntity, { id, description });
+      if (by)
+        await recordAudit(em, { actor: by, action: 'program.register', program: id, outcome: 'created' });
       return { id, description, created: true };
     });
   }
@@ -218,6 +226,15 @@ export class Registry {
         updatePoints: s.updatePoints ?? [],
         layoutFromModelSha256: lineage?.modelSha256 ?? null,
       });
+      if (s.by)
+        await recordAudit(tx.em, {
+          actor: s.by,
+          action: 'version.submit',
+          program: s.program,
+          target: s.version,
+          outcome: 'accepted',
+          detail: { sourceSha256: src.sha256, bytes: s.source.length, bin: s.bin ?? null },
+        });
     });
     return this.getVersion(s.program, s.version);
   }
@@ -232,6 +249,7 @@ export class Registry {
     program: string,
     fromVersion: string,
     toVersion: string,
+    by?: Actor,
   ): Promise<{ requestId: string; created: boolean }> {
     return this.outbox.transact(async (tx) => {
       await this.lockProgram(tx.em, program);
@@ -240,12 +258,21 @@ export class Registry {
       if (from.buildId === to.buildId)
         throw new RegistryError(409, `versions '${fromVersion}' and '${toVersion}' are the same build`);
       const r = await this.ensurePatchRequest(tx, from, to, undefined, true);
+      if (by)
+        await recordAudit(tx.em, {
+          actor: by,
+          action: 'patch.request',
+          program,
+          target: `${fromVersion}->${toVersion}`,
+          outcome: r.created ? 'requested' : 'existing',
+          detail: { requestId: r.requestId },
+        });
       await this.advanceWaiting(tx, program);
       return r;
     });
   }
 
-  async requestRollout(program: string, version: string): Promise<{ rolloutId: string }> {
+  async requestRollout(program: string, version: string, by?: Actor): Promise<{ rolloutId: string }> {
     const rolloutId = newId();
     await this.outbox.transact(async (tx) => {
       await this.builtVersion(tx.em, program, version);
@@ -259,6 +286,15 @@ export class Registry {
         completedAt: null,
       });
       tx.emit(Topics.rolloutRequested, program, { rolloutId, program, version } satisfies RolloutRequestedV1);
+      if (by)
+        await recordAudit(tx.em, {
+          actor: by,
+          action: 'rollout.request',
+          program,
+          target: version,
+          outcome: 'accepted',
+          detail: { rolloutId },
+        });
     });
     return { rolloutId };
   }
@@ -518,6 +554,21 @@ export class Registry {
       signature: v.signature,
       keyId: v.keyId,
       checkedAt: now(),
+    });
+    // The approval is automatic: the checker is its actor, identified by its signing key.
+    const patch = await tx.em.findOneBy(PatchEntity, { patchId: v.patchId });
+    await recordAudit(tx.em, {
+      actor: { kind: 'service', id: CHECKER_ACTOR, name: `checker (key ${v.keyId ?? 'none'})` },
+      action: 'patch.verdict',
+      program: v.program,
+      target: v.patchId,
+      outcome: v.verdict,
+      detail: {
+        fromVersion: patch?.fromVersion ?? null,
+        toVersion: patch?.toVersion ?? null,
+        findings: v.findings.length,
+        keyId: v.keyId,
+      },
     });
   }
 

@@ -18,6 +18,8 @@ export interface PipelineConfig {
   applyTimeoutMs: number;
   /** Where appliers download bundles; unset: the local artifact directory. */
   gatewayUrl?: string;
+  /** Bearer token for those downloads (`DSU_ARTIFACTS_TOKEN`, else `DSU_TOKEN`): a `read` token. */
+  gatewayToken?: string;
   /** The checker's signing key (private) and the public key appliers trust. */
   signingKeyPath: string;
   trustedKeyPath: string;
@@ -43,6 +45,7 @@ export function pipelineConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Pip
     buildOutputMax: positive(env, 'DSU_BUILD_OUTPUT_MAX', 32 * 1024 * 1024),
     applyTimeoutMs: positive(env, 'DSU_APPLY_TIMEOUT_MS', 5000),
     gatewayUrl: env.DSU_ARTIFACTS_URL || undefined,
+    gatewayToken: env.DSU_ARTIFACTS_TOKEN || env.DSU_TOKEN || undefined,
     signingKeyPath: env.DSU_SIGNING_KEY ?? join(home, 'keys', 'checker-ed25519.pem'),
     trustedKeyPath: env.DSU_TRUSTED_KEY ?? join(home, 'keys', 'checker-ed25519.pub.pem'),
   };

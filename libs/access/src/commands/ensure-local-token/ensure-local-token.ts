@@ -60,7 +60,11 @@ function readToken(file: string): string | null {
 
 function safeUser(): string {
   try {
-    return userInfo().username.replace(/[^A-Za-z0-9@._:-]/g, '_').slice(0, 100) || 'user';
+    return (
+      userInfo()
+        .username.replace(/[^A-Za-z0-9@._:-]/g, '_')
+        .slice(0, 100) || 'user'
+    );
   } catch {
     return 'user';
   }
