@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { tlsOptionsFromEnv } from './tls';
 
 export interface ServiceOptions {
   name: string;
@@ -11,11 +12,20 @@ export interface ServiceOptions {
   configure?: (app: INestApplication) => void | Promise<void>;
 }
 
-/** Creates the service's Nest application with shutdown hooks, so SIGTERM drains in-flight work. */
-export async function createService(module: unknown, name: string, quiet = false): Promise<INestApplication> {
+/**
+ * Creates the service's Nest application with shutdown hooks, so SIGTERM drains in-flight work;
+ * HTTPS when `DSU_TLS_CERT` / `DSU_TLS_KEY` are set in `env`.
+ */
+export async function createService(
+  module: unknown,
+  name: string,
+  quiet = false,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<INestApplication> {
   const app = await NestFactory.create(module as never, {
     logger: quiet ? false : (new Logger(name) as never),
     bufferLogs: false,
+    httpsOptions: tlsOptionsFromEnv(env),
   });
   app.enableShutdownHooks();
   return app;

@@ -1,6 +1,9 @@
 import { Controller, Get, Inject } from '@nestjs/common';
+import { Public } from './public.decorator';
 import { SERVICE_NAME } from './service-identity';
 
+/** `GET /health`: open to anyone (probes carry no token), on every service. */
+@Public()
 @Controller('health')
 export class HealthController {
   private readonly startedAt = Date.now();

@@ -6,6 +6,10 @@ import { SERVICE_NAME } from './service-identity';
 export class HealthModule {
   /** `GET /health` for the named service. */
   static forService(service: string): DynamicModule {
-    return { module: HealthModule, controllers: [HealthController], providers: [{ provide: SERVICE_NAME, useValue: service }] };
+    return {
+      module: HealthModule,
+      controllers: [HealthController],
+      providers: [{ provide: SERVICE_NAME, useValue: service }],
+    };
   }
 }
