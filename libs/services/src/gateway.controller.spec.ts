@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -10,6 +10,7 @@ describe('gateway HTTP API (real HTTP, SQLite)', () => {
   let home: string;
   let app: INestApplication;
   let url: string;
+  let token: string;
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'dsu-gw-'));
     app = await createService(
@@ -20,6 +21,8 @@ describe('gateway HTTP API (real HTTP, SQLite)', () => {
     setupOpenApi(app);
     await app.listen(0, '127.0.0.1');
     url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    // The admin token the gateway wrote for the local user on its first start.
+    token = readFileSync(join(home, 'token'), 'utf8').trim();
   });
   afterAll(async () => {
     await app.close();
@@ -29,7 +32,10 @@ describe('gateway HTTP API (real HTTP, SQLite)', () => {
   const call = async (method: string, path: string, body?: unknown, type = 'application/json') => {
     const res = await fetch(url + path, {
       method,
-      headers: body === undefined ? {} : { 'content-type': type },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': type }),
+      },
       body: body === undefined ? undefined : Buffer.isBuffer(body) ? body : JSON.stringify(body),
     });
     return { status: res.status, body: await res.json().catch(() => null) };

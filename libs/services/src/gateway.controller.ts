@@ -14,6 +14,8 @@ import {
 } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { type Registry, RegistryError, type RunningServices } from '@dsu/pipeline';
+import type { TokenActor } from '@dsu/access';
+import { Consumes, CurrentActor, RequireScope } from './access/decorators';
 import { RUNNING_SERVICES } from './pipeline.module';
 
 const MAX_UPLOAD = Number(process.env.DSU_MAX_UPLOAD_BYTES ?? 256 * 1024 * 1024);
@@ -49,8 +51,12 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 const str = { type: 'string' } as const;
 
-/** The gateway's HTTP API over the registry (documented at /openapi.json, UI at /docs). */
+/**
+ * The gateway's HTTP API over the registry (documented at /openapi.json, UI at /docs). Reads need
+ * the `read` scope (unless DSU_GATEWAY_READS=open); each write names its scope (AccessGuard).
+ */
 @ApiTags('registry')
+@RequireScope('read')
 @Controller()
 export class GatewayController {
   constructor(@Inject(RUNNING_SERVICES) private readonly running: RunningServices) {}
@@ -62,14 +68,17 @@ export class GatewayController {
   }
 
   @Post('programs')
+  @RequireScope('submit')
+  @Consumes('application/json')
   @ApiOperation({ summary: 'Register a program (idempotent)' })
   @ApiBody({ schema: { type: 'object', required: ['id'], properties: { id: str, description: str } } })
-  registerProgram(@Body() body: { id?: unknown; description?: unknown }) {
+  registerProgram(@Body() body: { id?: unknown; description?: unknown }, @CurrentActor() actor: TokenActor) {
     if (typeof body?.id !== 'string') bad('body must be JSON {"id": "<program id>", "description": "..."}');
     return call(() =>
       this.registry.registerProgram(
         body.id as string,
         typeof body.description === 'string' ? body.description : '',
+        actor,
       ),
     );
   }
@@ -81,6 +90,8 @@ export class GatewayController {
   }
 
   @Post('programs/:program/versions/:version')
+  @RequireScope('submit')
+  @Consumes('application/gzip')
   @ApiOperation({
     summary:
       'Submit a version: the request body is the gzip tarball of its source directory; starts its build',
@@ -104,12 +115,13 @@ export class GatewayController {
     @Query('bin') bin: string | undefined,
     @Query('updatePoint') updatePoint: string | string[] | undefined,
     @Req() req: IncomingMessage,
+    @CurrentActor() actor: TokenActor,
   ) {
     const source = await readBody(req);
     const updatePoints =
       updatePoint === undefined ? [] : Array.isArray(updatePoint) ? updatePoint : [updatePoint];
     return call(() =>
-      this.registry.submitVersion({ program, version, source, bin: bin || null, updatePoints }),
+      this.registry.submitVersion({ program, version, source, bin: bin || null, updatePoints, by: actor }),
     );
   }
 
@@ -128,15 +140,21 @@ export class GatewayController {
   }
 
   @Post('programs/:program/patches')
+  @RequireScope('submit')
+  @Consumes('application/json')
   @ApiOperation({
     summary:
       'Request a patch between two built versions; a patch already requested or generated for the same builds is returned (created: false), not generated again',
   })
   @ApiBody({ schema: { type: 'object', required: ['from', 'to'], properties: { from: str, to: str } } })
-  requestPatch(@Param('program') program: string, @Body() body: { from?: unknown; to?: unknown }) {
+  requestPatch(
+    @Param('program') program: string,
+    @Body() body: { from?: unknown; to?: unknown },
+    @CurrentActor() actor: TokenActor,
+  ) {
     if (typeof body?.from !== 'string' || typeof body?.to !== 'string')
       bad('body must be JSON {"from": "<version>", "to": "<version>"}');
-    return call(() => this.registry.requestPatch(program, body.from as string, body.to as string));
+    return call(() => this.registry.requestPatch(program, body.from as string, body.to as string, actor));
   }
 
   @Get('patches')
@@ -154,16 +172,18 @@ export class GatewayController {
   }
 
   @Post('rollouts')
+  @RequireScope('rollout')
+  @Consumes('application/json')
   @ApiOperation({
     summary: 'Roll a program out to a version on every host whose processes run an older build',
   })
   @ApiBody({
     schema: { type: 'object', required: ['program', 'version'], properties: { program: str, version: str } },
   })
-  rollout(@Body() body: { program?: unknown; version?: unknown }) {
+  rollout(@Body() body: { program?: unknown; version?: unknown }, @CurrentActor() actor: TokenActor) {
     if (typeof body?.program !== 'string' || typeof body?.version !== 'string')
       bad('body must be JSON {"program": "<id>", "version": "<version>"}');
-    return call(() => this.registry.requestRollout(body.program as string, body.version as string));
+    return call(() => this.registry.requestRollout(body.program as string, body.version as string, actor));
   }
 
   @Get('rollouts')

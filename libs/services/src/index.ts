@@ -2,3 +2,12 @@ export { ServiceModule } from './service-modules';
 export { PipelineModule, RUNNING_SERVICES, type PipelineModuleOptions } from './pipeline.module';
 export { GatewayController } from './gateway.controller';
 export { setupOpenApi } from './openapi';
+export {
+  AccessGuard,
+  AccessController,
+  RequireScope,
+  Consumes,
+  CurrentActor,
+  gatewayAccessFromEnv,
+  type GatewayAccessConfig,
+} from './access';

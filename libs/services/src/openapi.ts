@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { BEARER } from './access/decorators';
 
 /** Serves the OpenAPI document at /openapi.json and its UI at /docs. */
 export function setupOpenApi(app: INestApplication): void {
@@ -9,8 +10,39 @@ export function setupOpenApi(app: INestApplication): void {
       'Registry, versions, patches, verdicts, rollouts, results, inventory and artifacts of the DSU update pipeline',
     )
     .setVersion('1')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        description:
+          "An API token (dsu_...). Each operation names the scope it needs in x-dsu-scope: submit, rollout, read (GET; not needed when DSU_GATEWAY_READS=open, except /audit) or admin (tokens; admin implies every scope). 'dsu token create' makes one; 'dsu up' writes an admin token for its user to $DSU_HOME/token.",
+      },
+      BEARER,
+    )
     .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config), {
-    jsonDocumentUrl: 'openapi.json',
-  });
+  SwaggerModule.setup(
+    'docs',
+    app,
+    () => withoutDuplicateSecurity(SwaggerModule.createDocument(app, config)),
+    {
+      jsonDocumentUrl: 'openapi.json',
+    },
+  );
+}
+
+/**
+ * A route's own `@RequireScope` and its controller's both declare the bearer scheme, which the
+ * generator concatenates; one requirement per scheme is what the operation means.
+ */
+function withoutDuplicateSecurity(doc: OpenAPIObject): OpenAPIObject {
+  for (const item of Object.values(doc.paths))
+    for (const op of Object.values(item) as { security?: Record<string, string[]>[] }[]) {
+      if (!op || typeof op !== 'object' || !Array.isArray(op.security)) continue;
+      const seen = new Set<string>();
+      op.security = op.security.filter((r) => {
+        const key = JSON.stringify(r);
+        return seen.has(key) ? false : (seen.add(key), true);
+      });
+    }
+  return doc;
 }

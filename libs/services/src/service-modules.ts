@@ -1,6 +1,11 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Module, type Provider } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { HealthModule } from '@dsu/service-kit';
 import { SERVICE_NAMES, type ServiceName } from '@dsu/pipeline';
+import { AccessController } from './access/access.controller';
+import { AccessGuard } from './access/access.guard';
+import { GATEWAY_ACCESS, gatewayAccessFromEnv } from './access/gateway-access.config';
+import { GATEWAY_ENV, LocalTokenBootstrap } from './access/local-token';
 import { GatewayController } from './gateway.controller';
 import { PipelineModule, type PipelineModuleOptions } from './pipeline.module';
 
@@ -8,20 +13,30 @@ import { PipelineModule, type PipelineModuleOptions } from './pipeline.module';
 export class ServiceModule {
   /**
    * One service (an app) or several in one process (`dsu up`): health endpoint, the services'
-   * consumers, and the gateway's HTTP API when the gateway is among them.
+   * consumers, and the gateway's HTTP API when the gateway is among them, behind its access
+   * guard (tokens, scopes, Host / Origin / Content-Type checks) and with the local admin token.
    */
   static for(
     names: readonly ServiceName[],
     opts: Partial<PipelineModuleOptions> & { health?: string } = {},
   ): DynamicModule {
     const health = opts.health ?? (names.length === 1 ? names[0] : 'dsu');
+    const gateway = names.includes('gateway');
+    const env = opts.env ?? process.env;
+    const access: Provider[] = [
+      { provide: GATEWAY_ACCESS, useValue: gatewayAccessFromEnv(env) },
+      { provide: GATEWAY_ENV, useValue: env },
+      { provide: APP_GUARD, useClass: AccessGuard },
+      LocalTokenBootstrap,
+    ];
     return {
       module: ServiceModule,
       imports: [
         HealthModule.forService(health),
         PipelineModule.forServices(names, { clientId: `dsu-${health}`, ...opts }),
       ],
-      controllers: names.includes('gateway') ? [GatewayController] : [],
+      controllers: gateway ? [GatewayController, AccessController] : [],
+      providers: gateway ? access : [],
     };
   }
 
