@@ -13,6 +13,11 @@ export interface Subscription {
    * InvalidEventError sends the event to the dead-letter topic without retries.
    */
   validate?: (event: CloudEvent, topic: string) => void;
+  /**
+   * Told about each message of this subscription that went to the dead-letter topic (after the
+   * retries, or at once when invalid), so the service can log it: a dead letter is never silent.
+   */
+  onDeadLetter?: (letter: DeadLetter) => void;
 }
 
 /**

@@ -25,13 +25,15 @@ export async function deliver(
     error = err;
   }
   if (!error) return 'handled';
-  await deadLetter({
+  const letter: DeadLetter = {
     topic,
     key,
     group: sub.group,
     error: error.message,
     payload: raw.toString('utf8'),
     failedAt: new Date().toISOString(),
-  });
+  };
+  await deadLetter(letter);
+  sub.onDeadLetter?.(letter);
   return 'dead-lettered';
 }

@@ -1,6 +1,13 @@
 export { pipelineConfigFromEnv, type PipelineConfig } from './shared/config';
 export { openInfra, type PipelineInfra } from './shared/infra';
-export { packDir, unpackTo } from './shared/tarball';
+export { packDir, unpackTo, extractArchive, inspectArchive, type ArchiveSummary } from './shared/tarball';
+export {
+  archiveLimitsFromEnv,
+  ArchiveRefusedError,
+  INTERNAL_ARCHIVE_LIMITS,
+  type ArchiveLimits,
+} from './shared/archive-limits';
+export { receiveArchive, type ReceivedArchive } from './shared/receive-archive';
 export { jsonLog } from './shared/log';
 export {
   approvalMessage,
@@ -25,4 +32,5 @@ export {
   type RolloutView,
 } from './registry/registry';
 export { RegistryError } from './registry/errors';
+export { BuildDeadline } from './registry/build-deadline';
 export { startServices, SERVICE_NAMES, type ServiceName, type RunningServices } from './pipeline';

@@ -1,8 +1,10 @@
+import type { DeadLetter, Subscription } from '@dsu/events';
 import { Outbox, type Log } from '@dsu/outbox';
 import { ApplierAgent } from './apply-agent/applier-agent';
 import { checkerSubscription } from './check/check-patch';
 import { compilerSubscription } from './compile/compile-version';
 import { patcherSubscription } from './generate-patch/generate-patch';
+import { BuildDeadline } from './registry/build-deadline';
 import { Registry } from './registry/registry';
 import type { PipelineInfra } from './shared/infra';
 
@@ -34,28 +36,45 @@ export async function startServices(
     return o;
   };
   const running: RunningServices = { infra, stop: async () => undefined };
+  let deadline: BuildDeadline | undefined;
+  // Every dead letter is logged by the service that gave up on it.
+  const subscribe = (sub: Subscription) =>
+    infra.bus.subscribe({
+      ...sub,
+      onDeadLetter: (l: DeadLetter) =>
+        log('error', 'event dead-lettered after retries', {
+          topic: l.topic,
+          group: l.group,
+          key: l.key,
+          error: l.error,
+          eventId: eventIdOf(l.payload),
+        }),
+    });
   for (const name of names) {
     switch (name) {
       case 'gateway': {
-        running.registry = new Registry(infra, outboxFor('gateway'), log);
-        await infra.bus.subscribe(running.registry.subscription());
+        const outbox = outboxFor('gateway');
+        running.registry = new Registry(infra, outbox, log);
+        await subscribe(running.registry.subscription());
         // Rollouts a stopped gateway left waiting for patches continue from the database.
         await running.registry.resume();
+        deadline = new BuildDeadline(infra, outbox, log);
+        deadline.start();
         break;
       }
       case 'compiler':
-        await infra.bus.subscribe(compilerSubscription(infra, outboxFor('compiler'), log));
+        await subscribe(compilerSubscription(infra, outboxFor('compiler'), log));
         break;
       case 'patcher':
-        await infra.bus.subscribe(patcherSubscription(infra, outboxFor('patcher'), log));
+        await subscribe(patcherSubscription(infra, outboxFor('patcher'), log));
         break;
       case 'checker':
-        await infra.bus.subscribe(checkerSubscription(infra, outboxFor('checker'), log));
+        await subscribe(checkerSubscription(infra, outboxFor('checker'), log));
         break;
       case 'applier': {
         const agent = new ApplierAgent(infra, outboxFor(`applier.${infra.config.hostId}`), log);
         running.applier = agent;
-        await infra.bus.subscribe(agent.subscription());
+        await subscribe(agent.subscription());
         agent.startHeartbeat();
         break;
       }
@@ -66,6 +85,7 @@ export async function startServices(
   running.stop = () =>
     (stopping ??= (async () => {
       await running.applier?.stop();
+      await deadline?.stop();
       await Promise.all(outboxes.map((o) => o.flush()));
       // Closing the bus lets in-flight handlers finish and commits their offsets; rows they
       // committed after the flush above stay in the outbox and are published on the next start.
@@ -89,4 +109,14 @@ export async function startServices(
     host: infra.config.hostId,
   });
   return running;
+}
+
+/** The event id inside a dead letter's payload, when it is a parsable event. */
+function eventIdOf(payload: string): string | null {
+  try {
+    const id = (JSON.parse(payload) as { id?: unknown }).id;
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
+  }
 }

@@ -13,14 +13,18 @@ import { buildVersion } from '@dsu/instrument';
 import type { Log, Outbox } from '@dsu/outbox';
 import { BoundedText } from '../shared/bounded-text';
 import type { PipelineInfra } from '../shared/infra';
-import { packDir, unpackTo } from '../shared/tarball';
+import { ArchiveRefusedError } from '../shared/archive-limits';
+import { extractArchive, packDir } from '../shared/tarball';
 
 export const COMPILER = 'compiler';
 
 /**
  * The compiler's use case: on `dsu.build.requested`, unpack the source tarball into a fresh
- * work directory, build it with dsu-cc under a time limit, keep a bounded copy of the compiler
- * output, store executable, program model and build directory as artifacts, and report.
+ * work directory (under the archive limits and tree rules), build it with dsu-cc under a time
+ * limit, keep a bounded copy of the compiler output, store executable, program model and build
+ * directory as artifacts, and report. Everything that can go wrong with the build itself ends in
+ * `dsu.build.failed` with the reason, and the work directory is always removed; only a failure to
+ * record the result (database, bus) is thrown, so the bus retries and then dead-letters it.
  */
 export async function compileVersion(
   infra: PipelineInfra,
@@ -30,53 +34,19 @@ export async function compileVersion(
 ): Promise<void> {
   if (await outbox.seen(COMPILER, event)) return;
   const req = event.data as BuildRequestedV1;
-  const work = await mkdtemp(join(tmpdir(), 'dsu-compile-'));
   const output = new BoundedText(infra.config.buildOutputLimit);
   const t0 = Date.now();
   log('info', 'build started', { program: req.program, version: req.version, eventId: event.id });
   let result: { topic: string; data: BuildCompletedV1 | BuildFailedV1 };
+  let work: string | undefined;
   try {
-    const src = join(work, 'src');
-    await unpackTo(await infra.store.get(req.sourceSha256), src);
-    const out = join(work, 'build');
-    // Keep the struct capacities of the program's lineage (see BuildRequestedV1).
-    let layoutFrom: string | undefined;
-    if (req.layoutFromModelSha256) {
-      layoutFrom = join(work, 'layout-from');
-      await mkdir(layoutFrom);
-      await writeFile(join(layoutFrom, 'model.json'), await infra.store.get(req.layoutFromModelSha256));
-      await writeFile(join(layoutFrom, 'build.json'), JSON.stringify({ format: 1, model: 'model.json' }));
-    }
-    const built = await buildVersion(src, out, {
-      layoutFrom,
-      program: req.program,
-      version: req.version,
-      bin: req.bin ?? undefined,
-      updatePoints: req.updatePoints,
-      timeoutMs: infra.config.buildTimeoutMs,
-      maxOutputBytes: infra.config.buildOutputMax,
-      onOutput: (line) => output.push(line),
-    });
-    const exe = await infra.store.put(await readFile(join(out, built.executable)));
-    const model = await infra.store.put(await readFile(join(out, built.model)));
-    const dir = await infra.store.put(await packDir(out));
-    result = {
-      topic: Topics.buildCompleted,
-      data: {
-        program: req.program,
-        version: req.version,
-        buildId: built.buildId,
-        executable: built.executable,
-        executableSha256: exe.sha256,
-        modelSha256: model.sha256,
-        buildDirSha256: dir.sha256,
-        durationMs: Date.now() - t0,
-      },
-    };
+    work = await mkdtemp(join(tmpdir(), 'dsu-compile-'));
+    const data = await build(infra, req, work, (line) => output.push(line));
+    result = { topic: Topics.buildCompleted, data: { ...data, durationMs: Date.now() - t0 } };
     log('info', 'build completed', {
       program: req.program,
       version: req.version,
-      buildId: built.buildId,
+      buildId: data.buildId,
       ms: Date.now() - t0,
     });
   } catch (err) {
@@ -92,13 +62,76 @@ export async function compileVersion(
     };
     log('warn', 'build failed', { program: req.program, version: req.version, error: error.split('\n')[0] });
   } finally {
-    await rm(work, { recursive: true, force: true });
+    if (work) await removeWorkDir(work, log);
   }
   await outbox.once(
     COMPILER,
     event,
     async (tx) => void tx.emit(result.topic, req.program, result.data, { causedBy: event }),
   );
+}
+
+/** Unpacks, builds and stores one version in `work`; throws with the reason when any step fails. */
+async function build(
+  infra: PipelineInfra,
+  req: BuildRequestedV1,
+  work: string,
+  onOutput: (line: string) => void,
+): Promise<Omit<BuildCompletedV1, 'durationMs'>> {
+  const src = join(work, 'src');
+  await extractArchive(await infra.store.stream(req.sourceSha256), src, infra.config.archiveLimits).catch(
+    (err: unknown) => {
+      throw err instanceof ArchiveRefusedError
+        ? new Error(`the submitted source was refused: ${err.message}`)
+        : err;
+    },
+  );
+  const out = join(work, 'build');
+  // Keep the struct capacities of the program's lineage (see BuildRequestedV1).
+  let layoutFrom: string | undefined;
+  if (req.layoutFromModelSha256) {
+    layoutFrom = join(work, 'layout-from');
+    await mkdir(layoutFrom);
+    await writeFile(join(layoutFrom, 'model.json'), await infra.store.get(req.layoutFromModelSha256));
+    await writeFile(join(layoutFrom, 'build.json'), JSON.stringify({ format: 1, model: 'model.json' }));
+  }
+  const built = await buildVersion(src, out, {
+    layoutFrom,
+    program: req.program,
+    version: req.version,
+    bin: req.bin ?? undefined,
+    updatePoints: req.updatePoints,
+    timeoutMs: infra.config.buildTimeoutMs,
+    maxOutputBytes: infra.config.buildOutputMax,
+    onOutput,
+  });
+  const exe = await infra.store.put(await readFile(join(out, built.executable)));
+  const model = await infra.store.put(await readFile(join(out, built.model)));
+  const dir = await infra.store.put(await packDir(out));
+  return {
+    program: req.program,
+    version: req.version,
+    buildId: built.buildId,
+    executable: built.executable,
+    executableSha256: exe.sha256,
+    modelSha256: model.sha256,
+    buildDirSha256: dir.sha256,
+  };
+}
+
+/**
+ * Removes a build's work directory; never throws (a leftover directory must not turn a reported
+ * build into a redelivered one), but says so in the log.
+ */
+async function removeWorkDir(work: string, log: Log): Promise<void> {
+  try {
+    await rm(work, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    log('error', 'could not remove a build work directory; remove it by hand', {
+      dir: work,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
 }
 
 export function compilerSubscription(infra: PipelineInfra, outbox: Outbox, log: Log) {

@@ -27,7 +27,10 @@ import {
   VerdictEntity,
   VersionEntity,
 } from '@dsu/persistence';
+import type { Readable } from 'node:stream';
+import { ArchiveRefusedError } from '../shared/archive-limits';
 import type { PipelineInfra } from '../shared/infra';
+import { receiveArchive } from '../shared/receive-archive';
 import { RegistryError } from './errors';
 import { failedNote, groupCommands, patchState, type PlanPatch, planRollout } from './plan-rollout';
 
@@ -40,7 +43,8 @@ const now = () => new Date().toISOString();
 export interface SubmitVersion {
   program: string;
   version: string;
-  source: Buffer;
+  /** The gzip tar of the source directory: a buffer, or the request body as it streams in. */
+  source: Buffer | Readable;
   bin?: string | null;
   updatePoints?: string[];
   /** Who submits (the audit log's actor); omitted by internal callers, which are not audited. */
@@ -169,12 +173,12 @@ export class Registry {
   async submitVersion(s: SubmitVersion): Promise<VersionView> {
     if (!NAME.test(s.version))
       throw new RegistryError(400, `version '${s.version}' must be 1-128 letters, digits, '.', '_' or '-'`);
-    if (s.source.length === 0)
+    if (Buffer.isBuffer(s.source) && s.source.length === 0)
       throw new RegistryError(
         400,
         'the source tarball is empty; send the gzip tar of the source directory as the request body',
       );
-    if (s.source[0] !== 0x1f || s.source[1] !== 0x8b)
+    if (Buffer.isBuffer(s.source) && (s.source[0] !== 0x1f || s.source[1] !== 0x8b))
       throw new RegistryError(400, 'the request body is not a gzip tarball (content-type application/gzip)');
     if (!(await this.ds.getRepository(ProgramEntity).existsBy({ id: s.program }))) {
       throw new RegistryError(
@@ -182,7 +186,11 @@ export class Registry {
         `program '${s.program}' is not registered; POST /programs {"id":"${s.program}"} first`,
       );
     }
-    const src = await this.infra.store.put(s.source);
+    // Checked while it streams in (limits, tree rules): a bad tree is refused here, at submit time.
+    const { archiveLimits, uploadMaxBytes } = this.infra.config;
+    const src = await receiveArchive(s.source, this.infra.store, archiveLimits, uploadMaxBytes).catch((err) => {
+      throw err instanceof ArchiveRefusedError ? new RegistryError(err.status, err.message) : err;
+    });
     await this.outbox.transact(async (tx) => {
       if (await tx.em.existsBy(VersionEntity, { program: s.program, version: s.version })) {
         throw new RegistryError(
@@ -233,7 +241,7 @@ export class Registry {
           program: s.program,
           target: s.version,
           outcome: 'accepted',
-          detail: { sourceSha256: src.sha256, bytes: s.source.length, bin: s.bin ?? null },
+          detail: { sourceSha256: src.sha256, bytes: src.size, bin: s.bin ?? null },
         });
     });
     return this.getVersion(s.program, s.version);

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { defaultRunDir } from '@dsu/control-client';
 import { dsuHome } from '@dsu/persistence';
+import { type ArchiveLimits, archiveLimitsFromEnv } from './archive-limits';
 
 /** Settings of the pipeline services, all from the environment (DESIGN.md §10). */
 export interface PipelineConfig {
@@ -15,6 +16,15 @@ export interface PipelineConfig {
   buildOutputLimit: number;
   /** A build writing more output than this (bytes) is stopped and fails. */
   buildOutputMax: number;
+  /**
+   * A version still `building` this long after it was submitted is ended `failed` by the
+   * registry (a build request that was dead-lettered, or a compiler that never answered).
+   */
+  buildDeadlineMs: number;
+  /** Limits of submitted source archives (gateway upload and compiler unpack). */
+  archiveLimits: ArchiveLimits;
+  /** Largest request body the gateway accepts for a source upload (compressed bytes). */
+  uploadMaxBytes: number;
   applyTimeoutMs: number;
   /** Where appliers download bundles; unset: the local artifact directory. */
   gatewayUrl?: string;
@@ -43,6 +53,13 @@ export function pipelineConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Pip
     buildTimeoutMs: positive(env, 'DSU_BUILD_TIMEOUT_MS', 10 * 60_000),
     buildOutputLimit: positive(env, 'DSU_BUILD_OUTPUT_LIMIT', 256 * 1024),
     buildOutputMax: positive(env, 'DSU_BUILD_OUTPUT_MAX', 32 * 1024 * 1024),
+    buildDeadlineMs: positive(
+      env,
+      'DSU_BUILD_DEADLINE_MS',
+      Math.max(30 * 60_000, 3 * positive(env, 'DSU_BUILD_TIMEOUT_MS', 10 * 60_000)),
+    ),
+    archiveLimits: archiveLimitsFromEnv(env),
+    uploadMaxBytes: positive(env, 'DSU_MAX_UPLOAD_BYTES', 256 * 1024 * 1024),
     applyTimeoutMs: positive(env, 'DSU_APPLY_TIMEOUT_MS', 5000),
     gatewayUrl: env.DSU_ARTIFACTS_URL || undefined,
     gatewayToken: env.DSU_ARTIFACTS_TOKEN || env.DSU_TOKEN || undefined,
