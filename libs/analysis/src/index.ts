@@ -1,2 +1,5 @@
-export { type Finding } from './findings';
-export { removedButReferenced } from './removed-but-referenced';
+export { checkSafety, POINT_RULES, type PointRule } from './check-safety';
+export { type SafetyInput, type WhenConditions } from './safety-context';
+export { removedReferenced } from './removed-referenced';
+export { updatePointSites, type PointSite } from './update-sites';
+export type { Finding, SafetyVerdict, DeniedPoint } from '@dsu/patch-format';

@@ -70,3 +70,11 @@ export function findValue(n: AstNode): string | undefined {
   }
   return undefined;
 }
+
+/** A loop statement (`do { ... } while (0)`, the macro idiom, is not a loop). */
+export function isLoop(n: AstNode): boolean {
+  if (n.kind === 'ForStmt' || n.kind === 'WhileStmt') return true;
+  if (n.kind !== 'DoStmt') return false;
+  const cond = stripCasts(n.inner?.[1]);
+  return !(cond?.kind === 'IntegerLiteral' && cond.value === '0');
+}

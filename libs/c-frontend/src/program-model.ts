@@ -62,6 +62,28 @@ export interface FunctionModel {
   globalsWritten: string[];
   updatePoints: string[];
   transactions: string[];
+  /** Added: what the body does, in source order (the safety analysis' prior and future effects). */
+  flow?: FlowStep[];
+  /** Added: the body's outermost loops, as offsets relative to the body's `{` (`[start, end)`). */
+  loops?: { start: number; end: number }[];
+}
+
+/**
+ * One thing a function body does, at a place in it. `at` orders the steps: a byte offset relative
+ * to the body's `{` where the step completes (a call completes after its arguments, so `f(g())`
+ * has g before f). `line` is the source line, for messages.
+ * - `call`: a direct call of a program function (name = its key); `icall`: an indirect call (name
+ *   = the callee's pointer type, desugared); `point`: `DSU_UPDATE_POINT(name)`; `block`: a
+ *   wrapped blocking call, an implicit update point named after the callee (`poll`);
+ *   `txn-begin` / `txn-end`: transaction markers (name = label);
+ * - `type`: a concrete use of a program type (member access, sizeof, local of the type);
+ *   `read` / `write`: a use of a program global (name = its key).
+ */
+export interface FlowStep {
+  kind: 'call' | 'icall' | 'point' | 'block' | 'txn-begin' | 'txn-end' | 'type' | 'read' | 'write';
+  name: string;
+  at: number;
+  line: number;
 }
 
 export interface GlobalModel {
@@ -74,6 +96,8 @@ export interface GlobalModel {
   function?: string;
   /** Added: hash of the initializer's tokens (absent without an initializer). */
   initHash?: string;
+  /** Added: the initializer as written (at most 200 characters), for messages. */
+  init?: string;
 }
 
 export interface FieldModel {

@@ -1,5 +1,6 @@
 import {
   symbolKey,
+  type FlowStep,
   type FunctionModel,
   type GlobalModel,
   type TypeModel,
@@ -9,6 +10,7 @@ import type { AstNode } from './ast';
 import {
   findOwnedTag,
   findValue,
+  isLoop,
   isUpdatePointBlock,
   locRange,
   normalizeType,
@@ -25,6 +27,7 @@ import {
 } from './known-functions';
 import type { MarkedRegion } from './line-markers';
 import { presumedLoc } from './layout';
+import { LineCounter } from './line-counter';
 import { hashTokens, tokenize } from './tokenizer';
 import { TypeLayouts, type PendingType } from './type-layouts';
 import type {
@@ -56,6 +59,12 @@ interface FnCtx {
   written: Set<string>;
   updatePoints: string[];
   transactions: string[];
+  /** Offset of the body's `{`: flow steps and loops are relative to it. */
+  bodyStart: number;
+  flow: FlowStep[];
+  loops: { start: number; end: number }[];
+  /** Loops around the node being visited. */
+  loopDepth: number;
 }
 
 /**
@@ -120,6 +129,7 @@ export class UnitDecoder {
     this.blocking = new Set(opts.blockingFunctions ?? DEFAULT_BLOCKING_FUNCTIONS);
     this.internal = opts.internalPrefixes ?? ['dsu__'];
     this.layouts = new TypeLayouts(this.types, this.records, buf, unit);
+    this.lines = new LineCounter(buf, regions);
   }
 
   /** The layout probes of this unit's types. */
@@ -253,7 +263,14 @@ export class UnitDecoder {
         type,
         linkage: isStatic ? 'internal' : 'external',
         ...(initRange && initRange.end > initRange.start
-          ? { initHash: hashTokens(tokenize(this.buf, initRange.start, initRange.end), '') }
+          ? {
+              initHash: hashTokens(tokenize(this.buf, initRange.start, initRange.end), ''),
+              init: this.buf.toString(
+                'utf8',
+                initRange.start,
+                Math.min(initRange.end, initRange.start + 200),
+              ),
+            }
           : {}),
       });
       if (isStatic) {
@@ -405,6 +422,7 @@ export class UnitDecoder {
     const key = this.fnKey(name);
     const body = (d.inner ?? []).find((c) => c.kind === 'CompoundStmt') as AstNode;
     const params = (d.inner ?? []).filter((c) => c.kind === 'ParmVarDecl').map((p) => p.name ?? '');
+    const bodyStart = body.range?.begin.offset ?? 0;
     const ctx: FnCtx = {
       key,
       name,
@@ -415,7 +433,12 @@ export class UnitDecoder {
       written: new Set(),
       updatePoints: [],
       transactions: [],
+      bodyStart,
+      flow: [],
+      loops: [],
+      loopDepth: 0,
     };
+    this.at = bodyStart;
     for (const p of d.inner ?? []) if (p.kind === 'ParmVarDecl') this.useType(p.type, ctx);
     for (const p of d.inner ?? []) if (p.kind === 'ParmVarDecl') this.addPtrVar(p, ctx, true);
     this.visit(body, ctx);
@@ -441,8 +464,34 @@ export class UnitDecoder {
       globalsWritten: [...ctx.written].sort(),
       updatePoints: ctx.updatePoints,
       transactions: ctx.transactions,
+      flow: this.finishFlow(ctx),
+      loops: ctx.loops,
     };
     this.functions.push({ model, definition: rangeOf(d), body: bodyRange, name: locRange(d.loc) });
+  }
+
+  /** Records a flow step of the function being decoded, at an absolute offset of the unit. */
+  private step(ctx: FnCtx, kind: FlowStep['kind'], name: string, offset: number) {
+    ctx.flow.push({ kind, name, at: offset - ctx.bodyStart, line: 0 });
+  }
+
+  /**
+   * The function's steps in order, with their lines; a step repeating the one before it (same
+   * kind and name, nothing in between, inside the same outermost loop or outside all) is dropped:
+   * it adds nothing to any effect.
+   */
+  private finishFlow(ctx: FnCtx): FlowStep[] {
+    const loopOf = (at: number) => ctx.loops.findIndex((l) => at >= l.start && at < l.end);
+    const sorted = ctx.flow.sort((a, b) => a.at - b.at);
+    const kept: FlowStep[] = [];
+    for (const st of sorted) {
+      const prev = kept[kept.length - 1];
+      if (prev && prev.kind === st.kind && prev.name === st.name && loopOf(prev.at) === loopOf(st.at))
+        continue;
+      st.line = this.lines.lineAt(ctx.bodyStart + st.at);
+      kept.push(st);
+    }
+    return kept;
   }
 
   /** Adds the type keys a concrete use of `type` touches (not through pointers). */
@@ -458,14 +507,31 @@ export class UnitDecoder {
         .replace(/(\s*\[[^\]]*\])+$/, '')
         .replace(/\s+/g, ' ')
         .trim();
-      if (this.typeKeys.has(base)) ctx.typesUsed.add(base);
+      if (this.typeKeys.has(base)) {
+        ctx.typesUsed.add(base);
+        this.step(ctx, 'type', base, this.at);
+      }
     }
   }
 
   /** The enclosing `do { static … dsu__site_ …} while (0)` of an expanded DSU_UPDATE_POINT. */
   private siteStmt: ByteRange | undefined;
 
+  /** Start offset of the node being visited (where a concrete type use happens). */
+  private at = 0;
+  private readonly lines: LineCounter;
+
   private visit(n: AstNode, ctx: FnCtx | undefined): void {
+    if (n.range?.begin.offset !== undefined) this.at = n.range.begin.offset;
+    if (ctx && isLoop(n)) {
+      if (ctx.loopDepth++ === 0) {
+        const r = rangeOf(n);
+        ctx.loops.push({ start: r.start - ctx.bodyStart, end: r.end - ctx.bodyStart });
+      }
+      if (n.inner) for (const c of n.inner) this.visit(c, ctx);
+      ctx.loopDepth--;
+      return;
+    }
     if (n.kind === 'DoStmt' && isUpdatePointBlock(n)) {
       const outer = this.siteStmt;
       this.siteStmt = rangeOf(n);
@@ -482,7 +548,10 @@ export class UnitDecoder {
         break;
       case 'MemberExpr': {
         const owner = n.referencedMemberDecl ? this.fieldOwner.get(n.referencedMemberDecl) : undefined;
-        if (owner && ctx) ctx.typesUsed.add(owner);
+        if (owner && ctx) {
+          ctx.typesUsed.add(owner);
+          this.step(ctx, 'type', owner, this.at);
+        }
         if (ctx) this.onMember(n, ctx);
         break;
       }
@@ -765,8 +834,15 @@ export class UnitDecoder {
       this.variableReferences.push({ key, function: ctx?.key, range: rangeOf(n) });
       if (!ctx) return;
       const id = n.id ?? '';
-      if (!this.pureWrites.has(id)) ctx.read.add(key);
-      if (this.writes.has(id)) ctx.written.add(key);
+      const at = rangeOf(n).start;
+      if (!this.pureWrites.has(id)) {
+        ctx.read.add(key);
+        this.step(ctx, 'read', key, at);
+      }
+      if (this.writes.has(id)) {
+        ctx.written.add(key);
+        this.step(ctx, 'write', key, at);
+      }
     }
   }
 
@@ -906,9 +982,15 @@ export class UnitDecoder {
         });
         if (kind === 'update-point') ctx.updatePoints.push(label);
         else if (kind === 'txn-begin') ctx.transactions.push(label);
+        this.step(ctx, kind === 'update-point' ? 'point' : kind, label, call.start);
+      } else if (!(this.blocking.has(name) && !this.definedFns.has(name)) && !this.isInternal(name)) {
+        this.step(ctx, 'call', calleeKey, call.end);
       }
       if (!this.definedFns.has(name)) {
-        if (this.blocking.has(name)) this.blockingCalls.push({ function: ctx.key, name, call, callee });
+        if (this.blocking.has(name)) {
+          this.blockingCalls.push({ function: ctx.key, name, call, callee });
+          this.step(ctx, 'block', name, call.end);
+        }
         if (name === 'pthread_create') this.threadCreates.push({ function: ctx.key, name, call, callee });
       }
     } else {
@@ -919,6 +1001,7 @@ export class UnitDecoder {
           ? { pointerType, canonicalType: normalizeType(desugared) }
           : { pointerType },
       );
+      this.step(ctx, 'icall', normalizeType(desugared ?? pointerType), call.end);
       this.callSites.push({
         function: ctx.key,
         call,

@@ -1,5 +1,6 @@
 import Ajv, { type ValidateFunction } from 'ajv';
 import { InvalidEventError, type CloudEvent } from './envelope';
+import { findingSchema, updatePointsSchema, type Finding, type SafetyVerdict } from '@dsu/patch-format';
 import { parseEventType, Topics } from './topics';
 
 /**
@@ -13,11 +14,7 @@ export interface BuildRef {
   version: string;
   buildId: string;
 }
-export interface Finding {
-  rule: string;
-  severity: 'error' | 'warning' | 'info';
-  message: string;
-}
+export type { Finding } from '@dsu/patch-format';
 
 export interface BuildRequestedV1 {
   program: string;
@@ -78,6 +75,8 @@ export interface PatchVerdictV1 {
   to: BuildRef;
   verdict: 'approved' | 'rejected';
   findings: Finding[];
+  /** The update points the safety analysis allows and denies (absent from older checkers). */
+  updatePoints?: SafetyVerdict['updatePoints'];
   /** Ed25519 signature (base64) over `approvalMessage(...)`; null when rejected. */
   signature: string | null;
   keyId: string | null;
@@ -139,12 +138,13 @@ const obj = (properties: Record<string, unknown>, extra: Record<string, unknown>
 });
 const buildRef = obj({ version: str, buildId: str });
 const buildRefWithDir = obj({ version: str, buildId: str, buildDirSha256: sha });
-const finding = obj({
-  rule: str,
-  severity: { enum: ['error', 'warning', 'info'] },
-  message: { type: 'string' },
-});
+const finding = findingSchema;
 const strings = { type: 'array', items: { type: 'string' } } as const;
+/** A schema with more properties that may be absent (added to a payload version later). */
+const withOptional = (schema: ReturnType<typeof obj>, optional: Record<string, unknown>) => ({
+  ...schema,
+  properties: { ...(schema.properties as Record<string, unknown>), ...optional },
+});
 
 /** Every known event type with its payload schema. */
 export const payloadSchemas: Record<string, object> = {
@@ -187,17 +187,20 @@ export const payloadSchemas: Record<string, object> = {
     functions: { type: 'array', items: obj({ key: str, change: str }) },
   }),
   [`${Topics.patchFailed}.v1`]: obj({ program: str, requestId: str, error: str, reasons: strings }),
-  [`${Topics.patchVerdict}.v1`]: obj({
-    program: str,
-    patchId: str,
-    bundleSha256: sha,
-    from: buildRef,
-    to: buildRef,
-    verdict: { enum: ['approved', 'rejected'] },
-    findings: { type: 'array', items: finding },
-    signature: nullableStr,
-    keyId: nullableStr,
-  }),
+  [`${Topics.patchVerdict}.v1`]: withOptional(
+    obj({
+      program: str,
+      patchId: str,
+      bundleSha256: sha,
+      from: buildRef,
+      to: buildRef,
+      verdict: { enum: ['approved', 'rejected'] },
+      findings: { type: 'array', items: finding },
+      signature: nullableStr,
+      keyId: nullableStr,
+    }),
+    { updatePoints: updatePointsSchema },
+  ),
   [`${Topics.rolloutRequested}.v1`]: obj({ rolloutId: str, program: str, version: str }),
   [`${Topics.updateCommand}.v1`]: obj({
     rolloutId: str,

@@ -10,3 +10,12 @@ export {
   type ManifestGlobal,
   type FunctionChange,
 } from './manifest';
+export {
+  SAFETY_RULES,
+  findingSchema,
+  updatePointsSchema,
+  type SafetyRule,
+  type Finding,
+  type DeniedPoint,
+  type SafetyVerdict,
+} from './verdict';

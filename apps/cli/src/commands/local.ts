@@ -127,10 +127,13 @@ export async function checkCommand(dir: string, out: Output): Promise<number> {
   // The same rules as the checker service, so the command and the pipeline agree on a verdict
   // (loaded on use, like the other pipeline code, to keep the CLI's start-up light).
   const { checkBundle } = await import('@dsu/pipeline');
-  const { patchId, verdict, findings } = checkBundle(dir);
-  const result = { patchId, verdict, findings, checkedAt: new Date().toISOString() };
+  const { patchId, verdict, findings, updatePoints } = checkBundle(dir);
+  const result = { verdict, findings, updatePoints, patchId, checkedAt: new Date().toISOString() };
   if (patchId) writeFileSync(join(dir, 'verdict.json'), JSON.stringify(result, null, 2) + '\n');
-  for (const f of findings) out.log(`${f.severity}: ${f.rule}: ${f.message}`);
+  for (const f of findings)
+    out.log(`${f.severity}: ${f.rule}${f.location ? ` (${f.location})` : ''}: ${f.message}`);
+  if (updatePoints.allowed.length) out.log(`update points allowed: ${updatePoints.allowed.join(', ')}`);
+  for (const d of updatePoints.denied) out.log(`update point denied: ${d.name} (${d.rules.join(', ')})`);
   out.log(`verdict: ${verdict}`);
   out.result(result);
   return verdict === 'approved' ? 0 : 1;
@@ -163,8 +166,7 @@ export async function applyCommand(
   describeOutcome(r, out, `patch ${r.patchId.slice(0, 16)} on pid ${r.pid}`);
   // data patches: how many live instances were transformed and how long it took (ABI.md §10);
   // lazily transformed types wait for their instances' first touch
-  if (r.lazyTypes)
-    out.log(`${r.lazyTypes} type(s) transformed lazily: heap instances on their first touch`);
+  if (r.lazyTypes) out.log(`${r.lazyTypes} type(s) transformed lazily: heap instances on their first touch`);
   out.result({
     outcome: r.outcome,
     pauseUs: r.pauseUs,

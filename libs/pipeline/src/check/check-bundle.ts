@@ -1,35 +1,40 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { removedButReferenced } from '@dsu/analysis';
+import { checkSafety } from '@dsu/analysis';
 import type { ProgramModel } from '@dsu/c-frontend';
 import { readBundle } from '@dsu/control-client';
-import type { Finding } from '@dsu/events';
+import type { Finding, SafetyVerdict } from '@dsu/patch-format';
 
-export interface BundleCheck {
+export interface BundleCheck extends SafetyVerdict {
   patchId: string | null;
-  verdict: 'approved' | 'rejected';
-  findings: Finding[];
 }
+
+const noPoints: SafetyVerdict['updatePoints'] = { allowed: [], denied: [] };
 
 /**
  * The checks of `dsu check` on a bundle directory: integrity (schema, patch.so hash, patch id),
- * that it changes something, and removed functions still referenced by the new version. The same
- * rules as the CLI's local check, so the pipeline and the command agree on a verdict.
+ * that it changes something, then the safety analysis over the two program models the bundle
+ * carries (activeness, con-freeness, version consistency, structural rules) with the update
+ * points it allows. The same function serves the CLI and the checker service, so they agree.
  */
 export function checkBundle(dir: string): BundleCheck {
   const findings: Finding[] = [];
   let patchId: string | null = null;
+  let updatePoints = noPoints;
   try {
     const { manifest } = readBundle(dir);
     patchId = manifest.patchId;
     if (manifest.functions.length === 0)
       findings.push({ rule: 'empty-patch', severity: 'error', message: 'the patch changes no function' });
     const models = join(dir, 'models');
-    if (existsSync(join(models, 'from.json')) && existsSync(join(models, 'to.json'))) {
-      const load = (f: string) => JSON.parse(readFileSync(join(models, f), 'utf8')) as ProgramModel;
-      for (const f of removedButReferenced(load('from.json'), load('to.json')))
-        findings.push({ rule: f.rule, severity: 'warning', message: f.message });
-    }
+    if (!existsSync(join(models, 'from.json')) || !existsSync(join(models, 'to.json')))
+      throw new Error(
+        `the bundle has no program models (models/from.json, models/to.json), so its safety cannot be judged; generate it again with dsu patch`,
+      );
+    const load = (f: string) => JSON.parse(readFileSync(join(models, f), 'utf8')) as ProgramModel;
+    const safety = checkSafety({ from: load('from.json'), to: load('to.json'), manifest });
+    findings.push(...safety.findings);
+    updatePoints = safety.updatePoints;
   } catch (err) {
     findings.push({ rule: 'bundle-integrity', severity: 'error', message: (err as Error).message });
   }
@@ -37,5 +42,6 @@ export function checkBundle(dir: string): BundleCheck {
     patchId,
     verdict: findings.some((f) => f.severity === 'error') ? 'rejected' : 'approved',
     findings,
+    updatePoints,
   };
 }

@@ -64,6 +64,7 @@ export async function checkPatch(
       to: p.to,
       verdict: check.verdict,
       findings: check.findings,
+      updatePoints: check.updatePoints,
       signature,
       keyId,
     };

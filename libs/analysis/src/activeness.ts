@@ -1,0 +1,34 @@
+import type { Finding } from '@dsu/patch-format';
+import type { SafetyContext } from './safety-context';
+import { framesOf } from './stack-frames';
+
+/**
+ * Activeness (static): at each update point, the functions that may be on a thread's stack (the
+ * point's function and every caller up to the thread's entry, indirect calls resolved by pointer
+ * type). A point where a function the patch replaces may be active is denied: its old code would
+ * resume after the update. The runtime's stack walk stays as the dynamic guard.
+ */
+export function activeness(ctx: SafetyContext): Finding[] {
+  const findings: Finding[] = [];
+  for (const [point, sites] of ctx.sites) {
+    for (const site of sites) {
+      const chains = ctx.chains(site);
+      for (const frame of framesOf(chains)) {
+        const why = ctx.scope.replaced.get(frame.function);
+        if (why === undefined) continue;
+        const chain = chains.chains.find((c) => c.some((f) => f.function === frame.function)) ?? [];
+        const path = chain.map((f) => `${f.function}() (${ctx.where(f.function, f.line)})`).join(' <- ');
+        findings.push({
+          rule: 'activeness',
+          severity: 'warning',
+          location: `${frame.function} (${ctx.where(frame.function, frame.line)})`,
+          updatePoints: [point],
+          message:
+            `at '${point}' (${ctx.where(site.function, site.line)}) ${frame.function}() may be on the stack ` +
+            `(${path}) and the patch replaces it (${why}); its old code would resume after the update`,
+        });
+      }
+    }
+  }
+  return findings;
+}
