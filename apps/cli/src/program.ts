@@ -9,6 +9,7 @@ import {
   versionsCommand,
 } from './commands/remote';
 import { upCommand } from './commands/up';
+import { auditCommand, tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands/access';
 import {
   applyCommand,
   buildCommand,
@@ -72,7 +73,10 @@ export function buildProgram(): Command {
     .option('--label <version>', 'version label (default: the source directory name)')
     .option('--program <name>', 'program name (default: the executable name)')
     .option('--slop <spec>', "room for growth per struct, e.g. 'struct conn=128,struct wire=none'")
-    .option('--no-data', 'code updates only: no room in structs, no allocation tracking (struct layouts can then never change live)')
+    .option(
+      '--no-data',
+      'code updates only: no room in structs, no allocation tracking (struct layouts can then never change live)',
+    )
     .option(
       '--layout-from <build-dir>',
       'keep the struct capacities of an earlier build (patches from this build then apply to processes started from it)',
@@ -214,6 +218,36 @@ export function buildProgram(): Command {
     .option('--program <id>', 'only this program')
     .addOption(json)
     .action(action((o) => rolloutsCommand(o, createOutput(Boolean(o.json)))));
+
+  const token = program
+    .command('token')
+    .description("the gateway's API tokens (needs an admin token; 'dsu up' writes one to $DSU_HOME/token)");
+  token
+    .command('create')
+    .description('create an API token; prints it once (the gateway stores only its hash)')
+    .requiredOption('--name <name>', 'who or what the token is for (shown in the audit log)')
+    .requiredOption('--scopes <list>', 'comma-separated: submit, rollout, read, admin')
+    .addOption(json)
+    .action(action((o) => tokenCreateCommand(o, createOutput(Boolean(o.json)))));
+  token
+    .command('list')
+    .description('list the tokens: name, scopes, created, last used, revoked')
+    .addOption(json)
+    .action(action((o) => tokenListCommand(createOutput(Boolean(o.json)))));
+  token
+    .command('revoke')
+    .description('revoke a token for good')
+    .argument('<id>', "the token's id (tok_...; see 'dsu token list')")
+    .addOption(json)
+    .action(action((id: string, o) => tokenRevokeCommand(id, createOutput(Boolean(o.json)))));
+
+  program
+    .command('audit')
+    .description('who submitted, approved (the checker), rolled out, created or revoked tokens')
+    .option('--program <id>', 'only this program')
+    .option('--limit <n>', 'the latest n entries (default 100, at most 1000)', positiveInt('--limit'))
+    .addOption(json)
+    .action(action((o) => auditCommand(o, createOutput(Boolean(o.json)))));
 
   return program;
 }

@@ -1,10 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * The API token the CLI sends: `DSU_TOKEN`, else the file `DSU_TOKEN_FILE` or `$DSU_HOME/token`
+ * (where `dsu up` writes its user's admin token; the same path as libs/access localTokenPath,
+ * repeated here so remote commands start without loading TypeORM). Undefined when there is none.
+ */
+export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.DSU_TOKEN) return env.DSU_TOKEN.trim();
+  const file = env.DSU_TOKEN_FILE || join(env.DSU_HOME ?? join(homedir(), '.dsu'), 'token');
+  try {
+    return readFileSync(file, 'utf8').trim() || undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read the token file ${file}: ${(err as Error).message}`);
+  }
+}
+
 /** A small client of the gateway's HTTP API (the remote side of the CLI). */
 export class GatewayClient {
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    private readonly token?: string,
+  ) {}
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): GatewayClient {
     return new GatewayClient(
       (env.DSU_GATEWAY || `http://127.0.0.1:${env.DSU_GATEWAY_PORT || 7400}`).replace(/\/$/, ''),
+      tokenFromEnv(env),
     );
   }
 
@@ -27,8 +51,12 @@ export class GatewayClient {
         (parsed as { error?: unknown; message?: unknown })?.error ??
         (parsed as { message?: unknown })?.message ??
         text;
+      const hint =
+        res.status === 401 && !this.token
+          ? " (no token: set DSU_TOKEN, or run 'dsu up' with the same DSU_HOME so it writes $DSU_HOME/token)"
+          : '';
       throw new Error(
-        `gateway ${method} ${path}: HTTP ${res.status}: ${typeof why === 'string' ? why : JSON.stringify(why)}`,
+        `gateway ${method} ${path}: HTTP ${res.status}: ${typeof why === 'string' ? why : JSON.stringify(why)}${hint}`,
       );
     }
     return parsed as T;
@@ -46,7 +74,10 @@ export class GatewayClient {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<Response> {
-    const init: RequestInit = { method, headers: { ...headers } };
+    const init: RequestInit = {
+      method,
+      headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...headers },
+    };
     if (Buffer.isBuffer(body)) init.body = body;
     else if (body !== undefined) {
       init.body = JSON.stringify(body);

@@ -51,7 +51,7 @@ interface RolloutView {
  * Runs a remote command; a refusal by the gateway or an unreachable gateway becomes one error
  * line (or `{"error": ...}` with --json) and exit code 1, never a stack trace.
  */
-function guarded<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
+export function guarded<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
   return async (...args: A): Promise<number> => {
     const out = args[args.length - 1] as Output;
     try {

@@ -1,4 +1,10 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Output } from '../output';
+
+/** Where the gateway keeps the local user's token (libs/access localTokenPath). */
+const tokenPath = (env: NodeJS.ProcessEnv = process.env) =>
+  env.DSU_TOKEN_FILE || join(env.DSU_HOME ?? join(homedir(), '.dsu'), 'token');
 
 /**
  * `dsu up`: the five services in one process. In-process bus and SQLite under $DSU_HOME by
@@ -27,6 +33,8 @@ export async function upCommand(opts: { port?: number }, out: Output): Promise<n
   out.log(
     `dsu up: gateway, compiler, patcher, checker and applier at ${url} (API document ${url}/openapi.json); Ctrl-C stops`,
   );
+  // The gateway wrote (or kept) its user's admin token there before listening; the CLI reads it.
+  out.log(`dsu up: the dsu commands of this user authenticate with the admin token in ${tokenPath()}`);
   out.result({ url, pid: process.pid });
   // Nest's shutdown hooks (createService) close the app on SIGINT/SIGTERM: consumers drain,
   // offsets are committed, committed outbox rows are published, then the process exits.
