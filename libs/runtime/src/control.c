@@ -48,6 +48,7 @@ static void prepare(void) {
     void *frames[4];
     backtrace(frames, 4);       /* first use dlopens libgcc_s: do it now */
     dsu__update_init();
+    dsu__patch_limit_init();
     uintptr_t bias = 0;
     dl_iterate_phdr(exe_bias_cb, &bias);
     const char *err;

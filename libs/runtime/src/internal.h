@@ -78,6 +78,44 @@ int dsu__symtab_add_file(const char *label, const char *path, uintptr_t bias,
 /* Symbol containing pc, or NULL. */
 const struct dsu__sym *dsu__symtab_lookup(uintptr_t pc);
 
+/* ---- elf_check.c: patch validation before dlopen ----
+ * dsu__elf_check(data, size, what, info, err, errn) checks that the bytes
+ * [data, data+size) are an ELF shared object for this machine that the
+ * dynamic loader can map, relocate and initialize without reading, mapping
+ * or writing anything outside the file or its own segments: ELF header;
+ * every program header's file range inside the file, PT_LOADs sorted,
+ * disjoint, page-congruent, p_filesz <= p_memsz, within 4 GiB; section
+ * headers and string tables (inside the file, sh_link valid, NUL-
+ * terminated); the dynamic section (DT_NULL-terminated inside a PT_LOAD)
+ * and every table it names (string table, symbols, DT_HASH/DT_GNU_HASH
+ * chains, RELA/JMPREL/RELR targets, version tables, DT_INIT/DT_FINI and
+ * init/fini array entries) inside a PT_LOAD's file-backed part.  Pure: no
+ * I/O, no globals, bounded time (linear in size).  Returns 0 and, when
+ * info is not NULL, fills it with the PT_LOAD segments; or -1 with a
+ * one-line reason naming `what` in err ("patch file 'p.so' is truncated:
+ * PT_LOAD #3 ends at byte 12296 but the file has 8192 bytes; ..."). */
+#define DSU__ELF_MAX_LOADS 16
+struct dsu__elf_load { uint64_t vaddr, memsz; uint32_t flags; };
+struct dsu__elf_info { unsigned nloads; struct dsu__elf_load load[DSU__ELF_MAX_LOADS]; };
+int dsu__elf_check(const void *data, size_t size, const char *what,
+                   struct dsu__elf_info *info, char *err, size_t errn);
+
+/* ---- patch_file.c: reading a patch for STAGE ---- */
+#define DSU__DEFAULT_MAX_PATCH_BYTES (256ull << 20)
+/* Reads DSU_MAX_PATCH_BYTES (bytes, or with a K/M/G suffix) once; an
+ * invalid value is reported on stderr and the default kept. */
+void dsu__patch_limit_init(void);
+uint64_t dsu__patch_limit(void);
+/* Opens `path` (O_NOFOLLOW|O_NONBLOCK, so a FIFO or device cannot block),
+ * checks on the fd that it is a regular file owned by our euid or root, not
+ * group/world-writable, 1..limit bytes; reads it once (refusing a file that
+ * grows or shrinks meanwhile), validates the bytes with dsu__elf_check and
+ * compares their sha256 with `sha256` (lower-case hex).  Returns 0 with the
+ * malloc'ed bytes in *out and *len and the loads in *info, or -1 with the
+ * reason in err.  Touches no runtime state: safe on any thread. */
+int dsu__patch_read(const char *path, const char *sha256, unsigned char **out, size_t *len,
+                    struct dsu__elf_info *info, char *err, size_t errn);
+
 /* ---- threads.c: registry, parking, signals ---- */
 enum { DSU__RUNNING = 0, DSU__BLOCKED = 1, DSU__PARKED = 2 };
 struct dsu__thread {
@@ -152,6 +190,21 @@ void dsu__update_init(void);           /* walks the dsu_fn registry */
 void dsu__note_foreign_threads(void);  /* sanitizer builds only, see update.c */
 void dsu__req_status(struct dsu__json *j);
 void dsu__req_hello(struct dsu__json *j);
+/* STAGE in three steps, so the slow part can run off the control thread:
+ * dsu__stage_precheck (control thread: 0, or -1 with the refusal in j),
+ * dsu__stage_read (any thread; touches only the job: opens, reads, hashes
+ * and validates the file, see patch_file.c), dsu__stage_finish (control
+ * thread: sealed memfd, dlopen, descriptor checks, the reply in j; frees
+ * the job's bytes).  dsu__req_stage runs all three in a row. */
+struct dsu__stage_job {
+    struct dsu__request req;
+    unsigned char *bytes; size_t len;
+    struct dsu__elf_info info;
+    int failed; char err[1536];
+};
+int dsu__stage_precheck(struct dsu__json *j, const struct dsu__request *r);
+void dsu__stage_read(struct dsu__stage_job *job);
+void dsu__stage_finish(struct dsu__json *j, struct dsu__stage_job *job);
 void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r);
 void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r);
 void dsu__req_rollback(struct dsu__json *j, const struct dsu__request *r);

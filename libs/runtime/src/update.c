@@ -6,6 +6,7 @@
  * touches program threads only through threads.c's registry. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <elf.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +27,6 @@ extern const char dsu_program_name[] __attribute__((weak));
 extern const struct dsu_fn_entry __start_dsu_fn[] __attribute__((weak));
 extern const struct dsu_fn_entry __stop_dsu_fn[] __attribute__((weak));
 
-#define MAX_PATCH_BYTES (256u << 20)
 #define RESIGNAL_NS     (10u * 1000000u)   /* re-send the wake-up signal */
 #define RETRY_PAUSE_NS  (10u * 1000000u)   /* let threads run between attempts */
 
@@ -215,26 +215,6 @@ static void stage_refused(struct dsu__json *j, const char *fmt, ...) {
     dsu__json_obj_end(j);
 }
 
-static int read_file(const char *path, unsigned char **out, size_t *len, char *err, size_t errn) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) { snprintf(err, errn, "cannot open patch '%.400s': %s; check the path exists and is readable by pid %d", path, strerror(errno), (int)getpid()); return -1; }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { close(fd); snprintf(err, errn, "patch '%.400s' is not a regular file; pass the path of the built patch.so", path); return -1; }
-    if (st.st_size <= 0 || (uint64_t)st.st_size > MAX_PATCH_BYTES) { close(fd); snprintf(err, errn, "patch '%.400s' is empty or larger than 256 MiB", path); return -1; }
-    unsigned char *b = malloc((size_t)st.st_size);
-    if (!b) { close(fd); snprintf(err, errn, "out of memory reading patch '%.400s'", path); return -1; }
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) { free(b); close(fd); snprintf(err, errn, "error reading patch '%.400s': %s", path, r < 0 ? strerror(errno) : "file shrank while reading"); return -1; }
-        got += (size_t)r;
-    }
-    close(fd);
-    *out = b; *len = got;
-    return 0;
-}
-
 static int write_all(int fd, const unsigned char *b, size_t n) {
     while (n > 0) {
         ssize_t r = write(fd, b, n);
@@ -287,28 +267,148 @@ static int check_desc(const struct dsu_patch_desc *d, char *err, size_t errn) {
     return 0;
 }
 
-void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r) {
-    char err[1024];
-    unsigned char *bytes;
-    size_t len;
-    if (find_applied(r->id)) { stage_refused(j, "patch id '%s' was already applied; give each patch a new id", r->id); return; }
-    if (read_file(r->path, &bytes, &len, err, sizeof err) < 0) { stage_refused(j, "%s", err); return; }
-    char hex[65];
-    dsu__sha256_hex(bytes, len, hex);
-    if (strcmp(hex, r->sha256) != 0) {
-        free(bytes);
-        stage_refused(j, "sha256 mismatch for '%s': file is %s, request says %s; recompute it with sha256sum and make sure the file was not modified", r->path, hex, r->sha256);
-        return;
+/* ---- descriptor pointers ----
+ * A descriptor's pointers were written by the loader from the patch's own
+ * relocations; the ELF check bounded where relocations may write, not what
+ * they write.  Before the runtime follows a pointer (strcmp of a key, a
+ * call through new_impl at commit), it must point into a mapped segment
+ * with the right permissions: the patch's own, or (symbols bind to the
+ * first definition loaded, e.g. an earlier patch's function of the same
+ * name) another loaded object's.  A corrupted patch is refused, never
+ * followed. */
+struct seg { const struct dsu__elf_info *info; uintptr_t bias; };
+struct seg_find { uintptr_t addr; uint32_t flags; size_t room; };
+
+static int seg_find_cb(struct dl_phdr_info *di, size_t size, void *data) {
+    struct seg_find *f = data;
+    (void)size;
+    for (int i = 0; i < di->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &di->dlpi_phdr[i];
+        uintptr_t lo = di->dlpi_addr + p->p_vaddr, hi = lo + p->p_memsz;
+        if (p->p_type == PT_LOAD && f->addr >= lo && f->addr < hi && (p->p_flags & f->flags) == f->flags) {
+            f->room = hi - f->addr;
+            return 1;
+        }
     }
-    /* Load the verified bytes, not the path: the file may change after
-     * we hashed it. */
+    return 0;
+}
+
+/* Bytes left in the segment holding p (with `flags` all set), or 0. */
+static size_t seg_room(const struct seg *sg, const void *p, uint32_t flags) {
+    uintptr_t a = (uintptr_t)p;
+    for (unsigned i = 0; i < sg->info->nloads; i++) {
+        const struct dsu__elf_load *l = &sg->info->load[i];
+        uintptr_t lo = sg->bias + (uintptr_t)l->vaddr, hi = lo + (uintptr_t)l->memsz;
+        if (a >= lo && a < hi && (l->flags & flags) == flags) return hi - a;
+    }
+    struct seg_find f = { a, flags, 0 };
+    dl_iterate_phdr(seg_find_cb, &f);
+    return f.room;
+}
+static int ptr_ok(const struct seg *sg, const void *p, size_t len, uint32_t flags) {
+    return p && seg_room(sg, p, flags) >= (len ? len : 1);
+}
+/* NULL, or a NUL-terminated string inside the patch's readable segments. */
+static int str_ok(const struct seg *sg, const char *s) {
+    if (!s) return 1;
+    size_t room = seg_room(sg, s, PF_R);
+    return room && memchr(s, 0, room) != NULL;
+}
+
+static int desc_ptrs_ok(const struct seg *sg, const struct dsu_patch_desc *d, char *err, size_t errn) {
+    const char *bad = NULL;
+    if (!ptr_ok(sg, d, sizeof *d, PF_R)) bad = "the descriptor 'dsu_patch' itself";
+    else if (!str_ok(sg, d->from_build_id) || !str_ok(sg, d->to_build_id) ||
+             !str_ok(sg, d->from_version) || !str_ok(sg, d->to_version)) bad = "a build id or version string";
+    else if (d->nfns && !ptr_ok(sg, d->fns, (size_t)d->nfns * sizeof *d->fns, PF_R)) bad = "the function list";
+    else if (d->npoints && !ptr_ok(sg, d->allowed_points, (size_t)d->npoints * sizeof(char *), PF_R)) bad = "the update point list";
+    for (uint32_t i = 0; !bad && i < d->nfns; i++) {
+        const struct dsu_patch_fn *f = &d->fns[i];
+        if (!str_ok(sg, f->key)) bad = "a function key";
+        else if (f->new_impl && !ptr_ok(sg, f->new_impl, 1, PF_R | PF_X)) bad = "a new_impl (not code)";
+        else if (f->new_slot && !ptr_ok(sg, f->new_slot, sizeof(void *), PF_R | PF_W)) bad = "a new_slot (not a variable)";
+    }
+    for (uint32_t i = 0; !bad && i < d->npoints; i++)
+        if (!str_ok(sg, d->allowed_points[i])) bad = "an update point name";
+    if (!bad) return 0;
+    snprintf(err, errn, "patch descriptor is corrupt: %s points outside the loaded code and data; rebuild the patch", bad);
+    return -1;
+}
+
+static int data_ptrs_ok(const struct seg *sg, const struct dsu_patch_data *d,
+                        const struct dsu_patch_lazy_checks *lc, char *err, size_t errn) {
+    const char *bad = NULL;
+    if (d && !ptr_ok(sg, d, sizeof *d, PF_R)) bad = "'dsu_patch_data' itself";
+    else if (d && d->ntypes && !ptr_ok(sg, d->types, (size_t)d->ntypes * sizeof *d->types, PF_R)) bad = "the type list";
+    else if (d && d->state_transform && !ptr_ok(sg, (const void *)d->state_transform, 1, PF_R | PF_X)) bad = "the state transformer";
+    for (uint32_t i = 0; !bad && d && i < d->ntypes; i++) {
+        const struct dsu_patch_type *t = d->types[i];
+        if (!ptr_ok(sg, t, sizeof *t, PF_R) || !str_ok(sg, t->key)) { bad = "a type entry or its key"; break; }
+        if (t->transform && !ptr_ok(sg, (const void *)t->transform, 1, PF_R | PF_X)) bad = "a transformer";
+        else if (t->nranges && !ptr_ok(sg, t->ranges, (size_t)t->nranges * sizeof *t->ranges, PF_R)) bad = "a range list";
+        else if (t->nembeds && !ptr_ok(sg, t->embeds, (size_t)t->nembeds * sizeof *t->embeds, PF_R)) bad = "an embed list";
+        else if (t->lazy_stamp && !ptr_ok(sg, t->lazy_stamp, sizeof *t->lazy_stamp, PF_R | PF_W)) bad = "a lazy stamp";
+        for (uint32_t k = 0; !bad && k < t->nranges; k++) if (!str_ok(sg, t->ranges[k].what)) bad = "a range name";
+        for (uint32_t k = 0; !bad && k < t->nembeds; k++) if (!str_ok(sg, t->embeds[k].container_key)) bad = "an embed's container key";
+    }
+    if (!bad && lc && !ptr_ok(sg, lc, sizeof *lc, PF_R)) bad = "'dsu_patch_lazy_checks' itself";
+    else if (!bad && lc && lc->n && !ptr_ok(sg, lc->checks, (size_t)lc->n * sizeof *lc->checks, PF_R)) bad = "the lazy check list";
+    for (uint32_t i = 0; !bad && lc && i < lc->n; i++)
+        if (!str_ok(sg, lc->checks[i].key) || (lc->checks[i].stamp && !ptr_ok(sg, lc->checks[i].stamp, sizeof(uint32_t), PF_R | PF_W)))
+            bad = "a lazy check entry";
+    if (!bad) return 0;
+    snprintf(err, errn, "patch data descriptor is corrupt: %s points outside the loaded code and data; rebuild the patch", bad);
+    return -1;
+}
+
+/* Contract: see internal.h. */
+int dsu__stage_precheck(struct dsu__json *j, const struct dsu__request *r) {
+    if (!find_applied(r->id)) return 0;
+    stage_refused(j, "patch id '%s' was already applied; give each patch a new id", r->id);
+    return -1;
+}
+
+/* Contract: see internal.h. */
+void dsu__stage_read(struct dsu__stage_job *job) {
+    job->err[0] = 0;
+    job->failed = dsu__patch_read(job->req.path, job->req.sha256, &job->bytes, &job->len,
+                                  &job->info, job->err, sizeof job->err) < 0;
+}
+
+void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r) {
+    struct dsu__stage_job *job = calloc(1, sizeof *job);
+    if (!job) { stage_refused(j, "out of memory; retry"); return; }
+    job->req = *r;
+    if (dsu__stage_precheck(j, r) == 0) {
+        dsu__stage_read(job);
+        dsu__stage_finish(j, job);
+    }
+    free(job);
+}
+
+/* Contract: see internal.h. */
+void dsu__stage_finish(struct dsu__json *j, struct dsu__stage_job *job) {
+    const struct dsu__request *r = &job->req;
+    char err[1024];
+    unsigned char *bytes = job->bytes;
+    size_t len = job->len;
+    job->bytes = NULL;
+    if (job->failed) { stage_refused(j, "%s", job->err); return; }
+    /* Checked again: another client's STAGE+COMMIT may have applied this
+     * id while the file was being read. */
+    if (dsu__stage_precheck(j, r) < 0) { free(bytes); return; }
+    /* Load the verified bytes, not the path: the file may change after we
+     * read it.  The memfd is sealed, so what dlopen maps is exactly what
+     * was hashed and validated. */
     char name[160];
     snprintf(name, sizeof name, "dsu-patch-%s", r->id);
-    int mfd = memfd_create(name, MFD_CLOEXEC);
-    if (mfd < 0 || write_all(mfd, bytes, len) < 0) {
+    int mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0 || write_all(mfd, bytes, len) < 0 ||
+        fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+        int e = errno;
         if (mfd >= 0) close(mfd);
         free(bytes);
-        stage_refused(j, "cannot create in-memory copy of the patch: %s", strerror(errno));
+        stage_refused(j, "cannot create a sealed in-memory copy of the patch: %s; retry", strerror(e));
         return;
     }
     char fdpath[64];
@@ -329,8 +429,11 @@ void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r) {
      * for the already-loaded object. */
     const struct dsu_patch_desc *d = dlsym(h, "dsu_patch");
     if (!d) { free(bytes); stage_refused(j, "patch '%s' does not define the descriptor 'dsu_patch'; generate it with the patch generator", r->path); return; }
-    if (check_desc(d, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     struct link_map *lm = NULL;
+    if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm) { free(bytes); stage_refused(j, "cannot find where patch '%s' was loaded", r->path); return; }
+    struct seg sg = { &job->info, (uintptr_t)lm->l_addr };
+    lm = NULL;
+    if (desc_ptrs_ok(&sg, d, err, sizeof err) < 0 || check_desc(d, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     /* Optional data descriptor; only this object's own (dlsym on a handle
      * would also search the patch's dependencies). */
     const struct dsu_patch_data *data = dlsym(h, "dsu_patch_data");
@@ -344,6 +447,7 @@ void dsu__req_stage(struct dsu__json *j, const struct dsu__request *r) {
                     (uintptr_t)di.dli_fbase != (uintptr_t)lm->l_addr))
         lchecks = NULL;
     lm = NULL;
+    if (data_ptrs_ok(&sg, data, lchecks, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     if (dsu__data_check(data, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     if (dsu__lazy_checks_check(lchecks, data, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm) {

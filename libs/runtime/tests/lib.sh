@@ -6,6 +6,8 @@ RUN=$(mktemp -d /tmp/dsu-test.XXXXXX)
 chmod 700 "$RUN"
 export DSU_RUN_DIR="$RUN"
 PIDS=""
+# STAGE refuses group/world-writable patches (a umask of 002 would make them so)
+chmod go-w "$T"/*.so 2>/dev/null
 cleanup() {
     for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
     for p in $PIDS; do wait "$p" 2>/dev/null; done
