@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { checkSafety } from '@dsu/analysis';
 import { analyzeUnit, codegenFlags, findClang, splitFlags } from '@dsu/c-frontend';
 import { applyEdits, locateRuntime, parseUpdatePointSpec, planData, typeIdLiteral } from '@dsu/instrument';
 import { computePatchId, type ManifestFunction, type PatchManifest } from '@dsu/patch-format';
@@ -462,27 +463,11 @@ export async function buildPatch(
     })),
     ...diff.removed.map((key) => ({ key, change: 'removed' as const, reasons: ['removed'] })),
   ];
-  const patchC = join(outDir, 'patch.c');
-  writeFileSync(
-    patchC,
-    descriptorSource(
-      from,
-      to,
-      patchFns,
-      diff.removed,
-      types.changed.map((c) => typeDescName(c.key, suffix)),
-      stateName,
-    ) + lazyChecksSource([...capacity.keys()], suffix),
-  );
-  writeFileSync(join(outDir, 'units', 'index.json'), JSON.stringify(units, null, 2) + '\n');
-  const soBytes = await compileBundle(outDir, clang);
-
-  const body: Omit<PatchManifest, 'patchId'> = {
+  const facts: Omit<PatchManifest, 'patchId' | 'soSha256' | 'allowedUpdatePoints'> = {
     format: 1,
     program: to.info.program,
     from: { buildId: from.model.buildId, version: from.info.version },
     to: { buildId: to.model.buildId, version: to.info.version },
-    soSha256: createHash('sha256').update(soBytes).digest('hex'),
     functions: fns,
     types: types.changed.map((c) => ({
       name: c.key,
@@ -507,7 +492,34 @@ export async function buildPatch(
     })),
     globals: globals.entries,
     ...(notes.length ? { notes } : {}),
-    allowedUpdatePoints: [],
+  };
+  // The update points the safety analysis allows go into the descriptor: the runtime applies
+  // only there (dsu check judges the whole bundle again and says why the others are denied).
+  const allowedUpdatePoints = checkSafety({
+    from: from.model,
+    to: to.model,
+    manifest: { ...facts, patchId: '', soSha256: '', allowedUpdatePoints: [] },
+  }).updatePoints.allowed;
+  const patchC = join(outDir, 'patch.c');
+  writeFileSync(
+    patchC,
+    descriptorSource(
+      from,
+      to,
+      patchFns,
+      diff.removed,
+      types.changed.map((c) => typeDescName(c.key, suffix)),
+      stateName,
+      allowedUpdatePoints,
+    ) + lazyChecksSource([...capacity.keys()], suffix),
+  );
+  writeFileSync(join(outDir, 'units', 'index.json'), JSON.stringify(units, null, 2) + '\n');
+  const soBytes = await compileBundle(outDir, clang);
+
+  const body: Omit<PatchManifest, 'patchId'> = {
+    ...facts,
+    soSha256: createHash('sha256').update(soBytes).digest('hex'),
+    allowedUpdatePoints,
   };
   const manifest: PatchManifest = { ...body, patchId: computePatchId(body, soBytes) };
   writeFileSync(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
@@ -578,6 +590,9 @@ async function compile(clang: string, args: string[], what: string): Promise<voi
   }
 }
 
+/** The point name a descriptor lists when the analysis allows none (no thread can be there). */
+export const NO_SAFE_POINT = '(no update point is safe for this patch)';
+
 /** patch.c: the descriptor the runtime reads with dlsym (libs/runtime/ABI.md §7). */
 function descriptorSource(
   from: LoadedBuild,
@@ -586,8 +601,11 @@ function descriptorSource(
   removed: string[],
   typeDescs: string[],
   stateTransformer: string | undefined,
+  allowedPoints: string[],
 ): string {
   const c = (s: string) => JSON.stringify(s);
+  // An empty list means "any point" to the runtime: a patch no point is safe for names none.
+  const points = allowedPoints.length ? allowedPoints : [NO_SAFE_POINT];
   const entries = [
     ...fns.map(
       (f) =>
@@ -605,11 +623,14 @@ function descriptorSource(
     ...fns.map((f) => `extern void ${f.symbol}(void);`),
     ...fns.filter((f) => f.slot).map((f) => `extern void *${f.slot};`),
     '',
+    '/* The update points the safety analysis allows (dsu check explains the others). */',
+    `static const char *const points[] = { ${points.map(c).join(', ')} };`,
+    '',
     'static const struct dsu_patch_fn fns[] = {',
     ...entries,
     '};',
     `const struct dsu_patch_desc dsu_patch = { DSU_ABI_VERSION, ${c(from.model.buildId)}, ${c(to.model.buildId)}, ${c(from.info.version)}, ${c(to.info.version)},`,
-    `    ${entries.length}u, fns, 0u, NULL };`,
+    `    ${entries.length}u, fns, ${points.length}u, points };`,
     '',
     ...(typeDescs.length || stateTransformer
       ? [

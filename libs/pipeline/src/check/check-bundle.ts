@@ -33,7 +33,7 @@ export function checkBundle(dir: string): BundleCheck {
       );
     const load = (f: string) => JSON.parse(readFileSync(join(models, f), 'utf8')) as ProgramModel;
     const safety = checkSafety({ from: load('from.json'), to: load('to.json'), manifest });
-    findings.push(...safety.findings);
+    findings.push(...safety.findings, ...pointsOfBundle(manifest.allowedUpdatePoints, safety.updatePoints));
     updatePoints = safety.updatePoints;
   } catch (err) {
     findings.push({ rule: 'bundle-integrity', severity: 'error', message: (err as Error).message });
@@ -44,4 +44,31 @@ export function checkBundle(dir: string): BundleCheck {
     findings,
     updatePoints,
   };
+}
+
+/**
+ * The bundle's own list of update points (compiled into its descriptor by dsu patch) must be
+ * within what the analysis allows: a list left empty means "any point" to the runtime.
+ */
+function pointsOfBundle(listed: string[], judged: SafetyVerdict['updatePoints']): Finding[] {
+  const allowed = new Set(judged.allowed);
+  if (listed.length === 0 && judged.denied.length > 0 && judged.allowed.length > 0)
+    return [
+      {
+        rule: 'bundle-integrity',
+        severity: 'error',
+        message: `the bundle lets the runtime apply it at any update point, but ${judged.denied.map((d) => `'${d.name}'`).join(', ')} are unsafe; generate it again with this dsu patch`,
+      },
+    ];
+  const extra = listed.filter((p) => !allowed.has(p) && judged.denied.some((d) => d.name === p));
+  return extra.length
+    ? [
+        {
+          rule: 'bundle-integrity',
+          severity: 'error',
+          updatePoints: extra,
+          message: `the bundle allows update points the analysis denies (${extra.join(', ')}); generate it again with dsu patch`,
+        },
+      ]
+    : [];
 }
