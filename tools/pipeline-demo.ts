@@ -4,7 +4,7 @@
 // loopback client load v2 is submitted (compile -> patch -> check), then rolled out, and the
 // applier moves the running process to v2. Prints each step, the pause and the failed requests.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { converse } from '../test/e2e/src/support/line-client';
@@ -72,7 +72,11 @@ async function startUp(): Promise<{ child: ChildProcess; url: string }> {
 /** The applier's heartbeat has to list the process before a rollout can target it. */
 async function waitForInventory(url: string, pid: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    const hosts = (await (await fetch(`${url}/inventory`)).json()) as { processes: { pid: number }[] }[];
+    // The admin token `dsu up` wrote for this user (the dsu commands find it by themselves).
+    const token = readFileSync(join(home, 'token'), 'utf8').trim();
+    const res = await fetch(`${url}/inventory`, { headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new Error(`GET /inventory: HTTP ${res.status} ${await res.text()}`);
+    const hosts = (await res.json()) as { processes: { pid: number }[] }[];
     if (hosts.some((h) => h.processes.some((p) => p.pid === pid))) return;
     await new Promise((res) => setTimeout(res, 100));
   }

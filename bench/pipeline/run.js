@@ -68,7 +68,9 @@ async function startUp(env) {
       .on('line', (l) => l.startsWith('{') && res(JSON.parse(l).url));
     child.once('exit', (c) => rej(new Error(`dsu up exited ${c}: ${log.slice(-3000)}`)));
   });
-  return { child, url, log: () => log };
+  // The admin token `dsu up` wrote for this user before listening (the dsu commands find it themselves).
+  const token = fs.readFileSync(path.join(env.DSU_HOME, 'token'), 'utf8').trim();
+  return { child, url, token, log: () => log };
 }
 
 function startServer(binary, env) {
@@ -81,9 +83,11 @@ function startServer(binary, env) {
   });
 }
 
-async function waitInventory(url, pids, version) {
+async function waitInventory(up, pids, version) {
   for (let i = 0; i < 1200; i++) {
-    const hosts = await (await fetch(`${url}/inventory`)).json();
+    const res = await fetch(`${up.url}/inventory`, { headers: { authorization: `Bearer ${up.token}` } });
+    if (!res.ok) throw new Error(`GET /inventory: HTTP ${res.status} ${await res.text()}`);
+    const hosts = await res.json();
     const have = new Map(hosts.flatMap((h) => h.processes).map((p) => [p.pid, p.version]));
     if (pids.every((p) => have.get(p) === version)) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -132,7 +136,7 @@ async function setup(name, extraEnv, count) {
   const servers = [];
   for (let i = 0; i < count; i++) servers.push(await startServer(path.join(work, 'v1', 'pollserver'), env));
   await waitInventory(
-    up.url,
+    up,
     servers.map((s) => s.pid),
     'v1',
   );
@@ -157,7 +161,7 @@ async function setup(name, extraEnv, count) {
     },
     async rollout(n) {
       await waitInventory(
-        up.url,
+        up,
         servers.map((s) => s.pid),
         current,
       );

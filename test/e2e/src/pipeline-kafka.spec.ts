@@ -25,6 +25,7 @@ import { startLoad, type LoadRun } from './support/load-client';
 import {
   freePort,
   getJson,
+  localToken,
   startService,
   stopAllServices,
   waitFor,
@@ -51,7 +52,10 @@ let ds: DataSource;
 let checker: ServiceProcess;
 const servers: { host: string; server: RunningServer; runDir: string }[] = [];
 
-const cli = (args: string[]) => dsu(args, { DSU_GATEWAY: gateway, DSU_HOME: path.join(work, 'cli-home') });
+// The CLI runs as an operator elsewhere would: its own DSU_HOME, and the gateway's admin token.
+let adminToken = '';
+const cli = (args: string[]) =>
+  dsu(args, { DSU_GATEWAY: gateway, DSU_HOME: path.join(work, 'cli-home'), DSU_TOKEN: adminToken });
 
 beforeAll(async () => {
   [kafka, pg] = await Promise.all([provideKafka('pipeline'), providePostgres('pipeline')]);
@@ -77,6 +81,10 @@ beforeAll(async () => {
   };
   // The gateway first, so the migrations run once before the others connect.
   await startService('gateway', common, work);
+  adminToken = localToken(common);
+  // The appliers download bundles with a read-only token of their own.
+  const appliers = await cli(['token', 'create', '--name', 'appliers', '--scopes', 'read']);
+  expect(appliers).toMatchObject({ code: 0, json: { scopes: ['read'] } });
   await Promise.all([startService('compiler', common, work), startService('patcher', common, work)]);
   checker = await startService('checker', common, work);
   for (const host of Object.keys(HOSTS)) {
@@ -91,6 +99,7 @@ beforeAll(async () => {
         DSU_RUN_DIR: runDir,
         DSU_HOME: path.join(work, host, 'home'),
         DSU_ARTIFACTS_URL: gateway,
+        DSU_ARTIFACTS_TOKEN: appliers.json.token as string,
       },
       work,
       `applier-${host}`,
@@ -219,6 +228,25 @@ describe('the pipeline over Kafka and PostgreSQL', () => {
     expect(await rows(`SELECT id, status FROM rollouts`)).toEqual([
       { id: r.json.rolloutId, status: 'completed' },
     ]);
+    // ... and so is who did it: the admin token's user submitted and rolled out, the checker approved.
+    const audit = await rows<{ action: string; target: string; actor_name: string; outcome: string }>(
+      `SELECT action, target, actor_name, outcome FROM audit_log WHERE program = $1 ORDER BY seq`,
+      [PROGRAM],
+    );
+    const local = expect.stringMatching(/^local:/);
+    expect(audit).toEqual([
+      { action: 'program.register', target: null, actor_name: local, outcome: 'created' },
+      { action: 'version.submit', target: 'v1', actor_name: local, outcome: 'accepted' },
+      { action: 'version.submit', target: 'v2', actor_name: local, outcome: 'accepted' },
+      {
+        action: 'patch.verdict',
+        target: patchId,
+        actor_name: expect.stringMatching(/^checker/),
+        outcome: 'approved',
+      },
+      { action: 'rollout.request', target: 'v2', actor_name: local, outcome: 'accepted' },
+    ]);
+    expect(JSON.stringify(await rows(`SELECT * FROM api_tokens`))).not.toContain(adminToken);
     expect(await rows(`SELECT host, pid, outcome FROM update_results ORDER BY host, pid`)).toEqual(
       servers
         .map((s) => ({ host: s.host, pid: s.server.pid, outcome: 'applied' }))

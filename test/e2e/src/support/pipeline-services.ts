@@ -18,6 +18,17 @@ export interface ServiceProcess {
 }
 
 const running = new Set<ServiceProcess>();
+/** The admin token of each gateway this suite started, by its port (what `getJson` sends). */
+const gatewayTokens = new Map<string, string>();
+
+/**
+ * The admin token a gateway (`dsu up` or the gateway app) wrote for its user on first start:
+ * `DSU_TOKEN_FILE`, else `$DSU_HOME/token` of the environment it was started with.
+ */
+export function localToken(env: NodeJS.ProcessEnv): string {
+  const file = env.DSU_TOKEN_FILE || path.join(env.DSU_HOME as string, 'token');
+  return fs.readFileSync(file, 'utf8').trim();
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -73,6 +84,17 @@ export async function startService(
       throw new Error(`${label} did not start within ${timeoutMs} ms:\n${log().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  if ((name === 'up' || name === 'gateway') && env.DSU_GATEWAY_PORT) {
+    // The gateway writes its user's token after its services start, before it listens (the app
+    // logs 'listening'; `dsu up --json` prints its one JSON object with the url).
+    while (!/"msg":"listening"|^\{"url":/m.test(log())) {
+      if (exited) throw new Error(`${label} exited before it listened:\n${log().slice(-3000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`${label} did not listen within ${timeoutMs} ms:\n${log().slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    gatewayTokens.set(env.DSU_GATEWAY_PORT, localToken(env));
+  }
   return svc;
 }
 
@@ -111,8 +133,10 @@ export async function waitFor<T>(
   }
 }
 
-export async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url);
+/** GET as a user with the gateway's admin token (of a gateway this suite started), unless `token` is given. */
+export async function getJson<T>(url: string, token?: string): Promise<T> {
+  const bearer = token ?? gatewayTokens.get(new URL(url).port);
+  const res = await fetch(url, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
