@@ -18,8 +18,6 @@ import type { TokenActor } from '@dsu/access';
 import { Consumes, CurrentActor, RequireScope } from './access/decorators';
 import { RUNNING_SERVICES } from './pipeline.module';
 
-const MAX_UPLOAD = Number(process.env.DSU_MAX_UPLOAD_BYTES ?? 256 * 1024 * 1024);
-
 /** Turns the registry's refusals into HTTP errors with a JSON body `{ "error": "..." }`. */
 async function call<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -32,21 +30,6 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
 
 function bad(message: string): never {
   throw new HttpException({ error: message }, 400);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_UPLOAD)
-      throw new HttpException(
-        { error: `upload larger than ${MAX_UPLOAD} bytes (DSU_MAX_UPLOAD_BYTES)` },
-        413,
-      );
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
 }
 
 const str = { type: 'string' } as const;
@@ -117,11 +100,18 @@ export class GatewayController {
     @Req() req: IncomingMessage,
     @CurrentActor() actor: TokenActor,
   ) {
-    const source = await readBody(req);
     const updatePoints =
       updatePoint === undefined ? [] : Array.isArray(updatePoint) ? updatePoint : [updatePoint];
+    // The body streams into the store and the archive checks (limits, tree rules) as it arrives.
     return call(() =>
-      this.registry.submitVersion({ program, version, source, bin: bin || null, updatePoints, by: actor }),
+      this.registry.submitVersion({
+        program,
+        version,
+        source: req,
+        bin: bin || null,
+        updatePoints,
+        by: actor,
+      }),
     );
   }
 

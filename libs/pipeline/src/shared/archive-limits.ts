@@ -72,8 +72,16 @@ export class ArchiveMeter {
   constructor(readonly limits: ArchiveLimits) {}
 
   compressed(): Transform {
+    const magic: number[] = [];
     return new Transform({
       transform: (chunk: Buffer, _enc, cb: TransformCallback) => {
+        for (let i = 0; magic.length < 2 && i < chunk.length; i++) magic.push(chunk[i]);
+        if (magic.length === 2 && (magic[0] !== 0x1f || magic[1] !== 0x8b))
+          return cb(
+            new ArchiveRefusedError(
+              'the request body is not a gzip tarball (content-type application/gzip); send the gzip tar of the source directory (tar czf)',
+            ),
+          );
         this.compressedBytes += chunk.length;
         cb(null, chunk);
       },
