@@ -40,7 +40,7 @@ export function startupGlobal(ctx: SafetyContext): Finding[] {
     );
   const findings: Finding[] = [];
   for (const g of added) {
-    if (ctx.initializedGlobals?.includes(g)) continue;
+    if (ctx.initializedGlobals?.some((n) => n === g || n === ctx.to.globals[g]?.name)) continue;
     const writers = Object.values(ctx.to.functions).filter((f) => f.globalsWritten.includes(g));
     if (writers.length === 0) continue;
     const onlyStartup = writers.every(

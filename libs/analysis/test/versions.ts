@@ -14,6 +14,8 @@ export async function modelOf(name: string, version: string, file: string): Prom
     cwd,
     clang: findClang().path,
   });
+  // dsu-cc gives updatable structs room (capacity above size); the front end alone does not
+  for (const t of unit.types) if (t.kind === 'struct' && t.updatable) t.capacity = t.size + 32;
   return buildProgramModel(name, `${name}-${version}`, [unit]);
 }
 
@@ -31,8 +33,7 @@ export function manifestOf(from: ProgramModel, to: ProgramModel): PatchManifest 
       newLayoutHash: t.layoutHash,
       oldSize: from.types[t.key].size,
       newSize: t.size,
-      // the front end alone lays types out without dsu-cc's room; a build gives them at least 32 bytes more
-      capacity: Math.max(from.types[t.key].capacity, from.types[t.key].size + 32),
+      capacity: from.types[t.key].capacity,
       mode: 'eager' as const,
       transformer: '',
       fields: [],
