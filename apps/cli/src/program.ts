@@ -70,6 +70,12 @@ export function buildProgram(): Command {
       collect,
       [],
     )
+    .option(
+      '--transaction <FUNC>',
+      'treat each call of FUNC as one transaction: no update inside it may mix versions (repeatable)',
+      collect,
+      [],
+    )
     .option('--label <version>', 'version label (default: the source directory name)')
     .option('--program <name>', 'program name (default: the executable name)')
     .option('--slop <spec>', "room for growth per struct, e.g. 'struct conn=128,struct wire=none'")

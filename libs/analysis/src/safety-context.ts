@@ -44,6 +44,7 @@ export function safetyContext(input: SafetyInput): SafetyContext {
   const cache = new Map<PointSite, StackChains>();
   return {
     ...input,
+    transactions: input.transactions ?? input.from.transactions ?? [],
     scope: patchScope(input.from, input.manifest),
     graph,
     sites: updatePointSites(input.from),

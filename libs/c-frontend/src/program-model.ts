@@ -19,6 +19,8 @@ export interface ProgramModel {
    * tag with different layouts, the later one is keyed `unit::struct conn` (see `warnings`).
    */
   types: Record<string, TypeModel>;
+  /** Added: functions configured as transactions (`dsu build --transaction FUNC`). */
+  transactions?: string[];
   /** Non-fatal merge findings (e.g. same struct tag with different layouts in two units). */
   warnings?: string[];
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { compileClientPath, startCompileServer } from './compile-server';
 import {
   cpSync,
@@ -10,11 +9,15 @@ import {
   statSync,
   writeFileSync,
   copyFileSync,
+  lstatSync,
+  realpathSync,
 } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { basename, isAbsolute, join, normalize, relative, resolve } from 'node:path';
 import { findClang } from '@dsu/c-frontend';
 import { parseUpdatePointSpec } from './unit-plan';
 import { parseSlopSpec } from './data-plan';
+import { chownTree, SANDBOX_UID, sandboxDropsRoot, type SandboxOptions, useSandbox } from './build-sandbox';
+import { runBuild } from './run-build';
 
 export interface BuildVersionOptions {
   /** Build command run in the copied sources; default `make CC=<dsu-cc>`. */
@@ -22,6 +25,8 @@ export interface BuildVersionOptions {
   /** Executable, relative to the source root; default: the one executable the build produced. */
   bin?: string;
   updatePoints?: string[];
+  /** Functions whose every call is a transaction (version consistency; recorded in the model). */
+  transactions?: string[];
   version?: string;
   program?: string;
   env?: NodeJS.ProcessEnv;
@@ -40,6 +45,11 @@ export interface BuildVersionOptions {
    * capacity here, so patches from this build apply to processes that started with that one.
    */
   layoutFrom?: string;
+  /**
+   * Isolation of the build (docs/build-sandbox.md); default `off`: a user building their own
+   * code keeps their rights. The compiler service passes its DSU_BUILD_SANDBOX mode.
+   */
+  sandbox?: SandboxOptions;
 }
 
 export interface BuiltVersion {
@@ -84,17 +94,24 @@ export async function buildVersion(
   if (out.startsWith(src + '/') || out === src)
     throw new Error(`--out ${outDir} must not be inside the source directory ${srcDir}`);
   for (const p of opts.updatePoints ?? []) parseUpdatePointSpec(p);
+  for (const t of opts.transactions ?? [])
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(t)) throw new Error(`--transaction '${t}' must be a function name`);
   parseSlopSpec(opts.slop); // fail early on a malformed --slop
+  if (opts.bin !== undefined) checkBin(opts.bin);
   const capacities = opts.layoutFrom ? capacitiesOf(opts.layoutFrom) : '';
+  // Throws the reason (what to install) when the sandbox is required and unavailable.
+  const sandboxed = useSandbox(opts.sandbox?.mode ?? 'off');
   rmSync(out, { recursive: true, force: true });
   const root = join(out, 'src');
   mkdirSync(root, { recursive: true });
-  cpSync(src, root, { recursive: true });
+  // Sandboxed, links are copied as they are (relative, inside the tree): an absolute rewrite
+  // would point at the original tree, which the sandbox does not show.
+  cpSync(src, root, { recursive: true, verbatimSymlinks: sandboxed });
 
   // One compile server for the whole build; CC is its C client (node's start-up per step would
   // dominate the build time). Without the compiled client, every step runs dsu-cc.js.
   const client = compileClientPath();
-  const server = client ? await startCompileServer() : undefined;
+  const server = client && !sandboxed ? await startCompileServer() : undefined;
   const dsuCc = client ?? dsuCcPath();
   const command = opts.command ?? `make CC=${dsuCc}`;
   const base = opts.env ?? process.env;
@@ -105,23 +122,38 @@ export async function buildVersion(
     CC: dsuCc,
     DSU_SOURCE_ROOT: root,
     DSU_UPDATE_POINTS: (opts.updatePoints ?? []).join(','),
+    DSU_TRANSACTIONS: (opts.transactions ?? []).join(','),
     DSU_SLOP: opts.slop ?? '',
     ...(opts.dataUpdates === false ? { DSU_NO_DATA: '1' } : {}),
     DSU_CAPACITY: capacities,
     ...(opts.program ? { DSU_PROGRAM: opts.program } : {}),
     ...(server ? { DSU_CC_SOCKET: server.socketPath } : {}),
   };
+  // As root, the sandbox runs as nobody: it gets the output tree, and the caller gets it back.
+  const owner =
+    sandboxed && sandboxDropsRoot()
+      ? { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
+      : undefined;
+  if (owner) chownTree(out, SANDBOX_UID, SANDBOX_UID);
   try {
-    await runBuild(
+    await runBuild({
       command,
-      root,
+      cwd: root,
       env,
-      opts.onOutput ?? (() => undefined),
-      opts.timeoutMs ?? 15 * 60_000,
-      opts.maxOutputBytes,
-    );
+      onOutput: opts.onOutput ?? (() => undefined),
+      timeoutMs: opts.timeoutMs ?? 15 * 60_000,
+      maxOutputBytes: opts.maxOutputBytes,
+      sandbox: sandboxed
+        ? {
+            workDir: out,
+            hide: opts.sandbox?.hide ?? [],
+            serveWith: client ? [process.execPath, dsuCcPath(), '--serve', '--'] : undefined,
+          }
+        : undefined,
+    });
   } finally {
     await server?.close();
+    if (owner) chownTree(out, owner.uid, owner.gid);
   }
 
   let exe: string;
@@ -143,6 +175,9 @@ export async function buildVersion(
     }
     exe = found[0];
   }
+  // The build wrote this tree: read only regular files inside it, never through a link it made.
+  checkOutput(root, exe);
+  checkOutput(root, exe + '.dsu.json');
   const name = basename(exe);
   copyFileSync(exe, join(out, name));
   const modelText = readFileSync(exe + '.dsu.json', 'utf8');
@@ -168,6 +203,7 @@ export async function buildVersion(
         model: built.model,
         sourceRoot: 'src',
         updatePoints: opts.updatePoints ?? [],
+        ...(opts.transactions?.length ? { transactions: opts.transactions } : {}),
         ...(opts.slop ? { slop: opts.slop } : {}),
         ...(opts.dataUpdates === false ? { dataUpdates: false } : {}),
         ...(opts.layoutFrom ? { layoutFrom: resolve(opts.layoutFrom) } : {}),
@@ -194,63 +230,17 @@ function capacitiesOf(buildDir: string): string {
     .join(';');
 }
 
-function runBuild(
-  command: string,
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-  onOutput: (line: string) => void,
-  timeoutMs: number,
-  maxOutputBytes = Infinity,
-): Promise<void> {
-  return new Promise((res, rej) => {
-    // Its own process group, so a time or output limit stops make *and* the compilers it started.
-    const child = spawn('/bin/sh', ['-c', command], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    const tail: string[] = [];
-    let bytes = 0;
-    let stopped: string | undefined;
-    const stop = (why: string) => {
-      if (stopped) return;
-      stopped = why;
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL'); // the group is already gone
-      }
-    };
-    const take = (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > maxOutputBytes) stop(`it wrote more than ${maxOutputBytes} bytes of output`);
-      for (const line of chunk.toString().split('\n')) {
-        if (!line) continue;
-        tail.push(line);
-        if (tail.length > 40) tail.shift();
-        onOutput(line);
-      }
-    };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
-    const timer = setTimeout(() => stop(`it ran longer than ${timeoutMs} ms`), timeoutMs);
-    child.on('error', (err) => rej(new Error(`cannot run the build command '${command}': ${err.message}`)));
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (stopped)
-        rej(
-          new Error(
-            `the build command '${command}' was stopped because ${stopped}; last output:\n${tail.join('\n')}`,
-          ),
-        );
-      else if (code === 0) res();
-      else
-        rej(
-          new Error(
-            `the build command '${command}' ${signal ? `was killed (${signal})` : `failed with exit code ${code}`}; last output:\n${tail.join('\n')}`,
-          ),
-        );
-    });
-  });
+/** `--bin` names a file inside the source tree. */
+function checkBin(bin: string): void {
+  if (isAbsolute(bin) || normalize(bin).split('/').includes('..'))
+    throw new Error(`--bin ${bin} must be a path inside the source tree, relative to it`);
+}
+
+/** Throws unless `file` is a regular file inside `root` (not a link, not outside). */
+function checkOutput(root: string, file: string): void {
+  const st = lstatSync(file);
+  if (!st.isFile() || !realpathSync(file).startsWith(realpathSync(root) + '/'))
+    throw new Error(
+      `the build output ${relative(root, file)} is not a regular file inside the build directory (a link?); the build must write the executable and its model itself`,
+    );
 }

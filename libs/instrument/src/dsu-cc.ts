@@ -178,7 +178,13 @@ export async function compileUnit(
   // allocation tracking; every struct keeps its C layout.
   const data: Pick<DataPlan, 'edits' | 'roomy' | 'kept'> =
     ctx.env.DSU_NO_DATA === '1'
-      ? { edits: [], roomy: {}, kept: Object.fromEntries(analysis.types.map((t) => [t.key, 'data updates are off in this build (dsu build --no-data)'])) }
+      ? {
+          edits: [],
+          roomy: {},
+          kept: Object.fromEntries(
+            analysis.types.map((t) => [t.key, 'data updates are off in this build (dsu build --no-data)']),
+          ),
+        }
       : planData(analysis, {
           slop: parseSlopSpec(ctx.env.DSU_SLOP),
           capacity: parseCapacities(ctx.env.DSU_CAPACITY),
@@ -415,7 +421,15 @@ export async function linkProgram(args: string[], output: string, ctx: DsuCcCont
     preprocessed: relative(root, join(dirname(s.object), s.sidecar.preprocessed)),
     plan: s.sidecar.plan,
   }));
-  writeFileSync(exe + '.dsu.json', JSON.stringify({ ...model, instrumentation: { units } }, null, 2));
+  const transactions = (ctx.env.DSU_TRANSACTIONS ?? '').split(',').filter(Boolean);
+  writeFileSync(
+    exe + '.dsu.json',
+    JSON.stringify(
+      { ...model, ...(transactions.length ? { transactions } : {}), instrumentation: { units } },
+      null,
+      2,
+    ),
+  );
 }
 
 /**

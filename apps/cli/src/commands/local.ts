@@ -14,6 +14,7 @@ export async function buildCommand(
     cmd?: string;
     bin?: string;
     updatePoint: string[];
+    transaction?: string[];
     label?: string;
     program?: string;
     slop?: string;
@@ -28,6 +29,7 @@ export async function buildCommand(
     command: opts.cmd,
     bin: opts.bin,
     updatePoints: opts.updatePoint,
+    transactions: opts.transaction,
     version: opts.label,
     program: opts.program,
     slop: opts.slop,
