@@ -15,6 +15,7 @@ import {
 import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { type Registry, RegistryError, type RunningServices } from '@dsu/pipeline';
 import type { TokenActor } from '@dsu/access';
+import { Audited } from './access/audit-refusals.interceptor';
 import { Consumes, CurrentActor, RequireScope } from './access/decorators';
 import { RUNNING_SERVICES } from './pipeline.module';
 
@@ -52,6 +53,7 @@ export class GatewayController {
 
   @Post('programs')
   @RequireScope('submit')
+  @Audited('program.register')
   @Consumes('application/json')
   @ApiOperation({ summary: 'Register a program (idempotent)' })
   @ApiBody({ schema: { type: 'object', required: ['id'], properties: { id: str, description: str } } })
@@ -74,6 +76,7 @@ export class GatewayController {
 
   @Post('programs/:program/versions/:version')
   @RequireScope('submit')
+  @Audited('version.submit')
   @Consumes('application/gzip')
   @ApiOperation({
     summary:
@@ -131,6 +134,7 @@ export class GatewayController {
 
   @Post('programs/:program/patches')
   @RequireScope('submit')
+  @Audited('patch.request')
   @Consumes('application/json')
   @ApiOperation({
     summary:
@@ -163,6 +167,7 @@ export class GatewayController {
 
   @Post('rollouts')
   @RequireScope('rollout')
+  @Audited('rollout.request')
   @Consumes('application/json')
   @ApiOperation({
     summary: 'Roll a program out to a version on every host whose processes run an older build',

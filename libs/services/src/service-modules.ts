@@ -1,9 +1,10 @@
 import { DynamicModule, Module, type Provider } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { HealthModule } from '@dsu/service-kit';
 import { SERVICE_NAMES, type ServiceName } from '@dsu/pipeline';
 import { AccessController } from './access/access.controller';
 import { AccessGuard } from './access/access.guard';
+import { AuditRefusalsInterceptor } from './access/audit-refusals.interceptor';
 import { GATEWAY_ACCESS, gatewayAccessFromEnv } from './access/gateway-access.config';
 import { GATEWAY_ENV, LocalTokenBootstrap } from './access/local-token';
 import { GatewayController } from './gateway.controller';
@@ -27,6 +28,7 @@ export class ServiceModule {
       { provide: GATEWAY_ACCESS, useValue: gatewayAccessFromEnv(env) },
       { provide: GATEWAY_ENV, useValue: env },
       { provide: APP_GUARD, useClass: AccessGuard },
+      { provide: APP_INTERCEPTOR, useClass: AuditRefusalsInterceptor },
       LocalTokenBootstrap,
     ];
     return {

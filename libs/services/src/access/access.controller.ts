@@ -12,6 +12,7 @@ import {
 } from '@dsu/access';
 import type { RunningServices } from '@dsu/pipeline';
 import { RUNNING_SERVICES } from '../pipeline.module';
+import { Audited } from './audit-refusals.interceptor';
 import { Consumes, CurrentActor, RequireScope } from './decorators';
 
 /** Turns refusals of the access use cases into HTTP errors with a JSON body `{ "error": "..." }`. */
@@ -36,6 +37,7 @@ export class AccessController {
 
   @Post('tokens')
   @RequireScope('admin')
+  @Audited('token.create')
   @Consumes('application/json')
   @ApiOperation({
     summary:
@@ -75,6 +77,7 @@ export class AccessController {
 
   @Delete('tokens/:id')
   @RequireScope('admin')
+  @Audited('token.revoke')
   @ApiOperation({ summary: 'Revoke a token: it never authenticates again (idempotent)' })
   revoke(@Param('id') id: string, @CurrentActor() actor: TokenActor) {
     return call(() => revokeToken(this.ds, id, actor));

@@ -240,6 +240,14 @@ describe('gateway trust boundary (real HTTP, SQLite)', () => {
   });
 
   it('records who did what in the audit log, readable with the read scope', async () => {
+    // A refusal after the access checks (no such program) is audited with its reason; the
+    // guard's refusals (401/403/415 above) are not: they left nothing behind.
+    expect(
+      await gw.send('POST', '/programs/nope/versions/v1', {
+        headers: { 'content-type': 'application/gzip', authorization: `Bearer ${gw.admin}` },
+        body: gzip,
+      }),
+    ).toMatchObject({ status: 404 });
     const audit = await gw.send('GET', '/audit?limit=50', {
       headers: { authorization: `Bearer ${readToken}` },
     });
@@ -269,6 +277,23 @@ describe('gateway trust boundary (real HTTP, SQLite)', () => {
     ).toMatchObject({
       status: 400,
     });
+    const nope = await gw.send('GET', '/audit?program=nope', {
+      headers: { authorization: `Bearer ${readToken}` },
+    });
+    expect(nope.body).toEqual([
+      expect.objectContaining({
+        action: 'version.submit',
+        target: 'v1',
+        outcome: 'refused',
+        actor: expect.objectContaining({ name: expect.stringMatching(/^local:/) }),
+        detail: { status: 404, reason: expect.stringMatching(/not registered/) },
+      }),
+    ]);
+    // The read token's refused submit (403) and the unauthenticated writes left no row.
+    const kv = await gw.send('GET', '/audit?program=kv', {
+      headers: { authorization: `Bearer ${readToken}` },
+    });
+    expect((kv.body as { action: string }[]).map((r) => r.action)).toEqual(['program.register']);
   });
 });
 
