@@ -24,11 +24,10 @@
 #include <sys/un.h>
 #include "internal.h"
 
-#define IDLE_CLIENT_MS 30000   /* drop a silent client so others get served */
 
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static pid_t sock_pid;          /* process that owns sock_path */
-static int listen_fd = -1, client_fd = -1;
+static int listen_fd = -1;
 static int prepared;            /* symbol tables and registry walked */
 
 static void unlink_at_exit(void) {
@@ -91,7 +90,7 @@ static int open_socket(void) {
     mode_t old = umask(077);
     int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
-    if (r < 0 || chmod(sa.sun_path, 0600) < 0 || listen(fd, 16) < 0) {
+    if (r < 0 || chmod(sa.sun_path, 0600) < 0 || listen(fd, SOMAXCONN) < 0) {
         fprintf(stderr, "dsu: cannot serve %s: %s\n", sa.sun_path, strerror(errno));
         close(fd);
         return -1;
@@ -101,81 +100,6 @@ static int open_socket(void) {
     return fd;
 }
 
-static void send_all(int fd, const char *b, size_t n) {
-    while (n > 0) {
-        /* MSG_NOSIGNAL: a client that went away must not SIGPIPE the program. */
-        ssize_t r = send(fd, b, n, MSG_NOSIGNAL);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return;
-        b += r; n -= (size_t)r;
-    }
-}
-
-static void reply(int fd, struct dsu__json *j) {
-    if (j->oom) {
-        static const char m[] = "{\"ok\":false,\"error\":\"out of memory building the reply; retry\"}\n";
-        send_all(fd, m, sizeof m - 1);
-        return;
-    }
-    send_all(fd, j->buf ? j->buf : "", j->len);
-    send_all(fd, "\n", 1);
-}
-
-static void handle_line(int fd, const char *line, size_t len) {
-    struct dsu__request *req = malloc(sizeof *req);
-    struct dsu__json j;
-    dsu__json_init(&j);
-    if (!req) { dsu__json_error(&j, "out of memory; retry"); reply(fd, &j); dsu__json_free(&j); return; }
-    if (dsu__proto_parse(line, len, req) < 0) {
-        dsu__json_error(&j, req->error);
-    } else switch (req->kind) {
-        case DSU__REQ_HELLO:    dsu__req_hello(&j); break;
-        case DSU__REQ_STATUS:   dsu__req_status(&j); break;
-        case DSU__REQ_STAGE:    dsu__req_stage(&j, req); break;
-        case DSU__REQ_COMMIT:   dsu__req_commit(&j, req); break;
-        case DSU__REQ_ROLLBACK: dsu__req_rollback(&j, req); break;
-        case DSU__REQ_STACKS:   dsu__req_stacks(&j); break;
-        default: dsu__json_error(&j, dsu__proto_valid_requests);
-    }
-    reply(fd, &j);
-    dsu__json_free(&j);
-    free(req);
-}
-
-static int peer_allowed(int fd) {
-    struct ucred cr;
-    socklen_t l = sizeof cr;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0) return 0;
-    return cr.uid == geteuid() || cr.uid == 0;
-}
-
-static void serve_client(int fd) {
-    static char buf[DSU__MAX_LINE + 2];
-    size_t have = 0;
-    for (;;) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        int r = poll(&p, 1, IDLE_CLIENT_MS);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return;
-        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        have += (size_t)n;
-        char *start = buf, *nl;
-        while ((nl = memchr(start, '\n', have - (size_t)(start - buf)))) {
-            handle_line(fd, start, (size_t)(nl - start));
-            start = nl + 1;
-        }
-        have -= (size_t)(start - buf);
-        memmove(buf, start, have);
-        if (have > DSU__MAX_LINE) {
-            static const char m[] = "{\"ok\":false,\"error\":\"request line longer than 65536 bytes; closing the connection\"}\n";
-            send_all(fd, m, sizeof m - 1);
-            return;
-        }
-    }
-}
-
 static void *control_main(void *arg) {
     (void)arg;
     __atomic_store_n(&dsu__control_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
@@ -183,29 +107,7 @@ static void *control_main(void *arg) {
     prepare();
     if (listen_fd < 0) listen_fd = open_socket();   /* eager start: not opened yet */
     if (listen_fd < 0) return NULL;
-    for (;;) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                struct timespec ts = { 0, 100000000 };
-                nanosleep(&ts, NULL);
-                continue;
-            }
-            fprintf(stderr, "dsu: control socket accept failed: %s; updates disabled\n", strerror(errno));
-            return NULL;
-        }
-        if (!peer_allowed(fd)) {
-            static const char m[] = "{\"ok\":false,\"error\":\"permission denied: connect as the program's user or root\"}\n";
-            send_all(fd, m, sizeof m - 1);
-            close(fd);
-            continue;
-        }
-        client_fd = fd;
-        serve_client(fd);
-        client_fd = -1;
-        close(fd);
-    }
+    dsu__serve(listen_fd);        /* returns only if serving became impossible */
     return NULL;
 }
 
@@ -303,8 +205,8 @@ void dsu__control_start(void) {
  * its socket belongs to the parent.  Start over with our own. */
 void dsu__control_atfork_child(void) {
     if (listen_fd >= 0) close(listen_fd);
-    if (client_fd >= 0) close(client_fd);
-    listen_fd = client_fd = -1;
+    listen_fd = -1;
+    dsu__serve_atfork_child();
     __atomic_store_n(&dsu__lazy_fd, -1, __ATOMIC_RELEASE);
     __atomic_store_n(&started, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&sock_pid, 0, __ATOMIC_RELEASE);

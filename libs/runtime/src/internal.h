@@ -212,6 +212,24 @@ void dsu__req_stacks(struct dsu__json *j);
 const char *dsu__program_name(void);
 const char *dsu__program_build_id(void);
 
+/* ---- stage_worker.c: STAGE's file work off the control thread ---- */
+extern pid_t dsu__worker_tid;   /* atomic; the worker is not a program thread */
+/* Control thread: starts dsu__stage_read(job) on a new unregistered thread
+ * that writes a byte to wake_fd when done.  0, or -1 (a job is running,
+ * or no thread could be created: then do the work yourself). */
+int dsu__worker_start(struct dsu__stage_job *job, int wake_fd);
+int dsu__worker_busy(void);
+/* Control thread: the finished job (worker joined), or NULL if none is. */
+struct dsu__stage_job *dsu__worker_take(void);
+void dsu__worker_atfork_child(void);
+
+/* ---- serve.c: the control thread's event loop ---- */
+/* Serves the listening socket `lfd` forever (poll loop, non-blocking
+ * clients, limits and deadlines: see serve.c and ABI.md section 6);
+ * returns only when serving became impossible, after saying why. */
+void dsu__serve(int lfd);
+void dsu__serve_atfork_child(void);
+
 /* ---- control.c ---- */
 void dsu__control_start(void);
 /* Starts the control thread if it is not running yet (lazy start, see

@@ -559,7 +559,7 @@ static pid_t unknown_thread(void) {
     while ((e = readdir(d))) {
         pid_t tid = (pid_t)atoi(e->d_name);
         if (tid <= 0 || tid == __atomic_load_n(&dsu__control_tid, __ATOMIC_ACQUIRE) ||
-            is_foreign(tid)) continue;
+            tid == __atomic_load_n(&dsu__worker_tid, __ATOMIC_ACQUIRE) || is_foreign(tid)) continue;
         if (!registered_locked(tid)) { found = tid; break; }
     }
     pthread_mutex_unlock(&dsu__reg_lock);
