@@ -142,6 +142,10 @@ extern pthread_cond_t dsu__park_cond;   /* parked threads wait for epoch change 
 extern pthread_cond_t dsu__coord_cond;  /* coordinator waits for parkers */
 extern unsigned dsu__epoch;
 extern int dsu__signo;
+/* DSU_UNSAFE_SKIP_CHECKS=activeness,transactions: the safety evaluation
+ * forces updates where the checks would refuse them, to observe what goes
+ * wrong.  Never set in production; the runtime says so on stderr. */
+extern int dsu__skip_activeness, dsu__skip_txn;
 extern pid_t dsu__control_tid;
 /* local-exec: libdsu is only ever linked into executables (ABI.md section
  * 0), so every wrapper reaches its thread record with a single %fs-relative

@@ -126,7 +126,7 @@ void dsu__park(struct dsu__thread *t, const char *point) {
 void dsu__update_point(const char *name) {
     struct dsu__thread *t = dsu__self;
     if (!t) return;
-    if (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) > 0) {
+    if (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) > 0 && !dsu__skip_txn) {
         /* no update inside a transaction, but the control thread may start */
         if (__atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST) == DSU__PENDING_CONTROL) dsu__control_wake();
         return;
@@ -371,8 +371,22 @@ static void atfork_child(void) {
     dsu__control_atfork_child();
 }
 
+int dsu__skip_activeness, dsu__skip_txn;
+
+/* Parses DSU_UNSAFE_SKIP_CHECKS (see internal.h). */
+static void parse_skip_checks(void) {
+    const char *v = getenv("DSU_UNSAFE_SKIP_CHECKS");
+    if (!v || !*v) return;
+    dsu__skip_activeness = strstr(v, "activeness") != NULL;
+    dsu__skip_txn = strstr(v, "transactions") != NULL;
+    fprintf(stderr, "dsu: DSU_UNSAFE_SKIP_CHECKS=%s: the runtime will apply updates its safety checks "
+                    "refuse (%s%s); for the safety evaluation only, never in production\n", v,
+            dsu__skip_activeness ? "activeness " : "", dsu__skip_txn ? "transactions" : "");
+}
+
 void dsu__threads_init(void) {
     resolve_real();
+    parse_skip_checks();
     dsu__signo = parse_signal(getenv("DSU_SIGNAL"));
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -580,7 +580,7 @@ static int scan_quiescent(unsigned gen, struct result *res, int want_reasons) {
         pid_t tid = __atomic_load_n(&t->tid, __ATOMIC_ACQUIRE);
         if (!tid) { all = 0; if (want_reasons) add_reason(res, "a thread was still starting"); continue; }
         int s = __atomic_load_n(&t->state, __ATOMIC_SEQ_CST);
-        int txn = __atomic_load_n(&t->txn, __ATOMIC_RELAXED);
+        int txn = dsu__skip_txn ? 0 : __atomic_load_n(&t->txn, __ATOMIC_RELAXED);
         if (s == DSU__PARKED) continue;
         char name[32];
         if (s == DSU__BLOCKED && txn == 0) {
@@ -631,7 +631,7 @@ static int check_safe_locked(const struct plan *p, struct result *res) {
             }
         }
         void **frames = s == DSU__PARKED ? t->park_stack : t->sig_stack;
-        int n = s == DSU__PARKED ? t->park_n : t->sig_n;
+        int n = dsu__skip_activeness ? 0 : s == DSU__PARKED ? t->park_n : t->sig_n;
         for (int i = 0; i < n; i++) {
             const struct dsu__sym *sym = dsu__symtab_lookup((uintptr_t)frames[i] - 1);
             if (!sym) continue;

@@ -42,7 +42,7 @@ static inline struct dsu__thread *enter(const char *name) {
 static __attribute__((noinline)) void leave_slow(struct dsu__thread *t) {
     int e = errno;
     /* The implicit update point is named after the call (block()). */
-    if (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0)
+    if (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0 || dsu__skip_txn)
         dsu__park(t, __atomic_load_n(&t->block_name, __ATOMIC_RELAXED));
     else if (__atomic_load_n(&dsu__pending_h, __ATOMIC_SEQ_CST) == DSU__PENDING_CONTROL) dsu__control_wake();
     errno = e;
@@ -344,7 +344,7 @@ static void leave_cond(struct dsu__thread *t, pthread_mutex_t *m, const char *na
     int p = __atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST);
     if (__builtin_expect(p == DSU__PENDING_CONTROL, 0)) {
         dsu__control_wake();    /* no need to drop the mutex for that */
-    } else if (__builtin_expect(p, 0) && __atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0) {
+    } else if (__builtin_expect(p, 0) && (__atomic_load_n(&t->txn, __ATOMIC_RELAXED) == 0 || dsu__skip_txn)) {
         pthread_mutex_unlock(m);
         dsu__park(t, name);
         pthread_mutex_lock(m);
