@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     );
     step(
       'registry',
-      `every step is in ${join(home, 'dsu.sqlite')}; 'DSU_GATEWAY=${up.url} dsu rollouts --json' lists the rollout (${Date.now() - t0} ms in all)`,
+      `every step is in ${join(home, 'dsu.sqlite')}; 'DSU_HOME=${home} DSU_GATEWAY=${up.url} dsu rollouts --json' (the token dsu up wrote is in DSU_HOME) lists the rollout (${Date.now() - t0} ms in all)`,
     );
     const applied = r.results.length > 0 && r.results.every((x) => x.outcome === 'applied');
     if (!applied || lr.failed > 0 || lr.wrong > 0) process.exitCode = 1;
