@@ -18,6 +18,7 @@ export {
   keyIdOf,
   type SigningKey,
 } from './shared/signing';
+export * from './trust';
 export { BoundedText } from './shared/bounded-text';
 export { compileVersion, compilerSubscription, COMPILER } from './compile/compile-version';
 export { generatePatch, patcherSubscription, PATCHER } from './generate-patch/generate-patch';

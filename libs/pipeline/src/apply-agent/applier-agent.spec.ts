@@ -13,6 +13,7 @@ import {
 import { startServices, type RunningServices } from '../pipeline';
 import { openInfra } from '../shared/infra';
 import { approvalMessage, loadOrCreateSigningKey, signApproval } from '../shared/signing';
+import { addTrustedKey } from '../trust/trust-store';
 
 describe('ApplierAgent', () => {
   let home: string;
@@ -106,8 +107,43 @@ describe('ApplierAgent', () => {
         rolloutId: 'r2',
         pid: 7,
         outcome: 'refused',
-        reasons: [expect.stringMatching(/signed by key unknown, not by the trusted checker key/)],
+        reasons: [
+          expect.stringMatching(
+            /signed by key unknown, not by a trusted checker key \(trusted keys: [0-9a-f]{16}; .*dsu keys add/,
+          ),
+        ],
       }),
     ]);
+  });
+
+  it('verifies with any key of the trust store: a rotated-in key added with dsu keys add is accepted', async () => {
+    results.length = 0;
+    const next = loadOrCreateSigningKey(join(home, 'next', 'k.pem'), join(home, 'next', 'k.pub.pem'));
+    const signed = (key: typeof next) =>
+      command({
+        rolloutId: `r-${key.keyId}`,
+        pids: [9],
+        keyId: key.keyId,
+        signature: signApproval(
+          key,
+          approvalMessage({
+            patchId: 'p1',
+            bundleSha256: 'a'.repeat(64),
+            fromBuildId: 'b1',
+            toBuildId: 'b2',
+          }),
+        ),
+      });
+    await send(signed(next));
+    await settle(1);
+    expect(results[0].reasons).toEqual([
+      expect.stringMatching(/signed by key .*, not by a trusted checker key/),
+    ]);
+    addTrustedKey(join(home, 'keys', 'trusted'), join(home, 'next', 'k.pub.pem'), 'next-checker');
+    await send(signed(next));
+    await settle(2);
+    // past the signature: the (absent) bundle is what stops it now
+    expect(results[1]).toMatchObject({ pid: 9, outcome: 'refused' });
+    expect(results[1].reasons.join()).not.toMatch(/signature|trusted/);
   });
 });

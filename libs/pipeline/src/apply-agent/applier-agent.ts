@@ -15,7 +15,8 @@ import {
 } from '@dsu/events';
 import type { Log, Outbox } from '@dsu/outbox';
 import type { PipelineInfra } from '../shared/infra';
-import { approvalMessage, loadTrustedKey, verifyApproval } from '../shared/signing';
+import { approvalMessage } from '../shared/signing';
+import { describeTrust, loadTrustStore, verifyWithTrustStore } from '../trust/trust-store';
 import { unpackTo } from '../shared/tarball';
 
 export const APPLIER = 'applier';
@@ -147,23 +148,28 @@ export class ApplierAgent {
     return results;
   }
 
-  /** Downloads, verifies (hash, signature, targets) and unpacks the bundle; cached per patch id. */
+  /**
+   * Downloads, verifies (hash, signature, targets) and unpacks the bundle; cached per patch id.
+   * The signature verifies when any key of the trust store (DSU_TRUSTED_KEY, else the local
+   * checker key, plus `dsu keys add`) verifies it, so keys can be rotated without downtime.
+   */
   private async fetchBundle(cmd: UpdateCommandV1): Promise<string> {
-    const trusted = loadTrustedKey(this.infra.config.trustedKeyPath);
-    if (cmd.keyId !== trusted.keyId)
-      throw new Error(
-        `the command is signed by key ${cmd.keyId}, not by the trusted checker key ${trusted.keyId}`,
-      );
+    const store = loadTrustStore(this.infra.config.keys);
     const msg = approvalMessage({
       patchId: cmd.patchId,
       bundleSha256: cmd.bundleSha256,
       fromBuildId: cmd.fromBuildId,
       toBuildId: cmd.toBuildId,
     });
-    if (!verifyApproval(trusted.publicKey, msg, cmd.signature))
+    if (!verifyWithTrustStore(store, msg, cmd.signature)) {
+      if (!store.keys.some((k) => k.keyId === cmd.keyId))
+        throw new Error(
+          `the command is signed by key ${cmd.keyId}, not by a trusted checker key (${describeTrust(store)})`,
+        );
       throw new Error(
         `the checker's signature on patch ${cmd.patchId} does not verify; refusing to apply it`,
       );
+    }
     const dir = join(this.infra.config.home, 'applier', this.host, 'bundles', cmd.patchId);
     if (!existsSync(join(dir, 'manifest.json'))) {
       const bytes = await this.download(cmd.bundleSha256);

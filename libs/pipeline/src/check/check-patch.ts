@@ -44,7 +44,7 @@ export async function checkPatch(
     let signature: string | null = null;
     let keyId: string | null = null;
     if (check.verdict === 'approved') {
-      const key = loadOrCreateSigningKey(infra.config.signingKeyPath, infra.config.trustedKeyPath);
+      const key = loadOrCreateSigningKey(infra.config.keys.signingKey, infra.config.keys.signingPublicKey);
       signature = signApproval(
         key,
         approvalMessage({

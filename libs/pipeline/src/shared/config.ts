@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { defaultRunDir } from '@dsu/control-client';
+import { sandboxModeFromEnv, type SandboxMode } from '@dsu/instrument';
 import { dsuHome } from '@dsu/persistence';
+import { type KeyPaths, keyPathsFromEnv } from '../trust/key-paths';
 import { type ArchiveLimits, archiveLimitsFromEnv } from './archive-limits';
 
 /** Settings of the pipeline services, all from the environment (DESIGN.md §10). */
@@ -21,6 +23,10 @@ export interface PipelineConfig {
    * registry (a build request that was dead-lettered, or a compiler that never answered).
    */
   buildDeadlineMs: number;
+  /** How the compiler isolates builds (`DSU_BUILD_SANDBOX`: required, auto, off); docs/build-sandbox.md. */
+  buildSandbox: SandboxMode;
+  /** What a sandboxed build must not see: DSU_HOME, the artifact store, key locations set apart. */
+  buildHidden: string[];
   /** Limits of submitted source archives (gateway upload and compiler unpack). */
   archiveLimits: ArchiveLimits;
   /** Largest request body the gateway accepts for a source upload (compressed bytes). */
@@ -30,9 +36,8 @@ export interface PipelineConfig {
   gatewayUrl?: string;
   /** Bearer token for those downloads (`DSU_ARTIFACTS_TOKEN`, else `DSU_TOKEN`): a `read` token. */
   gatewayToken?: string;
-  /** The checker's signing key (private) and the public key appliers trust. */
-  signingKeyPath: string;
-  trustedKeyPath: string;
+  /** The checker's signing key and the trust store appliers verify approvals with. */
+  keys: KeyPaths;
 }
 
 function positive(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
@@ -58,12 +63,19 @@ export function pipelineConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Pip
       'DSU_BUILD_DEADLINE_MS',
       Math.max(30 * 60_000, 3 * positive(env, 'DSU_BUILD_TIMEOUT_MS', 10 * 60_000)),
     ),
+    buildSandbox: sandboxModeFromEnv(env, 'DSU_BUILD_SANDBOX', 'required'),
+    buildHidden: [
+      home,
+      env.DSU_ARTIFACTS_DIR,
+      env.DSU_SIGNING_KEY && dirname(env.DSU_SIGNING_KEY),
+      env.DSU_TRUSTED_KEYS_DIR,
+      ...(env.DSU_TRUSTED_KEY ?? '').split(/[,:]/),
+    ].filter((p): p is string => !!p),
     archiveLimits: archiveLimitsFromEnv(env),
     uploadMaxBytes: positive(env, 'DSU_MAX_UPLOAD_BYTES', 256 * 1024 * 1024),
     applyTimeoutMs: positive(env, 'DSU_APPLY_TIMEOUT_MS', 5000),
     gatewayUrl: env.DSU_ARTIFACTS_URL || undefined,
     gatewayToken: env.DSU_ARTIFACTS_TOKEN || env.DSU_TOKEN || undefined,
-    signingKeyPath: env.DSU_SIGNING_KEY ?? join(home, 'keys', 'checker-ed25519.pem'),
-    trustedKeyPath: env.DSU_TRUSTED_KEY ?? join(home, 'keys', 'checker-ed25519.pub.pem'),
+    keys: keyPathsFromEnv(env),
   };
 }

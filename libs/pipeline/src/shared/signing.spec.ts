@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -35,6 +35,38 @@ describe('approval signatures (Ed25519)', () => {
     expect(verifyApproval(trusted.publicKey, approvalMessage(approval), 'AAAA' + sig.slice(4))).toBe(false);
     expect(verifyApproval(trusted.publicKey, approvalMessage(approval), 'not base64 at all')).toBe(false);
   });
+
+  it('creates the signing key once when several processes race for it', async () => {
+    const { fork } = await import('node:child_process');
+    const script = join(dir, 'race.js');
+    // Each child waits for 'go', then creates (or loads) 40 fresh keys: with four children some
+    // of them meet inside the same creation, which must still yield one key per path.
+    writeFileSync(
+      script,
+      `require(${JSON.stringify(require.resolve('ts-node/register/transpile-only'))});` +
+        `const { join } = require('node:path');` +
+        `const { loadOrCreateSigningKey } = require(${JSON.stringify(join(__dirname, 'signing.ts'))});` +
+        `process.send('ready');` +
+        `process.on('message', () => { const ids = [];` +
+        ` for (let i = 0; i < 40; i++) ids.push(loadOrCreateSigningKey(join(process.argv[2], String(i), 'k.pem'), join(process.argv[2], String(i), 'k.pub.pem')).keyId);` +
+        ` process.send(ids); process.disconnect(); });`,
+    );
+    const children = Array.from({ length: 4 }, () => fork(script, [join(dir, 'race')], { stdio: 'pipe' }));
+    const results = children.map(
+      (child) =>
+        new Promise<string[]>((resolve, reject) => {
+          let err = '';
+          child.stderr?.on('data', (d) => (err += d));
+          child.on('message', (m) => Array.isArray(m) && resolve(m as string[]));
+          child.on('exit', (code) => code && reject(new Error(`a racing process failed: ${err}`)));
+        }),
+    );
+    await Promise.all(children.map((c) => new Promise((r) => c.once('message', r))));
+    for (const c of children) c.send('go');
+    const ids = await Promise.all(results);
+    for (let i = 0; i < 40; i++) expect(new Set(ids.map((l) => l[i])).size).toBe(1);
+    expect(readdirSync(join(dir, 'race', '7')).sort()).toEqual(['k.pem', 'k.pub.pem']);
+  }, 60_000);
 
   it('says where the trusted key is expected when it is missing', () => {
     expect(() => loadTrustedKey(join(dir, 'missing.pem'))).toThrow(
