@@ -20,6 +20,7 @@ describe('dsu command', () => {
       'rollouts',
       'token',
       'audit',
+      'keys',
     ])
       expect(help).toMatch(new RegExp(`\\n  ${c} `));
   });

@@ -10,8 +10,9 @@ import {
 } from './commands/remote';
 import { upCommand } from './commands/up';
 import { auditCommand, tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands/access';
+import { applyCommand } from './commands/apply';
+import { keysAddCommand, keysListCommand, keysRemoveCommand } from './commands/keys';
 import {
-  applyCommand,
   buildCommand,
   checkCommand,
   defaultRunDir,
@@ -118,13 +119,40 @@ export function buildProgram(): Command {
 
   program
     .command('apply')
-    .description('apply a patch bundle to a running process; exit 0 only when applied')
+    .description(
+      'apply a checked, signed patch bundle to a running process (refused when unsigned, altered, rejected or for another build); exit 0 only when applied',
+    )
     .argument('<patch-dir>')
     .addOption(pid)
     .addOption(timeout)
     .addOption(runDir)
+    .option(
+      '--allow-unsigned',
+      'LOCAL DEVELOPMENT ONLY: apply a bundle that was never checked or whose signature does not verify (a rejected verdict is still refused)',
+    )
     .addOption(json)
     .action(action((dir: string, o) => applyCommand(dir, o, createOutput(Boolean(o.json)))));
+
+  const keys = program
+    .command('keys')
+    .description(
+      'the local signing key (dsu check signs approved bundles with it) and the trusted public keys (dsu apply and the applier accept their signatures)',
+    )
+    .addOption(json)
+    .action(action((o) => keysListCommand(createOutput(Boolean(o.json)))));
+  keys
+    .command('add')
+    .description("trust a checker's Ed25519 public key (PEM), e.g. the next key during a rotation")
+    .argument('<public-key-file>')
+    .option('--name <name>', 'a name shown by dsu keys (default: the file name)')
+    .addOption(json)
+    .action(action((file: string, o) => keysAddCommand(file, o, createOutput(Boolean(o.json)))));
+  keys
+    .command('remove')
+    .description('stop trusting a key added with dsu keys add')
+    .argument('<keyId>', "the key's id (see 'dsu keys')")
+    .addOption(json)
+    .action(action((id: string, o) => keysRemoveCommand(id, createOutput(Boolean(o.json)))));
 
   program
     .command('rollback')

@@ -32,6 +32,21 @@ export function readBundle(dir: string): { manifest: PatchManifest; soPath: stri
  */
 export async function applyBundle(pid: number, bundleDir: string, runDir: string, timeoutMs: number): Promise<ApplyResult> {
   const { manifest, soPath } = readBundle(bundleDir);
+  return applyVerifiedBundle(pid, soPath, manifest, runDir, timeoutMs);
+}
+
+/**
+ * STAGE + COMMIT of a bundle whose manifest the caller has already verified (e.g. against a
+ * signature): the manifest is not read again, and the runtime loads `soPath` only if it still
+ * hashes to `manifest.soSha256`, so a file swapped after the verification is refused.
+ */
+export async function applyVerifiedBundle(
+  pid: number,
+  soPath: string,
+  manifest: Pick<PatchManifest, 'patchId' | 'soSha256'>,
+  runDir: string,
+  timeoutMs: number,
+): Promise<ApplyResult> {
   return withControl(pid, runDir, async (c) => {
     const t0 = Date.now();
     const staged = await c.stage(soPath, manifest.soSha256, manifest.patchId);

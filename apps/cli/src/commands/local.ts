@@ -1,10 +1,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyBundle, defaultRunDir, listProcesses, rollbackProcess, withControl } from '@dsu/control-client';
+import { defaultRunDir, listProcesses, rollbackProcess, withControl } from '@dsu/control-client';
 import { buildVersion } from '@dsu/instrument';
 import { buildPatch, rebuildPatch, UnsupportedChangeError, type DataSpec } from '@dsu/patch-gen';
 import YAML from 'yaml';
 import type { Output } from '../output';
+import { signCheckedBundle } from './bundle-signing';
 
 /** `dsu build <src-dir> --out <dir>` */
 export async function buildCommand(
@@ -123,7 +124,8 @@ export async function patchCommand(
 
 /**
  * `dsu check <patch-dir>`: for now the bundle's integrity (schema, hash, id) and that it changes
- * something; the safety analysis of a later issue deepens it. Writes verdict.json.
+ * something; the safety analysis of a later issue deepens it. Writes verdict.json and, when
+ * approved, signature.json signed with the local key (docs/bundle-signing.md).
  */
 export async function checkCommand(dir: string, out: Output): Promise<number> {
   // The same rules as the checker service, so the command and the pipeline agree on a verdict
@@ -132,16 +134,19 @@ export async function checkCommand(dir: string, out: Output): Promise<number> {
   const { patchId, verdict, findings, updatePoints } = checkBundle(dir);
   const result = { verdict, findings, updatePoints, patchId, checkedAt: new Date().toISOString() };
   if (patchId) writeFileSync(join(dir, 'verdict.json'), JSON.stringify(result, null, 2) + '\n');
+  // an approved bundle is signed with the local key, as the checker service signs (dsu apply verifies)
+  const signature = patchId ? await signCheckedBundle(dir, verdict === 'approved', out) : null;
   for (const f of findings)
     out.log(`${f.severity}: ${f.rule}${f.location ? ` (${f.location})` : ''}: ${f.message}`);
   if (updatePoints.allowed.length) out.log(`update points allowed: ${updatePoints.allowed.join(', ')}`);
   for (const d of updatePoints.denied) out.log(`update point denied: ${d.name} (${d.rules.join(', ')})`);
   out.log(`verdict: ${verdict}`);
-  out.result(result);
+  out.result({ ...result, signature });
   return verdict === 'approved' ? 0 : 1;
 }
 
-function describeOutcome(
+/** Prints an update's outcome as lines (apply and rollback). */
+export function describeOutcome(
   r: { outcome: string; pauseUs: number; updatePoint: string | null; reasons: string[] },
   out: Output,
   what: string,
@@ -156,32 +161,6 @@ function describeOutcome(
         '  (the program keeps running its current code; `dsu stacks --pid <pid>` shows where its threads are)',
       );
   }
-}
-
-/** `dsu apply <patch-dir> --pid <pid>`: exit 0 only when applied. */
-export async function applyCommand(
-  dir: string,
-  opts: { pid: number; timeoutMs: number; runDir: string },
-  out: Output,
-): Promise<number> {
-  const r = await applyBundle(opts.pid, dir, opts.runDir, opts.timeoutMs);
-  describeOutcome(r, out, `patch ${r.patchId.slice(0, 16)} on pid ${r.pid}`);
-  // data patches: how many live instances were transformed and how long it took (ABI.md §10);
-  // lazily transformed types wait for their instances' first touch
-  if (r.lazyTypes) out.log(`${r.lazyTypes} type(s) transformed lazily: heap instances on their first touch`);
-  out.result({
-    outcome: r.outcome,
-    pauseUs: r.pauseUs,
-    updatePoint: r.updatePoint,
-    reasons: r.reasons,
-    patchId: r.patchId,
-    pid: r.pid,
-    stageMs: r.stageMs,
-    buildId: r.buildId,
-    ...(r.instances !== undefined ? { instances: r.instances, transformUs: r.transformUs } : {}),
-    ...(r.lazyTypes ? { lazyTypes: r.lazyTypes } : {}),
-  });
-  return r.outcome === 'applied' ? 0 : 1;
 }
 
 /** `dsu rollback --pid <pid>` */

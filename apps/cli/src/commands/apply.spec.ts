@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { computePatchId, type PatchManifest } from '@dsu/patch-format';
+import { createOutput } from '../output';
+import { applyCommand } from './apply';
+
+// `dsu apply` against a fake control socket that records every request: a refused bundle must
+// never reach STAGE or COMMIT (the wrong-build check needs STATUS, nothing more).
+
+const PID = 4242;
+
+function writeBundle(dir: string, so: string, verdict: 'approved' | 'rejected' | null): PatchManifest {
+  mkdirSync(join(dir, 'models'), { recursive: true });
+  writeFileSync(join(dir, 'patch.so'), so);
+  writeFileSync(join(dir, 'models', 'from.json'), '{}');
+  const body: Omit<PatchManifest, 'patchId'> = {
+    format: 1,
+    program: 'kv',
+    from: { buildId: 'b1', version: 'v1' },
+    to: { buildId: 'b2', version: 'v2' },
+    soSha256: createHash('sha256').update(so).digest('hex'),
+    functions: [{ key: 'handle', change: 'body', newSymbol: '__dsu_impl_handle__v2' }],
+    types: [],
+    globals: [],
+    allowedUpdatePoints: ['serve:loop'],
+  };
+  const manifest = { ...body, patchId: computePatchId(body, Buffer.from(so)) };
+  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+  if (verdict)
+    writeFileSync(
+      join(dir, 'verdict.json'),
+      JSON.stringify({
+        verdict,
+        patchId: manifest.patchId,
+        findings:
+          verdict === 'rejected' ? [{ rule: 'activeness', severity: 'error', message: 'always active' }] : [],
+        updatePoints: { allowed: ['serve:loop'], denied: [] },
+      }),
+    );
+  return manifest;
+}
+
+describe('dsu apply: signed bundles only', () => {
+  let home: string;
+  let runDir: string;
+  let server: Server;
+  let requests: string[];
+  let running = { program: 'kv', buildId: 'b1' };
+  const saved = { home: process.env.DSU_HOME, trusted: process.env.DSU_TRUSTED_KEY };
+
+  beforeEach(async () => {
+    home = mkdtempSync(join(tmpdir(), 'dsu-apply-'));
+    process.env.DSU_HOME = home;
+    delete process.env.DSU_TRUSTED_KEY;
+    runDir = join(home, 'run');
+    mkdirSync(runDir);
+    requests = [];
+    running = { program: 'kv', buildId: 'b1' };
+    server = createServer((sock) => {
+      let buf = '';
+      sock.on('data', (d) => {
+        buf += d;
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          const verb = line.split(' ')[0];
+          requests.push(verb);
+          const reply =
+            verb === 'STATUS'
+              ? {
+                  ok: true,
+                  protocol: 1,
+                  pid: PID,
+                  ...running,
+                  threads: [],
+                  updatePoints: [],
+                  patches: [],
+                  staged: null,
+                }
+              : verb === 'STAGE'
+                ? { ok: true, staged: 'x', fromBuildId: 'b1', toBuildId: 'b2', functions: 1 }
+                : {
+                    ok: true,
+                    outcome: 'applied',
+                    pauseUs: 7,
+                    updatePoint: 'serve:loop',
+                    buildId: 'b2',
+                    reasons: [],
+                  };
+          sock.write(JSON.stringify(reply) + '\n');
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(join(runDir, `${PID}.sock`), r));
+  });
+  afterEach(async () => {
+    await new Promise((r) => server.close(r));
+    rmSync(home, { recursive: true, force: true });
+    process.env.DSU_HOME = saved.home;
+    if (saved.trusted !== undefined) process.env.DSU_TRUSTED_KEY = saved.trusted;
+    jest.restoreAllMocks();
+  });
+
+  async function apply(dir: string, allowUnsigned = false) {
+    const printed: string[] = [];
+    const warned: string[] = [];
+    jest.spyOn(console, 'log').mockImplementation((l: string) => void printed.push(l));
+    jest
+      .spyOn(process.stderr, 'write')
+      .mockImplementation((l: string | Uint8Array) => (warned.push(String(l)), true));
+    const code = await applyCommand(
+      dir,
+      { pid: PID, timeoutMs: 1000, runDir, allowUnsigned },
+      createOutput(true),
+    );
+    jest.restoreAllMocks();
+    expect(printed).toHaveLength(1);
+    return { code, json: JSON.parse(printed[0]), stderr: warned.join('') };
+  }
+  const sign = async (dir: string) => {
+    const { keyPathsFromEnv, loadOrCreateSigningKey, signBundleDir } = await import('@dsu/pipeline');
+    const paths = keyPathsFromEnv();
+    signBundleDir(dir, loadOrCreateSigningKey(paths.signingKey, paths.signingPublicKey));
+  };
+
+  it('applies a signed, approved bundle for the running build', async () => {
+    const dir = join(home, 'b');
+    const m = writeBundle(dir, 'so v2', 'approved');
+    await sign(dir);
+    const r = await apply(dir);
+    expect(r).toMatchObject({
+      code: 0,
+      json: {
+        outcome: 'applied',
+        pauseUs: 7,
+        updatePoint: 'serve:loop',
+        reasons: [],
+        patchId: m.patchId,
+        signature: { verified: true },
+      },
+    });
+    expect(r.json.allowUnsigned).toBeUndefined();
+    expect(requests).toEqual(['STATUS', 'STAGE', 'COMMIT']);
+  });
+
+  it('refuses unchecked, unsigned, rejected and altered bundles without contacting the process', async () => {
+    const dir = join(home, 'b');
+    writeBundle(dir, 'so v2', null);
+    expect(await apply(dir)).toMatchObject({
+      code: 1,
+      json: { outcome: 'refused', pauseUs: 0, updatePoint: null, refusal: 'not-checked' },
+    });
+    writeBundle(dir, 'so v2', 'approved');
+    const unsigned = await apply(dir);
+    expect(unsigned).toMatchObject({ code: 1, json: { outcome: 'refused', refusal: 'unsigned' } });
+    expect(unsigned.json.reasons).toEqual([expect.stringMatching(/not signed.*dsu check/)]);
+    await sign(dir);
+    writeBundle(dir, 'evil so', 'approved'); // patch.so replaced, soSha256, patchId and verdict recomputed
+    expect(await apply(dir)).toMatchObject({
+      code: 1,
+      json: {
+        outcome: 'refused',
+        refusal: 'altered',
+        reasons: [
+          expect.stringMatching(/changed after it was signed \(manifest.json, patch.so, verdict.json\)/),
+        ],
+      },
+    });
+    writeBundle(dir, 'so v2', 'rejected');
+    expect(await apply(dir, true)).toMatchObject({
+      code: 1,
+      json: { outcome: 'refused', refusal: 'rejected' },
+    });
+    expect(requests).toEqual([]);
+  });
+
+  it('refuses a bundle for another build or program after STATUS, never staging it', async () => {
+    const dir = join(home, 'b');
+    writeBundle(dir, 'so v2', 'approved');
+    await sign(dir);
+    running = { program: 'kv', buildId: 'b0' };
+    expect(await apply(dir)).toMatchObject({
+      code: 1,
+      json: {
+        outcome: 'refused',
+        refusal: 'wrong-build',
+        reasons: [expect.stringMatching(/pid 4242 runs build b0, but patch .* moves build b1/)],
+      },
+    });
+    running = { program: 'other', buildId: 'b1' };
+    expect(await apply(dir)).toMatchObject({ code: 1, json: { refusal: 'wrong-program' } });
+    expect(requests).toEqual(['STATUS', 'STATUS']);
+  });
+
+  it('--allow-unsigned applies an unchecked bundle and says so on stderr and in the JSON', async () => {
+    const dir = join(home, 'b');
+    writeBundle(dir, 'so v2', null);
+    const r = await apply(dir, true);
+    expect(r).toMatchObject({
+      code: 0,
+      json: {
+        outcome: 'applied',
+        allowUnsigned: true,
+        signature: { verified: false, allowUnsigned: true },
+        warnings: [expect.stringMatching(/never checked/)],
+      },
+    });
+    expect(r.stderr).toMatch(/WARNING: --allow-unsigned.*local development only/);
+    expect(requests).toEqual(['STATUS', 'STAGE', 'COMMIT']);
+  });
+
+  it('reports an unreachable process as {"error": {"code", "message"}}', async () => {
+    const dir = join(home, 'b');
+    writeBundle(dir, 'so v2', 'approved');
+    await sign(dir);
+    await new Promise((r) => server.close(r));
+    rmSync(join(runDir, `${PID}.sock`), { force: true });
+    server = createServer();
+    const r = await apply(dir);
+    expect(r).toMatchObject({
+      code: 1,
+      json: { error: { code: 'control', message: expect.stringMatching(/no control socket/) } },
+    });
+  });
+});
