@@ -53,6 +53,10 @@ struct ck {
              init_array, init_arraysz, fini_array, fini_arraysz, versym, verneed,
              verdef, textrel;
     uint64_t nsyms;
+    uint64_t relacount, pltgot;
+    uint64_t has;                    /* bit t: tag t (< 64) present */
+    const Elf64_Phdr *relro;
+    uint64_t *funcs; size_t nfuncs;  /* STT_FUNC starts from .symtab, sorted */
     unsigned char *covered;        /* init/fini array slots a relocation sets */
     size_t ninit, nfini;
 };
@@ -111,9 +115,18 @@ static int64_t load_flags(const struct ck *c, uint64_t vaddr, uint64_t len) {
     return -1;
 }
 
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Code the loader will call: inside an executable PT_LOAD and, when the
+ * file has function symbols, the start of one (a corrupted pointer into
+ * the middle of a function would run whatever bytes are there). */
 static int is_code(const struct ck *c, uint64_t vaddr) {
     int64_t f = load_flags(c, vaddr, 1);
-    return f >= 0 && (f & PF_X);
+    if (f < 0 || !(f & PF_X)) return 0;
+    return !c->nfuncs || bsearch(&vaddr, c->funcs, c->nfuncs, sizeof *c->funcs, cmp_u64) != NULL;
 }
 
 /* ---- ELF header and program headers ---- */
@@ -167,6 +180,9 @@ static int check_load(struct ck *c, unsigned i, const Elf64_Phdr *p, const Elf64
         return fail(c, "%s claims addresses 0x%llx+0x%llx (more than 4 GiB)", what, (unsigned long long)p->p_vaddr, (unsigned long long)p->p_memsz);
     if (p->p_offset > c->n || p->p_filesz > c->n - p->p_offset)
         return truncated(c, what, p->p_offset + p->p_filesz);  /* sums of values < 2^64/2: no wrap that matters for a message */
+    if (prev && p->p_offset < prev->p_offset + prev->p_filesz)
+        return fail(c, "%s maps file bytes from %llu, which the previous PT_LOAD (up to %llu) maps already",
+                    what, (unsigned long long)p->p_offset, (unsigned long long)(prev->p_offset + prev->p_filesz));
     if (prev && p->p_vaddr < prev->p_vaddr + prev->p_memsz)
         return fail(c, "%s at 0x%llx overlaps or precedes the previous PT_LOAD (ending at 0x%llx); loads must be sorted and disjoint",
                     what, (unsigned long long)p->p_vaddr, (unsigned long long)(prev->p_vaddr + prev->p_memsz));
@@ -206,6 +222,11 @@ static int check_phdrs(struct ck *c) {
             if (c->tls) return fail(c, "two PT_TLS segments");
             if (p->p_filesz > p->p_memsz) return fail(c, "%s has p_filesz > p_memsz", what);
             c->tls = p;
+        } else if (p->p_type == PT_GNU_STACK && (p->p_flags & PF_X)) {
+            return fail(c, "%s asks for an executable stack", what);
+        } else if (p->p_type == PT_GNU_RELRO) {
+            if (c->relro) return fail(c, "two PT_GNU_RELRO segments");
+            c->relro = p;
         } else if (p->p_type == PT_INTERP && (p->p_filesz == 0 || c->b[p->p_offset + p->p_filesz - 1] != 0)) {
             return fail(c, "%s is not a NUL-terminated path", what);
         }
@@ -213,6 +234,24 @@ static int check_phdrs(struct ck *c) {
     if (!nloads) return fail(c, "no PT_LOAD segment");
     if (!dyn) return fail(c, "no PT_DYNAMIC segment (not a shared object)");
     c->dyn = dyn;
+    /* The loader adjusts the dynamic section in place (l_addr). */
+    int64_t df = load_flags(c, dyn->p_vaddr, dyn->p_memsz);
+    if (df < 0 || !(df & PF_W)) return fail(c, "PT_DYNAMIC is not inside a writable PT_LOAD");
+    /* RELRO: the loader makes [down(start), down(end)) read-only after
+     * relocating; those pages must hold file bytes of one writable load
+     * (a larger range would make .data/.bss read-only under the patch). */
+    if (c->relro) {
+        const Elf64_Phdr *r = c->relro;
+        uint64_t lo = r->p_vaddr & ~4095ull, hi = (r->p_vaddr + r->p_memsz) & ~4095ull;
+        int ok = 0;
+        for (unsigned i = 0; i < c->phnum; i++) {
+            const Elf64_Phdr *p = &c->ph[i];
+            if (p->p_type == PT_LOAD && (p->p_flags & PF_W) && r->p_vaddr >= p->p_vaddr &&
+                r->p_vaddr + r->p_memsz <= p->p_vaddr + p->p_memsz && hi <= p->p_vaddr + p->p_filesz) ok = 1;
+        }
+        if (!ok && hi > lo) return fail(c, "PT_GNU_RELRO 0x%llx+0x%llx is not inside the file part of one writable PT_LOAD",
+                                        (unsigned long long)r->p_vaddr, (unsigned long long)r->p_memsz);
+    }
     /* Segments the loader reads through its mapping must be mapped from the
      * file: the dynamic section, notes, RELRO (mprotect'ed), TLS image. */
     for (unsigned i = 0; i < c->phnum; i++) {
@@ -262,6 +301,12 @@ static int check_shdrs(struct ck *c) {
             return truncated(c, what, s->sh_offset + s->sh_size);
         if (s->sh_link >= shnum) return fail(c, "%s links to section %u of %u", what, s->sh_link, shnum);
         if (names && s->sh_name >= names->sh_size) return fail(c, "%s has its name at %u, past the name table", what, s->sh_name);
+        /* Sections and segments must agree on where loaded bytes come from
+         * (a corrupted p_offset would map other bytes as code). */
+        if ((s->sh_flags & SHF_ALLOC) && s->sh_type != SHT_NOBITS && s->sh_size &&
+            file_off(c, s->sh_addr, s->sh_size) != (int64_t)s->sh_offset)
+            return fail(c, "%s (0x%llx+%llu at byte %llu) is not where the program headers map it", what,
+                        (unsigned long long)s->sh_addr, (unsigned long long)s->sh_size, (unsigned long long)s->sh_offset);
         if (s->sh_type == SHT_STRTAB && s->sh_size && c->b[s->sh_offset + s->sh_size - 1] != 0)
             return fail(c, "string table %s is not NUL-terminated", what);
         if (s->sh_type == SHT_SYMTAB || s->sh_type == SHT_DYNSYM) {
@@ -269,11 +314,18 @@ static int check_shdrs(struct ck *c) {
             if (s->sh_entsize != sizeof(Elf64_Sym) || s->sh_size % sizeof(Elf64_Sym))
                 return fail(c, "symbol table %s has entry size %llu and size %llu", what, (unsigned long long)s->sh_entsize, (unsigned long long)s->sh_size);
             if (str->sh_type != SHT_STRTAB) return fail(c, "symbol table %s links to section %u, not a string table", what, s->sh_link);
-            for (uint64_t k = 0; k < s->sh_size / sizeof(Elf64_Sym); k++) {
+            size_t nsym = (size_t)(s->sh_size / sizeof(Elf64_Sym));
+            uint64_t *f = realloc(c->funcs, (c->nfuncs + nsym + 1) * sizeof *f);
+            if (!f) return fail(c, "out of memory");
+            c->funcs = f;
+            for (size_t k = 0; k < nsym; k++) {
                 Elf64_Sym sym;
                 memcpy(&sym, c->b + s->sh_offset + k * sizeof sym, sizeof sym);
                 if (sym.st_name >= str->sh_size && sym.st_name)
-                    return fail(c, "symbol %llu of %s has its name past its string table", (unsigned long long)k, what);
+                    return fail(c, "symbol %zu of %s has its name past its string table", k, what);
+                /* .symtab only: .dynsym lacks local functions (_init, frame_dummy) */
+                if (s->sh_type == SHT_SYMTAB && ELF64_ST_TYPE(sym.st_info) == STT_FUNC && sym.st_shndx != SHN_UNDEF)
+                    c->funcs[c->nfuncs++] = sym.st_value;
             }
         }
     }
@@ -293,6 +345,7 @@ static int read_dynamic(struct ck *c) {
             return fail(c, "the dynamic section has no DT_NULL inside its PT_LOAD");
         memcpy(&d, c->b + off + k * sizeof d, sizeof d);
         uint64_t v = d.d_un.d_val;
+        if (d.d_tag >= 0 && d.d_tag < 64) c->has |= 1ull << d.d_tag;
         switch (d.d_tag) {
         case DT_NULL: return 0;
         case DT_STRTAB: c->strtab = v; break;       case DT_STRSZ: c->strsz = v; break;
@@ -309,6 +362,7 @@ static int read_dynamic(struct ck *c) {
         case DT_FINI_ARRAYSZ: c->fini_arraysz = v; break;
         case DT_VERSYM: c->versym = v; break;       case DT_VERNEED: c->verneed = v; break;
         case DT_VERDEF: c->verdef = v; break;       case DT_TEXTREL: c->textrel = 1; break;
+        case DT_RELACOUNT: c->relacount = v; break; case DT_PLTGOT: c->pltgot = v; break;
         case DT_FLAGS: if (v & DF_TEXTREL) c->textrel = 1; break;
         case DT_REL: case DT_RELSZ: case DT_RELENT:
             return fail(c, "DT_REL relocations (this machine uses DT_RELA)");
@@ -421,6 +475,11 @@ static int check_dynsyms(struct ck *c) {
         Elf64_Sym s;
         memcpy(&s, c->b + off + k * sizeof s, sizeof s);
         if (s.st_name >= c->strsz) return fail(c, "dynamic symbol %llu has its name past the string table", (unsigned long long)k);
+        /* A local or hidden/protected reference binds inside the object:
+         * undefined, the loader resolves it to the load address itself. */
+        if (s.st_shndx == SHN_UNDEF && k && (ELF64_ST_VISIBILITY(s.st_other) != STV_DEFAULT ||
+                                             ELF64_ST_BIND(s.st_info) == STB_LOCAL))
+            return fail(c, "undefined dynamic symbol %llu is local or not of default visibility", (unsigned long long)k);
         if (s.st_shndx == SHN_UNDEF || s.st_shndx == SHN_ABS) continue;
         if (ELF64_ST_TYPE(s.st_info) == STT_TLS) {
             if (!c->tls || s.st_value > c->tls->p_memsz || s.st_size > c->tls->p_memsz - s.st_value)
@@ -533,6 +592,19 @@ static int check_init(struct ck *c) {
 /* Version tables: need/def chains inside the file with names in the string
  * table, and every DT_VERSYM index one of the versions they define (the
  * loader indexes its version array with it unchecked). */
+/* True when string `off` of the dynamic string table equals a DT_NEEDED
+ * entry's (the loader asserts that every DT_VERNEED file is one). */
+static int is_needed(const struct ck *c, uint64_t off) {
+    const char *str = (const char *)c->b + file_off(c, c->strtab, 0);
+    int64_t doff = file_off(c, c->dyn->p_vaddr, 0);
+    for (uint64_t k = 0;; k++) {
+        Elf64_Dyn d;
+        memcpy(&d, c->b + doff + k * sizeof d, sizeof d);   /* read_dynamic found DT_NULL */
+        if (d.d_tag == DT_NULL) return 0;
+        if (d.d_tag == DT_NEEDED && strcmp(str + d.d_un.d_val, str + off) == 0) return 1;
+    }
+}
+
 static int check_versions(struct ck *c) {
     uint64_t high = 0;
     /* The loader follows vn_next/vna_next/vd_next until 0 (ignoring the
@@ -542,6 +614,7 @@ static int check_versions(struct ck *c) {
         if (o < 0 || a % 4) return fail(c, "DT_VERNEED entry at 0x%llx is not inside a PT_LOAD's file part", (unsigned long long)a);
         Elf64_Verneed v; memcpy(&v, c->b + o, sizeof v);
         if (v.vn_version != 1 || v.vn_file >= c->strsz) return fail(c, "DT_VERNEED entry at 0x%llx is invalid", (unsigned long long)a);
+        if (!is_needed(c, v.vn_file)) return fail(c, "DT_VERNEED names a library that is not in DT_NEEDED");
         for (uint64_t x = a + v.vn_aux;;) {
             int64_t xo = file_off(c, x, sizeof(Elf64_Vernaux));
             if (xo < 0 || x % 4) return fail(c, "DT_VERNEED auxiliary entry at 0x%llx is not inside a PT_LOAD's file part", (unsigned long long)x);
@@ -567,6 +640,8 @@ static int check_versions(struct ck *c) {
         if (!v.vd_next) break;
         a += v.vd_next;
     }
+    if ((c->verneed || c->verdef) && !c->versym)
+        return fail(c, "DT_VERNEED/DT_VERDEF without DT_VERSYM");
     if (!c->versym) return 0;
     /* The loader indexes its version array (high + 1 entries, none at all
      * when high is 0) with every DT_VERSYM entry, unchecked. */
@@ -580,13 +655,48 @@ static int check_versions(struct ck *c) {
     return 0;
 }
 
+/* Tags the loader reads together: with one present and its partner
+ * missing it dereferences NULL (or fails an assertion, which ends the
+ * whole process). */
+static int check_pairs(struct ck *c) {
+    static const struct { int a, b; const char *an, *bn; } need[] = {
+        { DT_INIT_ARRAY, DT_INIT_ARRAYSZ, "DT_INIT_ARRAY", "DT_INIT_ARRAYSZ" },
+        { DT_FINI_ARRAY, DT_FINI_ARRAYSZ, "DT_FINI_ARRAY", "DT_FINI_ARRAYSZ" },
+        { DT_RELA, DT_RELASZ, "DT_RELA", "DT_RELASZ" },
+        { DT_RELA, DT_RELAENT, "DT_RELA", "DT_RELAENT" },
+        { DT_JMPREL, DT_PLTRELSZ, "DT_JMPREL", "DT_PLTRELSZ" },
+        { DT_JMPREL, DT_PLTREL, "DT_JMPREL", "DT_PLTREL" },
+        { DT_RELR, DT_RELRSZ, "DT_RELR", "DT_RELRSZ" },
+        { DT_RELR, DT_RELRENT, "DT_RELR", "DT_RELRENT" },
+    };
+    for (size_t i = 0; i < sizeof need / sizeof *need; i++)
+        if ((c->has >> need[i].a & 1) && !(c->has >> need[i].b & 1))
+            return fail(c, "%s without %s", need[i].an, need[i].bn);
+    if ((c->has >> DT_RELAENT & 1) && c->relaent != sizeof(Elf64_Rela)) return fail(c, "DT_RELAENT %llu, want %zu", (unsigned long long)c->relaent, sizeof(Elf64_Rela));
+    if ((c->has >> DT_PLTREL & 1) && c->pltrel != DT_RELA) return fail(c, "DT_PLTREL %llu, want DT_RELA", (unsigned long long)c->pltrel);
+    if ((c->has >> DT_RELRENT & 1) && c->relrent != 8) return fail(c, "DT_RELRENT %llu, want 8", (unsigned long long)c->relrent);
+    return 0;
+}
+
 static int check_dynamic(struct ck *c) {
-    if (read_dynamic(c) < 0 || check_strings(c) < 0 || check_dynsyms(c) < 0 ||
+    if (read_dynamic(c) < 0 || check_pairs(c) < 0 || check_strings(c) < 0 || check_dynsyms(c) < 0 ||
         check_init(c) < 0 || check_versions(c) < 0) return -1;
-    if (c->relasz && c->relaent && c->relaent != sizeof(Elf64_Rela)) return fail(c, "DT_RELAENT %llu, want %zu", (unsigned long long)c->relaent, sizeof(Elf64_Rela));
-    if (c->pltrelsz && c->pltrel != DT_RELA) return fail(c, "DT_PLTREL %llu, want DT_RELA", (unsigned long long)c->pltrel);
     c->covered = calloc(c->ninit + c->nfini + 1, 1);
     if (!c->covered) return fail(c, "out of memory");
+    /* The loader applies the first DT_RELACOUNT entries as relative ones
+     * without looking at their type. */
+    uint64_t nrel = c->relasz / sizeof(Elf64_Rela), lead = 0;
+    int64_t ro = c->rela ? file_off(c, c->rela, c->relasz) : -1;
+    for (; ro >= 0 && lead < nrel && lead < c->relacount; lead++) {
+        Elf64_Rela e; memcpy(&e, c->b + ro + lead * sizeof e, sizeof e);
+        if (ELF64_R_TYPE(e.r_info) != R_RELATIVE) break;
+    }
+    if (c->relacount && lead < (c->relacount < nrel ? c->relacount : nrel))
+        return fail(c, "DT_RELACOUNT %llu, but only the first %llu relocations are relative", (unsigned long long)c->relacount, (unsigned long long)lead);
+    if (c->pltgot) {
+        int64_t pf = load_flags(c, c->pltgot, 24);
+        if (pf < 0 || !(pf & PF_W)) return fail(c, "DT_PLTGOT 0x%llx is not inside a writable PT_LOAD", (unsigned long long)c->pltgot);
+    }
     int r = check_rela(c, "DT_RELA", c->rela, c->relasz) < 0 || check_rela(c, "DT_JMPREL", c->jmprel, c->pltrelsz) < 0 ||
             check_relr(c) < 0 ? -1 : 0;
     for (size_t i = 0; r == 0 && i < c->ninit + c->nfini; i++)
@@ -605,7 +715,9 @@ int dsu__elf_check(const void *data, size_t size, const char *what,
     c.b = data; c.n = size; c.what = what ? what : "?";
     c.err = err; c.errn = errn; c.info = info;
     if (info) memset(info, 0, sizeof *info);
-    if (check_ehdr(&c) < 0 || check_phdrs(&c) < 0 || check_shdrs(&c) < 0 || check_dynamic(&c) < 0)
-        return -1;
-    return 0;
+    int r = check_ehdr(&c) < 0 || check_phdrs(&c) < 0 || check_shdrs(&c) < 0 ? -1 : 0;
+    if (r == 0 && c.nfuncs) qsort(c.funcs, c.nfuncs, sizeof *c.funcs, cmp_u64);
+    if (r == 0) r = check_dynamic(&c);
+    free(c.funcs);
+    return r;
 }
