@@ -88,6 +88,10 @@ export function buildProgram(): Command {
       '--layout-from <build-dir>',
       'keep the struct capacities of an earlier build (patches from this build then apply to processes started from it)',
     )
+    .option(
+      '--sandbox',
+      'build in the sandbox the compiler service uses: no network, only the build directory writable, $DSU_HOME invisible (docs/build-sandbox.md)',
+    )
     .addOption(json)
     .action(action((src: string, o) => buildCommand(src, o, createOutput(Boolean(o.json)))));
 

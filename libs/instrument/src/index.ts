@@ -22,6 +22,13 @@ export {
 export { runDsuCc, compileUnit, linkProgram, type ObjectSidecar, type DsuCcContext } from './dsu-cc';
 export { startCompileServer, runWithCompileServer, compileClientPath, decodeCompileRequest, type CompileServer, type CompileRequest } from './compile-server';
 export { buildVersion, dsuCcPath, type BuildVersionOptions, type BuiltVersion } from './build-version';
+export {
+  probeSandbox,
+  sandboxModeFromEnv,
+  SANDBOX_UID,
+  type SandboxMode,
+  type SandboxOptions,
+} from './build-sandbox';
 export { locateRuntime, type RuntimeLocation } from './runtime-location';
 export {
   planData,

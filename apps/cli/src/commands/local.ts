@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { defaultRunDir, listProcesses, rollbackProcess, withControl } from '@dsu/control-client';
 import { buildVersion } from '@dsu/instrument';
@@ -21,6 +22,7 @@ export async function buildCommand(
     slop?: string;
     data?: boolean;
     layoutFrom?: string;
+    sandbox?: boolean;
   },
   out: Output,
 ): Promise<number> {
@@ -36,6 +38,10 @@ export async function buildCommand(
     slop: opts.slop,
     dataUpdates: opts.data !== false,
     layoutFrom: opts.layoutFrom,
+    // A user's own code builds with their rights unless they ask for the sandbox.
+    sandbox: opts.sandbox
+      ? { mode: 'required', hide: [process.env.DSU_HOME || join(homedir(), '.dsu')] }
+      : undefined,
     onOutput: (line) => {
       steps++;
       out.progress(`[${steps}] ${line}`);

@@ -104,6 +104,9 @@ async function build(
     timeoutMs: infra.config.buildTimeoutMs,
     maxOutputBytes: infra.config.buildOutputMax,
     onOutput,
+    // The submitted code is not ours: make, the compile server and clang run in the sandbox,
+    // where the artifact store, the keys and the database do not exist.
+    sandbox: { mode: infra.config.buildSandbox, hide: infra.config.buildHidden },
   });
   const exe = await infra.store.put(await readFile(join(out, built.executable)));
   const model = await infra.store.put(await readFile(join(out, built.model)));
