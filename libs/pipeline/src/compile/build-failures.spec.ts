@@ -1,7 +1,7 @@
 // A build that goes wrong ends in `dsu.build.failed` with the reason and leaves no work directory
 // behind; a version never stays `building` (the registry's deadline ends it); dead letters are
 // logged. Run on the embedded default (in-process bus + SQLite) and over a real Kafka broker.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -159,6 +159,32 @@ describe.each([
       /src\/config\.h is a symbolic link to \/etc\/passwd, outside the submitted tree; replace it with the file itself/,
     );
     expect(error).not.toMatch(/TAR_/);
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 60_000);
+
+  it('a source artifact changed on disk fails the build saying so', async () => {
+    const good = tgz([{ path: 'main.c', body: 'int main(void) { return 0; }\n' }]);
+    const { sha256 } = await running.infra.store.put(good);
+    const file = running.infra.store.pathOf(sha256);
+    chmodSync(file, 0o644);
+    writeFileSync(file, tgz([{ path: 'main.c', body: 'int main(void) { return 1; }\n' }]));
+    const data = {
+      program: 'p',
+      version: 'tampered',
+      sourceSha256: sha256,
+      bin: null,
+      updatePoints: [],
+      layoutFromModelSha256: null,
+    };
+    await bus.publish(
+      Topics.buildRequested,
+      createEvent({ type: currentType(Topics.buildRequested), source: 'test', data }),
+      'p',
+    );
+    const failed = await failedFor('tampered');
+    expect((failed.event.data as { error: string }).error).toMatch(
+      new RegExp(`^the source artifact ${sha256} is corrupted on disk`),
+    );
     expect(readdirSync(tmp)).toEqual([]);
   }, 60_000);
 

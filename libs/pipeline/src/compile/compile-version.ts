@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import {
   type BuildCompletedV1,
   type BuildFailedV1,
@@ -79,13 +81,12 @@ async function build(
   onOutput: (line: string) => void,
 ): Promise<Omit<BuildCompletedV1, 'durationMs'>> {
   const src = join(work, 'src');
-  await extractArchive(await infra.store.stream(req.sourceSha256), src, infra.config.archiveLimits).catch(
-    (err: unknown) => {
-      throw err instanceof ArchiveRefusedError
-        ? new Error(`the submitted source was refused: ${err.message}`)
-        : err;
-    },
-  );
+  const source = Readable.from(verified(await infra.store.stream(req.sourceSha256), req.sourceSha256));
+  await extractArchive(source, src, infra.config.archiveLimits).catch((err: unknown) => {
+    throw err instanceof ArchiveRefusedError
+      ? new Error(`the submitted source was refused: ${err.message}`)
+      : err;
+  });
   const out = join(work, 'build');
   // Keep the struct capacities of the program's lineage (see BuildRequestedV1).
   let layoutFrom: string | undefined;
@@ -120,6 +121,20 @@ async function build(
     modelSha256: model.sha256,
     buildDirSha256: dir.sha256,
   };
+}
+
+/** Passes an artifact through, failing at its end when its content does not match its name. */
+async function* verified(stream: Readable, sha256: string): AsyncGenerator<Buffer> {
+  const hash = createHash('sha256');
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    yield chunk;
+  }
+  const actual = hash.digest('hex');
+  if (actual !== sha256)
+    throw new Error(
+      `the source artifact ${sha256} is corrupted on disk (its content hashes to ${actual}); submit the version again`,
+    );
 }
 
 /**

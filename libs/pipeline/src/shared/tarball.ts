@@ -57,7 +57,8 @@ async function walkArchive(
   const fail = (err: unknown) => {
     if (failure) return;
     failure = err;
-    parser.abort(err instanceof Error ? err : new Error(String(err)));
+    // tar decorates the error it is given (code TAR_ABORT): give it a copy, keep ours intact.
+    parser.abort(new Error(err instanceof Error ? err.message : String(err)));
     release(asRefusal(err));
     // The entry being read gets no more data: end it so the sink finishes (and the chain settles).
     current?.end();
