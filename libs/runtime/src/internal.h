@@ -232,6 +232,12 @@ void dsu__worker_atfork_child(void);
  * clients, limits and deadlines: see serve.c and ABI.md section 6);
  * returns only when serving became impossible, after saying why. */
 void dsu__serve(int lfd);
+/* From inside a COMMIT/ROLLBACK on the control thread (between rounds,
+ * and every ~16 ms of a round that waits for a thread to get quiescent):
+ * answers, without waiting, the HELLO and STATUS requests (and malformed
+ * lines) that have arrived, accepts new clients and sends pending replies;
+ * every other request waits for the update to end. */
+void dsu__serve_quick(void);
 void dsu__serve_atfork_child(void);
 
 /* ---- control.c ---- */

@@ -47,6 +47,7 @@ struct client {
     uint64_t stage_seq;
     int closing;          /* drop once `out` is sent */
     int eof;              /* the client sent all it will send */
+    int held;             /* a request waits for the COMMIT/ROLLBACK to end */
     int dead;
 };
 
@@ -54,6 +55,9 @@ static struct client *clients[MAX_CLIENTS];
 static int nclients;
 static int wake[2] = { -1, -1 };
 static struct client *stage_client;   /* whose STAGE the worker has */
+static struct client *current;        /* whose request is being handled */
+static int quick;                     /* inside COMMIT/ROLLBACK: see dsu__serve_quick */
+static int serving_fd = -1;
 static uint64_t stage_seq;
 
 static const char busy_msg[] =
@@ -125,7 +129,18 @@ static int handle_line(struct client *c, const char *line, size_t len) {
 
 /* Answers the complete lines in c's buffer, in order, until one has to
  * wait (STAGE) or too many replies are unread. */
+/* During a COMMIT/ROLLBACK only requests that read nothing the update
+ * changes halfway are answered: HELLO, STATUS and malformed lines. */
+static int quick_ok(const char *line, size_t len) {
+    struct dsu__request *r = malloc(sizeof *r);
+    if (!r) return 0;
+    int ok = dsu__proto_parse(line, len, r) < 0 || r->kind == DSU__REQ_HELLO || r->kind == DSU__REQ_STATUS;
+    free(r);
+    return ok;
+}
+
 static void process(struct client *c) {
+    if (c == current) return;            /* re-entered from its own COMMIT */
     while (!c->dead && !c->closing && !c->stage && c->out_len - c->out_off < MAX_OUT) {
         char *nl = c->in_len ? memchr(c->in, '\n', c->in_len) : NULL;
         if (!nl) {
@@ -136,8 +151,11 @@ static void process(struct client *c) {
             return;
         }
         size_t len = (size_t)(nl - c->in);
+        if (quick && !quick_ok(c->in, len)) { c->held = 1; return; }
         c->active_ns = dsu__now_ns();
+        current = c;
         handle_line(c, c->in, len);
+        current = NULL;
         c->in_len -= len + 1;
         memmove(c->in, nl + 1, c->in_len);
         c->line_ns = c->in_len ? dsu__now_ns() : 0;
@@ -300,6 +318,7 @@ void dsu__serve(int lfd) {
         return;
     }
     uint64_t accept_after = 0;
+    serving_fd = lfd;
     for (;;) {
         uint64_t now = dsu__now_ns();
         int timeout = expire(now);
@@ -337,6 +356,8 @@ void dsu__serve(int lfd) {
         if (r > 0 && (pf[0].revents & POLLIN) && accept_some(lfd) < 0)
             accept_after = dsu__now_ns() + 100 * MS;   /* out of fds: let some close */
         stage_next();
+        for (int i = 0; i < nclients; i++)
+            if (clients[i]->held) { clients[i]->held = 0; process(clients[i]); }
         for (int i = 0; i < nclients; i++) {
             if (clients[i]->out_off < clients[i]->out_len && !clients[i]->dead) on_writable(clients[i]);
         }
@@ -351,6 +372,35 @@ void dsu__serve(int lfd) {
     }
 }
 
+/* Contract: see internal.h.  Called from inside a request (the main loop
+ * is mid-iteration), so it adds clients only at the end of the array,
+ * never removes one (drops are marked and done by the main loop), uses a
+ * poll array of its own and starts or finishes no STAGE. */
+void dsu__serve_quick(void) {
+    static struct pollfd qp[MAX_CLIENTS + 1];
+    if (serving_fd < 0 || quick) return;
+    quick = 1;
+    int n0 = nclients;
+    qp[0] = (struct pollfd){ serving_fd, POLLIN, 0 };
+    for (int i = 0; i < n0; i++) {
+        struct client *c = clients[i];
+        short ev = c->out_off < c->out_len ? POLLOUT : 0;
+        if (!c->closing && !c->eof && !c->stage && !c->held && c != current) ev |= POLLIN;
+        qp[i + 1] = (struct pollfd){ c->dead ? -1 : c->fd, ev, 0 };
+    }
+    if (poll(qp, (nfds_t)n0 + 1, 0) > 0) {
+        for (int i = 0; i < n0; i++) {
+            struct client *c = clients[i];
+            short re = qp[i + 1].revents;
+            if (c->dead || !re) continue;
+            if (re & POLLOUT) on_writable(c);
+            if (!c->dead && (re & POLLIN)) on_readable(c);
+        }
+        if (qp[0].revents & POLLIN) accept_some(serving_fd);
+    }
+    quick = 0;
+}
+
 /* In a forked child: the parent's clients and pipe are not ours. */
 void dsu__serve_atfork_child(void) {
     for (int i = 0; i < nclients; i++) {
@@ -362,5 +412,8 @@ void dsu__serve_atfork_child(void) {
     if (wake[1] >= 0) close(wake[1]);
     wake[0] = wake[1] = -1;
     stage_client = NULL;
+    current = NULL;
+    quick = 0;
+    serving_fd = -1;
     dsu__worker_atfork_child();
 }

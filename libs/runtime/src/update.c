@@ -718,6 +718,10 @@ static enum outcome run_update(const struct plan *p, long timeout_ms, struct res
                 }
             }
             if (last) break;
+            /* A round still waiting after ~2 ms waits for a thread that is
+             * slow to get quiescent (maybe until the deadline): answer
+             * HELLO/STATUS every ~16 ms meanwhile (tens of microseconds). */
+            if (iter >= 20 && iter % 16 == 0) dsu__serve_quick();
             coord_wait(deadline, iter);
         }
         if (getenv("DSU_DEBUG"))
@@ -778,7 +782,9 @@ static enum outcome run_update(const struct plan *p, long timeout_ms, struct res
             return TIMEOUT;
         }
         uint64_t nap = deadline - now < RETRY_PAUSE_NS ? deadline - now : RETRY_PAUSE_NS;
-        struct timespec ts = { 0, (long)nap };
+        dsu__serve_quick();             /* threads run now: answer HELLO/STATUS */
+        uint64_t spent = dsu__now_ns() - now;
+        struct timespec ts = { 0, (long)(spent < nap ? nap - spent : 0) };
         nanosleep(&ts, NULL);
     }
 }

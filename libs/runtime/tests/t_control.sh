@@ -55,3 +55,20 @@ check "served again once they left" has "$r" '"ok":true'
 r=$(tctl $PID COMMIT 3000)
 check "the big patch still applies" has "$r" '"outcome":"applied"' '"buildId":"loop-v2"'
 check "program exits cleanly" stop $PID
+
+# A COMMIT that cannot succeed (a thread never gets quiescent) runs until
+# its timeout; HELLO and STATUS are answered meanwhile, STAGE waits.
+OUT=$RUN/spin.out
+LOOP_SPIN=1 start loop "$OUT" || exit 1
+ctl $PID STAGE "$P" "$(sha "$P")" v2 >/dev/null
+"$DSUCTL" $PID COMMIT 4000 > "$RUN/commit.out" 2>&1 &
+CM=$!
+sleep 0.5
+r=$("$C" status "$RUN/$PID.sock" 5)
+echo "# STATUS during a 4 s COMMIT: $r"
+ms=${r#max_ms=}
+check "STATUS answered within 500 ms during a long COMMIT" test "${ms:-99999}" -lt 500
+wait $CM
+r=$(cat "$RUN/commit.out")
+check "the COMMIT still times out naming the thread" has "$r" '"outcome":"timeout"' "'spinner' did not reach"
+check "spin program exits cleanly" stop $PID
