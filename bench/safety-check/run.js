@@ -1,6 +1,7 @@
 // dsu check's time (the safety analysis) on a 10k-line program and on sqlite3.c's model, beside
 // the compile time; writes bench/results/safety-check.json. Options: --runs N (default 3) --out FILE
 'use strict';
+/* global structuredClone */
 const fs = require('node:fs');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
