@@ -50,8 +50,8 @@ const sandboxed = (more: Partial<BuildVersionOptions> = {}): BuildVersionOptions
 const build = (src: string, opts: BuildVersionOptions) => buildVersion(src, join(work, `out-${++n}`), opts);
 
 describe('the build sandbox', () => {
-  it('is available here (bubblewrap installed, user namespaces allowed)', () => {
-    expect(probeSandbox()).toEqual({ ok: true });
+  it('is available here (bubblewrap installed, user namespaces allowed)', async () => {
+    expect(await probeSandbox()).toEqual({ ok: true });
   });
 
   it('builds a normal program, and gives the output back to the caller', async () => {
@@ -134,7 +134,7 @@ describe('the build sandbox', () => {
   });
 
   it('says what to install when it is required and unavailable', async () => {
-    expect(probeSandbox({ PATH: '/nonexistent' })).toEqual({
+    expect(await probeSandbox({ PATH: '/nonexistent' })).toEqual({
       ok: false,
       reason: expect.stringMatching(
         /needs bubblewrap, which is not installed: install it \(Debian\/Ubuntu: apt-get install bubblewrap/,

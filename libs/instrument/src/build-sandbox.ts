@@ -1,15 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import {
-  chownSync,
-  existsSync,
-  lchownSync,
-  lstatSync,
-  mkdtempSync,
-  readdirSync,
-  realpathSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, lchownSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve, sep } from 'node:path';
 
@@ -163,21 +154,21 @@ export function sandboxCommand(
 }
 
 type Probe = { ok: true } | { ok: false; reason: string };
-const probes = new Map<string, Probe>();
+const probes = new Map<string, Promise<Probe>>();
 
 /**
  * Whether the sandbox works on this machine (bwrap present, user namespaces allowed), checked
- * once by running `true` in it; otherwise the reason and what to install.
+ * once per PATH by running `true` in it (asynchronously: a service's event loop keeps going);
+ * otherwise the reason and what to install.
  */
-export function probeSandbox(env: NodeJS.ProcessEnv = process.env): Probe {
-  const known = probes.get(env.PATH ?? '');
-  if (known) return known;
-  const probe = runProbe(env);
-  probes.set(env.PATH ?? '', probe);
+export function probeSandbox(env: NodeJS.ProcessEnv = process.env): Promise<Probe> {
+  const key = env.PATH ?? '';
+  let probe = probes.get(key);
+  if (!probe) probes.set(key, (probe = runProbe(env)));
   return probe;
 }
 
-function runProbe(env: NodeJS.ProcessEnv): Probe {
+async function runProbe(env: NodeJS.ProcessEnv): Promise<Probe> {
   if (!findOnPath('bwrap', env)) {
     return {
       ok: false,
@@ -185,17 +176,23 @@ function runProbe(env: NodeJS.ProcessEnv): Probe {
         'the build sandbox needs bubblewrap, which is not installed: install it (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), or set DSU_BUILD_SANDBOX=off to build without isolation',
     };
   }
-  const dir = mkdtempSync(join(tmpdir(), 'dsu-sandbox-probe-'));
-  let r: ReturnType<typeof spawnSync>;
+  const dir = await mkdtemp(join(tmpdir(), 'dsu-sandbox-probe-'));
+  let r: { code: number | null; stderr: string };
   try {
-    if (isRoot()) chownSync(dir, SANDBOX_UID, SANDBOX_UID);
+    if (isRoot()) await chown(dir, SANDBOX_UID, SANDBOX_UID);
     const cmd = sandboxCommand(dir, dir, ['/bin/true'], { PATH: '/usr/bin:/bin' });
-    r = spawnSync(cmd.file, cmd.args, { encoding: 'utf8', timeout: 10_000 });
+    r = await new Promise((res) => {
+      let stderr = '';
+      const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', (err) => res({ code: null, stderr: err.message }));
+      child.on('close', (code) => res({ code, stderr }));
+    });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
-  if (r.status === 0) return { ok: true };
-  const why = (String(r.stderr ?? '') || r.error?.message || `exit ${r.status}`).trim().split('\n')[0];
+  if (r.code === 0) return { ok: true };
+  const why = (r.stderr || `exit ${r.code}`).trim().split('\n')[0];
   return {
     ok: false,
     reason: `the build sandbox (bubblewrap) does not work on this machine: ${why}; allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu an AppArmor profile for bwrap), or set DSU_BUILD_SANDBOX=off to build without isolation`,
@@ -213,9 +210,9 @@ export function chownTree(dir: string, uid: number, gid: number): void {
 }
 
 /** True when builds should run in the sandbox under `mode`; throws the reason when it is required but unavailable. */
-export function useSandbox(mode: SandboxMode, env: NodeJS.ProcessEnv = process.env): boolean {
+export async function useSandbox(mode: SandboxMode, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   if (mode === 'off') return false;
-  const probe = probeSandbox(env);
+  const probe = await probeSandbox(env);
   if (probe.ok) return true;
   if (mode === 'required') throw new Error(probe.reason);
   return false;

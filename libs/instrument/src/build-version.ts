@@ -100,7 +100,7 @@ export async function buildVersion(
   if (opts.bin !== undefined) checkBin(opts.bin);
   const capacities = opts.layoutFrom ? capacitiesOf(opts.layoutFrom) : '';
   // Throws the reason (what to install) when the sandbox is required and unavailable.
-  const sandboxed = useSandbox(opts.sandbox?.mode ?? 'off');
+  const sandboxed = await useSandbox(opts.sandbox?.mode ?? 'off');
   rmSync(out, { recursive: true, force: true });
   const root = join(out, 'src');
   mkdirSync(root, { recursive: true });
