@@ -294,6 +294,11 @@ function dsuCli(args, timeoutMs = 120_000) {
   try { json = JSON.parse((r.stdout || '').trim().split('\n').pop()); } catch { /* not json */ }
   return { code: r.status, json, stderr: r.stderr };
 }
+/** `dsu check`: dsu apply takes only checked bundles signed by a trusted key (the local one). */
+function checkAndSign(bundle) {
+  const r = dsuCli(['check', bundle, '--json'], 600_000);
+  if (r.code !== 0 || r.json?.verdict !== 'approved') throw new Error(`dsu check ${bundle}: ${JSON.stringify(r.json) || r.stderr}`);
+}
 /** The workerpool main thread waits in sigwait(), which dsu-cc does not wrap; this bench-only
  *  variant waits in nanosleep() (wrapped) and checks for a pending SIGTERM/SIGINT instead. */
 function workerpoolBenchVariant(srcDir, dst) {
@@ -397,6 +402,7 @@ function benchPause() {
   }
   let r = dsuCli(['patch', path.join(wp, 'v1'), path.join(wp, 'v2'), '--out', path.join(wp, 'p12'), '--json'], 600_000);
   if (r.code !== 0) throw new Error(`dsu patch workerpool: ${r.stderr}`);
+  checkAndSign(path.join(wp, 'p12'));
   {
     const s = startServer(path.join(wp, 'v1', 'workerpool'), ['0'], { env: { ...process.env, DSU_RUN_DIR: RUN_DIR } });
     const a = dsuCli(['apply', path.join(wp, 'p12'), '--pid', String(s.pid), '--timeout-ms', '2000', '--run-dir', RUN_DIR, '--json']);
@@ -423,6 +429,7 @@ function benchPause() {
       }
       r = dsuCli(['patch', path.join(wpb, 'v1'), path.join(wpb, 'v2'), '--out', path.join(wpb, 'p12'), '--json'], 600_000);
       if (r.code !== 0) throw new Error(`dsu patch workerpool-bench: ${r.stderr}`);
+      checkAndSign(path.join(wpb, 'p12'));
       log(`pause: workerpool (bench variant) ${PAIRS} apply/rollback pairs under light load`);
       res.workerpool = { fixture: 'test/fixtures/workerpool v1->v2, main.c: sigwait() loop -> nanosleep()+sigpending() loop (bench copy only)', threads: wpThreads, load: wpLoad, ...pauseRun('wp', path.join(wpb, 'v1'), 'workerpool', path.join(wpb, 'p12'), 'wp', PAIRS) };
     } else {
@@ -438,6 +445,7 @@ function benchPause() {
   }
   r = dsuCli(['patch', path.join(ps, 'v1'), path.join(ps, 'v2'), '--out', path.join(ps, 'p12'), '--json'], 600_000);
   if (r.code !== 0) throw new Error(`dsu patch pollserver: ${r.stderr}`);
+  checkAndSign(path.join(ps, 'p12'));
   log(`pause: pollserver ${PAIRS} apply/rollback pairs under light load`);
   res.pollserver = { fixture: 'test/fixtures/pollserver v1->v2 (unmodified), --update-point serve:loop', load: '2 connections, PING / SET / GET, 1 ms think time', ...pauseRun('ps', path.join(ps, 'v1'), 'pollserver', path.join(ps, 'p12'), 'ps', PAIRS) };
   return res;

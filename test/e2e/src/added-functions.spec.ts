@@ -40,6 +40,8 @@ beforeAll(async () => {
   for (const [a, b] of [['v1', 'v2'], ['v2', 'v3']]) {
     const r = await dsu(['patch', path.join(work, 'build', a), path.join(work, 'build', b), '--out', path.join(work, `${a}-${b}`)]);
     expect(r.code).toBe(0);
+    // dsu apply takes only checked, signed bundles: dsu check signs with the local key
+    expect(await dsu(['check', path.join(work, `${a}-${b}`)])).toMatchObject({ code: 0, json: { verdict: 'approved' } });
   }
 }, 180_000);
 

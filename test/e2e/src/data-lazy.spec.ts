@@ -45,12 +45,15 @@ beforeAll(async () => {
   p12 = path.join(work, 'p12');
   const a = await dsu(['patch', dir('v1'), dir('v2'), '--out', p12, '--transform', 'lazy']);
   expect(a.code).toBe(0);
+  // dsu apply takes only checked, signed bundles: dsu check signs with the local key
+  expect(await dsu(['check', p12])).toMatchObject({ code: 0, json: { verdict: 'approved' } });
   // v2 -> v4 lazily through patch.yaml alone (mode per type), with the address transformer
   const spec = path.join(work, 'v2-v4.lazy.yaml');
   fs.writeFileSync(spec, ['types:', '  struct rec:', '    mode: lazy', '    fields:', '      addr: |', '        __builtin_memcpy(n->addr, old, 4);', ''].join('\n'));
   p24 = path.join(work, 'p24');
   const b = await dsu(['patch', dir('v2'), dir('v4'), '--out', p24, '--spec', spec]);
   expect(b.code).toBe(0);
+  expect(await dsu(['check', p24])).toMatchObject({ code: 0, json: { verdict: 'approved' } });
 }, 300_000);
 afterAll(async () => {
   await stopAllServers();

@@ -34,15 +34,37 @@ async function build(version: string, extra: string[] = []): Promise<void> {
   expect(r).toMatchObject({ code: 0, json: { program: 'datalist', version } });
 }
 
-async function patch(from: string, to: string, extra: string[] = []): Promise<{ out: string; json: Record<string, unknown> }> {
+// Bundles applied without `dsu check` (and so with --allow-unsigned): ones the safety analysis
+// rejects, applied so that the runtime's own refusal is what the test sees.
+const unchecked = new Set<string>();
+
+async function patch(
+  from: string,
+  to: string,
+  extra: string[] = [],
+  opts: { check: boolean } = { check: true },
+): Promise<{ out: string; json: Record<string, unknown> }> {
   const out = path.join(work, 'datalist', `${from}-${to}`);
   const r = await dsu(['patch', dir(from), dir(to), '--out', out, '--transform', 'eager', ...extra]);
   expect(r.code).toBe(0);
+  // dsu apply takes only checked, signed bundles: dsu check signs with the local key
+  if (opts.check) expect(await dsu(['check', out])).toMatchObject({ code: 0, json: { verdict: 'approved' } });
+  else unchecked.add(out);
   return { out, json: r.json };
 }
 
 const apply = (bundle: string, pid: number, timeoutMs = 5000) =>
-  dsu(['apply', bundle, '--pid', String(pid), '--timeout-ms', String(timeoutMs), '--run-dir', runDir]);
+  dsu([
+    'apply',
+    bundle,
+    '--pid',
+    String(pid),
+    '--timeout-ms',
+    String(timeoutMs),
+    '--run-dir',
+    runDir,
+    ...(unchecked.has(bundle) ? ['--allow-unsigned'] : []),
+  ]);
 
 describe('datalist: struct layout change on 10k live heap instances, eager', () => {
   let server: RunningServer;
@@ -59,7 +81,8 @@ describe('datalist: struct layout change on 10k live heap instances, eager', () 
     const p = await patch('v1', 'v2');
     p12 = p.out;
     manifest = JSON.parse(fs.readFileSync(path.join(p12, 'manifest.json'), 'utf8')) as Record<string, unknown>;
-    p23 = (await patch('v2', 'v3')).out;
+    // outgrows its room: dsu check rejects it (capacity); the runtime must refuse it as well
+    p23 = (await patch('v2', 'v3', [], { check: false })).out;
     p24 = (await patch('v2', 'v4', ['--spec', path.join(fixtureSourceDir('datalist', 'v1'), '..', 'v2-v4.patch.yaml')])).out;
     server = await startServer(path.join(dir('v1'), 'datalist'), { env: { DSU_RUN_DIR: runDir } });
   }, 240_000);
