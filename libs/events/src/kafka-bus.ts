@@ -88,16 +88,28 @@ export class KafkaBus implements EventBus {
     this.consumers.push(consumer);
     await consumer.run({
       autoCommit: false,
-      eachMessage: async ({ topic, partition, message }) => {
+      eachMessage: async ({ topic, partition, message, heartbeat }) => {
         const key = message.key?.toString() ?? null;
-        await deliver(message.value ?? Buffer.alloc(0), this.pipelineTopic(topic), key, sub, (letter) =>
-          this.send(this.topicName(Topics.deadLetter), key, Buffer.from(JSON.stringify(letter))),
-        );
+        // kafkajs heartbeats only between messages: a handler running longer than the session
+        // timeout (a 10-minute build) would get this member evicted and the consumer crashed.
+        const beat = setInterval(() => void heartbeat().catch(() => undefined), this.heartbeatEveryMs());
+        try {
+          await deliver(message.value ?? Buffer.alloc(0), this.pipelineTopic(topic), key, sub, (letter) =>
+            this.send(this.topicName(Topics.deadLetter), key, Buffer.from(JSON.stringify(letter))),
+          );
+        } finally {
+          clearInterval(beat);
+        }
         await consumer.commitOffsets([
           { topic, partition, offset: (BigInt(message.offset) + 1n).toString() },
         ]);
       },
     });
+  }
+
+  /** How often a long handler heartbeats: a third of the session timeout (kafkajs default 30 s). */
+  private heartbeatEveryMs(): number {
+    return Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3));
   }
 
   async close(): Promise<void> {
