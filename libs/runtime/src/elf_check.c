@@ -681,8 +681,6 @@ static int check_pairs(struct ck *c) {
 static int check_dynamic(struct ck *c) {
     if (read_dynamic(c) < 0 || check_pairs(c) < 0 || check_strings(c) < 0 || check_dynsyms(c) < 0 ||
         check_init(c) < 0 || check_versions(c) < 0) return -1;
-    c->covered = calloc(c->ninit + c->nfini + 1, 1);
-    if (!c->covered) return fail(c, "out of memory");
     /* The loader applies the first DT_RELACOUNT entries as relative ones
      * without looking at their type. */
     uint64_t nrel = c->relasz / sizeof(Elf64_Rela), lead = 0;
@@ -697,6 +695,8 @@ static int check_dynamic(struct ck *c) {
         int64_t pf = load_flags(c, c->pltgot, 24);
         if (pf < 0 || !(pf & PF_W)) return fail(c, "DT_PLTGOT 0x%llx is not inside a writable PT_LOAD", (unsigned long long)c->pltgot);
     }
+    c->covered = calloc(c->ninit + c->nfini + 1, 1);
+    if (!c->covered) return fail(c, "out of memory");
     int r = check_rela(c, "DT_RELA", c->rela, c->relasz) < 0 || check_rela(c, "DT_JMPREL", c->jmprel, c->pltrelsz) < 0 ||
             check_relr(c) < 0 ? -1 : 0;
     for (size_t i = 0; r == 0 && i < c->ninit + c->nfini; i++)
