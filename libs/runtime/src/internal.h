@@ -125,6 +125,7 @@ struct dsu__thread {
     int txn;                 /* transaction depth, atomic (owner writes) */
     const char *last_point;  /* atomic */
     const char *block_name;  /* wrapper currently blocking in, atomic */
+    const char *passed_point; /* last point passed without parking (not allowed), atomic */
     int intr;                /* our signal made the current call fail with EINTR (owner + its handler) */
     /* park_stack: written by the owner before it becomes PARKED. */
     void *park_stack[DSU__MAX_FRAMES]; int park_n;
@@ -146,6 +147,11 @@ extern int dsu__signo;
  * forces updates where the checks would refuse them, to observe what goes
  * wrong.  Never set in production; the runtime says so on stderr. */
 extern int dsu__skip_activeness, dsu__skip_txn;
+/* The update points the pending patch may be applied at (set by the
+ * coordinator before it raises dsu__pending, cleared after the update):
+ * a thread does not park at any other point, so it goes on to an allowed
+ * one instead of being released by a refused round just before it. */
+int dsu__point_allowed(const char *point);
 extern pid_t dsu__control_tid;
 /* local-exec: libdsu is only ever linked into executables (ABI.md section
  * 0), so every wrapper reaches its thread record with a single %fs-relative

@@ -103,6 +103,12 @@ void dsu__park(struct dsu__thread *t, const char *point) {
         errno = saved;
         return;
     }
+    if (!dsu__point_allowed(point)) {  /* go on to a point the patch allows */
+        __atomic_store_n(&t->passed_point, point, __ATOMIC_RELAXED);
+        errno = saved;
+        return;
+    }
+    __atomic_store_n(&t->passed_point, NULL, __ATOMIC_RELAXED);
     /* pthread_cond_wait is a cancellation point: a thread cancelled while
      * parked would die holding park_lock.  The cancel is acted upon at the
      * program's next cancellation point instead. */

@@ -600,8 +600,12 @@ static int scan_quiescent(unsigned gen, struct result *res, int want_reasons) {
         all = 0;
         if (!want_reasons) continue;
         dsu__thread_name(tid, name, sizeof name);
+        const char *passed = __atomic_load_n(&t->passed_point, __ATOMIC_RELAXED);
         if (txn > 0)
             add_reason(res, "thread %d '%s' is inside a transaction (DSU_TXN_BEGIN without DSU_TXN_END)", (int)tid, name);
+        else if (passed)
+            add_reason(res, "thread %d '%s' passed update point '%s', which this patch does not allow, and has not reached one it allows",
+                       (int)tid, name, passed);
         else
             add_reason(res, "thread %d '%s' did not reach an update point or blocking call", (int)tid, name);
     }
@@ -656,9 +660,11 @@ static void release_round(void) {
     pthread_mutex_lock(&dsu__park_lock);
     __atomic_store_n(&dsu__pending, 0, __ATOMIC_SEQ_CST);
     dsu__epoch++;
-    for (struct dsu__thread *t = dsu__threads; t; t = t->next)
+    for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
         if (__atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__PARKED)
             __atomic_store_n(&t->state, DSU__RUNNING, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&t->passed_point, NULL, __ATOMIC_RELAXED);  /* a reason of this round only */
+    }
     pthread_cond_broadcast(&dsu__park_cond);
     pthread_mutex_unlock(&dsu__park_lock);
     pthread_mutex_unlock(&dsu__reg_lock);
@@ -688,7 +694,31 @@ static const char *outcome_name[] = { "applied", "refused", "timeout", "failed" 
  * timeout the reasons are those of the last round that reached quiescence
  * but was unsafe (they name the active function or disallowed point), else
  * why the threads did not become quiescent. */
+static const char *const *round_allowed;   /* atomic; NULL: any point */
+static uint32_t round_nallowed;
+
+int dsu__point_allowed(const char *point) {
+    const char *const *a = __atomic_load_n(&round_allowed, __ATOMIC_ACQUIRE);
+    if (!a || !point) return 1;
+    uint32_t n = __atomic_load_n(&round_nallowed, __ATOMIC_RELAXED);
+    for (uint32_t k = 0; k < n; k++)
+        if (a[k] && strcmp(a[k], point) == 0) return 1;
+    return 0;
+}
+
+static enum outcome run_rounds(const struct plan *p, long timeout_ms, struct result *res);
+
+/* Publishes the plan's allowed points for the threads (before any round
+ * raises dsu__pending) while the update runs. */
 static enum outcome run_update(const struct plan *p, long timeout_ms, struct result *res) {
+    __atomic_store_n(&round_nallowed, p->nallowed, __ATOMIC_RELAXED);
+    __atomic_store_n(&round_allowed, p->nallowed ? p->allowed : NULL, __ATOMIC_RELEASE);
+    enum outcome o = run_rounds(p, timeout_ms, res);
+    __atomic_store_n(&round_allowed, NULL, __ATOMIC_RELEASE);
+    return o;
+}
+
+static enum outcome run_rounds(const struct plan *p, long timeout_ms, struct result *res) {
     uint64_t deadline = dsu__now_ns() + (uint64_t)timeout_ms * 1000000u;
     static struct result unsafe;
     int had_unsafe = 0;
