@@ -19,3 +19,4 @@ export {
   type DeniedPoint,
   type SafetyVerdict,
 } from './verdict';
+export * from './trust';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { computePatchId, type PatchManifest } from '@dsu/patch-format';
+import { computePatchId, type PatchManifest } from '../src/manifest';
 
 /**
  * Test helper: writes a minimal, consistent bundle directory (manifest, patch.so, models, units)

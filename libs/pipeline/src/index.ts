@@ -9,6 +9,8 @@ export {
 } from './shared/archive-limits';
 export { receiveArchive, type ReceivedArchive } from './shared/receive-archive';
 export { jsonLog } from './shared/log';
+// Signing moved to @dsu/patch-format (with the trust store, light enough for dsu apply); re-exported
+// here so the pipeline's public names stay.
 export {
   approvalMessage,
   loadOrCreateSigningKey,
@@ -17,8 +19,7 @@ export {
   verifyApproval,
   keyIdOf,
   type SigningKey,
-} from './shared/signing';
-export * from './trust';
+} from '@dsu/patch-format';
 export { BoundedText } from './shared/bounded-text';
 export { compileVersion, compilerSubscription, COMPILER } from './compile/compile-version';
 export { generatePatch, patcherSubscription, PATCHER } from './generate-patch/generate-patch';

@@ -3,7 +3,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { computePatchId, type PatchManifest } from '@dsu/patch-format';
+import {
+  computePatchId,
+  keyPathsFromEnv,
+  loadOrCreateSigningKey,
+  signBundleDir,
+  type PatchManifest,
+} from '@dsu/patch-format';
 import { createOutput } from '../output';
 import { applyCommand } from './apply';
 
@@ -121,7 +127,6 @@ describe('dsu apply: signed bundles only', () => {
     return { code, json: JSON.parse(printed[0]), stderr: warned.join('') };
   }
   const sign = async (dir: string) => {
-    const { keyPathsFromEnv, loadOrCreateSigningKey, signBundleDir } = await import('@dsu/pipeline');
     const paths = keyPathsFromEnv();
     signBundleDir(dir, loadOrCreateSigningKey(paths.signingKey, paths.signingPublicKey));
   };

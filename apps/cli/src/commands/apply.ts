@@ -1,4 +1,5 @@
 import { applyVerifiedBundle, withControl } from '@dsu/control-client';
+import * as trust from '@dsu/patch-format';
 import { failWith } from '../fail-with';
 import type { Output } from '../output';
 import { describeOutcome } from './local';
@@ -23,8 +24,6 @@ export async function applyCommand(
   opts: { pid: number; timeoutMs: number; runDir: string; allowUnsigned?: boolean },
   out: Output,
 ): Promise<number> {
-  // loaded on use, like the other pipeline code, to keep the CLI's start-up light
-  const trust = await import('@dsu/pipeline');
   const allowUnsigned = opts.allowUnsigned === true;
   const refused = (code: string, reason: string, extra: Record<string, unknown> = {}) => {
     const r = { outcome: 'refused', pauseUs: 0, updatePoint: null, reasons: [reason] };
@@ -32,7 +31,7 @@ export async function applyCommand(
     out.result({ ...r, refusal: code, pid: opts.pid, ...extra });
     return 1;
   };
-  let accepted: import('@dsu/pipeline').AcceptedBundle;
+  let accepted: trust.AcceptedBundle;
   try {
     accepted = trust.acceptBundleDir(dir, trust.loadTrustStore(trust.keyPathsFromEnv()), { allowUnsigned });
   } catch (err) {

@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { computePatchId, type PatchManifest } from '@dsu/patch-format';
+import {
+  acceptBundleDir,
+  computePatchId,
+  keyPathsFromEnv,
+  loadTrustStore,
+  type PatchManifest,
+} from '@dsu/patch-format';
 import { createOutput } from '../output';
 import { signCheckedBundle } from './bundle-signing';
 
@@ -58,7 +64,6 @@ describe('dsu check: signing the checked bundle', () => {
     expect(JSON.parse(readFileSync(join(dir, 'signature.json'), 'utf8'))).toMatchObject({
       keyId: signed?.keyId,
     });
-    const { acceptBundleDir, keyPathsFromEnv, loadTrustStore } = await import('@dsu/pipeline');
     expect(
       acceptBundleDir(dir, loadTrustStore(keyPathsFromEnv()), { allowUnsigned: false }).signature,
     ).toMatchObject({

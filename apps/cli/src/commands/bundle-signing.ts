@@ -1,3 +1,4 @@
+import * as trust from '@dsu/patch-format';
 import type { Output } from '../output';
 
 /**
@@ -10,7 +11,6 @@ export async function signCheckedBundle(
   approved: boolean,
   out: Output,
 ): Promise<{ keyId: string; bundleDigest: string; file: string } | null> {
-  const trust = await import('@dsu/pipeline'); // loaded on use: keeps the CLI's start-up light
   if (!approved) {
     trust.unsignBundleDir(dir);
     return null;

@@ -1,3 +1,4 @@
+import * as t from '@dsu/patch-format';
 import { failWith } from '../fail-with';
 import type { Output } from '../output';
 
@@ -10,13 +11,8 @@ interface KeyView {
   source: string;
 }
 
-async function trust() {
-  return import('@dsu/pipeline'); // loaded on use: keeps the CLI's start-up light
-}
-
 /** `dsu keys`: the local signing key id (made on first use) and every trusted key. */
 export async function keysListCommand(out: Output): Promise<number> {
-  const t = await trust();
   const paths = t.keyPathsFromEnv();
   const signing = t.loadOrCreateSigningKey(paths.signingKey, paths.signingPublicKey);
   const store = t.loadTrustStore(paths);
@@ -44,7 +40,6 @@ export async function keysListCommand(out: Output): Promise<number> {
 
 /** `dsu keys add <public-key-file> [--name N]`: trust a checker's public key (rotation). */
 export async function keysAddCommand(file: string, opts: { name?: string }, out: Output): Promise<number> {
-  const t = await trust();
   const paths = t.keyPathsFromEnv();
   try {
     const added = t.addTrustedKey(paths.trustedDir, file, opts.name);
@@ -58,7 +53,6 @@ export async function keysAddCommand(file: string, opts: { name?: string }, out:
 
 /** `dsu keys remove <keyId>`: stop trusting a key added with `dsu keys add`. */
 export async function keysRemoveCommand(keyId: string, out: Output): Promise<number> {
-  const t = await trust();
   try {
     const k = t.removeTrustedKey(t.keyPathsFromEnv(), keyId);
     out.log(`no longer trusted: ${k.keyId}${k.name ? ` '${k.name}'` : ''}`);

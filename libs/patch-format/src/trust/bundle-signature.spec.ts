@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rewriteManifest, writeTestBundle } from '../../test/bundle-fixture';
-import { approvalMessage, loadOrCreateSigningKey, verifyApproval } from '../shared/signing';
+import { approvalMessage, loadOrCreateSigningKey, verifyApproval } from './signing';
 import { snapshotBundle } from './bundle-digest';
 import { acceptBundleDir, signBundleDir, SIGNATURE_FILE } from './bundle-signature';
 import { checkBundleTarget } from './bundle-target';

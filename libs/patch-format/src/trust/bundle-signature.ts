@@ -1,12 +1,8 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  InvalidManifestError,
-  type PatchManifest,
-  type SafetyVerdict,
-  validateManifest,
-} from '@dsu/patch-format';
-import { approvalMessage, signApproval, type SigningKey } from '../shared/signing';
+import { InvalidManifestError, type PatchManifest, validateManifest } from '../manifest';
+import type { SafetyVerdict } from '../verdict';
+import { approvalMessage, signApproval, type SigningKey } from './signing';
 import {
   BUNDLE_DIGEST_VERSION,
   BundleLayoutError,

@@ -1,9 +1,18 @@
-import type { Status } from '@dsu/control-client';
-import type { PatchManifest } from '@dsu/patch-format';
+import type { PatchManifest } from '../manifest';
 import { BundleRefusal } from './refusal';
 
+/** What a process's STATUS reply says about it (control protocol, libs/runtime/ABI.md §6). */
+export interface ProcessTarget {
+  pid: number;
+  program: string;
+  /** The build the process started as. */
+  buildId: string;
+  /** The patches applied to it, oldest first. */
+  patches: { toBuildId: string }[];
+}
+
 /** The build a process runs now: its last applied patch's target, else the build it started as. */
-export function currentBuildOf(status: Pick<Status, 'buildId' | 'patches'>): string {
+export function currentBuildOf(status: Pick<ProcessTarget, 'buildId' | 'patches'>): string {
   const last = status.patches[status.patches.length - 1];
   return last ? last.toBuildId : status.buildId;
 }
@@ -15,7 +24,7 @@ export function currentBuildOf(status: Pick<Status, 'buildId' | 'patches'>): str
  */
 export function checkBundleTarget(
   manifest: Pick<PatchManifest, 'patchId' | 'program' | 'from' | 'to'>,
-  status: Pick<Status, 'pid' | 'program' | 'buildId' | 'patches'>,
+  status: ProcessTarget,
 ): void {
   const pid = status.pid;
   if (status.program !== manifest.program)

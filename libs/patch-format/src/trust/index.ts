@@ -1,5 +1,6 @@
-// The trust side of bundles: the canonical digest of a bundle directory, the trust store of
-// public keys, signing and verifying bundle directories, and the target check before STAGE.
+// The trust side of bundles: Ed25519 approval signatures and the signing key, the canonical
+// digest of a bundle directory, the trust store of public keys, signing and verifying bundle
+// directories, and the target check before STAGE. Node built-ins only, so `dsu apply` loads fast.
 export {
   BUNDLE_DIGEST_VERSION,
   REQUIRED_BUNDLE_FILES,
@@ -31,4 +32,13 @@ export {
   type BundleSignature,
   type StoredVerdict,
 } from './bundle-signature';
-export { checkBundleTarget, currentBuildOf } from './bundle-target';
+export { checkBundleTarget, currentBuildOf, type ProcessTarget } from './bundle-target';
+export {
+  approvalMessage,
+  keyIdOf,
+  loadOrCreateSigningKey,
+  loadTrustedKey,
+  signApproval,
+  verifyApproval,
+  type SigningKey,
+} from './signing';

@@ -1,5 +1,5 @@
+import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { dsuHome } from '@dsu/persistence';
 
 /**
  * Where the signing key and the trust store live; the checker service, `dsu check`, `dsu apply`,
@@ -21,7 +21,8 @@ export interface KeyPaths {
 
 /** The key paths from the environment (DESIGN.md §10: every setting has a default and a variable). */
 export function keyPathsFromEnv(env: NodeJS.ProcessEnv = process.env): KeyPaths {
-  const home = dsuHome(env);
+  // the default of @dsu/persistence's dsuHome(); not imported, so that dsu apply stays light
+  const home = env.DSU_HOME ?? join(homedir(), '.dsu');
   const signingKey = env.DSU_SIGNING_KEY || join(home, 'keys', 'checker-ed25519.pem');
   return {
     signingKey,

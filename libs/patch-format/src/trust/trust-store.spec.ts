@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { approvalMessage, keyIdOf, loadOrCreateSigningKey, signApproval } from '../shared/signing';
+import { approvalMessage, keyIdOf, loadOrCreateSigningKey, signApproval } from './signing';
 import { keyPathsFromEnv } from './key-paths';
 import { addTrustedKey, loadTrustStore, removeTrustedKey, verifyWithTrustStore } from './trust-store';
 

@@ -10,7 +10,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { keyIdOf, verifyApproval } from '../shared/signing';
+import { keyIdOf, verifyApproval } from './signing';
 import type { KeyPaths } from './key-paths';
 
 /** A public key approvals may be signed with, and where it came from. */

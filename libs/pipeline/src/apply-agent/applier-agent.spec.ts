@@ -12,8 +12,7 @@ import {
 } from '@dsu/events';
 import { startServices, type RunningServices } from '../pipeline';
 import { openInfra } from '../shared/infra';
-import { approvalMessage, loadOrCreateSigningKey, signApproval } from '../shared/signing';
-import { addTrustedKey } from '../trust/trust-store';
+import { addTrustedKey, approvalMessage, loadOrCreateSigningKey, signApproval } from '@dsu/patch-format';
 
 describe('ApplierAgent', () => {
   let home: string;

@@ -14,9 +14,8 @@ import {
   validatePayload,
 } from '@dsu/events';
 import type { Log, Outbox } from '@dsu/outbox';
+import { approvalMessage, describeTrust, loadTrustStore, verifyWithTrustStore } from '@dsu/patch-format';
 import type { PipelineInfra } from '../shared/infra';
-import { approvalMessage } from '../shared/signing';
-import { describeTrust, loadTrustStore, verifyWithTrustStore } from '../trust/trust-store';
 import { unpackTo } from '../shared/tarball';
 
 export const APPLIER = 'applier';

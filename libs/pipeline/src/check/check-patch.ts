@@ -9,8 +9,8 @@ import {
   validatePayload,
 } from '@dsu/events';
 import type { Log, Outbox } from '@dsu/outbox';
+import { approvalMessage, loadOrCreateSigningKey, signApproval } from '@dsu/patch-format';
 import type { PipelineInfra } from '../shared/infra';
-import { approvalMessage, loadOrCreateSigningKey, signApproval } from '../shared/signing';
 import { unpackTo } from '../shared/tarball';
 import { checkBundle } from './check-bundle';
 

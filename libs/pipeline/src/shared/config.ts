@@ -2,8 +2,8 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { defaultRunDir } from '@dsu/control-client';
 import { sandboxModeFromEnv, type SandboxMode } from '@dsu/instrument';
+import { type KeyPaths, keyPathsFromEnv } from '@dsu/patch-format';
 import { dsuHome } from '@dsu/persistence';
-import { type KeyPaths, keyPathsFromEnv } from '../trust/key-paths';
 import { type ArchiveLimits, archiveLimitsFromEnv } from './archive-limits';
 
 /** Settings of the pipeline services, all from the environment (DESIGN.md §10). */
