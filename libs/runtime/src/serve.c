@@ -153,9 +153,10 @@ static void process(struct client *c) {
         size_t len = (size_t)(nl - c->in);
         if (quick && !quick_ok(c->in, len)) { c->held = 1; return; }
         c->active_ns = dsu__now_ns();
+        struct client *outer = current;  /* set when a COMMIT answers HELLO/STATUS */
         current = c;
         handle_line(c, c->in, len);
-        current = NULL;
+        current = outer;
         c->in_len -= len + 1;
         memmove(c->in, nl + 1, c->in_len);
         c->line_ns = c->in_len ? dsu__now_ns() : 0;

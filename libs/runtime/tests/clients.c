@@ -13,6 +13,8 @@
  *                                      "status_ms=.. stage_ms=.. status_first=0|1"
  *   clients hold <sock> <n> <ms>       n idle connections held for <ms> ms;
  *                                      prints "busy=<k>" (those told busy)
+ *   clients lines <sock> <n> <text>    sends <text> ('|' = newline) at once, prints
+ *                                      the first <n> reply lines in order
  *   clients long <sock> <bytes>        one line of <bytes> 'A's; prints the reply
  *                                      and whether the connection was closed
  * Exit status 0 unless the socket could not be used at all. */
@@ -173,6 +175,20 @@ static int hold(int n, int ms) {
     return 0;
 }
 
+static int lines(int n, const char *text) {
+    int fd = conn();
+    char msg[8192], buf[65536];
+    snprintf(msg, sizeof msg, "%s", text);
+    for (char *p = msg; *p; p++) if (*p == '|') *p = '\n';
+    send_str(fd, msg);
+    for (int i = 0; i < n; i++) {
+        if (!read_line(fd, buf, sizeof buf, 20000)) { printf("(no reply %d)\n", i + 1); break; }
+        printf("%d: %s", i + 1, buf);
+    }
+    close(fd);
+    return 0;
+}
+
 static int longline(long bytes) {
     int fd = conn();
     char *b = malloc((size_t)bytes + 2);
@@ -197,6 +213,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "status")) return status(atoi(argv[3]));
     if (!strcmp(argv[1], "race")) return race(argv[3]);
     if (!strcmp(argv[1], "hold") && argc == 5) return hold(atoi(argv[3]), atoi(argv[4]));
+    if (!strcmp(argv[1], "lines") && argc == 5) return lines(atoi(argv[3]), argv[4]);
     if (!strcmp(argv[1], "long")) return longline(atol(argv[3]));
     fprintf(stderr, "unknown mode %s\n", argv[1]);
     return 2;

@@ -71,4 +71,10 @@ check "STATUS answered within 500 ms during a long COMMIT" test "${ms:-99999}" -
 wait $CM
 r=$(cat "$RUN/commit.out")
 check "the COMMIT still times out naming the thread" has "$r" '"outcome":"timeout"' "'spinner' did not reach"
+# Pipelined on one connection: replies in request order, the HELLO after
+# the COMMIT is not answered from inside it.
+r=$("$C" lines "$RUN/$PID.sock" 3 "HELLO|COMMIT 300|HELLO|")
+echo "# pipelined: $r"
+check "pipelined requests answered in order" sh -c 'echo "$1" | sed -n 1p | grep -q "^1: .*\"protocol\"" &&
+    echo "$1" | sed -n 2p | grep -q "^2: .*\"outcome\":\"timeout\"" && echo "$1" | sed -n 3p | grep -q "^3: .*\"protocol\""' _ "$r"
 check "spin program exits cleanly" stop $PID
