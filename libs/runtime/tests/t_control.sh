@@ -10,6 +10,10 @@ start loop "$OUT" || exit 1
 S=$RUN/$PID.sock
 C=$T/clients
 tctl() { timeout 10 "$DSUCTL" "$@" || true; }
+# "Promptly": 1 s (3 s under ASan/TSan, which slow everything down; on a
+# loaded machine too).  Without the poll loop these take seconds or hang.
+LIM=1000
+[ -n "$SAN_KIND" ] && LIM=3000
 
 r=$("$C" conc "$S" 300)
 echo "# 300 clients: $r"
@@ -21,7 +25,7 @@ sleep 0.5
 r=$("$C" status "$S" 20)
 echo "# STATUS while a client trickles bytes: $r"
 ms=${r#max_ms=}
-check "STATUS answered within 500 ms while a slow client trickles" test "${ms:-99999}" -lt 500
+check "STATUS answered within $LIM ms while a slow client trickles" test "${ms:-99999}" -lt $LIM
 wait $SLOW
 r=$(cat "$RUN/slow.out")
 check "the slow client is dropped at the line deadline with a reason" has "$r" 'request line not completed within 5 s' 'closed'
@@ -35,7 +39,7 @@ r=$("$C" race "$S" "STAGE $RUN/big.so $(sha "$RUN/big.so") big")
 echo "# STAGE of 64 MiB vs STATUS: $r"
 check "STATUS answered while a large STAGE is in progress" has "$r" 'status_first=1' 'status_before_stage_done=1' '"staged":"big"'
 ms=$(echo "$r" | sed -n 's/.*status_ms=\([0-9]*\).*/\1/p')
-check "... within 500 ms" test "${ms:-99999}" -lt 500
+check "... within $LIM ms" test "${ms:-99999}" -lt $LIM
 
 r=$("$C" long "$S" 70000)
 check "an oversized line is refused and its client dropped" has "$r" 'longer than 65536 bytes' 'closed'
@@ -61,13 +65,13 @@ check "program exits cleanly" stop $PID
 OUT=$RUN/spin.out
 LOOP_SPIN=1 start loop "$OUT" || exit 1
 ctl $PID STAGE "$P" "$(sha "$P")" v2 >/dev/null
-"$DSUCTL" $PID COMMIT 4000 > "$RUN/commit.out" 2>&1 &
+"$DSUCTL" $PID COMMIT 6000 > "$RUN/commit.out" 2>&1 &
 CM=$!
 sleep 0.5
 r=$("$C" status "$RUN/$PID.sock" 5)
-echo "# STATUS during a 4 s COMMIT: $r"
+echo "# STATUS during a 6 s COMMIT: $r"
 ms=${r#max_ms=}
-check "STATUS answered within 500 ms during a long COMMIT" test "${ms:-99999}" -lt 500
+check "STATUS answered within $LIM ms during a long COMMIT" test "${ms:-99999}" -lt $LIM
 wait $CM
 r=$(cat "$RUN/commit.out")
 check "the COMMIT still times out naming the thread" has "$r" '"outcome":"timeout"' "'spinner' did not reach"
