@@ -1,4 +1,4 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidManifestError, type PatchManifest, validateManifest } from '../manifest';
 import type { SafetyVerdict } from '../verdict';
@@ -91,7 +91,10 @@ export function signBundleDir(dir: string, key: SigningKey): BundleSignature {
     files: snap.files.map((f) => ({ path: f.path, sha256: f.sha256 })),
     signedAt: new Date().toISOString(),
   };
-  writeFileSync(join(dir, SIGNATURE_FILE), JSON.stringify(sig, null, 2) + '\n');
+  // written aside and renamed, so a reader never sees half a signature
+  const tmp = join(dir, `.${SIGNATURE_FILE}.${process.pid}.tmp`);
+  writeFileSync(tmp, JSON.stringify(sig, null, 2) + '\n');
+  renameSync(tmp, join(dir, SIGNATURE_FILE));
   return sig;
 }
 
