@@ -171,6 +171,8 @@ static const char *ptype_name(uint32_t t) {
 static int check_load(struct ck *c, unsigned i, const Elf64_Phdr *p, const Elf64_Phdr *prev) {
     char what[64];
     snprintf(what, sizeof what, "PT_LOAD #%u", i);
+    /* The loader reads headers, notes and tables through the mapping. */
+    if (!(p->p_flags & PF_R)) return fail(c, "%s is not readable (flags 0x%x)", what, p->p_flags);
     if (p->p_filesz > p->p_memsz) return fail(c, "%s has p_filesz %llu > p_memsz %llu", what, (unsigned long long)p->p_filesz, (unsigned long long)p->p_memsz);
     if (p->p_align > 1 && (!is_pow2(p->p_align) || p->p_align < 4096 || p->p_align > (1u << 30)))
         return fail(c, "%s has alignment %llu (want a power of two between 4096 and 1 GiB)", what, (unsigned long long)p->p_align);
