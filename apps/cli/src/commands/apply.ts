@@ -35,7 +35,8 @@ export async function applyCommand(
   try {
     accepted = trust.acceptBundleDir(dir, trust.loadTrustStore(trust.keyPathsFromEnv()), { allowUnsigned });
   } catch (err) {
-    if (err instanceof trust.BundleRefusal) return refused(err.code, err.message, { allowUnsigned });
+    if (err instanceof trust.BundleRefusal)
+      return refused(err.code, err.message, allowUnsigned ? { allowUnsigned } : {});
     return failWith(out, 'bundle-unreadable', `${dir}: ${(err as Error).message}`);
   }
   const { manifest, signature, warnings } = accepted;
