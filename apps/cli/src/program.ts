@@ -9,6 +9,7 @@ import {
   versionsCommand,
 } from './commands/remote';
 import { upCommand } from './commands/up';
+import { rolloutAbortCommand, rolloutRetryCommand } from './commands/rollout-control';
 import { auditCommand, tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands/access';
 import { applyCommand } from './commands/apply';
 import { keysAddCommand, keysListCommand, keysRemoveCommand } from './commands/keys';
@@ -233,15 +234,34 @@ export function buildProgram(): Command {
     .addOption(json)
     .action(action((p: string, v: string, o) => installCommand(p, v, o, createOutput(Boolean(o.json)))));
 
-  program
+  const rollout = program
     .command('rollout')
     .description(
-      'move every running process of a program to a version, on every host; waits for each targeted process',
+      "move every running process of a program to a version, on every host; waits for each targeted process ('dsu rollout abort|retry <id>' control one)",
     )
     .argument('<program>')
-    .requiredOption('--to <version>', 'target version')
+    // Not requiredOption: commander would demand it of `rollout abort|retry` too.
+    .option('--to <version>', 'target version (required)')
     .addOption(json)
-    .action(action((p: string, o) => rolloutCommand(p, o, createOutput(Boolean(o.json)))));
+    .action(
+      action((p: string, o) => {
+        if (!o.to) rollout.error("error: required option '--to <version>' not specified");
+        return rolloutCommand(p, o, createOutput(Boolean(o.json)));
+      }),
+    );
+  rollout
+    .command('abort')
+    .description('end a requested or running rollout as aborted (commands already sent are not recalled)')
+    .argument('<id>', "the rollout's id (see 'dsu rollouts')")
+    .requiredOption('--reason <text>', 'why (kept in the rollout notes and the audit log)')
+    .addOption(json)
+    .action(action((id: string, o) => rolloutAbortCommand(id, o, createOutput(Boolean(o.json)))));
+  rollout
+    .command('retry')
+    .description('start a finished rollout over (a new rollout to the same version); waits for it')
+    .argument('<id>', "the aborted, failed or completed rollout's id")
+    .addOption(json)
+    .action(action((id: string, o) => rolloutRetryCommand(id, createOutput(Boolean(o.json)))));
 
   program
     .command('versions')

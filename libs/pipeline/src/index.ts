@@ -34,5 +34,6 @@ export {
   type RolloutView,
 } from './registry/registry';
 export { RegistryError } from './registry/errors';
+export type { AbortedRollout } from './registry/abort-rollout';
 export { BuildDeadline } from './registry/build-deadline';
 export { startServices, SERVICE_NAMES, type ServiceName, type RunningServices } from './pipeline';

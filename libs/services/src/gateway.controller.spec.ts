@@ -73,6 +73,29 @@ describe('gateway HTTP API (real HTTP, SQLite)', () => {
     expect(await call('GET', `/artifacts/${'0'.repeat(64)}`)).toMatchObject({ status: 404 });
   });
 
+  it('aborts and retries rollouts with the rollout scope only, with errors that say what to do', async () => {
+    const created = await call('POST', '/tokens', { name: 'viewer', scopes: ['read'] });
+    const viewer = (created.body as { token: string }).token;
+    const asViewer = await fetch(`${url}/rollouts/r1/abort`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${viewer}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'x' }),
+    });
+    expect(asViewer.status).toBe(403);
+    expect(await call('POST', '/rollouts/r1/abort', {})).toEqual({
+      status: 400,
+      body: { error: expect.stringMatching(/"reason"/) },
+    });
+    expect(await call('POST', '/rollouts/r1/abort', { reason: 'stuck' })).toEqual({
+      status: 404,
+      body: { error: "rollout 'r1' is not known" },
+    });
+    expect(await call('POST', '/rollouts/r1/retry')).toMatchObject({ status: 404 });
+    const doc = (await call('GET', '/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
+    expect(doc.paths['/rollouts/{id}/abort'].post).toMatchObject({ 'x-dsu-scope': 'rollout' });
+    expect(doc.paths['/rollouts/{id}/retry'].post).toMatchObject({ 'x-dsu-scope': 'rollout' });
+  });
+
   it('serves its OpenAPI document', async () => {
     const doc = (await call('GET', '/openapi.json')).body as {
       openapi: string;

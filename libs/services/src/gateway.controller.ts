@@ -194,6 +194,38 @@ export class GatewayController {
     return call(() => this.registry.getRollout(id));
   }
 
+  @Post('rollouts/:id/abort')
+  @RequireScope('rollout')
+  @Audited('rollout.abort')
+  @Consumes('application/json')
+  @ApiOperation({
+    summary:
+      'Abort a requested or running rollout: it ends `aborted` with the reason; its open targets become `aborted` and patch requests only it waited for `abandoned` (409 when it already finished)',
+  })
+  @ApiParam({ name: 'id' })
+  @ApiBody({ schema: { type: 'object', required: ['reason'], properties: { reason: str } } })
+  abortRollout(
+    @Param('id') id: string,
+    @Body() body: { reason?: unknown },
+    @CurrentActor() actor: TokenActor,
+  ) {
+    if (typeof body?.reason !== 'string' || body.reason.trim() === '' || body.reason.length > 500)
+      bad('body must be JSON {"reason": "<why, 1-500 characters>"}');
+    return call(() => this.registry.abortRollout(id, (body.reason as string).trim(), actor));
+  }
+
+  @Post('rollouts/:id/retry')
+  @RequireScope('rollout')
+  @Audited('rollout.retry')
+  @ApiOperation({
+    summary:
+      'Start a finished (aborted, failed, completed) rollout over: a new rollout to the same version, planned afresh (409 while it is still running)',
+  })
+  @ApiParam({ name: 'id' })
+  retryRollout(@Param('id') id: string, @CurrentActor() actor: TokenActor) {
+    return call(() => this.registry.retryRollout(id, actor));
+  }
+
   @Get('results')
   @ApiOperation({ summary: 'Update results, one per process' })
   @ApiQuery({ name: 'rolloutId', required: false })

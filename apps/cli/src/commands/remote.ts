@@ -165,6 +165,20 @@ async function rolloutCommandBody(program: string, opts: { to: string }, out: Ou
     version: opts.to,
   });
   out.progress(`rollout   ${rolloutId}: ${program} -> ${opts.to} ...`);
+  return awaitRollout(gw, rolloutId, opts.to, out);
+}
+
+/**
+ * Waits until rollout `rolloutId` finishes (completed, failed or aborted), printing each
+ * process's outcome and the notes; exit code 0 only when it completed.
+ */
+export async function awaitRollout(
+  gw: GatewayClient,
+  rolloutId: string,
+  target: string,
+  out: Output,
+): Promise<number> {
+  const opts = { to: target };
   // Processes on builds with no patch to the target wait while the pipeline makes one; the
   // rollout lives in the gateway's database, so a gateway restarted meanwhile is waited for too.
   let unreachableSince = 0;
@@ -189,7 +203,7 @@ async function rolloutCommandBody(program: string, opts: { to: string }, out: Ou
         `rollout   ${waiting.length} process(es) wait for a patch from their build to ${opts.to} (generated on demand)`,
       );
     }
-    return v.status === 'completed' || v.status === 'failed' ? v : undefined;
+    return v.status === 'completed' || v.status === 'failed' || v.status === 'aborted' ? v : undefined;
   });
   for (const x of r.results) {
     out.log(

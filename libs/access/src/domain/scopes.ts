@@ -1,6 +1,6 @@
 /**
  * What a token may do. `read`: the GET endpoints (when reads need a token) and the audit log;
- * `submit`: register programs, submit versions, request patches; `rollout`: start rollouts;
+ * `submit`: register programs, submit versions, request patches; `rollout`: start, abort and retry rollouts;
  * `admin`: manage tokens, and implies every other scope.
  */
 export const SCOPES = ['submit', 'rollout', 'read', 'admin'] as const;

@@ -108,7 +108,8 @@ export class VersionEntity {
   builtAt!: string | null;
 }
 
-export type PatchStatus = 'requested' | 'generated' | 'failed';
+/** `abandoned`: still requested when the rollout waiting for it was aborted; a later rollout asks anew. */
+export type PatchStatus = 'requested' | 'generated' | 'failed' | 'abandoned';
 
 /** A patch between two builds of a program, from its request to its bundle. */
 @Entity({ name: 'patches' })
@@ -184,7 +185,8 @@ export class VerdictEntity {
   checkedAt!: string;
 }
 
-export type RolloutStatus = 'requested' | 'running' | 'completed' | 'failed';
+/** `aborted`: ended by `dsu rollout abort` (the reason is in the notes); `dsu rollout retry` starts it over. */
+export type RolloutStatus = 'requested' | 'running' | 'completed' | 'failed' | 'aborted';
 
 /** A request to move every process of a program to a version. */
 @Entity({ name: 'rollouts' })
@@ -215,9 +217,10 @@ export class RolloutEntity {
 /**
  * Where a targeted process stands in its rollout: waiting for the patch from its build to the
  * target build (requested on demand when there was none), commanded (the update command is out),
- * reported (its result arrived), or failed (its patch failed or was rejected; no command is sent).
+ * reported (its result arrived), failed (its patch failed or was rejected, or no result came in
+ * time; the reason says which), or aborted (its rollout was aborted before it finished).
  */
-export type RolloutTargetState = 'waiting' | 'commanded' | 'reported' | 'failed';
+export type RolloutTargetState = 'waiting' | 'commanded' | 'reported' | 'failed' | 'aborted';
 
 /** A process a rollout targets; `reported` once its result arrived. */
 @Entity({ name: 'rollout_targets' })

@@ -8,7 +8,7 @@ export interface PlanPatch {
   requestId: string;
   fromBuildId: string;
   toBuildId: string;
-  status: 'requested' | 'generated' | 'failed';
+  status: 'requested' | 'generated' | 'failed' | 'abandoned';
   patchId: string | null;
   error: string | null;
   /** The checker's verdict on the generated bundle; null while it is not in. */
@@ -29,8 +29,9 @@ export type PatchState =
  * rejected (never asked again by a rollout: the same builds give the same patch); else none.
  */
 export function patchState(patches: readonly PlanPatch[], from: string, to: string): PatchState {
+  // An abandoned request (its rollout was aborted) counts as never made: a new one is requested.
   const pair = patches
-    .filter((p) => p.fromBuildId === from && p.toBuildId === to)
+    .filter((p) => p.fromBuildId === from && p.toBuildId === to && p.status !== 'abandoned')
     .sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
   const approved = pair.find((p) => p.status === 'generated' && p.verdict === 'approved');
   if (approved) return { kind: 'approved', patch: approved };

@@ -31,6 +31,7 @@ import type { Readable } from 'node:stream';
 import { ArchiveRefusedError } from '../shared/archive-limits';
 import type { PipelineInfra } from '../shared/infra';
 import { receiveArchive } from '../shared/receive-archive';
+import { type AbortedRollout, abortRollout } from './abort-rollout';
 import { RegistryError } from './errors';
 import { failedNote, groupCommands, patchState, type PlanPatch, planRollout } from './plan-rollout';
 
@@ -280,7 +281,16 @@ export class Registry {
     });
   }
 
-  async requestRollout(program: string, version: string, by?: Actor): Promise<{ rolloutId: string }> {
+  /**
+   * Starts a rollout of `program` to `version` (planned from the inventory when its event is
+   * handled). `retryOf`: the finished rollout it starts over (audited as `rollout.retry`).
+   */
+  async requestRollout(
+    program: string,
+    version: string,
+    by?: Actor,
+    retryOf?: string,
+  ): Promise<{ rolloutId: string; retryOf?: string }> {
     const rolloutId = newId();
     await this.outbox.transact(async (tx) => {
       await this.builtVersion(tx.em, program, version);
@@ -297,14 +307,41 @@ export class Registry {
       if (by)
         await recordAudit(tx.em, {
           actor: by,
-          action: 'rollout.request',
+          action: retryOf ? 'rollout.retry' : 'rollout.request',
           program,
           target: version,
           outcome: 'accepted',
-          detail: { rolloutId },
+          detail: retryOf ? { rolloutId, retryOf } : { rolloutId },
         });
     });
-    return { rolloutId };
+    return retryOf ? { rolloutId, retryOf } : { rolloutId };
+  }
+
+  /** Ends a requested or running rollout as `aborted` with the reason (see abortRollout). */
+  async abortRollout(rolloutId: string, reason: string, by?: Actor): Promise<AbortedRollout> {
+    const program = (await this.ds.getRepository(RolloutEntity).findOneBy({ id: rolloutId }))?.program;
+    if (!program) throw new RegistryError(404, `rollout '${rolloutId}' is not known`);
+    const aborted = await this.outbox.transact(async (tx) => {
+      await this.lockProgram(tx.em, program);
+      return abortRollout(tx, rolloutId, reason, by, now());
+    });
+    this.log('warn', 'rollout aborted', { ...aborted, reason, by: by?.id ?? null });
+    return aborted;
+  }
+
+  /**
+   * Starts a finished (aborted, failed or completed) rollout over as a new rollout to the same
+   * version, planned afresh from the inventory: processes already on the target are left alone.
+   */
+  async retryRollout(rolloutId: string, by?: Actor): Promise<{ rolloutId: string; retryOf?: string }> {
+    const old = await this.ds.getRepository(RolloutEntity).findOneBy({ id: rolloutId });
+    if (!old) throw new RegistryError(404, `rollout '${rolloutId}' is not known`);
+    if (old.status === 'requested' || old.status === 'running')
+      throw new RegistryError(
+        409,
+        `rollout '${rolloutId}' is still ${old.status}; abort it first ('dsu rollout abort ${rolloutId}')`,
+      );
+    return this.requestRollout(old.program, old.version, by, rolloutId);
   }
 
   // ---- queries ----
@@ -478,7 +515,9 @@ export class Registry {
         p.status === 'requested' ||
         (p.status === 'generated' && verdicts.get(p.patchId as string)?.verdict !== 'rejected'),
     );
-    const reuse = live ?? (retryFailed ? undefined : existing[existing.length - 1]);
+    // An abandoned request (its rollout was aborted) is never reused: it may never be answered.
+    const decided = existing.filter((p) => p.status !== 'abandoned');
+    const reuse = live ?? (retryFailed ? undefined : decided[decided.length - 1]);
     if (reuse) return { requestId: reuse.requestId, created: false };
     return { requestId: await this.emitPatchRequest(tx, from, to, causedBy), created: true };
   }

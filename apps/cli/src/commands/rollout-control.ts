@@ -1,0 +1,36 @@
+import type { Output } from '../output';
+import { GatewayClient } from './gateway-client';
+import { awaitRollout, guarded } from './remote';
+
+// `dsu rollout abort` / `dsu rollout retry`: operator control of a rollout (the `rollout` scope).
+
+const enc = encodeURIComponent;
+
+/** `dsu rollout abort <id> --reason R`: ends a requested or running rollout as `aborted`. */
+async function rolloutAbortBody(id: string, opts: { reason: string }, out: Output): Promise<number> {
+  const gw = GatewayClient.fromEnv();
+  const r = await gw.request<{ rolloutId: string; abortedTargets: number; abandonedPatches: string[] }>(
+    'POST',
+    `/rollouts/${enc(id)}/abort`,
+    { reason: opts.reason },
+  );
+  out.log(
+    `rollout   ${r.rolloutId} aborted: ${r.abortedTargets} open process(es) left as they are` +
+      (r.abandonedPatches.length ? `, ${r.abandonedPatches.length} patch request(s) abandoned` : '') +
+      `; start it over with 'dsu rollout retry ${r.rolloutId}'`,
+  );
+  out.result(r);
+  return 0;
+}
+
+/** `dsu rollout retry <id>`: a new rollout to the same version, waited for like `dsu rollout`. */
+async function rolloutRetryBody(id: string, out: Output): Promise<number> {
+  const gw = GatewayClient.fromEnv();
+  const old = await gw.request<{ version: string }>('GET', `/rollouts/${enc(id)}`);
+  const { rolloutId } = await gw.request<{ rolloutId: string }>('POST', `/rollouts/${enc(id)}/retry`);
+  out.progress(`rollout   ${rolloutId}: retry of ${id} -> ${old.version} ...`);
+  return awaitRollout(gw, rolloutId, old.version, out);
+}
+
+export const rolloutAbortCommand = guarded(rolloutAbortBody);
+export const rolloutRetryCommand = guarded(rolloutRetryBody);
