@@ -69,18 +69,38 @@ export function runBuild(run: BuildRun): Promise<void> {
         child.kill('SIGKILL'); // the group is already gone
       }
     };
-    const take = (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (bytes > maxOutputBytes) stop(`it wrote more than ${maxOutputBytes} bytes of output`);
-      for (const line of chunk.toString().split('\n')) {
-        if (!line) continue;
-        tail.push(line);
-        if (tail.length > 40) tail.shift();
-        onOutput(line);
-      }
+    const line = (text: string) => {
+      if (!text) return;
+      tail.push(text);
+      if (tail.length > 40) tail.shift();
+      onOutput(text);
     };
-    child.stdout.on('data', take);
-    child.stderr.on('data', take);
+    // Pipes deliver arbitrary chunks ("cat: ", "<path>", ": No such file"): each stream keeps its
+    // unfinished line until the newline (or the end) comes.
+    const taker = () => {
+      let partial = '';
+      const take = (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > maxOutputBytes) stop(`it wrote more than ${maxOutputBytes} bytes of output`);
+        const lines = (partial + chunk.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        // A line longer than 64 KiB without a newline is passed on in pieces (bounded memory).
+        if (partial.length > 65536) {
+          lines.push(partial);
+          partial = '';
+        }
+        lines.forEach(line);
+      };
+      const flush = () => {
+        line(partial);
+        partial = '';
+      };
+      return Object.assign(take, { flush });
+    };
+    const out = taker();
+    const err = taker();
+    child.stdout.on('data', out);
+    child.stderr.on('data', err);
     const timer = setTimeout(() => stop(`it ran longer than ${timeoutMs} ms`), timeoutMs);
     child.on('error', (err) =>
       rej(
@@ -91,6 +111,8 @@ export function runBuild(run: BuildRun): Promise<void> {
     );
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      out.flush();
+      err.flush();
       const last = `; last output:\n${tail.join('\n')}`;
       if (stopped) rej(new Error(`the build command '${command}' was stopped because ${stopped}${last}`));
       else if (code === 0) res();
