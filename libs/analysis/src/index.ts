@@ -1,5 +1,6 @@
 export { checkSafety, POINT_RULES, type PointRule } from './check-safety';
-export { type SafetyInput, type WhenConditions } from './safety-context';
+export { type SafetyInput } from './safety-context';
+export type { WhenConditions } from '@dsu/patch-format';
 export { removedReferenced } from './removed-referenced';
 export { updatePointSites, type PointSite } from './update-sites';
 export type { Finding, SafetyVerdict, DeniedPoint } from '@dsu/patch-format';

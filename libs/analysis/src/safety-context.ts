@@ -1,21 +1,9 @@
 import type { ProgramModel } from '@dsu/c-frontend';
-import type { PatchManifest } from '@dsu/patch-format';
+import type { PatchManifest, WhenConditions } from '@dsu/patch-format';
 import { CallGraph } from './call-graph';
 import { patchScope, type PatchScope } from './patch-scope';
 import { stackChains, type StackChains } from './stack-frames';
 import { updatePointSites, type PointSite } from './update-sites';
-
-/** What `patch.yaml` may say about when the update happens (DESIGN.md §5, when-conditions). */
-export interface WhenConditions {
-  /** Only at these update points. */
-  points?: string[];
-  /** Only when none of these functions is active. */
-  inactive?: string[];
-  /** A C expression compiled into the patch, evaluated at the update point (enforced by the runtime). */
-  predicate?: string;
-  /** Give up after this long (enforced by the runtime). */
-  deadlineMs?: number;
-}
 
 /** The inputs of the safety analysis: the running version, the new one and the patch between them. */
 export interface SafetyInput {
@@ -24,6 +12,7 @@ export interface SafetyInput {
   manifest: PatchManifest;
   /** Functions whose whole body is a transaction (`dsu build --transaction FUNC`). */
   transactions?: string[];
+  /** Default: the manifest's (patch.yaml `when:`). */
   when?: WhenConditions;
   /** Globals `patch.yaml` gives a value (or a state transformer sets): startup code need not run. */
   initializedGlobals?: string[];
@@ -45,6 +34,7 @@ export function safetyContext(input: SafetyInput): SafetyContext {
   return {
     ...input,
     transactions: input.transactions ?? input.from.transactions ?? [],
+    when: input.when ?? input.manifest.when,
     scope: patchScope(input.from, input.manifest),
     graph,
     sites: updatePointSites(input.from),

@@ -4,8 +4,8 @@ import { framesOf } from './stack-frames';
 
 /**
  * When-conditions from `patch.yaml`: `points` (only there) and `inactive` (only while none of the
- * listed functions may be on the stack) are decided here, per update point. `predicate` and
- * `deadlineMs` can only be decided by the runtime at the update point.
+ * listed functions may be on the stack) are decided here, per update point. `predicate` (compiled
+ * into the patch) and `deadlineMs` are enforced by the runtime at update time.
  */
 export function whenConditions(ctx: SafetyContext): Finding[] {
   const when = ctx.when;
@@ -46,9 +46,16 @@ export function whenConditions(ctx: SafetyContext): Finding[] {
   if (when.predicate !== undefined)
     findings.push({
       rule: 'when-condition',
-      severity: 'error',
+      severity: 'info',
       location: 'patch.yaml',
-      message: `the predicate '${when.predicate}' must be checked at the update point, and this runtime cannot evaluate predicates yet; remove it or restrict the update with 'points'`,
+      message: `the runtime applies the patch only when '${when.predicate}' is true at the update point (evaluated with every thread stopped)`,
+    });
+  if (when.deadlineMs !== undefined)
+    findings.push({
+      rule: 'when-condition',
+      severity: 'info',
+      location: 'patch.yaml',
+      message: `the update happens within ${when.deadlineMs} ms of the request or not at all`,
     });
   return findings;
 }

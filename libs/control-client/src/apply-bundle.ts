@@ -43,7 +43,7 @@ export async function applyBundle(pid: number, bundleDir: string, runDir: string
 export async function applyVerifiedBundle(
   pid: number,
   soPath: string,
-  manifest: Pick<PatchManifest, 'patchId' | 'soSha256'>,
+  manifest: Pick<PatchManifest, 'patchId' | 'soSha256' | 'when'>,
   runDir: string,
   timeoutMs: number,
 ): Promise<ApplyResult> {
@@ -52,7 +52,8 @@ export async function applyVerifiedBundle(
     const staged = await c.stage(soPath, manifest.soSha256, manifest.patchId);
     const stageMs = Date.now() - t0;
     if (staged.ok !== true) return { ...(staged as UpdateResult), patchId: manifest.patchId, pid, stageMs };
-    const result = await c.commit(timeoutMs);
+    // patch.yaml's deadline: the update happens within it or not at all
+    const result = await c.commit(Math.min(timeoutMs, manifest.when?.deadlineMs ?? timeoutMs));
     return { ...result, patchId: manifest.patchId, pid, stageMs };
   });
 }

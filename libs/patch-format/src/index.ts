@@ -9,6 +9,7 @@ export {
   type ManifestType,
   type ManifestGlobal,
   type FunctionChange,
+  type WhenConditions,
 } from './manifest';
 export {
   SAFETY_RULES,

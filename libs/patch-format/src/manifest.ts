@@ -42,6 +42,18 @@ export interface ManifestGlobal {
   note?: string;
 }
 
+/**
+ * patch.yaml's `when:`: only at these update points; only while none of these functions is
+ * active; only when this C expression, compiled into the patch, is true at the update point (with
+ * every thread stopped); only within this many milliseconds of the request.
+ */
+export interface WhenConditions {
+  points?: string[];
+  inactive?: string[];
+  predicate?: string;
+  deadlineMs?: number;
+}
+
 /** The body of `manifest.json` (DESIGN.md §5); `patchId` is computed over it and patch.so. */
 export interface PatchManifest {
   format: typeof MANIFEST_FORMAT;
@@ -55,6 +67,8 @@ export interface PatchManifest {
   types: ManifestType[];
   globals: ManifestGlobal[];
   allowedUpdatePoints: string[];
+  /** When the update may happen (patch.yaml `when:`): the analysis and the runtime enforce it. */
+  when?: WhenConditions;
   /** Findings of the generator (e.g. instances it cannot find), for the reviewer. */
   notes?: string[];
 }
@@ -70,7 +84,18 @@ const version = {
 export const manifestSchema = {
   $id: 'https://dsu.dev/schemas/patch-manifest-1.json',
   type: 'object',
-  required: ['format', 'patchId', 'program', 'from', 'to', 'soSha256', 'functions', 'types', 'globals', 'allowedUpdatePoints'],
+  required: [
+    'format',
+    'patchId',
+    'program',
+    'from',
+    'to',
+    'soSha256',
+    'functions',
+    'types',
+    'globals',
+    'allowedUpdatePoints',
+  ],
   additionalProperties: false,
   properties: {
     format: { const: MANIFEST_FORMAT },
@@ -97,7 +122,18 @@ export const manifestSchema = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['name', 'oldLayoutHash', 'newLayoutHash', 'oldSize', 'newSize', 'capacity', 'mode', 'transformer', 'fields', 'instances'],
+        required: [
+          'name',
+          'oldLayoutHash',
+          'newLayoutHash',
+          'oldSize',
+          'newSize',
+          'capacity',
+          'mode',
+          'transformer',
+          'fields',
+          'instances',
+        ],
         additionalProperties: false,
         properties: {
           name: { type: 'string', minLength: 1 },
@@ -136,6 +172,16 @@ export const manifestSchema = {
       },
     },
     allowedUpdatePoints: { type: 'array', items: { type: 'string' } },
+    when: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        points: { type: 'array', items: { type: 'string', minLength: 1 } },
+        inactive: { type: 'array', items: { type: 'string', minLength: 1 } },
+        predicate: { type: 'string', minLength: 1 },
+        deadlineMs: { type: 'integer', minimum: 1 },
+      },
+    },
     notes: { type: 'array', items: { type: 'string' } },
   },
 } as const;
@@ -146,7 +192,9 @@ const validate = new Ajv({ allErrors: true, strict: true }).compile(manifestSche
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    );
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
@@ -174,9 +222,15 @@ export function validateManifest(value: unknown, patchSo?: Buffer): PatchManifes
   const m = value as unknown as PatchManifest;
   if (patchSo) {
     const so = createHash('sha256').update(patchSo).digest('hex');
-    if (so !== m.soSha256) throw new InvalidManifestError(`patch.so hashes to ${so}, but the manifest says ${m.soSha256}: the bundle was altered`);
+    if (so !== m.soSha256)
+      throw new InvalidManifestError(
+        `patch.so hashes to ${so}, but the manifest says ${m.soSha256}: the bundle was altered`,
+      );
     const id = computePatchId(m, patchSo);
-    if (id !== m.patchId) throw new InvalidManifestError(`patch id ${m.patchId} does not match the bundle's content (${id}): the bundle was altered`);
+    if (id !== m.patchId)
+      throw new InvalidManifestError(
+        `patch id ${m.patchId} does not match the bundle's content (${id}): the bundle was altered`,
+      );
   }
   return m;
 }

@@ -342,6 +342,17 @@ export async function buildPatch(
   // patch unit (where the new version's declarations are in scope).
   // Renamed globals are carried by the same function, in the unit that defines the new name.
   for (const r of renames) touched.add(to.model.globals[r.key].unit);
+  const predicate = opts.spec?.when?.predicate;
+  if (predicate !== undefined) {
+    // compiled where main() is (its unit's globals are in scope), as the runtime's condition
+    const unit = to.model.functions.main?.unit ?? [...touched].sort()[0] ?? to.model.units[0]?.path;
+    if (unit === undefined)
+      throw new UnsupportedChangeError([
+        'patch.yaml gives a when-condition, but the program has no unit to compile it in',
+      ]);
+    touched.add(unit);
+    typeCode.set(unit, [...(typeCode.get(unit) ?? []), whenConditionSource(predicate)]);
+  }
   const stateName = opts.spec?.stateTransformer || renames.length ? `__dsu_state_xf__${suffix}` : undefined;
   const stateUnit = stateName
     ? renames.length
@@ -492,6 +503,7 @@ export async function buildPatch(
     })),
     globals: globals.entries,
     ...(notes.length ? { notes } : {}),
+    ...(opts.spec?.when ? { when: opts.spec.when } : {}),
   };
   // The update points the safety analysis allows go into the descriptor: the runtime applies
   // only there (dsu check judges the whole bundle again and says why the others are denied).
@@ -588,6 +600,20 @@ async function compile(clang: string, args: string[], what: string): Promise<voi
     const e = err as { stderr?: string; message: string };
     throw new Error(`compiling ${what} of the patch failed:\n${e.stderr || e.message}`);
   }
+}
+
+/**
+ * The when-condition of patch.yaml as code of the patch (ABI.md section 7): the runtime calls
+ * `dsu_patch_when` with every thread stopped and applies only when it returns non-zero.
+ */
+function whenConditionSource(predicate: string): string {
+  return [
+    '',
+    '/* ---- When-condition from patch.yaml: the update happens only when it is true. ---- */',
+    `__attribute__((visibility("default"))) const char dsu_patch_when_text[] = ${JSON.stringify(predicate)};`,
+    `__attribute__((visibility("default"))) int dsu_patch_when(void) { return (${predicate}) != 0; }`,
+    '',
+  ].join('\n');
 }
 
 /** The point name a descriptor lists when the analysis allows none (no thread can be there). */

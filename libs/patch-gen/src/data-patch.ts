@@ -1,5 +1,6 @@
 import type { FieldModel, ProgramModel, TypeModel } from '@dsu/c-frontend';
 import { typeIdLiteral, typeMangle } from '@dsu/instrument';
+import type { WhenConditions } from '@dsu/patch-format';
 
 /**
  * Data changes of a patch (DESIGN.md §4–§5): which struct layouts change, the C transformers
@@ -31,6 +32,8 @@ export interface DataSpec {
   globalRenames?: Record<string, string>;
   /** C body of `int f(char *err, size_t errlen)` run once after the instances are transformed. */
   stateTransformer?: string;
+  /** When the update may happen (the analysis and the runtime enforce it; see WhenConditions). */
+  when?: WhenConditions;
 }
 
 export interface TypeChange {
@@ -50,9 +53,11 @@ export interface DataDiff {
 // Offsets are part of the signature: a struct whose fields keep their names and types still
 // changes its layout when an embedded updatable struct needs a stricter alignment in the new
 // version (`struct point { int x; }` -> `{ long long x; }` moves `origin` in `struct shape`).
-const fieldSig = (t: TypeModel) => JSON.stringify(t.fields.map((f) => [f.name, f.type, !!f.bitfield, f.offsetBits]));
+const fieldSig = (t: TypeModel) =>
+  JSON.stringify(t.fields.map((f) => [f.name, f.type, !!f.bitfield, f.offsetBits]));
 const hasRoom = (t: TypeModel) => t.updatable && t.capacity > t.size;
-const isRecord = (t: TypeModel) => t.kind === 'struct' || t.kind === 'union' || (t.kind === 'typedef' && t.fields.length > 0);
+const isRecord = (t: TypeModel) =>
+  t.kind === 'struct' || t.kind === 'union' || (t.kind === 'typedef' && t.fields.length > 0);
 
 /** Types whose fields changed between the versions (by name and type; offsets follow). */
 export function diffTypes(from: ProgramModel, to: ProgramModel): DataDiff {
@@ -67,7 +72,9 @@ export function diffTypes(from: ProgramModel, to: ProgramModel): DataDiff {
       continue;
     }
     if (!next.updatable) {
-      out.refusals.push(`type '${key}' changes its fields but is not updatable in the new version: ${next.notUpdatableReason ?? 'no room reserved'}`);
+      out.refusals.push(
+        `type '${key}' changes its fields but is not updatable in the new version: ${next.notUpdatableReason ?? 'no room reserved'}`,
+      );
       continue;
     }
     const unplaced = old.fields.filter((f) => f.bitfield && f.offsetBits < 0);
@@ -93,7 +100,8 @@ export function changedNames(model: ProgramModel, changed: readonly TypeChange[]
   const names = new Map<string, string>();
   for (const c of changed) names.set(c.key, c.key);
   for (const t of Object.values(model.types)) {
-    if (t.kind === 'typedef' && t.target && names.has(t.target)) names.set(t.key, names.get(t.target) as string);
+    if (t.kind === 'typedef' && t.target && names.has(t.target))
+      names.set(t.key, names.get(t.target) as string);
   }
   return names;
 }
@@ -103,7 +111,10 @@ export function changedNames(model: ProgramModel, changed: readonly TypeChange[]
  * are dropped: the base names the type whose layout matters.
  */
 export function arrayOf(type: string): { base: string; count: number } {
-  let base = type.replace(/\b(const|volatile)\b/g, ' ').replace(/\s+/g, ' ').trim();
+  let base = type
+    .replace(/\b(const|volatile)\b/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   let count = 1;
   for (;;) {
     const m = /^(.*?)\s*\[(\d+)\]$/.exec(base);
@@ -122,15 +133,47 @@ for (const [names, size, signed] of [
   [['unsigned short', 'unsigned short int', 'uint16_t'], 2, false],
   [['int', 'signed', 'signed int', 'int32_t'], 4, true],
   [['unsigned', 'unsigned int', 'uint32_t'], 4, false],
-  [['long', 'long int', 'long long', 'long long int', 'int64_t', 'ssize_t', 'intptr_t', 'ptrdiff_t', 'off_t', 'time_t', 'intmax_t'], 8, true],
-  [['unsigned long', 'unsigned long int', 'unsigned long long', 'unsigned long long int', 'uint64_t', 'size_t', 'uintptr_t', 'uintmax_t'], 8, false],
+  [
+    [
+      'long',
+      'long int',
+      'long long',
+      'long long int',
+      'int64_t',
+      'ssize_t',
+      'intptr_t',
+      'ptrdiff_t',
+      'off_t',
+      'time_t',
+      'intmax_t',
+    ],
+    8,
+    true,
+  ],
+  [
+    [
+      'unsigned long',
+      'unsigned long int',
+      'unsigned long long',
+      'unsigned long long int',
+      'uint64_t',
+      'size_t',
+      'uintptr_t',
+      'uintmax_t',
+    ],
+    8,
+    false,
+  ],
 ] as [string[], number, boolean][]) {
   for (const n of names) INT_SPELLINGS[n] = { size, signed };
 }
 
 /** Size and signedness of an integer (or enum, or typedef of one) type; undefined for anything else. */
 export function intInfo(model: ProgramModel, type: string): { size: number; signed: boolean } | undefined {
-  let t = type.replace(/\b(const|volatile)\b/g, '').replace(/\s+/g, ' ').trim();
+  let t = type
+    .replace(/\b(const|volatile)\b/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
   for (let i = 0; i < 8; i++) {
     if (INT_SPELLINGS[t]) return INT_SPELLINGS[t];
     const m = model.types[t];
@@ -181,7 +224,17 @@ export function transformerSource(
   const fields: FieldPlan[] = [];
   if (spec?.transform) {
     fields.push(...c.next.fields.map((f) => ({ field: f.name, how: 'custom transformer (patch.yaml)' })));
-    return { code: [...head, `  /* custom transformer from patch.yaml */`, spec.transform.trimEnd(), '  return 0;', '}', ''].join('\n'), fields };
+    return {
+      code: [
+        ...head,
+        `  /* custom transformer from patch.yaml */`,
+        spec.transform.trimEnd(),
+        '  return 0;',
+        '}',
+        '',
+      ].join('\n'),
+      fields,
+    };
   }
   const body: string[] = [];
   const oldByName = new Map<string, FieldModel>(c.old.fields.map((f) => [f.name, f]));
@@ -195,8 +248,17 @@ export function transformerSource(
     const code = spec?.fields?.[f.name];
     if (code !== undefined) {
       body.push(`  { /* ${f.name}${renamed}: from patch.yaml */`);
-      if (of) body.push(`    const unsigned char *old = o + ${off}; (void)old; /* old '${from_}': ${of.type}, ${of.sizeBits / 8} bytes */`);
-      body.push(...code.trimEnd().split('\n').map((l) => `    ${l}`), '  }');
+      if (of)
+        body.push(
+          `    const unsigned char *old = o + ${off}; (void)old; /* old '${from_}': ${of.type}, ${of.sizeBits / 8} bytes */`,
+        );
+      body.push(
+        ...code
+          .trimEnd()
+          .split('\n')
+          .map((l) => `    ${l}`),
+        '  }',
+      );
       fields.push({ field: f.name, how: 'custom (patch.yaml)' });
       continue;
     }
@@ -240,7 +302,9 @@ export function transformerSource(
       const oldElem = from.types[nested]?.capacity ?? 0;
       const xf = transformerName(nested, suffix);
       if (na.count === 1 && oa.count === 1) {
-        body.push(`  if (${xf}(&n->${f.name}, o + ${off}, err, errlen) != 0) return -1; /* ${f.name}${renamed}: nested ${nested} */`);
+        body.push(
+          `  if (${xf}(&n->${f.name}, o + ${off}, err, errlen) != 0) return -1; /* ${f.name}${renamed}: nested ${nested} */`,
+        );
       } else {
         const k = Math.min(na.count, oa.count);
         body.push(
@@ -252,12 +316,16 @@ export function transformerSource(
       continue;
     }
     if (of.type === f.type) {
-      body.push(`  __builtin_memcpy(&n->${f.name}, o + ${off}, sizeof n->${f.name}); /* ${f.name}${renamed}: same type */`);
+      body.push(
+        `  __builtin_memcpy(&n->${f.name}, o + ${off}, sizeof n->${f.name}); /* ${f.name}${renamed}: same type */`,
+      );
       fields.push({ field: f.name, how: 'copied' });
       continue;
     }
     if (/\*$/.test(of.type.trim()) && /\*$/.test(f.type.trim())) {
-      body.push(`  __builtin_memcpy(&n->${f.name}, o + ${off}, sizeof(void *)); /* ${f.name}${renamed}: pointer kept (${of.type} -> ${f.type}) */`);
+      body.push(
+        `  __builtin_memcpy(&n->${f.name}, o + ${off}, sizeof(void *)); /* ${f.name}${renamed}: pointer kept (${of.type} -> ${f.type}) */`,
+      );
       fields.push({ field: f.name, how: 'pointer kept' });
       continue;
     }
@@ -275,7 +343,10 @@ export function transformerSource(
             `      return -1;`,
             `    }`,
           );
-          fields.push({ field: f.name, how: `array shrunk ${oa.count} -> ${na.count} (checked: dropped elements must be zero)` });
+          fields.push({
+            field: f.name,
+            how: `array shrunk ${oa.count} -> ${na.count} (checked: dropped elements must be zero)`,
+          });
         } else fields.push({ field: f.name, how: `array resized ${oa.count} -> ${na.count}` });
         continue;
       }
@@ -285,7 +356,9 @@ export function transformerSource(
     if (oi && ni && oa.count === 1 && na.count === 1) {
       const ot = C_INT(oi);
       const narrowing = ni.size < oi.size || ni.signed !== oi.signed;
-      body.push(`  { ${ot} v; __builtin_memcpy(&v, o + ${off}, sizeof v); /* ${f.name}${renamed}: ${of.type} -> ${f.type}${narrowing ? ', checked' : ', widened'} */`);
+      body.push(
+        `  { ${ot} v; __builtin_memcpy(&v, o + ${off}, sizeof v); /* ${f.name}${renamed}: ${of.type} -> ${f.type}${narrowing ? ', checked' : ', widened'} */`,
+      );
       body.push(`    n->${f.name} = (__typeof__(n->${f.name}))v;`);
       if (narrowing) {
         body.push(
@@ -327,7 +400,8 @@ function bitfieldConversion(
   const oldBits = of.bitfield ? of.sizeBits : oi.size * 8;
   const newBits = f.bitfield ? f.sizeBits : ni.size * 8;
   // Lossless when the new field has at least as many value bits for the old field's range.
-  const lossless = oi.signed === ni.signed ? newBits >= oldBits : !oi.signed && ni.signed && newBits > oldBits;
+  const lossless =
+    oi.signed === ni.signed ? newBits >= oldBits : !oi.signed && ni.signed && newBits > oldBits;
   const vt = oi.signed ? 'signed long long' : 'unsigned long long';
   const what = `${f.name}${renamed}: ${of.type}${of.bitfield ? `:${oldBits}` : ''} -> ${f.type}${f.bitfield ? `:${newBits}` : ''}`;
   const code: string[] = [];
@@ -344,7 +418,10 @@ function bitfieldConversion(
     if (oi.signed && oldBits < 64) code.push(`    if (u >> ${oldBits - 1}) u |= ~${mask}; /* sign-extend */`);
     code.push(`    ${vt} v = (${vt})u;`);
   } else {
-    code.push(`  { /* ${what}${lossless ? '' : ', checked'} */`, `    ${C_INT(oi)} v; __builtin_memcpy(&v, o + ${of.offsetBits / 8}, sizeof v);`);
+    code.push(
+      `  { /* ${what}${lossless ? '' : ', checked'} */`,
+      `    ${C_INT(oi)} v; __builtin_memcpy(&v, o + ${of.offsetBits / 8}, sizeof v);`,
+    );
   }
   code.push(`    n->${f.name} = v;`);
   if (!lossless) {
@@ -356,7 +433,10 @@ function bitfieldConversion(
     );
   }
   code.push('  }');
-  return { code, how: `${of.bitfield ? 'bit-field' : 'integer'} -> ${f.bitfield ? 'bit-field' : 'integer'}${lossless ? '' : ' (checked)'}` };
+  return {
+    code,
+    how: `${of.bitfield ? 'bit-field' : 'integer'} -> ${f.bitfield ? 'bit-field' : 'integer'}${lossless ? '' : ' (checked)'}`,
+  };
 }
 
 export interface InstanceRange {
@@ -380,7 +460,9 @@ export interface InstanceEmbed {
  */
 export function findInstances(
   key: string,
-  from: ProgramModel & { instrumentation?: { units: { plan: { promotedStatics?: Record<string, string> } }[] } },
+  from: ProgramModel & {
+    instrumentation?: { units: { plan: { promotedStatics?: Record<string, string> } }[] };
+  },
   changed: ReadonlyMap<string, string>,
 ): { ranges: InstanceRange[]; embeds: InstanceEmbed[]; notes: string[] } {
   const ranges: InstanceRange[] = [];
@@ -389,7 +471,10 @@ export function findInstances(
   const promoted: Record<string, string> = {};
   for (const u of from.instrumentation?.units ?? []) Object.assign(promoted, u.plan.promotedStatics ?? {});
   const canon = (t: string) => {
-    const b = t.replace(/\b(const|volatile)\b/g, '').replace(/\s+/g, ' ').trim();
+    const b = t
+      .replace(/\b(const|volatile)\b/g, '')
+      .replace(/\s+/g, ' ')
+      .trim();
     const m = from.types[b];
     return m?.kind === 'typedef' && m.target && from.types[m.target] && !m.fields.length ? m.target : b;
   };
@@ -407,7 +492,9 @@ export function findInstances(
       if (b === key) out.push({ offset: off, count });
       else if (!changed.has(b) && from.types[b]) {
         const elem = from.types[b].capacity || from.types[b].size;
-        for (let i = 0; i < count; i++) for (const p of inside(b, depth + 1)) out.push({ offset: off + i * elem + p.offset, count: p.count });
+        for (let i = 0; i < count; i++)
+          for (const p of inside(b, depth + 1))
+            out.push({ offset: off + i * elem + p.offset, count: p.count });
       }
     }
     memo.set(t, out);
@@ -421,24 +508,31 @@ export function findInstances(
     if (b === key) places.push({ offset: 0, count });
     else if (!changed.has(b) && from.types[b]) {
       const elem = from.types[b].capacity || from.types[b].size;
-      for (let i = 0; i < count; i++) for (const p of inside(b)) places.push({ offset: i * elem + p.offset, count: p.count });
+      for (let i = 0; i < count; i++)
+        for (const p of inside(b)) places.push({ offset: i * elem + p.offset, count: p.count });
     }
     if (places.length === 0) continue;
     if (!symbol) {
-      notes.push(`instances of '${key}' in '${g.key}' cannot be found (the static was not given an exported name); they keep the old layout`);
+      notes.push(
+        `instances of '${key}' in '${g.key}' cannot be found (the static was not given an exported name); they keep the old layout`,
+      );
       continue;
     }
-    for (const p of places) ranges.push({ what: `global ${g.key}`, symbol, offset: p.offset, count: p.count });
+    for (const p of places)
+      ranges.push({ what: `global ${g.key}`, symbol, offset: p.offset, count: p.count });
   }
   for (const t of Object.values(from.types)) {
     if (t.key === key || changed.has(t.key) || !isRecord(t)) continue;
     const places = inside(t.key);
     if (places.length === 0) continue;
     if (!hasRoom(t)) {
-      notes.push(`instances of '${key}' inside heap blocks of '${t.key}' cannot be found ('${t.key}' is not tracked: ${t.notUpdatableReason ?? 'no room'})`);
+      notes.push(
+        `instances of '${key}' inside heap blocks of '${t.key}' cannot be found ('${t.key}' is not tracked: ${t.notUpdatableReason ?? 'no room'})`,
+      );
       continue;
     }
-    for (const p of places) embeds.push({ container: t.key, capacity: t.capacity, offset: p.offset, count: p.count });
+    for (const p of places)
+      embeds.push({ container: t.key, capacity: t.capacity, offset: p.offset, count: p.count });
   }
   return { ranges, embeds, notes };
 }
@@ -468,11 +562,16 @@ export function typeDescriptorSource(
   const lines = [
     ...syms.map((s) => `extern unsigned char ${symVar(s)}[] __asm__(${JSON.stringify(s)});`),
     `static const struct __dsu_patch_range_v1 __dsu_pr_${m}[] = {`,
-    ...inst.ranges.map((r) => `  { ${JSON.stringify(r.what)}, ${symVar(r.symbol)} + ${r.offset}, ${r.count} },`),
+    ...inst.ranges.map(
+      (r) => `  { ${JSON.stringify(r.what)}, ${symVar(r.symbol)} + ${r.offset}, ${r.count} },`,
+    ),
     inst.ranges.length ? '' : '  { 0, 0, 0 }',
     '};',
     `static const struct __dsu_patch_embed_v1 __dsu_pe_${m}[] = {`,
-    ...inst.embeds.map((e) => `  { ${JSON.stringify(e.container)}, ${typeIdLiteral(e.container)}, ${e.capacity}, ${e.offset}, ${e.count} },`),
+    ...inst.embeds.map(
+      (e) =>
+        `  { ${JSON.stringify(e.container)}, ${typeIdLiteral(e.container)}, ${e.capacity}, ${e.offset}, ${e.count} },`,
+    ),
     inst.embeds.length ? '' : '  { 0, 0, 0, 0, 0 }',
     '};',
     ...(mode === 'lazy' ? [`extern unsigned int ${lazyStampName(c.key, suffix)};`] : []),

@@ -58,6 +58,8 @@ static struct {
     const struct dsu_patch_desc *desc;
     const struct dsu_patch_data *data;
     const struct dsu_patch_lazy_checks *lazy_checks;
+    int (*when)(void);          /* the patch's when-condition, or NULL */
+    const char *when_text;
 } staged;
 static const char *cur_build;   /* atomic; NULL = program's */
 static unsigned round_gen;
@@ -448,6 +450,11 @@ void dsu__stage_finish(struct dsu__json *j, struct dsu__stage_job *job) {
         lchecks = NULL;
     lm = NULL;
     if (data_ptrs_ok(&sg, data, lchecks, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
+    /* Optional when-condition (ABI.md section 7): code of this object only. */
+    int (*when)(void) = (int (*)(void))dlsym(h, "dsu_patch_when");
+    const char *when_text = dlsym(h, "dsu_patch_when_text");
+    if (when && !ptr_ok(&sg, (const void *)when, 1, PF_X)) { free(bytes); stage_refused(j, "the patch's when-condition 'dsu_patch_when' is not code of the patch"); return; }
+    if (when_text && !str_ok(&sg, when_text)) when_text = NULL;
     if (dsu__data_check(data, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     if (dsu__lazy_checks_check(lchecks, data, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     if (dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 && lm) {
@@ -462,6 +469,8 @@ void dsu__stage_finish(struct dsu__json *j, struct dsu__stage_job *job) {
     staged.desc = d;
     staged.data = data;
     staged.lazy_checks = lchecks;
+    staged.when = when;
+    staged.when_text = when_text;
     dsu__json_obj(j);
     dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
     dsu__json_key(j, "staged"); dsu__json_str(j, r->id);
@@ -480,6 +489,8 @@ struct plan {
     const char *const *allowed; uint32_t nallowed;
     const struct dsu_patch_data *data;
     const struct dsu_patch_lazy_checks *lazy_checks;
+    int (*when)(void);
+    const char *when_text;
 };
 struct result {
     char reasons[8][512]; int nreasons;
@@ -647,6 +658,12 @@ static int check_safe_locked(const struct plan *p, struct result *res) {
                 safe = 0;
             }
         }
+    }
+    /* Every program thread is parked or blocked: the patch's condition may
+     * read program state without racing with it. */
+    if (safe && p->when && !p->when()) {
+        add_reason(res, "the patch's when-condition (%s) is false", p->when_text ? p->when_text : "dsu_patch_when");
+        safe = 0;
     }
     return safe;
 }
@@ -901,6 +918,8 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
     p.nallowed = d->allowed_points ? d->npoints : 0;
     p.data = staged.data;
     p.lazy_checks = staged.lazy_checks;
+    p.when = staged.when;
+    p.when_text = staged.when_text;
     struct result res;
     memset(&res, 0, sizeof res);
     dsu__data_reserve(p.data);          /* outside the pause */

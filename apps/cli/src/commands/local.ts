@@ -64,10 +64,33 @@ function readSpec(path: string): DataSpec {
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc))
     throw new Error(`${path} must be a mapping with types, globalRenames and stateTransformer`);
-  const allowed = new Set(['types', 'globalRenames', 'stateTransformer']);
+  const allowed = new Set(['types', 'globalRenames', 'stateTransformer', 'when']);
   for (const k of Object.keys(doc))
     if (!allowed.has(k)) throw new Error(`${path}: unknown key '${k}' (allowed: ${[...allowed].join(', ')})`);
+  checkWhen(path, (doc as { when?: unknown }).when);
   return doc as DataSpec;
+}
+
+/** patch.yaml's `when:` must be `{points: [..], inactive: [..], predicate: 'C expr', deadlineMs: N}`. */
+function checkWhen(path: string, when: unknown): void {
+  if (when === undefined) return;
+  const bad = (what: string) => new Error(`${path}: when.${what}`);
+  if (typeof when !== 'object' || when === null || Array.isArray(when))
+    throw new Error(`${path}: when must be a mapping with points, inactive, predicate and deadlineMs`);
+  const w = when as Record<string, unknown>;
+  for (const k of Object.keys(w))
+    if (!['points', 'inactive', 'predicate', 'deadlineMs'].includes(k))
+      throw bad(`${k} is not a when-condition (use points, inactive, predicate, deadlineMs)`);
+  for (const k of ['points', 'inactive'])
+    if (
+      w[k] !== undefined &&
+      (!Array.isArray(w[k]) || !(w[k] as unknown[]).every((x) => typeof x === 'string' && x))
+    )
+      throw bad(`${k} must be a list of names`);
+  if (w.predicate !== undefined && (typeof w.predicate !== 'string' || !w.predicate.trim()))
+    throw bad('predicate must be a C expression, e.g. "conn_count == 0"');
+  if (w.deadlineMs !== undefined && !(Number.isInteger(w.deadlineMs) && (w.deadlineMs as number) > 0))
+    throw bad('deadlineMs must be a positive number of milliseconds');
 }
 
 /** `dsu patch <old-build> <new-build> --out <dir>`, or `dsu patch --rebuild <dir>` after hand edits. */
