@@ -348,6 +348,16 @@ static int read_dynamic(struct ck *c) {
         memcpy(&d, c->b + off + k * sizeof d, sizeof d);
         uint64_t v = d.d_un.d_val;
         if (d.d_tag >= 0 && d.d_tag < 64) c->has |= 1ull << d.d_tag;
+        /* Present means used: an address of 0 would make the loader read
+         * (or call) the ELF header itself.  Below, 0 stands for absent. */
+        switch (d.d_tag) {
+        case DT_PLTGOT: case DT_HASH: case DT_STRTAB: case DT_SYMTAB: case DT_RELA: case DT_INIT:
+        case DT_FINI: case DT_JMPREL: case DT_INIT_ARRAY: case DT_FINI_ARRAY: case DT_GNU_HASH:
+        case DT_VERSYM: case DT_VERNEED: case DT_VERDEF: case DT_RELR:
+            if (v == 0) return fail(c, "dynamic entry %llu (tag 0x%llx) has address 0", (unsigned long long)k, (unsigned long long)d.d_tag);
+            break;
+        default: break;
+        }
         switch (d.d_tag) {
         case DT_NULL: return 0;
         case DT_STRTAB: c->strtab = v; break;       case DT_STRSZ: c->strsz = v; break;
