@@ -2,12 +2,20 @@
 // required), on the embedded default (`dsu up`): a Makefile or a source file that reaches for
 // /etc/shadow, for $DSU_HOME's keys or for the network fails the build with the reason in the
 // diagnostics; a write to /tmp lands nowhere; the sample program still builds.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { dsu } from './support/dsu-cli';
 import { fixtureSourceDir, makeTempDir, removeDir } from './support/fixtures';
-import { freePort, getJson, startService, stopAllServices, waitFor } from './support/pipeline-services';
+import {
+  DSU_JS,
+  freePort,
+  getJson,
+  startService,
+  stopAllServices,
+  waitFor,
+} from './support/pipeline-services';
 
 jest.setTimeout(300_000);
 
@@ -131,5 +139,22 @@ describe('the compiler service builds in the sandbox', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('dsu build --sandbox (a user building locally)', () => {
+  it('builds as the compiler service does only when asked', async () => {
+    const src = variant(['cat /etc/shadow > /dev/null']);
+    const sandboxed = spawnSync(
+      process.execPath,
+      [DSU_JS, 'build', src, '--out', path.join(work, 'local-sandboxed'), '--sandbox'],
+      { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 180_000 },
+    );
+    expect(sandboxed.status).not.toBe(0);
+    expect(sandboxed.stderr).toMatch(/in the build sandbox/);
+    expect(sandboxed.stderr).toMatch(/cat: \/etc\/shadow: Permission denied/);
+    // Unsandboxed, the build runs with the user's rights (root here: it reads /etc/shadow).
+    const plain = await dsu(['build', src, '--out', path.join(work, 'local-plain')], env);
+    expect(plain).toMatchObject({ code: 0, json: { executable: 'pollserver' } });
   });
 });
