@@ -27,6 +27,15 @@ export interface Subscription {
  */
 export interface EventBus {
   publish(topic: string, event: CloudEvent, key: string): Promise<void>;
+  /**
+   * Present only on a bus that holds accepted messages in memory (the in-process bus), where an
+   * accepted publish is not yet durable: publishes like `publish` (in order with the others)
+   * and returns `handled`, which resolves once every consumer group subscribed to the topic at
+   * that moment handled or dead-lettered the event, and rejects if the bus closes first. A
+   * producer with a durable copy (the outbox) keeps its copy until then, so a crash (kill -9)
+   * redelivers the event on the next start (consumers dedupe by event id).
+   */
+  publishTracked?(topic: string, event: CloudEvent, key: string): Promise<{ handled: Promise<void> }>;
   subscribe(subscription: Subscription): Promise<void>;
   /** Stops consuming after in-flight handlers finish, commits offsets, disconnects. */
   close(): Promise<void>;

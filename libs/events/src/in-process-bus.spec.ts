@@ -62,3 +62,39 @@ describe('InProcessBus retention', () => {
     expect(all).toHaveLength(10);
   });
 });
+
+describe('InProcessBus.publishTracked', () => {
+  it('settles `handled` once every subscribed group handled (or dead-lettered) the event', async () => {
+    const bus = new InProcessBus();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await bus.subscribe({ group: 'fast', topics: [Topics.buildRequested], handler: async () => undefined });
+    await bus.subscribe({ group: 'slow', topics: [Topics.buildRequested], handler: () => gate });
+    const { handled } = await bus.publishTracked(Topics.buildRequested, ev(1), 'p');
+    let settled = false;
+    void handled.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false); // 'fast' handled it, 'slow' has not
+    release();
+    await handled;
+    // No group subscribes to the topic: handled at once.
+    await (
+      await bus.publishTracked(Topics.patchRequested, ev(2), 'p')
+    ).handled;
+
+    const stuck = new InProcessBus();
+    await stuck.subscribe({
+      group: 'g',
+      topics: [Topics.buildRequested],
+      handler: async (e) => {
+        if ((e.data as { n: number }).n === 1) throw new Error('always fails');
+      },
+    });
+    // A dead-lettered event counts as handled: the producer must not publish it forever.
+    await (
+      await stuck.publishTracked(Topics.buildRequested, ev(1), 'p')
+    ).handled;
+    await bus.close();
+    await stuck.close();
+  });
+});

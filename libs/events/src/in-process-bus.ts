@@ -6,6 +6,14 @@ import { Topics } from './topics';
 interface Message {
   key: string | null;
   value: Buffer;
+  /** publishTracked: the groups that have yet to handle it, and what to settle when none is left. */
+  tracking?: Tracking;
+}
+
+interface Tracking {
+  pending: Set<GroupState>;
+  resolve(): void;
+  reject(err: Error): void;
 }
 
 interface TopicLog {
@@ -23,11 +31,14 @@ interface GroupState {
 /**
  * The embedded default bus: one process, no broker. Keeps Kafka's contract where the services
  * depend on it: messages are bytes (so serialization bugs show up here too), each consumer group
- * sees every message once in publish order, failures go to the dead-letter topic.
+ * sees every message once in publish order, failures go to the dead-letter topic. Messages live
+ * in memory only; durability comes from the producers' outboxes, which publish with
+ * `publishTracked` and forget an event only once every group handled it.
  */
 export class InProcessBus implements EventBus {
   private readonly logs = new Map<string, TopicLog>();
   private readonly groups: GroupState[] = [];
+  private readonly tracked = new Set<Tracking>();
   private closed = false;
 
   /**
@@ -39,6 +50,23 @@ export class InProcessBus implements EventBus {
   async publish(topic: string, event: CloudEvent, key: string): Promise<void> {
     this.assertOpen(topic);
     this.append(topic, { key, value: serializeEvent(event) });
+  }
+
+  /** See EventBus.publishTracked: `handled` resolves once every subscribed group handled the event. */
+  async publishTracked(topic: string, event: CloudEvent, key: string): Promise<{ handled: Promise<void> }> {
+    this.assertOpen(topic);
+    const pending = new Set(this.groups.filter((g) => g.sub.topics.includes(topic)));
+    let tracking: Tracking | undefined;
+    const handled = new Promise<void>((resolve, reject) => {
+      tracking = { pending, resolve, reject };
+    });
+    // Settled below or by the consumer; a caller that drops the promise must not crash the process.
+    handled.catch(() => undefined);
+    const t = tracking as Tracking;
+    if (pending.size === 0) t.resolve();
+    else this.tracked.add(t);
+    this.append(topic, { key, value: serializeEvent(event), tracking: pending.size ? t : undefined });
+    return { handled };
   }
 
   /** Publishes raw bytes, as a misbehaving producer on a shared Kafka could. */
@@ -62,6 +90,10 @@ export class InProcessBus implements EventBus {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.groups.map((g) => g.draining));
+    // Whatever is still unhandled stays with its producer (the outbox row stays unsent).
+    for (const t of this.tracked)
+      t.reject(new Error('the in-process bus closed before every group handled the event'));
+    this.tracked.clear();
   }
 
   private assertOpen(topic: string): void {
@@ -87,8 +119,17 @@ export class InProcessBus implements EventBus {
         this.append(Topics.deadLetter, { key: msg.key, value: Buffer.from(JSON.stringify(letter)) }),
       );
       g.offsets.set(topic, off + 1);
+      this.handledBy(g, msg);
       this.trim(topic, log);
     }
+  }
+
+  private handledBy(g: GroupState, msg: Message): void {
+    const t = msg.tracking;
+    if (!t?.pending.delete(g) || t.pending.size > 0) return;
+    msg.tracking = undefined;
+    this.tracked.delete(t);
+    t.resolve();
   }
 
   private trim(topic: string, log: TopicLog): void {

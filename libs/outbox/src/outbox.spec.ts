@@ -72,6 +72,37 @@ describe('Outbox (SQLite, in-process bus)', () => {
     expect(seen.map((e) => (e.data as { rolloutId: string }).rolloutId)).toEqual(['r1']);
   });
 
+  it('on the in-process bus, keeps an event until every consumer handled it, so a kill -9 mid-handling redelivers it', async () => {
+    // The first "process": its consumer is in the middle of the event when the process dies.
+    const dying = new InProcessBus();
+    let entered!: () => void;
+    const inHandler = new Promise<void>((r) => (entered = r));
+    await dying.subscribe({
+      group: 'g',
+      topics: [Topics.rolloutRequested],
+      handler: () => (entered(), new Promise<void>(() => undefined)),
+    });
+    const first = new Outbox(ds, 'svc', dying);
+    first.start(60_000);
+    const event = await first.transact(async (tx) =>
+      tx.emit(Topics.rolloutRequested, 'p', { rolloutId: 'r1', program: 'p', version: 'v1' }),
+    );
+    await inHandler;
+    await first.flush();
+    expect(await ds.getRepository(OutboxEntity).findOneBy({ id: event.id })).toMatchObject({ sentAt: null });
+    void first.stop(); // never settles: its handler hangs, as a killed process's would
+
+    // The restarted process publishes it again; its consumer handles it, and only then is it sent.
+    const restarted = new Outbox(ds, 'svc', bus);
+    restarted.start(60_000);
+    await restarted.flush();
+    await restarted.stop();
+    expect(seen.map((e) => e.id)).toEqual([event.id]);
+    expect(await ds.getRepository(OutboxEntity).findOneBy({ id: event.id })).toMatchObject({
+      sentAt: expect.any(String),
+    });
+  });
+
   it('handles an event once per consumer; a redelivery is skipped', async () => {
     const outbox = new Outbox(ds, 'svc', bus);
     const event = { id: 'evt-1', type: 'dsu.rollout.requested.v1' } as CloudEvent;

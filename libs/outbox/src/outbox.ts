@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { DataSource, EntityManager, IsNull } from 'typeorm';
+import { DataSource, EntityManager, In, IsNull, Not } from 'typeorm';
 import { type CloudEvent, type EventBus, createEvent, currentType, serializeEvent } from '@dsu/events';
 import { OutboxEntity, ProcessedEventEntity } from '@dsu/persistence';
 
@@ -40,9 +40,15 @@ export async function inTransaction<T>(ds: DataSource, fn: (em: EntityManager) =
  * Transactional outbox of one producer (service): database writes and the events describing
  * them commit together; a relay publishes committed events in order and marks them sent. A crash
  * between publish and mark re-publishes, which idempotent consumers (`once`) absorb.
+ *
+ * On a bus that keeps accepted messages in memory only (the in-process bus of `dsu up`), "sent"
+ * means handled by every consumer group, not merely accepted: the row stays unsent until then,
+ * so a `kill -9` at any moment loses nothing; the next start publishes it again.
  */
 export class Outbox {
   private seq = 0;
+  /** Rows published on a tracking bus whose consumers have not all handled them yet. */
+  private readonly inFlight = new Map<string, Promise<void>>();
   private flushing: Promise<void> = Promise.resolve();
   private timer?: NodeJS.Timeout;
   // Publishes nothing until start(): a service starts its relay once its bus is ready.
@@ -131,11 +137,15 @@ export class Outbox {
     return this.flushing;
   }
 
-  /** Stops polling after the in-flight publish; unsent rows stay for the next start. */
+  /**
+   * Stops polling after the in-flight publish (and, on a tracking bus, once the events out are
+   * handled or the bus closed); unsent rows stay for the next start.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.flushing;
+    await Promise.all(this.inFlight.values());
   }
 
   private kick(): void {
@@ -151,19 +161,42 @@ export class Outbox {
     const repo = this.ds.getRepository(OutboxEntity);
     for (;;) {
       if (this.stopped || !this.ds.isInitialized) return;
+      const out = [...this.inFlight.keys()];
       const rows = await repo.find({
-        where: { producer: this.producer, sentAt: IsNull() },
+        where: { producer: this.producer, sentAt: IsNull(), ...(out.length ? { id: Not(In(out)) } : {}) },
         order: { createdAt: 'ASC', seq: 'ASC' },
         take: 100,
       });
       if (rows.length === 0) return;
       for (const row of rows) {
-        await this.bus.publish(row.topic, JSON.parse(row.event) as CloudEvent, row.key);
-        await inTransaction(this.ds, (em) =>
-          em.update(OutboxEntity, { id: row.id }, { sentAt: new Date().toISOString() }),
-        );
+        const event = JSON.parse(row.event) as CloudEvent;
+        if (!this.bus.publishTracked) {
+          await this.bus.publish(row.topic, event, row.key);
+          await this.markSent(row.id);
+          continue;
+        }
+        // Published in order now; marked sent only once every consumer group handled it.
+        const { handled } = await this.bus.publishTracked(row.topic, event, row.key);
+        const done = handled
+          .then(() => this.markSent(row.id))
+          .catch((err) =>
+            this.log('info', 'event left unsent for redelivery on the next start', {
+              producer: this.producer,
+              eventId: row.id,
+              reason: String(err),
+            }),
+          )
+          .finally(() => this.inFlight.delete(row.id));
+        this.inFlight.set(row.id, done);
       }
     }
+  }
+
+  private async markSent(id: string): Promise<void> {
+    if (!this.ds.isInitialized) return;
+    await inTransaction(this.ds, (em) =>
+      em.update(OutboxEntity, { id }, { sentAt: new Date().toISOString() }),
+    );
   }
 }
 

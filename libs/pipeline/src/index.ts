@@ -36,4 +36,5 @@ export {
 export { RegistryError } from './registry/errors';
 export type { AbortedRollout } from './registry/abort-rollout';
 export { BuildDeadline } from './registry/build-deadline';
+export { RequestDeadlines } from './registry/request-deadlines';
 export { startServices, SERVICE_NAMES, type ServiceName, type RunningServices } from './pipeline';

@@ -5,6 +5,7 @@ import { checkerSubscription } from './check/check-patch';
 import { compilerSubscription } from './compile/compile-version';
 import { patcherSubscription } from './generate-patch/generate-patch';
 import { BuildDeadline } from './registry/build-deadline';
+import { RequestDeadlines } from './registry/request-deadlines';
 import { Registry } from './registry/registry';
 import type { PipelineInfra } from './shared/infra';
 
@@ -37,6 +38,7 @@ export async function startServices(
   };
   const running: RunningServices = { infra, stop: async () => undefined };
   let deadline: BuildDeadline | undefined;
+  let requestDeadlines: RequestDeadlines | undefined;
   // Every dead letter is logged by the service that gave up on it.
   const subscribe = (sub: Subscription) =>
     infra.bus.subscribe({
@@ -60,6 +62,8 @@ export async function startServices(
         await running.registry.resume();
         deadline = new BuildDeadline(infra, outbox, log);
         deadline.start();
+        requestDeadlines = new RequestDeadlines(infra, running.registry, log);
+        requestDeadlines.start();
         break;
       }
       case 'compiler':
@@ -86,6 +90,7 @@ export async function startServices(
     (stopping ??= (async () => {
       await running.applier?.stop();
       await deadline?.stop();
+      await requestDeadlines?.stop();
       await Promise.all(outboxes.map((o) => o.flush()));
       // Closing the bus lets in-flight handlers finish and commits their offsets; rows they
       // committed after the flush above stay in the outbox and are published on the next start.

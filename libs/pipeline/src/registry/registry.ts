@@ -761,12 +761,19 @@ export class Registry {
   /** Continues the rollouts a stopped gateway left waiting for patches whose verdicts came meanwhile. */
   async resume(): Promise<void> {
     const running = await this.ds.getRepository(RolloutEntity).findBy({ status: 'running' });
-    for (const program of new Set(running.map((r) => r.program))) {
-      await this.outbox.transact(async (tx) => {
-        await this.lockProgram(tx.em, program);
-        await this.advanceWaiting(tx, program);
-      });
-    }
+    for (const program of new Set(running.map((r) => r.program))) await this.underProgramLock(program);
+  }
+
+  /**
+   * Runs `fn` in a transaction holding the program's lock, then moves the program's waiting
+   * rollout targets on: for changes made outside an event (the request deadlines).
+   */
+  async underProgramLock(program: string, fn?: (tx: OutboxTx) => Promise<void>): Promise<void> {
+    await this.outbox.transact(async (tx) => {
+      await this.lockProgram(tx.em, program);
+      await fn?.(tx);
+      await this.advanceWaiting(tx, program);
+    });
   }
 
   private async emitCommands(

@@ -23,6 +23,17 @@ export interface PipelineConfig {
    * registry (a build request that was dead-lettered, or a compiler that never answered).
    */
   buildDeadlineMs: number;
+  /**
+   * A patch request with no result (`DSU_PATCH_DEADLINE_MS` after it was made) is ended
+   * `failed`, and the rollout targets waiting for it with it (a patcher or checker that is not
+   * running, or a request that was dead-lettered).
+   */
+  patchDeadlineMs: number;
+  /**
+   * A rollout still running `DSU_ROLLOUT_DEADLINE_MS` after it was requested is ended `failed`:
+   * each process still waiting for its patch or its host's result is failed with the reason.
+   */
+  rolloutDeadlineMs: number;
   /** How the compiler isolates builds (`DSU_BUILD_SANDBOX`: required, auto, off); docs/build-sandbox.md. */
   buildSandbox: SandboxMode;
   /** What a sandboxed build must not see: DSU_HOME, the artifact store, key locations set apart. */
@@ -63,6 +74,8 @@ export function pipelineConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Pip
       'DSU_BUILD_DEADLINE_MS',
       Math.max(30 * 60_000, 3 * positive(env, 'DSU_BUILD_TIMEOUT_MS', 10 * 60_000)),
     ),
+    patchDeadlineMs: positive(env, 'DSU_PATCH_DEADLINE_MS', 30 * 60_000),
+    rolloutDeadlineMs: positive(env, 'DSU_ROLLOUT_DEADLINE_MS', 60 * 60_000),
     buildSandbox: sandboxModeFromEnv(env, 'DSU_BUILD_SANDBOX', 'required'),
     buildHidden: [
       home,
