@@ -594,6 +594,15 @@ static int scan_quiescent(unsigned gen, struct result *res, int want_reasons) {
         int txn = dsu__skip_txn ? 0 : __atomic_load_n(&t->txn, __ATOMIC_RELAXED);
         if (s == DSU__PARKED) continue;
         char name[32];
+        if (s == DSU__BLOCKED && txn == 0 && !dsu__point_allowed(__atomic_load_n(&t->block_name, __ATOMIC_RELAXED))) {
+            /* not an allowed point: wait for the thread to leave it and reach one */
+            all = 0;
+            if (!want_reasons) continue;
+            dsu__thread_name(tid, name, sizeof name);
+            add_reason(res, "thread %d '%s' is blocked in %s, which this patch does not allow as an update point",
+                       (int)tid, name, __atomic_load_n(&t->block_name, __ATOMIC_RELAXED));
+            continue;
+        }
         if (s == DSU__BLOCKED && txn == 0) {
             if (__atomic_load_n(&t->sig_have, __ATOMIC_ACQUIRE) == gen) continue;
             if (t->sig_want != gen || now - t->sig_sent_ns >= RESIGNAL_NS) {

@@ -19,6 +19,10 @@ export interface EvalCase<A = unknown, B = unknown> {
   spec?: string;
   /** Extra `dsu build` arguments (both versions). */
   build?: string[];
+  /** Under test/fixtures instead of test/fixtures/safety (the project's other fixtures). */
+  fixtureRoot?: string;
+  /** `tcp`: a line server on loopback (`<exe> 0` prints `listening <port>`); default stdin/stdout. */
+  transport?: 'stdio' | 'tcp';
   workload: string[];
   /** Requests before which the update is armed (each is one trial per update point). */
   armBefore: number[];
@@ -151,8 +155,48 @@ const protocol: EvalCase<Proto, Proto> = {
   migrate: (p) => p,
 };
 
+const kvSpec = (v: 1 | 2): VersionSpec<Map<string, string>> => ({
+  init: () => new Map(),
+  step: (kv, line) => {
+    const [cmd, key, ...rest] = line.split(' ');
+    if (cmd === 'PING') return [kv, 'PONG'];
+    if (cmd === 'VERSION') return [kv, `pollserver ${v}`];
+    if (cmd === 'COUNT') return [kv, String(kv.size)];
+    if (cmd === 'SET') return [new Map(kv).set(key, rest.join(' ')), 'OK'];
+    if (cmd === 'GET') return [kv, kv.get(key) ?? (v === 1 ? 'NOT_FOUND' : `NOT_FOUND ${key}`)];
+    if (cmd === 'ECHO' && v === 2) return [kv, [key, ...rest].join(' ')];
+    return [kv, 'ERR unknown command'];
+  },
+});
+
+const pollserver: EvalCase<Map<string, string>, Map<string, string>> = {
+  name: 'the poll server fixture, v1 to v2 (changed reply, added command)',
+  fixture: 'pollserver',
+  fixtureRoot: '',
+  transport: 'tcp',
+  build: ['--update-point', 'serve:loop'],
+  workload: [
+    'PING',
+    'SET a 1',
+    'GET a',
+    'GET zz',
+    'VERSION',
+    'ECHO hi',
+    'COUNT',
+    'SET b 2',
+    'GET b',
+    'GET yy',
+    'VERSION',
+    'ECHO yo',
+  ],
+  armBefore: [2, 6],
+  v1: kvSpec(1),
+  v2: kvSpec(2),
+  migrate: (kv) => kv,
+};
+
 /** Every case, in report order; the test suite runs a sample of them. */
-export const CASES: EvalCase[] = [permission, stackstruct, split, quota, protocol] as EvalCase[];
+export const CASES: EvalCase[] = [permission, stackstruct, split, quota, protocol, pollserver] as EvalCase[];
 
 /** The replies of a correct run: the old version's up to `switchAt`, then the new one's. */
 export function expectedReplies(c: EvalCase, switchAt: number): string[] {

@@ -8,6 +8,7 @@ import { ControlClient, readBundle, socketPath } from '@dsu/control-client';
 import type { PatchManifest } from '@dsu/patch-format';
 import { isCorrect, type EvalCase } from './cases';
 import { LineProcess } from './line-process';
+import { TcpLineProcess } from './tcp-line-process';
 
 const ROOT = resolve(__dirname, '../../..');
 const DSU = join(ROOT, 'apps/cli/bin/dsu.js');
@@ -33,7 +34,7 @@ export interface BuiltCase {
 
 /** Builds both versions with dsu-cc and generates the patch between them. */
 export async function buildCase(c: EvalCase, work: string): Promise<BuiltCase> {
-  const src = join(ROOT, 'test/fixtures/safety', c.fixture);
+  const src = join(ROOT, 'test/fixtures', c.fixtureRoot ?? 'safety', c.fixture);
   const [v1, v2, bundle] = ['v1', 'v2', 'patch'].map((d) => join(work, c.fixture, d));
   await dsu(['build', join(src, 'v1'), '--out', v1, ...(c.build ?? [])]);
   await dsu(['build', join(src, 'v2'), '--out', v2, '--layout-from', v1, ...(c.build ?? [])]);
@@ -94,12 +95,13 @@ export async function forcedTrial(
   runDir: string,
 ): Promise<Trial> {
   mkdirSync(runDir, { recursive: true });
-  const p = new LineProcess(b.exe, {
+  const env = {
     DSU_RUN_DIR: runDir,
     DSU_UNSAFE_SKIP_CHECKS: 'activeness,transactions',
-    // the programs block in fgets, never in a wrapped call: start the control thread before main
+    // the stdio programs block in fgets, never in a wrapped call: start the control thread before main
     DSU_CONTROL: 'eager',
-  });
+  };
+  const p = c.transport === 'tcp' ? await TcpLineProcess.start(b.exe, env) : new LineProcess(b.exe, env);
   const replies: (string | undefined)[] = [];
   let commit: Promise<{ outcome?: string; reasons?: string[] }> | undefined;
   let control: ControlClient | undefined;
