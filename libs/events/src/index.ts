@@ -17,6 +17,7 @@ export {
 } from './bus';
 export { InProcessBus } from './in-process-bus';
 export { KafkaBus } from './kafka-bus';
+export type { KafkaStartup } from './kafka-topics';
 export { kafkaOptionsFromEnv, type KafkaBusOptions } from './kafka-config';
 export {
   payloadSchemas,

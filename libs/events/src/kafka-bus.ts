@@ -3,6 +3,7 @@ import { EventBus, Subscription } from './bus';
 import { deliver } from './delivery';
 import { CloudEvent, serializeEvent } from './envelope';
 import { KafkaBusOptions } from './kafka-config';
+import { type KafkaStartup, untilTopicsReady } from './kafka-topics';
 import { Topics } from './topics';
 
 /**
@@ -17,7 +18,14 @@ export class KafkaBus implements EventBus {
   private readonly consumers: Consumer[] = [];
   private readonly knownTopics = new Set<string>();
 
-  constructor(private readonly options: KafkaBusOptions) {
+  /**
+   * @param startup how long to keep trying while the brokers are not reachable or the topics not
+   * ready (DSU_STARTUP_TIMEOUT_MS, default 10 minutes), and whom to tell meanwhile (readiness).
+   */
+  constructor(
+    private readonly options: KafkaBusOptions,
+    private readonly startup: KafkaStartup = {},
+  ) {
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
@@ -27,29 +35,18 @@ export class KafkaBus implements EventBus {
     });
   }
 
-  /** Creates the topics that do not exist yet, with the configured partitions and replication. */
+  /**
+   * Creates the topics that do not exist yet (with the configured partitions and replication)
+   * and returns once the cluster's metadata shows a leader for every partition of each, so no
+   * consumer or producer meets "This server does not host this topic-partition". Services start
+   * at the same moment against an empty cluster: a broker not up yet, a topic another service is
+   * creating right now, or leaders not yet elected are waited for (and reported), not fatal.
+   */
   async ensureTopics(topics: readonly string[]): Promise<void> {
     const missing = topics.filter((t) => !this.knownTopics.has(t));
     if (missing.length === 0) return;
-    const admin = this.kafka.admin();
-    await admin.connect();
-    try {
-      const existing = new Set(await admin.listTopics());
-      const create = missing.filter((t) => !existing.has(t));
-      if (create.length > 0) {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: create.map((topic) => ({
-            topic,
-            numPartitions: this.options.partitions ?? 3,
-            replicationFactor: this.options.replicationFactor ?? 1,
-          })),
-        });
-      }
-      missing.forEach((t) => this.knownTopics.add(t));
-    } finally {
-      await admin.disconnect();
-    }
+    await untilTopicsReady(this.kafka, missing, this.options, this.startup);
+    missing.forEach((t) => this.knownTopics.add(t));
   }
 
   /** The broker-side name of a pipeline topic (with the configured prefix). */

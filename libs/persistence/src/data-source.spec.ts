@@ -95,6 +95,39 @@ describe('persistence through migrations', () => {
     });
   });
 
+  describe('five services opening an empty PostgreSQL at the same moment', () => {
+    let pg: PostgresForSuite;
+    beforeAll(async () => {
+      pg = await providePostgres('persistence-race');
+    }, 120_000);
+    afterAll(async () => pg?.cleanup(), 60_000);
+
+    it('migrate one after the other (advisory lock): every open succeeds, each migration runs once', async () => {
+      const all = await Promise.all(
+        Array.from({ length: 5 }, () => openDatabase({ databaseUrl: pg.databaseUrl })),
+      );
+      try {
+        const ran = (await all[0].query('SELECT name FROM migrations')) as { name: string }[];
+        expect(ran.map((r) => r.name)).toEqual(migrations.map((m) => m.name));
+      } finally {
+        await Promise.all(all.map((ds) => ds.destroy()));
+      }
+    });
+  });
+
+  it('waits for a PostgreSQL that does not answer yet, and says so, until its deadline', async () => {
+    const waits: string[] = [];
+    const started = Date.now();
+    await expect(
+      openDatabase(
+        { databaseUrl: 'postgres://postgres@127.0.0.1:1/none' },
+        { timeoutMs: 1_500, onWaiting: (dep, reason) => waits.push(`${dep}: ${reason}`) },
+      ),
+    ).rejects.toThrow(/PostgreSQL did not answer within 1500 ms \(DSU_STARTUP_TIMEOUT_MS\).*check DATABASE_URL/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+    expect(waits[0]).toMatch(/^PostgreSQL: .*ECONNREFUSED/);
+  });
+
   it('upgrades rollout targets of an existing database: commanded ones stay commanded, reported ones are reported', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dsu-sqlite-'));
     try {

@@ -20,6 +20,7 @@ import { CreatePrograms1764216000000 } from './migrations/1764216000000-CreatePr
 import { CreatePipeline1764230000000 } from './migrations/1764230000000-CreatePipeline';
 import { RolloutTargetsWaitForPatches1795769237000 } from './migrations/1795769237000-RolloutTargetsWaitForPatches';
 import { CreateAccess1796500000000 } from './migrations/1796500000000-CreateAccess';
+import { type StartupRetry, untilConnected } from './open-with-retry';
 
 export const entities = [
   ProgramEntity,
@@ -72,18 +73,44 @@ function options(config: DatabaseConfig): DataSourceOptions {
   return { type: 'better-sqlite3', database: path, enableWAL: path !== ':memory:', ...common };
 }
 
+// Key of the session-level advisory lock that serializes migrations across services (any constant
+// unique to dsu: "dsu-migr" in ASCII).
+const MIGRATION_LOCK_KEY = '7239770291339096690';
+
 /**
  * Opens the registry database and brings its schema up to date through the migrations
- * (never `synchronize`): SQLite by default, PostgreSQL when a URL is given.
+ * (never `synchronize`): SQLite by default, PostgreSQL when a URL is given. On PostgreSQL a
+ * server that is not up yet is waited for (`retry`), and the migrations run under an advisory
+ * lock, so services started at the same moment on an empty database migrate one after the other
+ * (the later ones find nothing to do) instead of colliding on CREATE TABLE.
  */
-export async function openDatabase(config: DatabaseConfig): Promise<DataSource> {
-  const ds = new DataSource(options(config));
-  await ds.initialize();
+export async function openDatabase(config: DatabaseConfig, retry: StartupRetry = {}): Promise<DataSource> {
+  return untilConnected(async () => {
+    const ds = new DataSource(options(config));
+    await ds.initialize();
+    try {
+      if (ds.options.type === 'postgres') await migrateLocked(ds);
+      else await ds.runMigrations({ transaction: 'each' });
+    } catch (err) {
+      await ds.destroy().catch(() => undefined);
+      throw err;
+    }
+    return ds;
+  }, retry);
+}
+
+/** Runs the pending migrations while holding the migration advisory lock on one connection. */
+async function migrateLocked(ds: DataSource): Promise<void> {
+  const lock = ds.createQueryRunner();
+  await lock.connect();
   try {
-    await ds.runMigrations({ transaction: 'each' });
-  } catch (err) {
-    await ds.destroy();
-    throw err;
+    await lock.query(`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`);
+    try {
+      await ds.runMigrations({ transaction: 'each' });
+    } finally {
+      await lock.query(`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`);
+    }
+  } finally {
+    await lock.release();
   }
-  return ds;
 }

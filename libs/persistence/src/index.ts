@@ -6,6 +6,7 @@ export {
   migrations,
   type DatabaseConfig,
 } from './data-source';
+export { isTransientDbError, type OnWaiting, type StartupRetry } from './open-with-retry';
 export { ProgramEntity } from './entities/program.entity';
 export {
   OutboxEntity,

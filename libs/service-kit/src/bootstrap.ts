@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { listenStartupProbe } from './startup-probe';
 import { tlsOptionsFromEnv } from './tls';
 
 export interface ServiceOptions {
@@ -38,9 +39,16 @@ export async function runService(module: unknown, opts: ServiceOptions): Promise
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`${opts.portEnv} must be a port number (0-65535), got '${raw}'`);
   }
-  const app = await createService(module, opts.name);
-  await opts.configure?.(app);
   const host = process.env.DSU_BIND ?? '127.0.0.1';
+  // Until the modules are up (database and bus reached), /health answers 503 with what it waits for.
+  const probe = port === 0 ? undefined : await listenStartupProbe(port, host, opts.name, tlsOptionsFromEnv());
+  let app: INestApplication;
+  try {
+    app = await createService(module, opts.name);
+    await opts.configure?.(app);
+  } finally {
+    await probe?.close();
+  }
   await app.listen(port, host);
   new Logger(opts.name).log(
     JSON.stringify({ msg: 'listening', service: opts.name, url: await app.getUrl() }),

@@ -3,3 +3,5 @@ export { createService, runService, probeHealth, type ServiceOptions } from './b
 export { SERVICE_NAME } from './service-identity';
 export { Public, PUBLIC_ROUTE } from './public.decorator';
 export { tlsOptionsFromEnv, type TlsOptions } from './tls';
+export { startupStatus, StartupStatus, type StartupState } from './startup-status';
+export { listenStartupProbe, type StartingHealth } from './startup-probe';

@@ -1,5 +1,6 @@
 import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { jsonLog, openInfra, type RunningServices, type ServiceName, startServices } from '@dsu/pipeline';
+import { startupStatus } from '@dsu/service-kit';
 
 /** Injection token of the running services (infrastructure, registry, applier). */
 export const RUNNING_SERVICES = Symbol('RUNNING_SERVICES');
@@ -33,7 +34,13 @@ export class PipelineModule {
           provide: RUNNING_SERVICES,
           useFactory: async () => {
             const log = jsonLog(opts.clientId, opts.quiet);
-            return startServices(await openInfra(opts.clientId, opts.env ?? process.env), names, log);
+            // PostgreSQL / Kafka not up yet: wait (readiness says so), do not crash.
+            const onWaiting = (dependency: string, reason: string, attempt: number) => {
+              startupStatus.waiting(dependency, reason, attempt);
+              log('warn', `waiting for ${dependency}`, { reason, attempt });
+            };
+            const infra = await openInfra(opts.clientId, opts.env ?? process.env, onWaiting);
+            return startServices(infra, names, log);
           },
         },
         ServicesLifecycle,

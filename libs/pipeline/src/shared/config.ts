@@ -34,6 +34,8 @@ export interface PipelineConfig {
    * each process still waiting for its patch or its host's result is failed with the reason.
    */
   rolloutDeadlineMs: number;
+  /** How long a starting service waits for PostgreSQL and Kafka (`DSU_STARTUP_TIMEOUT_MS`). */
+  startupTimeoutMs: number;
   /** How the compiler isolates builds (`DSU_BUILD_SANDBOX`: required, auto, off); docs/build-sandbox.md. */
   buildSandbox: SandboxMode;
   /** What a sandboxed build must not see: DSU_HOME, the artifact store, key locations set apart. */
@@ -76,6 +78,7 @@ export function pipelineConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Pip
     ),
     patchDeadlineMs: positive(env, 'DSU_PATCH_DEADLINE_MS', 30 * 60_000),
     rolloutDeadlineMs: positive(env, 'DSU_ROLLOUT_DEADLINE_MS', 60 * 60_000),
+    startupTimeoutMs: positive(env, 'DSU_STARTUP_TIMEOUT_MS', 10 * 60_000),
     buildSandbox: sandboxModeFromEnv(env, 'DSU_BUILD_SANDBOX', 'required'),
     buildHidden: [
       home,

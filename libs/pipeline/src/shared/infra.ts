@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 import { DirectoryArtifactStore } from '@dsu/artifacts';
 import { type EventBus, InProcessBus, KafkaBus, kafkaOptionsFromEnv } from '@dsu/events';
-import { databaseConfigFromEnv, openDatabase } from '@dsu/persistence';
+import { databaseConfigFromEnv, type OnWaiting, openDatabase } from '@dsu/persistence';
 import { type PipelineConfig, pipelineConfigFromEnv } from './config';
 
 /** What every service runs on: configuration, database, bus and artifact store. */
@@ -18,14 +18,21 @@ export interface PipelineInfra {
   close(): Promise<void>;
 }
 
+/**
+ * Opens database, bus and artifact store from the environment. PostgreSQL and Kafka that are not
+ * up yet are waited for, up to `DSU_STARTUP_TIMEOUT_MS` (default 10 minutes), each failed attempt
+ * told to `onWaiting` (the service's readiness reports it).
+ */
 export async function openInfra(
   clientId: string,
   env: NodeJS.ProcessEnv = process.env,
+  onWaiting?: OnWaiting,
 ): Promise<PipelineInfra> {
   const config = pipelineConfigFromEnv(env);
   const kafka = kafkaOptionsFromEnv(env, clientId);
-  const ds = await openDatabase(databaseConfigFromEnv(env));
-  const bus: EventBus = kafka ? new KafkaBus(kafka) : new InProcessBus();
+  const startup = { timeoutMs: config.startupTimeoutMs, onWaiting };
+  const ds = await openDatabase(databaseConfigFromEnv(env), startup);
+  const bus: EventBus = kafka ? new KafkaBus(kafka, startup) : new InProcessBus();
   const prefix = env.DSU_GROUP_PREFIX || 'dsu';
   let closed = false;
   return {
