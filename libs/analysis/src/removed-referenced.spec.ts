@@ -1,32 +1,9 @@
-import type { FunctionModel, ProgramModel } from '@dsu/c-frontend';
+import { fn as base, model } from '../test/models';
 import { removedReferenced } from './removed-referenced';
 
-const fn = (key: string, bodyHash: string, calls: string[] = [], addressTaken = false): FunctionModel => ({
-  key,
-  name: key,
-  unit: 'a.c',
-  isStatic: false,
-  signature: 'void (void)',
-  bodyHash,
-  calls,
-  indirectCalls: [],
-  addressTaken,
-  variadic: false,
-  typesUsed: [],
-  globalsRead: [],
-  globalsWritten: [],
-  updatePoints: [],
-  transactions: [],
-});
-const model = (...fns: FunctionModel[]): ProgramModel => ({
-  format: 1,
-  program: 'p',
-  buildId: 'b',
-  units: [],
-  globals: {},
-  types: {},
-  functions: Object.fromEntries(fns.map((f) => [f.key, f])),
-});
+/** A function with a body hash (what tells unchanged callers apart), its calls and address-taken flag. */
+const fn = (key: string, bodyHash: string, calls: string[] = [], addressTaken = false) =>
+  base(key, calls, { bodyHash, addressTaken, signature: 'void (void)' });
 
 describe('removedReferenced', () => {
   it('flags a removed function that unchanged code still calls or that had its address taken', () => {

@@ -1,5 +1,6 @@
-import type { FunctionModel, ProgramModel } from '@dsu/c-frontend';
+import type { ProgramModel } from '@dsu/c-frontend';
 import type { PatchManifest } from '@dsu/patch-format';
+import { fn, model } from '../test/models';
 import { manifestOf, modelOf } from '../test/versions';
 import { capacity } from './capacity';
 import { checkSafety } from './check-safety';
@@ -63,43 +64,6 @@ describe('the two real failures every earlier guard approved (headerserver v1 ->
   });
 });
 
-const fn = (key: string, calls: string[] = [], extra: Partial<FunctionModel> = {}): FunctionModel => ({
-  key,
-  name: key,
-  unit: 'a.c',
-  isStatic: false,
-  signature: 'int (int)',
-  bodyHash: key,
-  calls,
-  indirectCalls: [],
-  addressTaken: false,
-  variadic: false,
-  typesUsed: [],
-  globalsRead: [],
-  globalsWritten: [],
-  updatePoints: [],
-  transactions: [],
-  loops: [],
-  flow: [
-    ...calls.map((c, i) => ({ kind: 'call' as const, name: c, at: 10 + i, line: 2 + i })),
-    ...(key === 'main'
-      ? [
-          { kind: 'point' as const, name: 'top', at: 1, line: 1 },
-          { kind: 'point' as const, name: 'late', at: 50, line: 9 },
-        ]
-      : []),
-  ],
-  ...extra,
-});
-const model = (...fns: FunctionModel[]): ProgramModel => ({
-  format: 1,
-  program: 'p',
-  buildId: 'b',
-  units: [],
-  globals: {},
-  types: {},
-  functions: Object.fromEntries(fns.map((f) => [f.key, f])),
-});
 const manifestWith = (m: Partial<PatchManifest>): PatchManifest => ({
   format: 1,
   patchId: 'x',
