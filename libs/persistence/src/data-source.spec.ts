@@ -20,6 +20,7 @@ async function saveAndLoad(ds: DataSource): Promise<void> {
     'CreatePipeline1764230000000',
     'RolloutTargetsWaitForPatches1795769237000',
     'CreateAccess1796500000000',
+    'VerdictUpdatePoints1796600000000',
   ]);
   await accessTables(ds);
 }

@@ -20,6 +20,7 @@ import { CreatePrograms1764216000000 } from './migrations/1764216000000-CreatePr
 import { CreatePipeline1764230000000 } from './migrations/1764230000000-CreatePipeline';
 import { RolloutTargetsWaitForPatches1795769237000 } from './migrations/1795769237000-RolloutTargetsWaitForPatches';
 import { CreateAccess1796500000000 } from './migrations/1796500000000-CreateAccess';
+import { VerdictUpdatePoints1796600000000 } from './migrations/1796600000000-VerdictUpdatePoints';
 import { type StartupRetry, untilConnected } from './open-with-retry';
 
 export const entities = [
@@ -41,6 +42,7 @@ export const migrations = [
   CreatePipeline1764230000000,
   RolloutTargetsWaitForPatches1795769237000,
   CreateAccess1796500000000,
+  VerdictUpdatePoints1796600000000,
 ];
 
 export interface DatabaseConfig {

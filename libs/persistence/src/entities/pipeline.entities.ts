@@ -1,3 +1,4 @@
+import type { Finding, SafetyVerdict } from '@dsu/patch-format';
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 // Times are ISO-8601 strings: portable between SQLite and PostgreSQL and sortable as text.
@@ -173,7 +174,11 @@ export class VerdictEntity {
   verdict!: 'approved' | 'rejected';
 
   @Column({ type: 'simple-json' })
-  findings!: { rule: string; severity: string; message: string }[];
+  findings!: Finding[];
+
+  /** The update points the analysis allows and denies; null for verdicts stored before it did. */
+  @Column({ name: 'update_points', type: 'simple-json', nullable: true })
+  updatePoints!: SafetyVerdict['updatePoints'] | null;
 
   @Column({ type: 'text', nullable: true })
   signature!: string | null;

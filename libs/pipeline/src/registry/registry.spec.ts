@@ -136,6 +136,7 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
       to: { version: 'v2', buildId: 'b2' },
       verdict: 'approved',
       findings: [],
+      updatePoints: { allowed: ['top'], denied: [{ name: 'mid', rules: ['version-consistency'] }] },
       signature: 'c2ln',
       keyId: 'k1',
     });
@@ -147,6 +148,7 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
       id: 'P12',
       status: 'generated',
       verdict: 'approved',
+      updatePoints: { allowed: ['top'], denied: [{ name: 'mid', rules: ['version-consistency'] }] },
       fromVersion: 'v1',
     });
     // A second verdict (a checker that restarted mid-check) does not replace the first.

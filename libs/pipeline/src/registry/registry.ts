@@ -27,6 +27,7 @@ import {
   VerdictEntity,
   VersionEntity,
 } from '@dsu/persistence';
+import type { SafetyVerdict } from '@dsu/patch-format';
 import type { Readable } from 'node:stream';
 import { ArchiveRefusedError } from '../shared/archive-limits';
 import type { PipelineInfra } from '../shared/infra';
@@ -72,6 +73,8 @@ export interface VersionView {
     id: string | null;
     status: string;
     verdict: string | null;
+    /** Where the patch may apply, by the checker's analysis (null before it was checked). */
+    updatePoints: SafetyVerdict['updatePoints'] | null;
     fromVersion: string;
     error: string | null;
   } | null;
@@ -598,6 +601,7 @@ export class Registry {
       bundleSha256: v.bundleSha256,
       verdict: v.verdict,
       findings: v.findings,
+      updatePoints: v.updatePoints ?? null,
       signature: v.signature,
       keyId: v.keyId,
       checkedAt: now(),
@@ -947,6 +951,7 @@ export class Registry {
             id: patch.patchId,
             status: patch.status,
             verdict: verdict?.verdict ?? null,
+            updatePoints: verdict?.updatePoints ?? null,
             fromVersion: patch.fromVersion,
             error: patch.error,
           }
