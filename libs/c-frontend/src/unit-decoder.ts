@@ -585,6 +585,11 @@ export class UnitDecoder {
         } else if (pointee && ctx && call?.kind === 'CallExpr' && (from === 'void *' || from === 'char *')) {
           // memory of an updatable type from somewhere dsu does not track (a pool, mmap, ...)
           this.untracked.push({ type: pointee, function: ctx.key, source: name ?? 'an indirect call' });
+        } else if (pointee && ctx && call?.kind === 'BinaryOperator' && (call.opcode === '+' || call.opcode === '-')) {
+          // an instance carved out of a byte buffer: `(struct conn *)(arena + off)`
+          const bytes = normalizeType(call.type?.qualType ?? '');
+          if (/^(const )?(unsigned |signed )?char \*$|^(const )?void \*$|^(const )?u?int8_t \*$/.test(bytes))
+            this.untracked.push({ type: pointee, function: ctx.key, source: `pointer arithmetic on a '${bytes}'` });
         }
         break;
       }
