@@ -188,7 +188,8 @@ export async function awaitRollout(
     try {
       v = await gw.request<RolloutView>('GET', `/rollouts/${enc(rolloutId)}`);
     } catch (err) {
-      if (!/^no gateway answers/.test((err as Error).message)) throw err;
+      // Down, or restarting (its start-up probe answers 503 until it is up again): wait for it.
+      if (!/^no gateway answers|: HTTP 503: /.test((err as Error).message)) throw err;
       if (!unreachableSince) {
         unreachableSince = Date.now();
         out.progress(`rollout   the gateway does not answer; waiting for it (${(err as Error).message})`);

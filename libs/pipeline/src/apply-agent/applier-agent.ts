@@ -194,7 +194,7 @@ export class ApplierAgent {
     const url = this.infra.config.gatewayUrl;
     if (!url) return this.infra.store.get(sha256);
     const token = this.infra.config.gatewayToken;
-    const res = await fetch(`${url.replace(/\/$/, '')}/artifacts/${sha256}`, {
+    const res = await fetchWhileUnavailable(`${url.replace(/\/$/, '')}/artifacts/${sha256}`, {
       headers: token ? { authorization: `Bearer ${token}` } : {},
     });
     if (!res.ok)
@@ -272,5 +272,24 @@ export class ApplierAgent {
         buildId: null,
       };
     }
+  }
+}
+
+/**
+ * `fetch`, retried for up to a minute while the gateway is down or restarting (connection
+ * refused, 502/503/504): a gateway restart during a rollout must not fail the processes whose
+ * bundle was being downloaded right then. Other answers are returned as they are.
+ */
+async function fetchWhileUnavailable(url: string, init: RequestInit, giveUpMs = 60_000): Promise<Response> {
+  const deadline = Date.now() + giveUpMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(url, init);
+      if (![502, 503, 504].includes(res.status) || Date.now() >= deadline) return res;
+      await res.arrayBuffer().catch(() => undefined);
+    } catch (err) {
+      if (Date.now() >= deadline) throw new Error(`downloading ${url} failed for a minute: ${(err as Error).message}`);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
   }
 }
