@@ -64,6 +64,16 @@ export function guarded<A extends unknown[]>(fn: (...args: A) => Promise<number>
 }
 
 const waitMs = () => Number(process.env.DSU_WAIT_TIMEOUT_MS ?? 15 * 60_000);
+
+/** A poll's request; undefined while the gateway is down or restarting (the poll goes on waiting). */
+async function unlessRestarting<T>(request: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await request();
+  } catch (err) {
+    if (/^gateway .*: HTTP 503: |^no gateway answers/.test((err as Error).message)) return undefined;
+    throw err;
+  }
+}
 const enc = encodeURIComponent;
 
 /** `dsu submit <src-dir> --program P --version V`: upload, wait for the build and the patch verdict. */
@@ -84,8 +94,8 @@ async function submitCommandBody(
   out.log(`submitted ${opts.program} ${opts.version} (${tarball.length} bytes of source) to ${gw.url}`);
   out.progress(`compile   ${opts.program} ${opts.version} ...`);
   const built = await pollUntil(`the build of ${opts.program} ${opts.version}`, waitMs(), async () => {
-    const v = await gw.request<VersionView>('GET', path);
-    return v.status === 'building' ? undefined : v;
+    const v = await unlessRestarting(() => gw.request<VersionView>('GET', path));
+    return !v || v.status === 'building' ? undefined : v;
   });
   if (built.status === 'failed') {
     out.log(`compile   failed: ${built.error}`);
@@ -106,8 +116,8 @@ async function submitCommandBody(
       `the patch ${built.patch.fromVersion} -> ${opts.version} and its verdict`,
       waitMs(),
       async () => {
-        const v = await gw.request<VersionView>('GET', path);
-        return v.patch && (v.patch.status === 'failed' || v.patch.verdict !== null) ? v.patch : undefined;
+        const v = await unlessRestarting(() => gw.request<VersionView>('GET', path));
+        return v?.patch && (v.patch.status === 'failed' || v.patch.verdict !== null) ? v.patch : undefined;
       },
     );
     if (p.status === 'failed') {

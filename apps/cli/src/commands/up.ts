@@ -12,16 +12,19 @@ const tokenPath = (env: NodeJS.ProcessEnv = process.env) =>
  */
 export async function upCommand(opts: { port?: number }, out: Output): Promise<number> {
   // Loaded here, not at the top: the other commands start faster without NestJS and TypeORM.
-  const [{ Logger }, { createService }, { ServiceModule, setupOpenApi }] = await Promise.all([
-    import('@nestjs/common'),
-    import('@dsu/service-kit'),
-    import('@dsu/services'),
-  ]);
+  const [
+    { Logger },
+    { createService, listenStartupProbe, tlsOptionsFromEnv },
+    { ServiceModule, setupOpenApi },
+  ] = await Promise.all([import('@nestjs/common'), import('@dsu/service-kit'), import('@dsu/services')]);
   const port = opts.port ?? Number(process.env.DSU_GATEWAY_PORT ?? 7400);
+  const host = process.env.DSU_BIND ?? '127.0.0.1';
+  // While PostgreSQL / Kafka (when set) are waited for, /health answers 503 with what it waits for.
+  const probe = port === 0 ? undefined : await listenStartupProbe(port, host, 'dsu', tlsOptionsFromEnv());
   // With --json, stdout carries only the one JSON object; the services' own logs go to stderr.
-  const app = await createService(ServiceModule.all(), 'dsu', out.json);
+  const app = await createService(ServiceModule.all(), 'dsu', out.json).finally(() => probe?.close());
   setupOpenApi(app);
-  await app.listen(port, process.env.DSU_BIND ?? '127.0.0.1');
+  await app.listen(port, host);
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   new Logger('dsu').log(
     JSON.stringify({
