@@ -21,6 +21,28 @@ describe('KafkaBus on a real broker', () => {
     }
   };
 
+  it('replaces a consumer that kafkajs would leave dead after an error it does not retry', async () => {
+    const topic = `${kafka.topicPrefix}.crash`;
+    const producer = bus('crash-producer');
+    await producer.publish(topic, ev(7), 'prog-c');
+    const got: number[] = [];
+    let first = true;
+    const c = bus('crash-consumer');
+    await c.subscribe({
+      group: `${kafka.topicPrefix}.crash-group`,
+      topics: [topic],
+      // Not an InvalidEventError: it escapes the delivery and crashes the kafkajs consumer.
+      validate: () => {
+        if (first) throw ((first = false), new TypeError('a bug in a validator'));
+      },
+      handler: async (e: CloudEvent) => void got.push((e.data as { n: number }).n),
+    });
+    await waitFor(() => got.length === 1, 60_000);
+    expect(got).toEqual([7]);
+    await c.close();
+    await producer.close();
+  }, 90_000);
+
   it('creates topics, and a restarted consumer group resumes after its last committed offset', async () => {
     const topic = `${kafka.topicPrefix}.builds`;
     const group = `${kafka.topicPrefix}.group`;

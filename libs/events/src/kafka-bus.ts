@@ -16,6 +16,7 @@ export class KafkaBus implements EventBus {
   private readonly kafka: Kafka;
   private producer?: Promise<Producer>;
   private readonly consumers: Consumer[] = [];
+  private closing = false;
   private readonly knownTopics = new Set<string>();
 
   /**
@@ -83,6 +84,7 @@ export class KafkaBus implements EventBus {
     for (const topic of sub.topics)
       await consumer.subscribe({ topic: this.topicName(topic), fromBeginning: true });
     this.consumers.push(consumer);
+    this.replaceWhenDead(consumer, sub);
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, partition, message, heartbeat }) => {
@@ -104,12 +106,40 @@ export class KafkaBus implements EventBus {
     });
   }
 
+  /**
+   * kafkajs restarts a crashed consumer only after a retriable error; after any other (e.g. an
+   * offset commit refused because a busy member was evicted meanwhile) the consumer stays dead and
+   * the service would never consume again. Such a consumer is replaced by a new member of its group,
+   * which resumes after the last committed offset (a redelivery is deduped by event id).
+   */
+  private replaceWhenDead(consumer: Consumer, sub: Subscription): void {
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.closing) return;
+      const at = this.consumers.indexOf(consumer);
+      if (at >= 0) this.consumers.splice(at, 1);
+      process.stderr.write(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          level: 'error',
+          service: this.options.clientId,
+          msg: 'Kafka consumer stopped on an error kafkajs does not retry; replacing it',
+          group: payload.groupId,
+          error: String(payload.error?.message ?? payload.error),
+        }) + '\n',
+      );
+      const retry = () =>
+        void this.subscribe(sub).catch(() => (this.closing ? undefined : setTimeout(retry, 2_000).unref()));
+      setTimeout(retry, 1_000).unref();
+    });
+  }
+
   /** How often a long handler heartbeats: a third of the session timeout (kafkajs default 30 s). */
   private heartbeatEveryMs(): number {
     return Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3));
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     // kafkajs' disconnect waits for the running eachMessage to finish before leaving the group.
     await Promise.all(this.consumers.splice(0).map((c) => c.disconnect()));
     const producer = this.producer;
