@@ -1,29 +1,21 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { LineQueue } from './line-queue';
 
 /** A program driven over its stdin and stdout, one reply line per request line. */
 export class LineProcess {
   private readonly child: ChildProcessWithoutNullStreams;
-  private buffered = '';
-  private readonly lines: string[] = [];
-  private waiter?: () => void;
+  private readonly replies = new LineQueue();
   stderr = '';
   exit?: { code: number | null; signal: NodeJS.Signals | null };
 
   constructor(exe: string, env: NodeJS.ProcessEnv) {
     this.child = spawn(exe, [], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout.setEncoding('utf8');
-    this.child.stdout.on('data', (d: string) => {
-      this.buffered += d;
-      for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
-        this.lines.push(this.buffered.slice(0, nl));
-        this.buffered = this.buffered.slice(nl + 1);
-      }
-      this.waiter?.();
-    });
+    this.child.stdout.on('data', (d: string) => this.replies.push(d));
     this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
     this.child.on('exit', (code, signal) => {
       this.exit = { code, signal };
-      this.waiter?.();
+      this.replies.wake();
     });
     this.child.stdin.on('error', () => undefined); // a crashed program: reported by `exit`
   }
@@ -35,17 +27,7 @@ export class LineProcess {
   /** Sends one request and waits for its reply line; undefined when none comes in time or the program died. */
   async request(line: string, timeoutMs = 5000): Promise<string | undefined> {
     if (!this.exit) this.child.stdin.write(line + '\n');
-    const deadline = Date.now() + timeoutMs;
-    while (this.lines.length === 0 && !this.exit && Date.now() < deadline)
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
-        this.waiter = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    this.waiter = undefined;
-    return this.lines.shift();
+    return this.replies.next(timeoutMs, () => !this.exit);
   }
 
   /** Ends the program (stdin closed, then SIGKILL if it lingers). */

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
+import { LineQueue } from './line-queue';
 
 /**
  * A line server (prints `listening <port>`, serves one request line with one reply line) driven
@@ -8,9 +9,7 @@ import { createConnection, type Socket } from 'node:net';
 export class TcpLineProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private socket?: Socket;
-  private buffered = '';
-  private readonly lines: string[] = [];
-  private waiter?: () => void;
+  private readonly replies = new LineQueue();
   stderr = '';
   exit?: { code: number | null; signal: NodeJS.Signals | null };
 
@@ -19,7 +18,7 @@ export class TcpLineProcess {
     this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
     this.child.on('exit', (code, signal) => {
       this.exit = { code, signal };
-      this.waiter?.();
+      this.replies.wake();
     });
   }
 
@@ -47,16 +46,9 @@ export class TcpLineProcess {
       p.socket?.once('error', reject);
     });
     p.socket.setEncoding('utf8');
-    p.socket.on('data', (d: string) => {
-      p.buffered += d;
-      for (let nl = p.buffered.indexOf('\n'); nl >= 0; nl = p.buffered.indexOf('\n')) {
-        p.lines.push(p.buffered.slice(0, nl).replace(/\r$/, ''));
-        p.buffered = p.buffered.slice(nl + 1);
-      }
-      p.waiter?.();
-    });
-    p.socket.on('error', () => p.waiter?.());
-    p.socket.on('close', () => p.waiter?.());
+    p.socket.on('data', (d: string) => p.replies.push(d));
+    p.socket.on('error', () => p.replies.wake());
+    p.socket.on('close', () => p.replies.wake());
     return p;
   }
 
@@ -67,17 +59,7 @@ export class TcpLineProcess {
   /** Sends one request and waits for its reply line; undefined when none comes in time or the server died. */
   async request(line: string, timeoutMs = 5000): Promise<string | undefined> {
     if (!this.exit && this.socket && !this.socket.destroyed) this.socket.write(line + '\n');
-    const deadline = Date.now() + timeoutMs;
-    while (this.lines.length === 0 && !this.exit && !this.socket?.destroyed && Date.now() < deadline)
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
-        this.waiter = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-    this.waiter = undefined;
-    return this.lines.shift();
+    return this.replies.next(timeoutMs, () => !this.exit && !this.socket?.destroyed);
   }
 
   /** Closes the connection and stops the server (SIGTERM, then SIGKILL if it lingers). */
