@@ -1,81 +1,31 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ALL_TOPICS, type CloudEvent, createEvent, currentType, InProcessBus, Topics } from '@dsu/events';
+import { Topics } from '@dsu/events';
 import { listAudit } from '@dsu/access';
-import { startServices, type RunningServices } from '../pipeline';
-import { openInfra } from '../shared/infra';
-import { packDir } from '../shared/tarball';
+import type { RunningServices } from '../pipeline';
+import {
+  type RegistryHarness,
+  seedTwoVersionsAndAProcess,
+  startRegistry,
+  sha,
+  waitFor,
+} from '../../test/registry-harness';
 import type { Registry } from './registry';
-
-const sha = (c: string) => c.repeat(64);
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>): Promise<T> {
-  for (let i = 0; i < 250; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 // A rollout stuck on an on-demand patch nobody answers (the user's report): abort ends it, and a
 // retry starts over with a new patch request instead of waiting on the abandoned one.
 describe('Registry: abort and retry of a rollout', () => {
-  let home: string;
+  let h: RegistryHarness;
   let running: RunningServices;
   let registry: Registry;
-  let bus: InProcessBus;
-  const events: { topic: string; event: CloudEvent }[] = [];
-  const of = (topic: string) => events.filter((e) => e.topic === topic).map((e) => e.event);
-  const publish = (topic: string, data: unknown, key = 'p') =>
-    bus.publish(topic, createEvent({ type: currentType(topic), source: 'test', data }), key);
+  const of = (topic: string) => h.of(topic);
+  const publish = (topic: string, data: unknown, key = 'p') => h.publish(topic, data, key);
   const ops = { kind: 'token' as const, id: 'tok_ops', name: 'ops', scopes: ['rollout'] };
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), 'dsu-abort-'));
-    const infra = await openInfra('test', {
-      DSU_HOME: home,
-      DSU_HOST_ID: 'gw',
-      DSU_RUN_DIR: join(home, 'run'),
-    });
-    bus = infra.bus as InProcessBus;
-    running = await startServices(infra, ['gateway'], () => undefined);
-    registry = running.registry as Registry;
-    await bus.subscribe({
-      group: 'probe',
-      topics: ALL_TOPICS.filter((t) => t !== Topics.deadLetter),
-      handler: async (event, topic) => void events.push({ topic, event }),
-    });
-    const src = join(home, 'src');
-    mkdirSync(src);
-    writeFileSync(join(src, 'main.c'), 'int main(void) { return 0; }\n');
-    await registry.registerProgram('p');
-    for (const [v, b] of [
-      ['v1', 'b1'],
-      ['v2', 'b2'],
-    ]) {
-      await registry.submitVersion({ program: 'p', version: v, source: await packDir(src) });
-      await publish(Topics.buildCompleted, {
-        program: 'p',
-        version: v,
-        buildId: b,
-        executable: 'p',
-        executableSha256: sha('a'),
-        modelSha256: sha('b'),
-        buildDirSha256: sha(b === 'b1' ? 'c' : 'd'),
-        durationMs: 5,
-      });
-    }
-    await waitFor('the v1->v2 request', async () => of(Topics.patchRequested).length === 1);
-    const proc = { pid: 10, program: 'p', buildId: 'b1', baseBuildId: 'b1', patches: [] };
-    await publish(Topics.agentHeartbeat, { host: 'h1', runDir: '/r', processes: [proc] }, 'h1');
-    await waitFor('the inventory', async () => (await registry.listInventory()).length === 1);
+    h = await startRegistry('abort');
+    ({ running, registry } = h);
+    await seedTwoVersionsAndAProcess(h);
   });
-  afterAll(async () => {
-    await running.stop();
-    rmSync(home, { recursive: true, force: true });
-  });
+  afterAll(() => h.stop());
 
   it('aborts a rollout waiting for a patch that never comes, and a retry starts over with a new request', async () => {
     const { rolloutId } = await registry.requestRollout('p', 'v2', ops);

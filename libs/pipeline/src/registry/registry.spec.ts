@@ -1,64 +1,23 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ALL_TOPICS, type CloudEvent, createEvent, currentType, InProcessBus, Topics } from '@dsu/events';
-import { startServices, type RunningServices } from '../pipeline';
-import { openInfra } from '../shared/infra';
-import { packDir } from '../shared/tarball';
+import { type InProcessBus, Topics, createEvent, currentType } from '@dsu/events';
 import { listAudit } from '@dsu/access';
+import type { RunningServices } from '../pipeline';
+import { type RegistryHarness, startRegistry, sha, waitFor } from '../../test/registry-harness';
 import type { Registry } from './registry';
 
-const sha = (c: string) => c.repeat(64);
-
-async function waitFor<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe('Registry: the gateway projection, on SQLite and the in-process bus', () => {
-  let home: string;
+  let h: RegistryHarness;
   let running: RunningServices;
   let registry: Registry;
   let bus: InProcessBus;
-  const events: { topic: string; event: CloudEvent }[] = [];
-  const of = (topic: string) => events.filter((e) => e.topic === topic).map((e) => e.event);
-  const publish = (topic: string, data: unknown, key = 'p') =>
-    bus.publish(topic, createEvent({ type: currentType(topic), source: 'test', data }), key);
+  const of = (topic: string) => h.of(topic);
+  const publish = (topic: string, data: unknown, key = 'p') => h.publish(topic, data, key);
+  const tarball = () => h.tarball();
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), 'dsu-registry-'));
-    const infra = await openInfra('test', {
-      DSU_HOME: home,
-      DSU_HOST_ID: 'gw-host',
-      DSU_RUN_DIR: join(home, 'run'),
-    });
-    bus = infra.bus as InProcessBus;
-    running = await startServices(infra, ['gateway'], () => undefined);
-    registry = running.registry as Registry;
-    await bus.subscribe({
-      group: 'probe',
-      topics: ALL_TOPICS.filter((t) => t !== Topics.deadLetter),
-      handler: async (event, topic) => void events.push({ topic, event }),
-    });
+    h = await startRegistry('registry', 'gw-host');
+    ({ running, registry, bus } = h);
   });
-  afterAll(async () => {
-    await running.stop();
-    rmSync(home, { recursive: true, force: true });
-  });
-
-  async function tarball(): Promise<Buffer> {
-    const src = join(home, 'src');
-    mkdirSync(src, { recursive: true });
-    writeFileSync(join(src, 'main.c'), 'int main(void) { return 0; }\n');
-    return packDir(src);
-  }
+  afterAll(() => h.stop());
 
   it('refuses bad submissions with the reason and what to do', async () => {
     await expect(

@@ -1,80 +1,30 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ALL_TOPICS, type CloudEvent, createEvent, currentType, InProcessBus, Topics } from '@dsu/events';
-import { startServices, type RunningServices } from '../pipeline';
-import { openInfra } from '../shared/infra';
-import { packDir } from '../shared/tarball';
-import type { Registry } from './registry';
+import { Topics } from '@dsu/events';
+import type { RunningServices } from '../pipeline';
 import { RequestDeadlines } from './request-deadlines';
-
-const sha = (c: string) => c.repeat(64);
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>): Promise<T> {
-  for (let i = 0; i < 250; i++) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+import {
+  type RegistryHarness,
+  seedTwoVersionsAndAProcess,
+  startRegistry,
+  sha,
+  waitFor,
+} from '../../test/registry-harness';
+import type { Registry } from './registry';
 
 // Requests whose answer never comes (a patcher that is gone, an applier that never reports) end
 // `failed` with the reason once their deadline passed, instead of waiting forever.
 describe('RequestDeadlines', () => {
-  let home: string;
+  let h: RegistryHarness;
   let running: RunningServices;
   let registry: Registry;
-  let bus: InProcessBus;
-  const events: { topic: string; event: CloudEvent }[] = [];
-  const of = (topic: string) => events.filter((e) => e.topic === topic).map((e) => e.event);
-  const publish = (topic: string, data: unknown, key = 'p') =>
-    bus.publish(topic, createEvent({ type: currentType(topic), source: 'test', data }), key);
+  const of = (topic: string) => h.of(topic);
+  const publish = (topic: string, data: unknown, key = 'p') => h.publish(topic, data, key);
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), 'dsu-deadlines-'));
-    const infra = await openInfra('test', {
-      DSU_HOME: home,
-      DSU_HOST_ID: 'gw',
-      DSU_RUN_DIR: join(home, 'run'),
-    });
-    bus = infra.bus as InProcessBus;
-    running = await startServices(infra, ['gateway'], () => undefined);
-    registry = running.registry as Registry;
-    await bus.subscribe({
-      group: 'probe',
-      topics: ALL_TOPICS.filter((t) => t !== Topics.deadLetter),
-      handler: async (event, topic) => void events.push({ topic, event }),
-    });
-    const src = join(home, 'src');
-    mkdirSync(src);
-    writeFileSync(join(src, 'main.c'), 'int main(void) { return 0; }\n');
-    await registry.registerProgram('p');
-    for (const [v, b] of [
-      ['v1', 'b1'],
-      ['v2', 'b2'],
-    ]) {
-      await registry.submitVersion({ program: 'p', version: v, source: await packDir(src) });
-      await publish(Topics.buildCompleted, {
-        program: 'p',
-        version: v,
-        buildId: b,
-        executable: 'p',
-        executableSha256: sha('a'),
-        modelSha256: sha('b'),
-        buildDirSha256: sha(b === 'b1' ? 'c' : 'd'),
-        durationMs: 5,
-      });
-    }
-    await waitFor('the v1->v2 request', async () => of(Topics.patchRequested).length === 1);
-    const proc = { pid: 10, program: 'p', buildId: 'b1', baseBuildId: 'b1', patches: [] };
-    await publish(Topics.agentHeartbeat, { host: 'h1', runDir: '/r', processes: [proc] }, 'h1');
-    await waitFor('the inventory', async () => (await registry.listInventory()).length === 1);
+    h = await startRegistry('deadlines');
+    ({ running, registry } = h);
+    await seedTwoVersionsAndAProcess(h);
   });
-  afterAll(async () => {
-    await running.stop();
-    rmSync(home, { recursive: true, force: true });
-  });
+  afterAll(() => h.stop());
 
   it('ends a patch request with no result, and the rollout waiting for it, with the reason', async () => {
     const { rolloutId } = await registry.requestRollout('p', 'v2');
