@@ -2,6 +2,7 @@ import { LessThan } from 'typeorm';
 import type { Log, Outbox } from '@dsu/outbox';
 import { VersionEntity } from '@dsu/persistence';
 import type { PipelineInfra } from '../shared/infra';
+import { PeriodicCheck, span } from './periodic-check';
 
 /**
  * The registry's guarantee that no version stays `building` forever: a build request that was
@@ -10,43 +11,30 @@ import type { PipelineInfra } from '../shared/infra';
  * reason. A result that arrives later still wins (the projection overwrites the row).
  */
 export class BuildDeadline {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly periodic: PeriodicCheck;
 
   constructor(
     private readonly infra: PipelineInfra,
     private readonly outbox: Outbox,
     private readonly log: Log,
-  ) {}
+  ) {
+    this.periodic = new PeriodicCheck('build deadline', () => this.expire(), log);
+  }
 
   /** Checks now and then every quarter of the deadline (at most every minute). */
   start(): void {
-    const every = Math.max(50, Math.min(60_000, Math.floor(this.infra.config.buildDeadlineMs / 4)));
-    const tick = () => {
-      this.running ??= this.expire()
-        .then(() => undefined)
-        .catch((err) => this.log('warn', 'build deadline check failed; will retry', { error: String(err) }))
-        .finally(() => (this.running = undefined));
-    };
-    this.timer = setInterval(tick, every);
-    this.timer.unref();
-    tick();
+    this.periodic.start(this.infra.config.buildDeadlineMs);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** Ends every version building since before the deadline; returns how many. */
   async expire(nowMs = Date.now()): Promise<number> {
     const deadlineMs = this.infra.config.buildDeadlineMs;
     const cutoff = new Date(nowMs - deadlineMs).toISOString();
-    const within =
-      deadlineMs >= 60_000
-        ? `${Math.round(deadlineMs / 6_000) / 10} minutes`
-        : `${Math.round(deadlineMs / 100) / 10} seconds`;
+    const within = span(deadlineMs);
     return this.outbox.transact(async ({ em }) => {
       const stale = await em.findBy(VersionEntity, { status: 'building', requestedAt: LessThan(cutoff) });
       for (const v of stale) {

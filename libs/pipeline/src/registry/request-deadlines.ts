@@ -2,12 +2,8 @@ import { In, LessThan } from 'typeorm';
 import type { Log } from '@dsu/outbox';
 import { PatchEntity, RolloutEntity, RolloutTargetEntity } from '@dsu/persistence';
 import type { PipelineInfra } from '../shared/infra';
+import { PeriodicCheck, span } from './periodic-check';
 import type { Registry } from './registry';
-
-/** "12 minutes" / "4.5 seconds": how a deadline reads in a reason. */
-function span(ms: number): string {
-  return ms >= 60_000 ? `${Math.round(ms / 6_000) / 10} minutes` : `${Math.round(ms / 100) / 10} seconds`;
-}
 
 /**
  * The registry's guarantee that no request waits forever, even when its answer was lost or its
@@ -17,37 +13,24 @@ function span(ms: number): string {
  * for a patch or a result with the reason. A result that arrives later is still recorded.
  */
 export class RequestDeadlines {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly periodic: PeriodicCheck;
 
   constructor(
     private readonly infra: PipelineInfra,
     private readonly registry: Registry,
     private readonly log: Log,
-  ) {}
+  ) {
+    this.periodic = new PeriodicCheck('request deadline', () => this.expire(), log);
+  }
 
   /** Checks now and then every quarter of the shorter deadline (at most every minute). */
   start(): void {
     const { patchDeadlineMs, rolloutDeadlineMs } = this.infra.config;
-    const every = Math.max(
-      50,
-      Math.min(60_000, Math.floor(Math.min(patchDeadlineMs, rolloutDeadlineMs) / 4)),
-    );
-    const tick = () => {
-      this.running ??= this.expire()
-        .then(() => undefined)
-        .catch((err) => this.log('warn', 'request deadline check failed; will retry', { error: String(err) }))
-        .finally(() => (this.running = undefined));
-    };
-    this.timer = setInterval(tick, every);
-    this.timer.unref();
-    tick();
+    this.periodic.start(Math.min(patchDeadlineMs, rolloutDeadlineMs));
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+  stop(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** Ends the overdue patch requests, then the overdue rollouts; returns how many of each. */
