@@ -1,23 +1,26 @@
-import type { ProgramModel } from '@dsu/c-frontend';
+import type { FunctionModel, ProgramModel } from '@dsu/c-frontend';
 import type { Finding } from '@dsu/patch-format';
 import { CallGraph } from './call-graph';
 import type { SafetyContext } from './safety-context';
 
-/** Functions of the new version that only startup code runs: main outside its loops, and what it calls there. */
-function startupOnly(to: ProgramModel): { startup: Set<string>; later: Set<string> } {
+/** The outermost loop of `fn` around flow offset `at`, if any. */
+const inLoop = (fn: FunctionModel, at: number) => (fn.loops ?? []).some((l) => at >= l.start && at < l.end);
+
+/** Functions of the new version that only startup code runs: what main calls outside its loops, and nothing else does. */
+function startupOnly(to: ProgramModel): Set<string> {
   const graph = new CallGraph(to);
   const main = to.functions.main;
   const startup = new Set<string>();
   const later = new Set<string>();
-  if (!main) return { startup, later };
-  const inLoop = (at: number) => (main.loops ?? []).some((l) => at >= l.start && at < l.end);
+  if (!main) return startup;
   for (const s of main.flow ?? [])
-    for (const c of graph.callees(s)) for (const g of graph.reach(c)) (inLoop(s.at) ? later : startup).add(g);
+    for (const c of graph.callees(s))
+      for (const g of graph.reach(c)) (inLoop(main, s.at) ? later : startup).add(g);
   // threads, callbacks and signal handlers run later too
   for (const f of Object.values(to.functions))
     if (f.addressTaken) for (const g of graph.reach(f.key)) later.add(g);
   for (const g of later) startup.delete(g);
-  return { startup, later };
+  return startup;
 }
 
 /**
@@ -29,24 +32,17 @@ function startupOnly(to: ProgramModel): { startup: Set<string>; later: Set<strin
 export function startupGlobal(ctx: SafetyContext): Finding[] {
   const added = ctx.manifest.globals.filter((g) => g.change === 'added').map((g) => g.key);
   if (added.length === 0) return [];
-  const { startup } = startupOnly(ctx.to);
-  const main = ctx.to.functions.main;
-  const mainWritesOutsideLoops = (g: string) =>
-    !!main?.flow?.some(
-      (s) =>
-        s.kind === 'write' &&
-        s.name === g &&
-        !(main.loops ?? []).some((l) => s.at >= l.start && s.at < l.end),
-    );
+  const startup = startupOnly(ctx.to);
+  // main writes it in its loop, or a function that does not only run at startup writes it
+  const writesLater = (f: FunctionModel, g: string) =>
+    f.key === 'main'
+      ? !!f.flow?.some((s) => s.kind === 'write' && s.name === g && inLoop(f, s.at))
+      : !startup.has(f.key);
   const findings: Finding[] = [];
   for (const g of added) {
     if (ctx.initializedGlobals?.some((n) => n === g || n === ctx.to.globals[g]?.name)) continue;
     const writers = Object.values(ctx.to.functions).filter((f) => f.globalsWritten.includes(g));
-    if (writers.length === 0) continue;
-    const onlyStartup = writers.every(
-      (f) => startup.has(f.key) || (f.key === 'main' && mainWritesOutsideLoops(g)),
-    );
-    if (!onlyStartup) continue;
+    if (writers.length === 0 || writers.some((f) => writesLater(f, g))) continue;
     findings.push({
       rule: 'startup-global',
       severity: 'error',

@@ -79,6 +79,22 @@ const manifestWith = (m: Partial<PatchManifest>): PatchManifest => ({
 });
 
 describe('rules over hand-made models', () => {
+  it('startup-global: a global main also sets in its loop is not startup-only', () => {
+    const write = (at: number) => ({ kind: 'write' as const, name: 'g', at, line: at });
+    const from = model(fn('main'));
+    const startupOnly = model(
+      fn('main', [], { globalsWritten: ['g'], flow: [write(1)], loops: [{ start: 10, end: 90 }] }),
+    );
+    const alsoInLoop = model(
+      fn('main', [], { globalsWritten: ['g'], flow: [write(1), write(20)], loops: [{ start: 10, end: 90 }] }),
+    );
+    const manifest = manifestWith({ globals: [{ key: 'g', change: 'added' }] });
+    expect(startupGlobal(safetyContext({ from, to: startupOnly, manifest })).map((f) => f.rule)).toEqual([
+      'startup-global',
+    ]);
+    expect(startupGlobal(safetyContext({ from, to: alsoInLoop, manifest }))).toEqual([]);
+  });
+
   it('capacity: a struct that outgrows its room is an error', () => {
     const t = {
       name: 'struct s',

@@ -51,7 +51,6 @@ export function checkBundle(dir: string): BundleCheck {
  * within what the analysis allows: a list left empty means "any point" to the runtime.
  */
 function pointsOfBundle(listed: string[], judged: SafetyVerdict['updatePoints']): Finding[] {
-  const allowed = new Set(judged.allowed);
   if (listed.length === 0 && judged.denied.length > 0 && judged.allowed.length > 0)
     return [
       {
@@ -60,7 +59,8 @@ function pointsOfBundle(listed: string[], judged: SafetyVerdict['updatePoints'])
         message: `the bundle lets the runtime apply it at any update point, but ${judged.denied.map((d) => `'${d.name}'`).join(', ')} are unsafe; generate it again with this dsu patch`,
       },
     ];
-  const extra = listed.filter((p) => !allowed.has(p) && judged.denied.some((d) => d.name === p));
+  const denied = new Set(judged.denied.map((d) => d.name));
+  const extra = listed.filter((p) => denied.has(p));
   return extra.length
     ? [
         {
