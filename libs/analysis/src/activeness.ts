@@ -1,6 +1,5 @@
 import type { Finding } from '@dsu/patch-format';
 import type { SafetyContext } from './safety-context';
-import { framesOf } from './stack-frames';
 
 /**
  * Activeness (static): at each update point, the functions that may be on a thread's stack (the
@@ -13,7 +12,7 @@ export function activeness(ctx: SafetyContext): Finding[] {
   for (const [point, sites] of ctx.sites) {
     for (const site of sites) {
       const chains = ctx.chains(site);
-      for (const frame of framesOf(chains)) {
+      for (const frame of chains.frames) {
         const why = ctx.scope.replaced.get(frame.function);
         if (why === undefined) continue;
         const chain = chains.chains.find((c) => c.some((f) => f.function === frame.function)) ?? [];

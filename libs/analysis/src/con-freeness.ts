@@ -1,6 +1,6 @@
 import type { Finding } from '@dsu/patch-format';
 import type { SafetyContext } from './safety-context';
-import { framesOf, stepsAround } from './stack-frames';
+import { stepsAround } from './stack-frames';
 
 /**
  * Con-freeness (Stoyle et al.; Ginseng's updateability analysis): at each update point, the types
@@ -16,7 +16,7 @@ export function conFreeness(ctx: SafetyContext): Finding[] {
   if (changedTypes.size === 0 && changedGlobals.size === 0) return findings;
   for (const [point, sites] of ctx.sites) {
     for (const site of sites) {
-      for (const frame of framesOf(ctx.chains(site))) {
+      for (const frame of ctx.chains(site).frames) {
         const fn = ctx.from.functions[frame.function];
         if (!fn) continue;
         const seen = new Set<string>();

@@ -13,8 +13,13 @@ export interface Frame {
 /** Stacks a thread may have at a site, innermost frame first, up to a function nothing calls. */
 export interface StackChains {
   chains: Frame[][];
-  /** More chains than the limit: the rules treat every frame as possibly on every stack. */
+  /**
+   * More chains than the limit: `frames` then also holds every call site of every function that
+   * can reach the site, so the frame rules stay conservative; version consistency denies the point.
+   */
   truncated: boolean;
+  /** Every distinct frame that may be on a stack at the site. */
+  frames: Frame[];
 }
 
 /** Every call chain from a thread's entry (a function no program code calls) down to `site`. */
@@ -36,15 +41,24 @@ export function stackChains(site: PointSite, graph: CallGraph, limit = 512): Sta
       else walk([...chain, frame]);
     }
   };
-  walk([{ function: site.function, at: site.at, line: site.line }]);
-  return { chains, truncated };
-}
-
-/** Every distinct frame of the chains. */
-export function framesOf(chains: StackChains): Frame[] {
-  const seen = new Map<string, Frame>();
-  for (const c of chains.chains) for (const f of c) seen.set(`${f.function}@${f.at}`, f);
-  return [...seen.values()];
+  const first = { function: site.function, at: site.at, line: site.line };
+  walk([first]);
+  const frames = new Map<string, Frame>();
+  const add = (f: Frame) => frames.set(`${f.function}@${f.at}`, f);
+  for (const c of chains) c.forEach(add);
+  if (truncated) {
+    add(first);
+    const todo = [site.function];
+    const reached = new Set(todo);
+    while (todo.length)
+      for (const e of graph.callersOf(todo.pop() as string)) {
+        add({ function: e.caller, at: e.at, line: e.line });
+        if (reached.has(e.caller)) continue;
+        reached.add(e.caller);
+        todo.push(e.caller);
+      }
+  }
+  return { chains, truncated, frames: [...frames.values()] };
 }
 
 const loopAt = (fn: FunctionModel, at: number) => (fn.loops ?? []).find((l) => at >= l.start && at < l.end);

@@ -17,7 +17,18 @@ export function versionConsistency(ctx: SafetyContext): Finding[] {
   for (const [point, sites] of ctx.sites) {
     for (const site of sites) {
       const reported = new Set<string>();
-      for (const chain of ctx.chains(site).chains) {
+      const { chains, truncated } = ctx.chains(site);
+      if (truncated) {
+        findings.push({
+          rule: 'version-consistency',
+          severity: 'warning',
+          location: `${site.function} (${ctx.where(site.function, site.line)})`,
+          updatePoints: [point],
+          message: `at '${point}' (${ctx.where(site.function, site.line)}) too many call paths lead to the point to judge the transactions around it; denied to be safe`,
+        });
+        continue;
+      }
+      for (const chain of chains) {
         const found = enclosingTransaction(ctx, chain, configured);
         if (!found) continue;
         const prior = effectOf(ctx, chain, found, 'prior').changedBy(ctx.scope);

@@ -1,6 +1,5 @@
 import type { Finding } from '@dsu/patch-format';
 import type { SafetyContext } from './safety-context';
-import { framesOf } from './stack-frames';
 
 /**
  * When-conditions from `patch.yaml`: `points` (only there) and `inactive` (only while none of the
@@ -23,7 +22,7 @@ export function whenConditions(ctx: SafetyContext): Finding[] {
       continue;
     }
     for (const site of sites)
-      for (const f of framesOf(ctx.chains(site))) {
+      for (const f of ctx.chains(site).frames) {
         const fn = ctx.from.functions[f.function];
         if (!fn || !when.inactive?.some((n) => n === fn.key || n === fn.name)) continue;
         findings.push({
