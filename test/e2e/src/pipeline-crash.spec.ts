@@ -20,7 +20,7 @@ beforeAll(() => {
 afterAll(async () => {
   await stopAllServers();
   await stopAllServices();
-  if (work) removeDir(work);
+  if (work && !process.env.DSU_E2E_KEEP) removeDir(work);
 });
 
 interface RolloutRow {
@@ -88,9 +88,11 @@ describe('dsu up: kill -9 in the middle of a rollout', () => {
     await up.stop('SIGKILL');
     // What the killed process left: the request not answered yet, or at least the rollout open.
     expect(['waiting', 'commanded']).toContain(planned.state);
-    await submitted;
 
+    // Both CLI calls wait for the gateway to come back (it is not awaited before: the submit
+    // would wait out its whole time limit for a gateway nobody restarts).
     await startService('up', env, work, 'up-2');
+    expect((await submitted).json).toMatchObject({ build: { status: 'built' } });
     const r = await rollout;
     expect(r).toMatchObject({
       code: 0,
