@@ -288,6 +288,85 @@ void *dsu_lazy_memmove(uint64_t type_id, void *d, const void *s, size_t n);
 uint32_t dsu_lazy_current_tag(uint64_t type_id);
 uint64_t dsu_lazy_touched(uint64_t type_id);
 
+/* ---- Stack-frame mapping: libs/runtime/ABI.md section 11 --------------- */
+
+#define DSU_FRAME_ABI_VERSION 1u
+
+/* Set on a thread by the runtime after an update that replaced a function
+ * active on its stack: the thread's frames are captured and popped up to its
+ * entry (main, or a pthread start routine), then the entry is called again
+ * with dsu__resuming set and every frame is rebuilt in the new code.
+ * DSU_UNWIND_AFTER: the thread stopped after its update point or after a
+ * wrapped blocking call that completed (its result is kept);
+ * DSU_UNWIND_AGAIN: the thread was inside a wrapped blocking call, which
+ * returned -1/EINTR for the update and must be issued again. */
+#define DSU_UNWIND_AFTER 1
+#define DSU_UNWIND_AGAIN 2
+extern __thread int dsu__unwinding __attribute__((tls_model("initial-exec")));
+extern __thread int dsu__resuming __attribute__((tls_model("initial-exec")));
+
+/* A function with capture and resume code (dsu-cc emits one per resumable
+ * function in section "dsu_frame"; a patch lists those of its units in
+ * dsu_patch_frames).  sites: the places the function can be stopped at,
+ * "point:<name>" (after an update point), "call:<callee>#<k>" (the k-th
+ * call of a program function: re-made in resume mode),
+ * "wait:<call>#<k>" (after the k-th wrapped blocking call, its result kept)
+ * and "wait:<call>#<k>:again" (that call made again). */
+struct dsu_frame_fn {
+    uint32_t abi;           /* DSU_FRAME_ABI_VERSION */
+    uint32_t nsites;
+    const char *key;
+    void *impl;
+    const char *const *sites;
+};
+
+/* Frame map entries of a patch (libs/frame-map): in function `key`, a frame
+ * stopped at old site `from` resumes at new site `to` (a site renamed or
+ * moved), or new local `to` takes the value of old local `from` (a renamed
+ * local); kind says which. */
+#define DSU_FRAME_MAP_SITE  1u
+#define DSU_FRAME_MAP_LOCAL 2u
+struct dsu_frame_map {
+    uint32_t kind;
+    const char *key, *from, *to;
+};
+/* Exported by a patch as `dsu_patch_frames` (optional; absent = the patch
+ * cannot rebuild frames, so a replaced function active at the update point
+ * refuses the update as before). */
+struct dsu_patch_frames {
+    uint32_t abi;           /* DSU_FRAME_ABI_VERSION */
+    uint32_t nfns;
+    const struct dsu_frame_fn *const *fns;
+    uint32_t nmaps;
+    const struct dsu_frame_map *maps;
+};
+
+/* Kinds of saved locals: bytes are copied; pointers into a captured frame
+ * are relocated to the rebuilt frame; integers are converted (checked) when
+ * their size changed. */
+#define DSU_LOCAL_BYTES 0u
+#define DSU_LOCAL_PTR   1u
+#define DSU_LOCAL_INT   2u
+#define DSU_LOCAL_UINT  3u
+
+/* Capture (old code, dsu__unwinding set): one record per frame, innermost
+ * first; then the function returns to its caller with any value. */
+void dsu__frame_capture(const char *key, const char *site);
+void dsu__frame_save(const char *name, const void *p, size_t size, unsigned kind);
+/* Resume (new code, dsu__resuming set, at the function's entry): the index
+ * in sites[] to continue at.  The process aborts with a message if the
+ * record does not belong to `key` or names no site of it (dsu patch
+ * refuses such maps, so this means a corrupt stack). */
+int dsu__frame_resume(const char *key, const char *const *sites, unsigned nsites);
+/* Restores local `name` (1), or 0 if the old frame has no such local (or a
+ * value that does not fit): the caller then runs the local's initializer. */
+int dsu__frame_load(const char *name, void *p, size_t size, unsigned kind);
+/* End of a frame's restore: after the innermost one, the thread runs on. */
+void dsu__frame_done(void);
+/* The entry of a program with resumable main: calls main through its slot
+ * again after each unwind. */
+int dsu__run_main(void **slot, int argc, char **argv, char **envp);
+
 /* ---- Misc ---------------------------------------------------------------- */
 
 /* Returns the build id the process currently runs: the to_build_id of the

@@ -135,6 +135,11 @@ struct dsu__thread {
     unsigned sig_want, sig_have;       /* atomic */
     uint64_t sig_sent_ns;              /* coordinator only */
     pthread_t pth;
+    /* Frame mapping (frames.c): 1 = the coordinator asked this thread to
+     * unwind (atomic; the owner takes it); its records and statistics. */
+    int unwind;
+    int want_unwind;         /* coordinator only: this round's decision */
+    struct dsu__frame_state *frames;
 };
 extern pthread_mutex_t dsu__reg_lock;   /* protects the list */
 extern struct dsu__thread *dsu__threads;
@@ -170,7 +175,49 @@ uint64_t dsu__now_ns(void);     /* CLOCK_MONOTONIC */
 uint64_t dsu__wall_ms(void);    /* CLOCK_REALTIME in ms */
 void dsu__thread_name(pid_t tid, char *out, size_t n);
 
+/* ---- frames.c: stack-frame mapping (ABI.md section 11) ---- */
+#define DSU__MAX_FRAME_RECS 64
+#define DSU__MAX_RELOCS 512
+struct dsu__frame_local { const char *name; uint32_t size, kind; uintptr_t addr; size_t off; };
+struct dsu__frame_rec {
+    const char *key, *site;
+    struct dsu__frame_local *locals; uint32_t nlocals, caplocals;
+    unsigned char *bytes; size_t used, cap;
+};
+struct dsu__frame_reloc { uintptr_t old, new_; size_t size; };
+struct dsu__frame_state {
+    struct dsu__frame_rec recs[DSU__MAX_FRAME_RECS]; uint32_t nrecs, nmapped;
+    int cur;                 /* record being rebuilt, counting down */
+    struct dsu__frame_reloc reloc[DSU__MAX_RELOCS]; uint32_t nreloc;
+    int done;                /* atomic: rebuilt (statistics readable) */
+    uint64_t requested_ns, unwind_ns, unwound_ns, done_ns;
+};
+void dsu__frames_init(void);
+/* The resumable function whose code starts at impl, or NULL. */
+const struct dsu_frame_fn *dsu__frames_lookup(uintptr_t impl);
+const struct dsu_frame_fn *dsu__frames_in_patch(const struct dsu_patch_frames *pf, const char *key);
+/* 1 if every frame from the innermost program frame of `stack` to the
+ * thread's entry has capture code; else 0 with the reason in why. */
+int dsu__frames_mappable(void *const *stack, int n, char *why, size_t whyn);
+/* At commit (reg_lock held, threads held): registers the patch's
+ * resumable functions and its map; asks thread t to unwind. */
+void dsu__frames_commit(const struct dsu_patch_frames *pf);
+void dsu__frames_request(struct dsu__thread *t);
+int dsu__frames_outstanding(void);
+/* Owner: takes its unwind request (mode DSU_UNWIND_AFTER/AGAIN). */
+void dsu__frames_take(struct dsu__thread *t, int mode);
+/* Entries: the entry function returned because of an unwind. */
+void dsu__frames_rebuild(void);
+/* A thread that exits with a request not taken (thread_gone). */
+void dsu__frames_abandon(struct dsu__thread *t);
+void dsu__frames_report(struct dsu__json *j);
+void dsu__frames_free(struct dsu__frame_state *st);
+uintptr_t dsu__thread_entry_addr(void);
+pid_t dsu__gettid(void);
+
 /* ---- update.c ---- */
+/* Key of the program function whose code starts at addr, or NULL. */
+const char *dsu__key_of_impl(uintptr_t addr);
 /* ---- data.c: allocation registry and eager transformation ---- */
 struct dsu__data_stats { size_t instances; uint64_t ns; uint32_t lazy_types; };
 /* STATUS: "lazyTypes":[{type, version, touched}] */
@@ -254,6 +301,10 @@ void dsu__control_wake(void);
 /* dsu__pending values: 1 = an update is pending (coordinator), this one =
  * a client connected and the control thread should start. */
 #define DSU__PENDING_CONTROL 2
+/* ... and this one: the update is applied, threads asked to unwind have not
+ * all done so yet (frames.c); nothing parks, the unwinding threads take
+ * their request on the slow path of points and wrappers. */
+#define DSU__PENDING_UNWIND 3
 extern int dsu__lazy_fd;
 void dsu__control_atfork_child(void);
 

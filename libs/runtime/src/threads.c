@@ -98,6 +98,11 @@ void dsu__park(struct dsu__thread *t, const char *point) {
     int saved = errno, oldcancel;
     int p = __atomic_load_n(&dsu__pending, __ATOMIC_SEQ_CST);
     if (!p) return;
+    if (p == DSU__PENDING_UNWIND) {    /* applied; maybe this thread unwinds */
+        dsu__frames_take(t, DSU_UNWIND_AFTER);
+        errno = saved;
+        return;
+    }
     if (p == DSU__PENDING_CONTROL) {   /* first contact: start the control thread */
         dsu__control_wake();
         errno = saved;
@@ -126,6 +131,8 @@ void dsu__park(struct dsu__thread *t, const char *point) {
     }
     pthread_mutex_unlock(&dsu__park_lock);
     pthread_setcancelstate(oldcancel, NULL);
+    /* The update replaced a function active here: unwind (frames.c). */
+    if (__atomic_load_n(&t->unwind, __ATOMIC_SEQ_CST)) dsu__frames_take(t, DSU_UNWIND_AFTER);
     errno = saved;
 }
 
@@ -216,6 +223,9 @@ static void on_signal(int sig, siginfo_t *si, void *uc) {
     } else if (t && si->si_code == SI_TKILL && si->si_pid == getpid() &&
         __atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__BLOCKED) {
         if (causes_eintr(uc)) t->intr = 1;
+        /* After an update that maps its frames: the call must return so the
+         * thread can unwind (it is made again in the new code). */
+        else if (__atomic_load_n(&t->unwind, __ATOMIC_SEQ_CST) && force_eintr(uc)) t->intr = 1;
         unsigned want = __atomic_load_n(&t->sig_want, __ATOMIC_ACQUIRE);
         if (want != __atomic_load_n(&t->sig_have, __ATOMIC_RELAXED)) {
             t->sig_n = backtrace(t->sig_stack, DSU__MAX_FRAMES);
@@ -256,10 +266,12 @@ static void thread_gone(void *p) {
     sigaddset(&s, dsu__signo);
     pthread_sigmask(SIG_BLOCK, &s, &old);  /* handler must not see a freed record */
     pthread_mutex_lock(&dsu__reg_lock);
+    dsu__frames_abandon(t);
     unlink_locked(t);
     dsu__self = NULL;
     pthread_mutex_unlock(&dsu__reg_lock);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    dsu__frames_free(t->frames);
     free(t);
 }
 
@@ -306,8 +318,18 @@ static void *trampoline(void *p) {
     dsu__self = s.t;
     pthread_setspecific(self_key, s.t);
     __atomic_store_n(&s.t->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
-    return s.fn(s.arg);
+    /* s.fn is the start routine's stub (its slot): after an unwind for a
+     * frame-mapping update it enters the new code in resume mode. */
+    for (;;) {
+        void *r = s.fn(s.arg);
+        if (!dsu__unwinding) return r;
+        dsu__frames_rebuild();
+    }
 }
+
+uintptr_t dsu__thread_entry_addr(void) { return (uintptr_t)&trampoline; }
+
+pid_t dsu__gettid(void) { return (pid_t)syscall(SYS_gettid); }
 
 /* Interposes libc's pthread_create (the executable is linked -rdynamic,
  * so shared libraries bind to this one too).  The record is inserted by

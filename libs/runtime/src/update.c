@@ -60,7 +60,10 @@ static struct {
     const struct dsu_patch_lazy_checks *lazy_checks;
     int (*when)(void);          /* the patch's when-condition, or NULL */
     const char *when_text;
+    const struct dsu_patch_frames *frames;  /* NULL: cannot rebuild frames */
 } staged;
+/* Rollback rebuilds frames in the code it restores, under the same names. */
+static const struct dsu_patch_frames identity_frames = { DSU_FRAME_ABI_VERSION, 0, NULL, 0, NULL };
 static const char *cur_build;   /* atomic; NULL = program's */
 static unsigned round_gen;
 
@@ -98,6 +101,7 @@ void dsu__update_init(void) {
     static int done;
     if (done) return;
     done = 1;
+    dsu__frames_init();
     const struct dsu_fn_entry *e = __start_dsu_fn, *end = __stop_dsu_fn;
     if (!e || !end) return;
     for (; e < end; e++) {
@@ -118,7 +122,7 @@ void dsu__update_init(void) {
 }
 
 /* Key of the function whose code starts at `addr`, or NULL. */
-static const char *key_of_impl(uintptr_t addr) {
+const char *dsu__key_of_impl(uintptr_t addr) {
     for (size_t i = 0; i < nfns; i++)
         if ((uintptr_t)__atomic_load_n(fns[i].slot, __ATOMIC_RELAXED) == addr) return fns[i].key;
     for (size_t h = 0; h < nhist; h++) {
@@ -337,6 +341,27 @@ static int desc_ptrs_ok(const struct seg *sg, const struct dsu_patch_desc *d, ch
     return -1;
 }
 
+static int frames_ptrs_ok(const struct seg *sg, const struct dsu_patch_frames *f, char *err, size_t errn) {
+    const char *bad = NULL;
+    if (!f) return 0;
+    if (!ptr_ok(sg, f, sizeof *f, PF_R)) bad = "'dsu_patch_frames' itself";
+    else if (f->abi != DSU_FRAME_ABI_VERSION) bad = "the ABI version (rebuild the patch with this dsu)";
+    else if (f->nfns && !ptr_ok(sg, f->fns, (size_t)f->nfns * sizeof *f->fns, PF_R)) bad = "the function list";
+    else if (f->nmaps && !ptr_ok(sg, f->maps, (size_t)f->nmaps * sizeof *f->maps, PF_R)) bad = "the map list";
+    for (uint32_t i = 0; !bad && i < f->nfns; i++) {
+        const struct dsu_frame_fn *x = f->fns[i];
+        if (!ptr_ok(sg, x, sizeof *x, PF_R) || !str_ok(sg, x->key) || x->abi != DSU_FRAME_ABI_VERSION) bad = "a function entry or its key";
+        else if (!ptr_ok(sg, x->impl, 1, PF_R | PF_X)) bad = "a function's code";
+        else if (x->nsites && !ptr_ok(sg, x->sites, (size_t)x->nsites * sizeof(char *), PF_R)) bad = "a site list";
+        for (uint32_t k = 0; !bad && k < x->nsites; k++) if (!str_ok(sg, x->sites[k])) bad = "a site name";
+    }
+    for (uint32_t i = 0; !bad && i < f->nmaps; i++)
+        if (!str_ok(sg, f->maps[i].key) || !str_ok(sg, f->maps[i].from) || !str_ok(sg, f->maps[i].to)) bad = "a map entry";
+    if (!bad) return 0;
+    snprintf(err, errn, "patch frame map is corrupt: %s; rebuild the patch", bad);
+    return -1;
+}
+
 static int data_ptrs_ok(const struct seg *sg, const struct dsu_patch_data *d,
                         const struct dsu_patch_lazy_checks *lc, char *err, size_t errn) {
     const char *bad = NULL;
@@ -450,6 +475,13 @@ void dsu__stage_finish(struct dsu__json *j, struct dsu__stage_job *job) {
         lchecks = NULL;
     lm = NULL;
     if (data_ptrs_ok(&sg, data, lchecks, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
+    /* Optional frame map (ABI.md section 11): this object's own. */
+    const struct dsu_patch_frames *frames = dlsym(h, "dsu_patch_frames");
+    if (frames && (!dladdr(frames, &di) || dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm ||
+                   (uintptr_t)di.dli_fbase != (uintptr_t)lm->l_addr))
+        frames = NULL;
+    lm = NULL;
+    if (frames_ptrs_ok(&sg, frames, err, sizeof err) < 0) { free(bytes); stage_refused(j, "%s", err); return; }
     /* Optional when-condition (ABI.md section 7): code of this object only. */
     int (*when)(void) = (int (*)(void))dlsym(h, "dsu_patch_when");
     const char *when_text = dlsym(h, "dsu_patch_when_text");
@@ -471,6 +503,7 @@ void dsu__stage_finish(struct dsu__json *j, struct dsu__stage_job *job) {
     staged.lazy_checks = lchecks;
     staged.when = when;
     staged.when_text = when_text;
+    staged.frames = frames;
     dsu__json_obj(j);
     dsu__json_key(j, "ok"); dsu__json_bool(j, 1);
     dsu__json_key(j, "staged"); dsu__json_str(j, r->id);
@@ -491,9 +524,11 @@ struct plan {
     const struct dsu_patch_lazy_checks *lazy_checks;
     int (*when)(void);
     const char *when_text;
+    const struct dsu_patch_frames *frames;  /* NULL: active functions refuse */
 };
 struct result {
     char reasons[8][512]; int nreasons;
+    int unwinds;            /* threads asked to unwind (frame mapping) */
     uint64_t pause_us;
     char point[128];
     size_t instances; uint64_t transform_ns; uint32_t lazy_types;
@@ -633,6 +668,43 @@ static int scan_quiescent(unsigned gen, struct result *res, int want_reasons) {
     return all;
 }
 
+/* Whether code the plan replaces is on this stack. */
+static int active_on_stack(const struct plan *p, void *const *frames, int n) {
+    for (int i = 0; i < n; i++) {
+        const struct dsu__sym *sym = dsu__symtab_lookup((uintptr_t)frames[i] - 1);
+        for (size_t a = 0; sym && a < p->nactive; a++)
+            if (sym->base == (uintptr_t)p->active[a]) return 1;
+    }
+    return 0;
+}
+
+/* Whether the plan's new code for `old` (an implementation it replaces)
+ * can rebuild a frame: resume code in the patch, or already registered. */
+static int new_code_resumable(const struct plan *p, uintptr_t old) {
+    for (size_t i = 0; i < p->nch; i++) {
+        if ((uintptr_t)p->ch[i].old != old) continue;
+        uintptr_t nw = (uintptr_t)p->ch[i].new_;
+        if (dsu__frames_lookup(nw)) return 1;
+        for (uint32_t k = 0; p->frames && k < p->frames->nfns; k++)
+            if ((uintptr_t)p->frames->fns[k]->impl == nw) return 1;
+        return 0;
+    }
+    return 1;   /* not replaced by this plan */
+}
+
+static int frames_rebuildable(const struct plan *p, void *const *frames, int n, char *why, size_t whyn) {
+    if (!dsu__frames_mappable(frames, n, why, whyn)) return 0;
+    for (int i = 0; i < n; i++) {
+        const struct dsu__sym *sym = dsu__symtab_lookup((uintptr_t)frames[i] - 1);
+        if (sym && !new_code_resumable(p, sym->base)) {
+            const char *k = dsu__key_of_impl(sym->base);
+            snprintf(why, whyn, "the patch's new '%s' has no resume code (it was built without frame mapping)", k ? k : sym->name);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* With every thread quiescent (caller holds reg_lock): checks allowed
  * update points and activeness.  Returns 1 if the change is safe. */
 static int check_safe_locked(const struct plan *p, struct result *res) {
@@ -656,14 +728,28 @@ static int check_safe_locked(const struct plan *p, struct result *res) {
         }
         void **frames = s == DSU__PARKED ? t->park_stack : t->sig_stack;
         int n = dsu__skip_activeness ? 0 : s == DSU__PARKED ? t->park_n : t->sig_n;
+        t->want_unwind = 0;
+        if (!active_on_stack(p, frames, n)) continue;
+        /* Replaced code is active here: the thread's frames are rebuilt in
+         * the new code when the whole stack can be unwound and every
+         * replaced function on it has resume code in the patch. */
+        char why[256];
+        if (p->frames && frames_rebuildable(p, frames, n, why, sizeof why)) {
+            t->want_unwind = 1;
+            continue;
+        }
         for (int i = 0; i < n; i++) {
             const struct dsu__sym *sym = dsu__symtab_lookup((uintptr_t)frames[i] - 1);
             if (!sym) continue;
             for (size_t a = 0; a < p->nactive; a++) {
                 if (sym->base != (uintptr_t)p->active[a]) continue;
                 dsu__thread_name(__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE), name, sizeof name);
-                add_reason(res, "function '%s' (being replaced) is active on thread %d '%s'",
-                           p->active_key[a], (int)__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE), name);
+                if (p->frames)
+                    add_reason(res, "function '%s' (being replaced) is active on thread %d '%s' and its frames cannot be rebuilt: %s",
+                               p->active_key[a], (int)__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE), name, why);
+                else
+                    add_reason(res, "function '%s' (being replaced) is active on thread %d '%s'",
+                               p->active_key[a], (int)__atomic_load_n(&t->tid, __ATOMIC_ACQUIRE), name);
                 safe = 0;
             }
         }
@@ -681,10 +767,13 @@ static int check_safe_locked(const struct plan *p, struct result *res) {
  * RUNNING here, not by the threads when they wake up: otherwise a next
  * round could count a thread that is about to run program code as still
  * PARKED (with a stale stack). */
-static void release_round(void) {
+static void release_round(int unwinding) {
     pthread_mutex_lock(&dsu__reg_lock);
     pthread_mutex_lock(&dsu__park_lock);
-    __atomic_store_n(&dsu__pending, 0, __ATOMIC_SEQ_CST);
+    /* With threads to unwind, points and wrappers keep taking their slow
+     * path until the last one did (frames.c resets it). */
+    __atomic_store_n(&dsu__pending, unwinding && dsu__frames_outstanding() ? DSU__PENDING_UNWIND : 0,
+                     __ATOMIC_SEQ_CST);
     dsu__epoch++;
     for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
         if (__atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__PARKED)
@@ -693,6 +782,18 @@ static void release_round(void) {
     }
     pthread_cond_broadcast(&dsu__park_cond);
     pthread_mutex_unlock(&dsu__park_lock);
+    pthread_mutex_unlock(&dsu__reg_lock);
+}
+
+/* Threads asked to unwind that wait in a wrapped call: interrupt the call
+ * (the signal handler makes it return EINTR, which the instrumented code
+ * turns into an unwind; the call is made again in the new code). */
+static void interrupt_unwinding(void) {
+    pthread_mutex_lock(&dsu__reg_lock);
+    for (struct dsu__thread *t = dsu__threads; t; t = t->next)
+        if (__atomic_load_n(&t->unwind, __ATOMIC_SEQ_CST) &&
+            __atomic_load_n(&t->state, __ATOMIC_SEQ_CST) == DSU__BLOCKED)
+            syscall(SYS_tgkill, getpid(), __atomic_load_n(&t->tid, __ATOMIC_ACQUIRE), dsu__signo);
     pthread_mutex_unlock(&dsu__reg_lock);
 }
 
@@ -769,7 +870,7 @@ static enum outcome run_rounds(const struct plan *p, long timeout_ms, struct res
                     res->nreasons = 0;
                     add_reason(res, "thread %d '%s' is not known to the runtime (created before the runtime started or not via pthread_create); it cannot be made quiescent",
                                (int)u, name);
-                    release_round();
+                    release_round(0);
                     return REFUSED;
                 }
             }
@@ -796,7 +897,7 @@ static enum outcome run_rounds(const struct plan *p, long timeout_ms, struct res
                 struct dsu__data_stats st;
                 if (dsu__data_apply(p->data, staged.id, &st, err, sizeof err) < 0) {
                     pthread_mutex_unlock(&dsu__reg_lock);
-                    release_round();
+                    release_round(0);
                     res->nreasons = 0;
                     add_reason(res, "%s", err);
                     return REFUSED;
@@ -812,6 +913,12 @@ static enum outcome run_rounds(const struct plan *p, long timeout_ms, struct res
                 const char *point = NULL;
                 for (size_t i = 0; i < p->nch; i++)
                     __atomic_store_n(p->ch[i].slot, p->ch[i].new_, __ATOMIC_RELEASE);
+                res->unwinds = 0;
+                for (struct dsu__thread *t = dsu__threads; t; t = t->next)
+                    if (t->want_unwind) {
+                        if (!res->unwinds++) dsu__frames_commit(p->frames);
+                        dsu__frames_request(t);
+                    }
                 for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
                     int s = __atomic_load_n(&t->state, __ATOMIC_SEQ_CST);
                     if (s == DSU__PARKED) {
@@ -825,12 +932,13 @@ static enum outcome run_rounds(const struct plan *p, long timeout_ms, struct res
                 snprintf(res->point, sizeof res->point, "%s", point ? point : "");
             }
             pthread_mutex_unlock(&dsu__reg_lock);
-            release_round();
+            release_round(safe && res->unwinds);
+            if (safe && res->unwinds) interrupt_unwinding();
             if (safe) return APPLIED;
             unsafe = *res;
             had_unsafe = 1;
         } else {
-            release_round();
+            release_round(0);
         }
         uint64_t now = dsu__now_ns();
         if (now >= deadline) {
@@ -860,6 +968,18 @@ static void reply_outcome(struct dsu__json *j, enum outcome o, const struct resu
         dsu__json_key(j, "transformUs"); dsu__json_int(j, (long long)(res->transform_ns / 1000u));
         /* lazily transformed types: their heap instances wait for their first touch */
         if (res->lazy_types) { dsu__json_key(j, "lazyTypes"); dsu__json_int(j, res->lazy_types); }
+    }
+    if (o == APPLIED && res->unwinds) {
+        /* Wait (briefly) for the threads to rebuild their frames, so the
+         * reply can say how long it took; a thread still inside a call
+         * that ignores the signal is reported as not done. */
+        uint64_t until = dsu__now_ns() + 1000u * 1000000u;
+        while (dsu__frames_outstanding() && dsu__now_ns() < until) {
+            struct timespec ts = { 0, 50000 };
+            nanosleep(&ts, NULL);
+        }
+        dsu__json_key(j, "frames");
+        dsu__frames_report(j);
     }
     dsu__json_key(j, "reasons"); dsu__json_arr(j);
     for (int i = 0; i < res->nreasons && o != APPLIED; i++) dsu__json_str(j, res->reasons[i]);
@@ -929,6 +1049,7 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
     p.lazy_checks = staged.lazy_checks;
     p.when = staged.when;
     p.when_text = staged.when_text;
+    p.frames = staged.frames;
     struct result res;
     memset(&res, 0, sizeof res);
     dsu__data_reserve(p.data);          /* outside the pause */
@@ -987,6 +1108,7 @@ void dsu__req_rollback(struct dsu__json *j, const struct dsu__request *r) {
             if (a->desc->fns[f].new_impl == a->active[i]) k = a->desc->fns[f].key;
         p.active_key[i] = k;
     }
+    p.frames = &identity_frames;
     struct result res;
     memset(&res, 0, sizeof res);
     enum outcome o = run_update(&p, r->timeout_ms, &res);
@@ -1013,7 +1135,7 @@ static void json_frames(struct dsu__json *j, void **frames, int n) {
     for (int i = 0; i < n; i++) {
         uintptr_t pc = (uintptr_t)frames[i];
         const struct dsu__sym *s = dsu__symtab_lookup(pc - 1);
-        const char *key = s ? key_of_impl(s->base) : NULL;
+        const char *key = s ? dsu__key_of_impl(s->base) : NULL;
         char addr[32];
         snprintf(addr, sizeof addr, "0x%lx", (unsigned long)pc);
         dsu__json_obj(j);

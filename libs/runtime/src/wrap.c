@@ -66,6 +66,13 @@ static inline int ours(struct dsu__thread *t, long r, int err_is_errno_value) {
     int e = err_is_errno_value ? (int)r : (r < 0 ? errno : 0);
     if (e != EINTR || !__atomic_load_n(&t->intr, __ATOMIC_RELAXED)) return 0;
     __atomic_store_n(&t->intr, 0, __ATOMIC_RELAXED);
+    /* Interrupted so the thread unwinds (frame mapping): the call returns
+     * EINTR to instrumented code, which unwinds and makes it again in the
+     * new version; the program never sees this EINTR. */
+    if (__atomic_load_n(&t->unwind, __ATOMIC_SEQ_CST)) {
+        dsu__frames_take(t, DSU_UNWIND_AGAIN);
+        return 0;
+    }
     /* Interrupted because a client connected (lazy start, see control.c). */
     if (__atomic_load_n(&dsu__pending_h, __ATOMIC_SEQ_CST) == DSU__PENDING_CONTROL) dsu__control_wake();
     return 1;

@@ -37,6 +37,25 @@
 #define DSU_CALL_T(M, fntype)                                                   \
     ((fntype)__atomic_load_n(&__dsu_slot_##M, __ATOMIC_RELAXED))
 
+/* A function with a slot and registry entry but no stub: `main` when it is
+ * resumable gets a real entry instead (dsu__run_main, ABI.md section 11). */
+#define DSU_FN_NOSTUB(ret, M, KEY, UNIT, params)                                \
+    ret __dsu_impl_##M params;                                                  \
+    void *__dsu_slot_##M = (void *)&__dsu_impl_##M;                             \
+    static const struct dsu_fn_entry                                            \
+        __attribute__((used, section("dsu_fn"), aligned(8)))                    \
+        __dsu_entry_##M = { DSU_ABI_VERSION, KEY, &__dsu_slot_##M,              \
+                            (void *)&__dsu_impl_##M, UNIT };                    \
+    ret __dsu_impl_##M params
+
+/* The resumable-function entry dsu-cc emits (section "dsu_frame"); IMPL is
+ * the implementation, SITES a static array of site names. */
+#define DSU_FRAME_ENTRY(NAME, KEY, IMPL, SITES)                                 \
+    const struct dsu_frame_fn NAME                                              \
+        __attribute__((used, section("dsu_frame"), aligned(8))) =               \
+        { DSU_FRAME_ABI_VERSION, sizeof(SITES) / sizeof(SITES[0]), KEY,         \
+          (void *)&IMPL, SITES }
+
 /* Program identity, emitted once per program by the link step. */
 #define DSU_PROGRAM(name, build_id)                                             \
     const char dsu_program_name[] = name;                                       \

@@ -1,0 +1,129 @@
+/* frames -- a main loop that is never left, for stack-frame mapping (ABI.md
+ * section 11), written as dsu-cc instruments it: main calls tick(&state, i)
+ * every iteration; tick has the update point.  Both are resumable: a frame
+ * saves its locals and returns when dsu__unwinding is set after its site,
+ * and restores them when entered with dsu__resuming set.  Prints
+ * "i=<n> v=v1 state=<s>" every 2 ms; state is always n*(n+1)/2 (tick adds
+ * n), so a line shows whether the frames were carried over intact.
+ * FRAMES_SLEEP=<ms>: the loop sleeps that long in a wrapped nanosleep (a
+ * wait site) instead, so a commit finds the thread parked after it or, for
+ * long sleeps, blocked inside it. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "instrumented.h"
+
+DSU_PROGRAM("frames", "frames-v1");
+extern char **environ;
+
+static volatile sig_atomic_t stop;
+static void on_term(int s) { (void)s; stop = 1; }
+
+static const char *const tick_sites[] = { "point:tick" };
+DSU_FN(int, tick, "tick", "tests/progs/frames.c", (int *state, int i)) {
+    int before;
+    if (__builtin_expect(dsu__resuming, 0))
+        switch (dsu__frame_resume("tick", tick_sites, 1)) { case 0: goto r0; }
+    before = *state;
+    *state = before + i;
+    DSU_UPDATE_POINT("tick");
+    if (__builtin_expect(dsu__unwinding, 0)) {
+        dsu__frame_capture("tick", "point:tick");
+        dsu__frame_save("state", &state, sizeof state, DSU_LOCAL_PTR);
+        dsu__frame_save("i", &i, sizeof i, DSU_LOCAL_INT);
+        dsu__frame_save("before", &before, sizeof before, DSU_LOCAL_INT);
+        return 0;
+    }
+    if (0) {
+    r0:
+        dsu__frame_load("state", &state, sizeof state, DSU_LOCAL_PTR);
+        dsu__frame_load("i", &i, sizeof i, DSU_LOCAL_INT);
+        if (!dsu__frame_load("before", &before, sizeof before, DSU_LOCAL_INT)) before = 0;
+        dsu__frame_done();
+    }
+    return before;
+}
+DSU_FRAME_ENTRY(tick_frame, "tick", __dsu_impl_tick, tick_sites);
+
+static const char *const main_sites[] = { "call:tick#0", "wait:nanosleep#0", "wait:nanosleep#0:again" };
+DSU_FN_NOSTUB(int, main, "main", "tests/progs/frames.c", (int argc, char **argv)) {
+    int i, state, sleepy;
+    struct timespec ts = { 0, 2000000 };
+    if (__builtin_expect(dsu__resuming, 0))
+        switch (dsu__frame_resume("main", main_sites, 3)) {
+        case 0: goto r0;
+        case 1: goto r1;
+        case 2: goto r2;
+        }
+    signal(SIGTERM, on_term);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    sleepy = getenv("FRAMES_SLEEP") != NULL;
+    if (sleepy) ts.tv_nsec = atoi(getenv("FRAMES_SLEEP")) * 1000000L;
+    state = 0;
+    for (i = 0; !stop; i++) {
+        if (0) {
+        r0:
+            dsu__frame_load("argc", &argc, sizeof argc, DSU_LOCAL_INT);
+            dsu__frame_load("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
+            dsu__frame_load("i", &i, sizeof i, DSU_LOCAL_INT);
+            dsu__frame_load("state", &state, sizeof state, DSU_LOCAL_INT);
+            dsu__frame_load("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
+            dsu__frame_load("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
+            dsu__frame_done();
+        }
+        DSU_CALL(tick)(&state, i);
+        if (__builtin_expect(dsu__unwinding, 0)) {
+            dsu__frame_capture("main", "call:tick#0");
+            dsu__frame_save("argc", &argc, sizeof argc, DSU_LOCAL_INT);
+            dsu__frame_save("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
+            dsu__frame_save("i", &i, sizeof i, DSU_LOCAL_INT);
+            dsu__frame_save("state", &state, sizeof state, DSU_LOCAL_INT);
+            dsu__frame_save("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
+            dsu__frame_save("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
+            return 0;
+        }
+        printf("i=%d v=v1 state=%d\n", i, state);
+        if (sleepy) {
+            if (0) {
+            r2:
+                dsu__frame_load("argc", &argc, sizeof argc, DSU_LOCAL_INT);
+                dsu__frame_load("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
+                dsu__frame_load("i", &i, sizeof i, DSU_LOCAL_INT);
+                dsu__frame_load("state", &state, sizeof state, DSU_LOCAL_INT);
+                dsu__frame_load("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
+                dsu__frame_load("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
+                dsu__frame_done();
+            }
+            dsu_nanosleep(&ts, NULL);
+            if (__builtin_expect(dsu__unwinding, 0)) {
+                dsu__frame_capture("main", dsu__unwinding == DSU_UNWIND_AGAIN ? "wait:nanosleep#0:again" : "wait:nanosleep#0");
+                dsu__frame_save("argc", &argc, sizeof argc, DSU_LOCAL_INT);
+                dsu__frame_save("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
+                dsu__frame_save("i", &i, sizeof i, DSU_LOCAL_INT);
+                dsu__frame_save("state", &state, sizeof state, DSU_LOCAL_INT);
+                dsu__frame_save("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
+                dsu__frame_save("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
+                return 0;
+            }
+            if (0) {
+            r1:
+                dsu__frame_load("argc", &argc, sizeof argc, DSU_LOCAL_INT);
+                dsu__frame_load("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
+                dsu__frame_load("i", &i, sizeof i, DSU_LOCAL_INT);
+                dsu__frame_load("state", &state, sizeof state, DSU_LOCAL_INT);
+                dsu__frame_load("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
+                dsu__frame_load("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
+                dsu__frame_done();
+            }
+        } else {
+            struct timespec t2 = { 0, 2000000 };
+            nanosleep(&t2, NULL);
+        }
+    }
+    printf("exit ok\n");
+    return 0;
+}
+DSU_FRAME_ENTRY(main_frame, "main", __dsu_impl_main, main_sites);
+
+int main(int argc, char **argv) { return dsu__run_main(&__dsu_slot_main, argc, argv, environ); }
