@@ -48,10 +48,11 @@
                             (void *)&__dsu_impl_##M, UNIT };                    \
     ret __dsu_impl_##M params
 
-/* The resumable-function entry dsu-cc emits (section "dsu_frame"); IMPL is
+/* The resumable-function entry dsu-cc emits (section "dsu_frame", static:
+ * a patch must never bind to the program's entry of the same name); IMPL is
  * the implementation, SITES a static array of site names. */
 #define DSU_FRAME_ENTRY(NAME, KEY, IMPL, SITES)                                 \
-    const struct dsu_frame_fn NAME                                              \
+    static const struct dsu_frame_fn NAME                                       \
         __attribute__((used, section("dsu_frame"), aligned(8))) =               \
         { DSU_FRAME_ABI_VERSION, sizeof(SITES) / sizeof(SITES[0]), KEY,         \
           (void *)&IMPL, SITES }
