@@ -5,6 +5,7 @@ import { isAbsolute, join, relative, resolve as resolvePath } from 'node:path';
 import { dumpTopLevel, run } from './ast';
 import { findClang } from './clang';
 import { QUIET_FLAGS, splitFlags } from './flags';
+import { LayoutProbe } from './layout-probe';
 import { parseLineMarkers, regionAt } from './line-markers';
 import type { UnitModel } from './program-model';
 import type { AnalyzeOptions, UnitAnalysis } from './unit-analysis';
@@ -104,13 +105,14 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
     });
     const t2 = Date.now();
 
-    a.finish();
+    const decoded = a.finish();
 
     // 3. layouts from the real compiler
+    const layouts = new LayoutProbe(a.pendingTypes, decoded.records, preprocessed, unit);
     const layoutStart = Date.now();
     const layoutWork =
-      !opts.skipLayout && a.types.length > 0
-        ? a.layouts.probeLayouts({
+      !opts.skipLayout && a.pendingTypes.length > 0
+        ? layouts.probeLayouts({
             clang,
             semantic: split.semantic,
             iFile,
@@ -132,31 +134,14 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
     const recordLayout = (layoutCompiler: string | undefined) => {
       stats.layoutMs = Date.now() - layoutStart;
       stats.layoutCompiler = layoutCompiler;
-      if (a.layouts.layoutMethod) stats.layoutMethod = a.layouts.layoutMethod;
-      if (a.layouts.layoutErrors.length) stats.layoutFallbackReason = a.layouts.layoutErrors.join('\n');
+      if (layouts.layoutMethod) stats.layoutMethod = layouts.layoutMethod;
+      if (layouts.layoutErrors.length) stats.layoutFallbackReason = layouts.layoutErrors.join('\n');
     };
     const result: UnitAnalysis = {
       unit,
       preprocessed,
       regions,
-      functions: a.functions,
-      globals: a.globals,
-      types: a.types.map((t) => t.model),
-      callSites: a.callSites,
-      references: a.references,
-      markers: a.markers,
-      blockingCalls: a.blockingCalls,
-      threadCreates: a.threadCreates,
-      statics: a.statics,
-      variables: a.variables,
-      declarations: a.declarations,
-      variableReferences: a.variableReferences,
-      records: a.records,
-      allocSites: a.allocSites,
-      freeRefs: a.freeRefs,
-      rawUses: a.rawUses,
-      untracked: a.untracked,
-      objects: a.objects,
+      ...decoded,
       stats,
     };
     // a method, not data: kept out of equality checks and JSON
@@ -164,7 +149,7 @@ export async function analyzeUnit(opts: AnalyzeOptions): Promise<UnitAnalysis> {
       enumerable: false,
       value: async (text: Buffer, at: string, roomy?: ReadonlySet<string>) => {
         const start = Date.now();
-        stats.layoutMethod = await a.layouts.probeInstrumented(clang, split.semantic, text, at, roomy);
+        stats.layoutMethod = await layouts.probeInstrumented(clang, split.semantic, text, at, roomy);
         stats.layoutCompiler = clang;
         stats.layoutMs = Date.now() - start;
       },
