@@ -26,3 +26,10 @@ export type {
 export { buildProgramModel, summarizeUnit, type UnitSummary } from './build-model';
 export { tokenize, scanTokens, hashTokens, type Token } from './tokenizer';
 export { splitFlags, takesValue, codegenFlags, dependencyFlags } from './flags';
+export {
+  frameSites,
+  type FrameLocal,
+  type FrameSite,
+  type FrameSiteKind,
+  type FunctionFrameInfo,
+} from './frame-sites';
