@@ -259,8 +259,18 @@ static void unlink_locked(struct dsu__thread *t) {
 
 /* TLS destructor: the thread is exiting (returned, pthread_exit, or
  * cancelled), so it stops being a program thread. */
+#if defined(__SANITIZE_ADDRESS__)
+void __asan_handle_no_return(void);
+#endif
 static void thread_gone(void *p) {
     struct dsu__thread *t = p;
+#if defined(__SANITIZE_ADDRESS__)
+    /* A thread cancelled inside program code unwound without running the
+     * epilogues that unpoison its frames' redzones; this destructor runs
+     * on that dead stack (below the trampoline, which loops and so is no
+     * longer a tail call).  Unpoison it, as ASan does before a longjmp. */
+    __asan_handle_no_return();
+#endif
     sigset_t s, old;
     sigemptyset(&s);
     sigaddset(&s, dsu__signo);
