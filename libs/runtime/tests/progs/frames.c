@@ -47,6 +47,16 @@ DSU_FN(int, tick, "tick", "tests/progs/frames.c", (int *state, int i)) {
 DSU_FRAME_ENTRY(tick_frame, "tick", __dsu_impl_tick, tick_sites);
 
 static const char *const main_sites[] = { "call:tick#0", "wait:nanosleep#0", "wait:nanosleep#0:again" };
+/* What dsu-cc writes out at each site, once per local in scope. */
+#define MAIN_LOCALS(op)                                                \
+    op("argc", &argc, sizeof argc, DSU_LOCAL_INT);                     \
+    op("argv", &argv, sizeof argv, DSU_LOCAL_PTR);                     \
+    op("i", &i, sizeof i, DSU_LOCAL_INT);                              \
+    op("state", &state, sizeof state, DSU_LOCAL_INT);                  \
+    op("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);               \
+    op("ts", &ts, sizeof ts, DSU_LOCAL_BYTES)
+#define RESTORE() do { MAIN_LOCALS(dsu__frame_load); dsu__frame_done(); } while (0)
+#define CAPTURE(site) do { dsu__frame_capture("main", site); MAIN_LOCALS(dsu__frame_save); return 0; } while (0)
 DSU_FN_NOSTUB(int, main, "main", "tests/progs/frames.c", (int argc, char **argv)) {
     int i, state, sleepy;
     struct timespec ts = { 0, 2000000 };
@@ -62,60 +72,16 @@ DSU_FN_NOSTUB(int, main, "main", "tests/progs/frames.c", (int argc, char **argv)
     if (sleepy) ts.tv_nsec = atoi(getenv("FRAMES_SLEEP")) * 1000000L;
     state = 0;
     for (i = 0; !stop; i++) {
-        if (0) {
-        r0:
-            dsu__frame_load("argc", &argc, sizeof argc, DSU_LOCAL_INT);
-            dsu__frame_load("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
-            dsu__frame_load("i", &i, sizeof i, DSU_LOCAL_INT);
-            dsu__frame_load("state", &state, sizeof state, DSU_LOCAL_INT);
-            dsu__frame_load("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
-            dsu__frame_load("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
-            dsu__frame_done();
-        }
+        if (0) { r0: RESTORE(); }
         DSU_CALL(tick)(&state, i);
-        if (__builtin_expect(dsu__unwinding, 0)) {
-            dsu__frame_capture("main", "call:tick#0");
-            dsu__frame_save("argc", &argc, sizeof argc, DSU_LOCAL_INT);
-            dsu__frame_save("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
-            dsu__frame_save("i", &i, sizeof i, DSU_LOCAL_INT);
-            dsu__frame_save("state", &state, sizeof state, DSU_LOCAL_INT);
-            dsu__frame_save("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
-            dsu__frame_save("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
-            return 0;
-        }
+        if (__builtin_expect(dsu__unwinding, 0)) CAPTURE("call:tick#0");
         printf("i=%d v=v1 state=%d\n", i, state);
         if (sleepy) {
-            if (0) {
-            r2:
-                dsu__frame_load("argc", &argc, sizeof argc, DSU_LOCAL_INT);
-                dsu__frame_load("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
-                dsu__frame_load("i", &i, sizeof i, DSU_LOCAL_INT);
-                dsu__frame_load("state", &state, sizeof state, DSU_LOCAL_INT);
-                dsu__frame_load("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
-                dsu__frame_load("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
-                dsu__frame_done();
-            }
+            if (0) { r2: RESTORE(); }
             dsu_nanosleep(&ts, NULL);
-            if (__builtin_expect(dsu__unwinding, 0)) {
-                dsu__frame_capture("main", dsu__unwinding == DSU_UNWIND_AGAIN ? "wait:nanosleep#0:again" : "wait:nanosleep#0");
-                dsu__frame_save("argc", &argc, sizeof argc, DSU_LOCAL_INT);
-                dsu__frame_save("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
-                dsu__frame_save("i", &i, sizeof i, DSU_LOCAL_INT);
-                dsu__frame_save("state", &state, sizeof state, DSU_LOCAL_INT);
-                dsu__frame_save("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
-                dsu__frame_save("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
-                return 0;
-            }
-            if (0) {
-            r1:
-                dsu__frame_load("argc", &argc, sizeof argc, DSU_LOCAL_INT);
-                dsu__frame_load("argv", &argv, sizeof argv, DSU_LOCAL_PTR);
-                dsu__frame_load("i", &i, sizeof i, DSU_LOCAL_INT);
-                dsu__frame_load("state", &state, sizeof state, DSU_LOCAL_INT);
-                dsu__frame_load("sleepy", &sleepy, sizeof sleepy, DSU_LOCAL_INT);
-                dsu__frame_load("ts", &ts, sizeof ts, DSU_LOCAL_BYTES);
-                dsu__frame_done();
-            }
+            if (__builtin_expect(dsu__unwinding, 0))
+                CAPTURE(dsu__unwinding == DSU_UNWIND_AGAIN ? "wait:nanosleep#0:again" : "wait:nanosleep#0");
+            if (0) { r1: RESTORE(); }
         } else {
             struct timespec t2 = { 0, 2000000 };
             nanosleep(&t2, NULL);
