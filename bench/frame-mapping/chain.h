@@ -35,3 +35,15 @@
         return 0;                                                                 \
     }                                                                             \
     FRAME_ENTRY(f##K, #K);
+
+/* f8 .. f1, each calling the next link through its slot (CALL(K), defined
+ * by the includer: the program and the patch reach the slots differently). */
+#define LINKS_1_TO_8                                                              \
+    LINK(8, CALL(9)(depth + 1, acc))                                              \
+    LINK(7, CALL(8)(depth + 1, acc))                                              \
+    LINK(6, CALL(7)(depth + 1, acc))                                              \
+    LINK(5, CALL(6)(depth + 1, acc))                                              \
+    LINK(4, CALL(5)(depth + 1, acc))                                              \
+    LINK(3, CALL(4)(depth + 1, acc))                                              \
+    LINK(2, CALL(3)(depth + 1, acc))                                              \
+    LINK(1, CALL(2)(depth + 1, acc))

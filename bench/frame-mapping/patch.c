@@ -8,14 +8,7 @@ extern void *__dsu_slot_f1, *__dsu_slot_f2, *__dsu_slot_f3, *__dsu_slot_f4, *__d
     *__dsu_slot_f6, *__dsu_slot_f7, *__dsu_slot_f8, *__dsu_slot_f9;
 #define CALL(K) ((int (*)(int, int *))__atomic_load_n(&__dsu_slot_f##K, __ATOMIC_RELAXED))
 #include "chain.h"
-LINK(8, CALL(9)(depth + 1, acc))
-LINK(7, CALL(8)(depth + 1, acc))
-LINK(6, CALL(7)(depth + 1, acc))
-LINK(5, CALL(6)(depth + 1, acc))
-LINK(4, CALL(5)(depth + 1, acc))
-LINK(3, CALL(4)(depth + 1, acc))
-LINK(2, CALL(3)(depth + 1, acc))
-LINK(1, CALL(2)(depth + 1, acc))
+LINKS_1_TO_8
 
 static const struct dsu_patch_fn fns[] = {
     { "1", DSU_CHANGE_BODY, (void *)&f1_v2, NULL }, { "2", DSU_CHANGE_BODY, (void *)&f2_v2, NULL },

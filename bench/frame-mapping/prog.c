@@ -43,14 +43,7 @@ int __dsu_impl_f9(int depth, int *acc) {
     return 0;
 }
 FRAME_ENTRY(f9, "9");
-LINK(8, CALL(9)(depth + 1, acc))
-LINK(7, CALL(8)(depth + 1, acc))
-LINK(6, CALL(7)(depth + 1, acc))
-LINK(5, CALL(6)(depth + 1, acc))
-LINK(4, CALL(5)(depth + 1, acc))
-LINK(3, CALL(4)(depth + 1, acc))
-LINK(2, CALL(3)(depth + 1, acc))
-LINK(1, CALL(2)(depth + 1, acc))
+LINKS_1_TO_8
 
 static const char *const f0_sites[] = { "call:f1#0" };
 int __dsu_impl_f0(int depth, int *acc) {

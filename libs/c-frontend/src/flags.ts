@@ -3,12 +3,8 @@
  * semantic steps (AST dump, layout probe) on the already preprocessed `.i` need.
  */
 
-/** Options whose value is the next argument (when not glued: `-o out.o` vs `-oout.o`). */
-const TAKES_VALUE = new Set([
-  '-o',
-  '-MF',
-  '-MT',
-  '-MQ',
+/** Preprocessor-only options: meaningless (or harmful, like `-include`) when compiling a `.i`. */
+const PREPROCESSOR_WITH_VALUE = new Set([
   '-I',
   '-D',
   '-U',
@@ -19,9 +15,17 @@ const TAKES_VALUE = new Set([
   '-idirafter',
   '-iprefix',
   '-iwithprefix',
+  '-MF',
+  '-MT',
+  '-MQ',
+  '-o',
+  '-x',
+]);
+/** Options whose value is the next argument (when not glued: `-o out.o` vs `-oout.o`). */
+const TAKES_VALUE = new Set([
+  ...PREPROCESSOR_WITH_VALUE,
   '-isysroot',
   '--sysroot',
-  '-x',
   '-target',
   '-arch',
   '-Xclang',
@@ -123,24 +127,6 @@ export function takesValue(flag: string): boolean {
   return TAKES_VALUE.has(flag);
 }
 
-/** Preprocessor-only options: meaningless (or harmful, like `-include`) when compiling a `.i`. */
-const PREPROCESSOR_WITH_VALUE = new Set([
-  '-I',
-  '-D',
-  '-U',
-  '-include',
-  '-imacros',
-  '-isystem',
-  '-iquote',
-  '-idirafter',
-  '-iprefix',
-  '-iwithprefix',
-  '-MF',
-  '-MT',
-  '-MQ',
-  '-o',
-  '-x',
-]);
 const PREPROCESSOR_ALONE = new Set(['-c', '-E', '-MD', '-MMD', '-MP', '-MG', '-nostdinc', '-P', '-C', '-CC']);
 
 /**

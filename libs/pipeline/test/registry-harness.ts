@@ -109,3 +109,29 @@ export async function seedTwoVersionsAndAProcess(h: RegistryHarness): Promise<vo
   await h.publish(Topics.agentHeartbeat, { host: 'h1', runDir: '/r', processes: [proc] }, 'h1');
   await waitFor('the inventory', async () => (await h.registry.listInventory()).length === 1);
 }
+
+/**
+ * Answers v1 -> v2 patch request `requestId` of program `p` as the patcher and the checker would:
+ * patch `patchId` generated (bundle sha('9')), then approved and signed.
+ */
+export async function approvePatch(h: RegistryHarness, requestId: string, patchId: string): Promise<void> {
+  const refs = { from: { version: 'v1', buildId: 'b1' }, to: { version: 'v2', buildId: 'b2' } };
+  await h.publish(Topics.patchGenerated, {
+    program: 'p',
+    requestId,
+    patchId,
+    bundleSha256: sha('9'),
+    ...refs,
+    functions: [],
+  });
+  await h.publish(Topics.patchVerdict, {
+    program: 'p',
+    patchId,
+    bundleSha256: sha('9'),
+    ...refs,
+    verdict: 'approved',
+    findings: [],
+    signature: 'c2ln',
+    keyId: 'k1',
+  });
+}

@@ -1,31 +1,11 @@
+import type { AuditView, TokenView } from '@dsu/access';
 import type { Output } from '../output';
 import { GatewayClient } from './gateway-client';
 import { guarded } from './remote';
 
 // Token management and the audit log: remote commands that talk to the gateway with an admin
 // (tokens) or read (audit) token, found like every remote command's (DSU_TOKEN, $DSU_HOME/token).
-
-interface TokenView {
-  id: string;
-  name: string;
-  scopes: string[];
-  createdAt: string;
-  createdBy: string;
-  lastUsedAt: string | null;
-  revoked: boolean;
-  revokedAt: string | null;
-}
-
-interface AuditView {
-  seq: number;
-  at: string;
-  actor: { kind: string; id: string; name: string };
-  action: string;
-  program: string | null;
-  target: string | null;
-  outcome: string;
-  detail: Record<string, unknown>;
-}
+// The views are the gateway's own types (type-only: the CLI does not load libs/access).
 
 /** `dsu token create --name N --scopes submit,rollout,read`: prints the token, this once. */
 export const tokenCreateCommand = guarded(

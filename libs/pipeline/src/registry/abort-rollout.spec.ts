@@ -2,10 +2,10 @@ import { Topics } from '@dsu/events';
 import { listAudit } from '@dsu/access';
 import type { RunningServices } from '../pipeline';
 import {
+  approvePatch,
   type RegistryHarness,
   seedTwoVersionsAndAProcess,
   startRegistry,
-  sha,
   waitFor,
 } from '../../test/registry-harness';
 import type { Registry } from './registry';
@@ -69,25 +69,7 @@ describe('Registry: abort and retry of a rollout', () => {
       status: 409,
       message: expect.stringMatching(/abort it first/),
     });
-    const refs = { from: { version: 'v1', buildId: 'b1' }, to: { version: 'v2', buildId: 'b2' } };
-    await publish(Topics.patchGenerated, {
-      program: 'p',
-      requestId,
-      patchId: 'P12',
-      bundleSha256: sha('9'),
-      ...refs,
-      functions: [],
-    });
-    await publish(Topics.patchVerdict, {
-      program: 'p',
-      patchId: 'P12',
-      bundleSha256: sha('9'),
-      ...refs,
-      verdict: 'approved',
-      findings: [],
-      signature: 'c2ln',
-      keyId: 'k1',
-    });
+    await approvePatch(h, requestId, 'P12');
     const cmd = await waitFor('the command', async () => of(Topics.updateCommand)[0]);
     expect(cmd.data).toMatchObject({ rolloutId: retry.rolloutId, pids: [10], patchId: 'P12' });
     await publish(Topics.updateResult, {

@@ -2,10 +2,10 @@ import { Topics } from '@dsu/events';
 import type { RunningServices } from '../pipeline';
 import { RequestDeadlines } from './request-deadlines';
 import {
+  approvePatch,
   type RegistryHarness,
   seedTwoVersionsAndAProcess,
   startRegistry,
-  sha,
   waitFor,
 } from '../../test/registry-harness';
 import type { Registry } from './registry';
@@ -51,25 +51,7 @@ describe('RequestDeadlines', () => {
 
   it('ends a rollout whose host never reports, naming the host and what to do', async () => {
     const { requestId } = await registry.requestPatch('p', 'v1', 'v2'); // the failed pair, asked again
-    const refs = { from: { version: 'v1', buildId: 'b1' }, to: { version: 'v2', buildId: 'b2' } };
-    await publish(Topics.patchGenerated, {
-      program: 'p',
-      requestId,
-      patchId: 'P12',
-      bundleSha256: sha('9'),
-      ...refs,
-      functions: [],
-    });
-    await publish(Topics.patchVerdict, {
-      program: 'p',
-      patchId: 'P12',
-      bundleSha256: sha('9'),
-      ...refs,
-      verdict: 'approved',
-      findings: [],
-      signature: 'c2ln',
-      keyId: 'k1',
-    });
+    await approvePatch(h, requestId, 'P12');
     await waitFor('the verdict', async () =>
       (await registry.listPatches('p')).some((p) => p.verdict === 'approved'),
     );
