@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import * as path from 'node:path';
 import { dsu } from './support/dsu-cli';
 import { fixtureSourceDir, makeTempDir, removeDir } from './support/fixtures';
-import { freePort, getJson, localToken, startService, stopAllServices } from './support/pipeline-services';
+import { embeddedUp, getJson, localToken, startService, stopAllServices } from './support/pipeline-services';
 
 jest.setTimeout(300_000);
 
@@ -46,17 +46,7 @@ const countFiles = (dir: string) =>
 
 describe('the gateway trust boundary (dsu up, real processes)', () => {
   it('needs tokens with the right scope, refuses browsers and rebinding names, and audits who did what', async () => {
-    const port = await freePort();
-    const gateway = `http://127.0.0.1:${port}`;
-    const home = path.join(work, 'home');
-    const env = {
-      DSU_HOME: home,
-      DSU_RUN_DIR: path.join(work, 'run'),
-      DSU_GATEWAY_PORT: String(port),
-      DSU_HOST_ID: 'access',
-      KAFKA_BROKERS: '',
-      DATABASE_URL: '',
-    };
+    const { port, gateway, home, env } = await embeddedUp(work, 'access');
     const cli = (args: string[], extra: Record<string, string> = {}) =>
       dsu(args, { ...env, DSU_GATEWAY: gateway, ...extra });
     const up = await startService('up', env, work, 'access-up');
@@ -116,7 +106,7 @@ describe('the gateway trust boundary (dsu up, real processes)', () => {
       { 'content-type': 'text/plain', origin: 'http://evil.example' },
       { 'content-type': 'text/plain' },
       { 'content-type': 'application/gzip', origin: 'http://evil.example', authorization: `Bearer ${admin}` },
-    ]) {
+    ] as Record<string, string>[]) {
       const res = await send(port, 'POST', '/programs/pollserver/versions/v2', headers, tarball);
       expect([401, 403]).toContain(res.status);
     }

@@ -182,8 +182,10 @@ describe('chaos: services and the broker killed during a rollout', () => {
       await start(name, `${name}-restarted`);
     }
     const r = await rollout;
-    expect(r).toMatchObject({ json: { status: 'completed', notes: [], results: servers.map(() => ({ outcome: 'applied' })) } });
-    await submitted; // its wait ended when the gateway was killed; the version's patch tells
+    expect(r).toMatchObject({
+      json: { status: 'completed', notes: [], results: servers.map(() => ({ outcome: 'applied' })) },
+    });
+    await submitted; // it waited for the restarted gateway; the version's patch tells
     expect(await getJson(`${gateway}/programs/${PROGRAM}/versions/v2`)).toMatchObject({
       patch: { status: 'generated', verdict: 'approved' },
     });

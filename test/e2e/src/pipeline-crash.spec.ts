@@ -3,13 +3,12 @@
 // the check and the rollout; the process ends on v2 with exactly one patch applied. Before the
 // in-process bus delivered through the outbox, the patch stayed `requested` and the rollout
 // `running` forever (the request had been marked sent and was lost with the process's memory).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { withControl } from '@dsu/control-client';
 import { dsu } from './support/dsu-cli';
 import { fixtureSourceDir, makeTempDir, removeDir, startServer, stopAllServers } from './support/fixtures';
 import { converse } from './support/line-client';
-import { freePort, getJson, startService, stopAllServices, waitFor } from './support/pipeline-services';
+import { embeddedUp, getJson, startService, stopAllServices, waitFor } from './support/pipeline-services';
 
 jest.setTimeout(240_000);
 
@@ -31,19 +30,7 @@ interface RolloutRow {
 
 describe('dsu up: kill -9 in the middle of a rollout', () => {
   it('a restart on the same DSU_HOME finishes the patch, the check and the rollout', async () => {
-    const port = await freePort();
-    const gateway = `http://127.0.0.1:${port}`;
-    const runDir = path.join(work, 'run');
-    fs.mkdirSync(runDir, { mode: 0o700 });
-    const env = {
-      DSU_HOME: path.join(work, 'home'),
-      DSU_RUN_DIR: runDir,
-      DSU_GATEWAY_PORT: String(port),
-      DSU_HOST_ID: 'crash-host',
-      DSU_HEARTBEAT_MS: '300',
-      KAFKA_BROKERS: '',
-      DATABASE_URL: '',
-    };
+    const { gateway, runDir, env } = await embeddedUp(work, 'crash-host', { heartbeatMs: 300 });
     const cli = (args: string[]) => dsu(args, { ...env, DSU_GATEWAY: gateway });
     const submit = (v: string) =>
       cli([

@@ -17,7 +17,7 @@ import {
 } from './support/fixtures';
 import { converse } from './support/line-client';
 import { startLoad } from './support/load-client';
-import { freePort, getJson, startService, stopAllServices, waitFor } from './support/pipeline-services';
+import { embeddedUp, getJson, startService, stopAllServices, waitFor } from './support/pipeline-services';
 
 jest.setTimeout(300_000);
 
@@ -33,19 +33,7 @@ afterAll(async () => {
 
 describe('dsu up: the embedded pipeline', () => {
   it('runs compile -> patch -> check -> apply in one process, and keeps its state across a restart', async () => {
-    const port = await freePort();
-    const gateway = `http://127.0.0.1:${port}`;
-    const runDir = path.join(work, 'run');
-    fs.mkdirSync(runDir, { mode: 0o700 });
-    const env = {
-      DSU_HOME: path.join(work, 'home'),
-      DSU_RUN_DIR: runDir,
-      DSU_GATEWAY_PORT: String(port),
-      DSU_HOST_ID: 'embedded',
-      DSU_HEARTBEAT_MS: '300',
-      KAFKA_BROKERS: '',
-      DATABASE_URL: '',
-    };
+    const { gateway, runDir, env } = await embeddedUp(work, 'embedded', { heartbeatMs: 300 });
     const cli = (args: string[]) => dsu(args, { ...env, DSU_GATEWAY: gateway });
     let up = await startService('up', env, work, 'up-1');
 
@@ -174,19 +162,10 @@ interface RolloutRow {
 
 describe('dsu rollout to processes on any older version', () => {
   it('brings processes on v1 and on v2 to v3, generating the v1->v3 patch on demand, across a restart of dsu up', async () => {
-    const port = await freePort();
-    const gateway = `http://127.0.0.1:${port}`;
-    const runDir = path.join(work, 'run-chain');
-    fs.mkdirSync(runDir, { mode: 0o700 });
-    const env = {
-      DSU_HOME: path.join(work, 'home-chain'),
-      DSU_RUN_DIR: runDir,
-      DSU_GATEWAY_PORT: String(port),
-      DSU_HOST_ID: 'embedded',
-      DSU_HEARTBEAT_MS: '300',
-      KAFKA_BROKERS: '',
-      DATABASE_URL: '',
-    };
+    const { gateway, runDir, env } = await embeddedUp(work, 'embedded', {
+      suffix: '-chain',
+      heartbeatMs: 300,
+    });
     const cli = (args: string[]) => dsu(args, { ...env, DSU_GATEWAY: gateway });
     let up = await startService('up', env, work, 'chain-up-1');
     const submit = (v: string) =>

@@ -10,7 +10,7 @@ import { dsu } from './support/dsu-cli';
 import { fixtureSourceDir, makeTempDir, removeDir } from './support/fixtures';
 import {
   DSU_JS,
-  freePort,
+  embeddedUp,
   getJson,
   startService,
   stopAllServices,
@@ -27,17 +27,9 @@ let secret = '';
 
 beforeAll(async () => {
   work = makeTempDir('dsu-e2e-sandbox-');
-  const port = await freePort();
-  gateway = `http://127.0.0.1:${port}`;
-  const home = path.join(work, 'home');
-  env = {
-    DSU_HOME: home,
-    DSU_RUN_DIR: path.join(work, 'run'),
-    DSU_GATEWAY_PORT: String(port),
-    DSU_HOST_ID: 'sandbox',
-    KAFKA_BROKERS: '',
-    DATABASE_URL: '',
-  };
+  const up = await embeddedUp(work, 'sandbox');
+  ({ gateway, env } = up);
+  const home = up.home;
   await startService('up', env, work, 'up');
   const tokenFile = path.join(home, 'token');
   token = await waitFor(

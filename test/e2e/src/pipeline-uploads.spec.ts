@@ -9,7 +9,7 @@ import * as tar from 'tar';
 import { dsu } from './support/dsu-cli';
 import { fixtureSourceDir, makeTempDir, removeDir } from './support/fixtures';
 import {
-  freePort,
+  embeddedUp,
   startService,
   stopAllServices,
   waitFor,
@@ -61,16 +61,7 @@ const auth = () => ({ authorization: `Bearer ${token}` });
 
 beforeAll(async () => {
   work = makeTempDir('dsu-e2e-uploads-');
-  const port = await freePort();
-  gateway = `http://127.0.0.1:${port}`;
-  env = {
-    DSU_HOME: path.join(work, 'home'),
-    DSU_RUN_DIR: path.join(work, 'run'),
-    DSU_GATEWAY_PORT: String(port),
-    DSU_HOST_ID: 'uploads',
-    KAFKA_BROKERS: '',
-    DATABASE_URL: '',
-  };
+  ({ gateway, env } = await embeddedUp(work, 'uploads'));
   up = await startService('up', env, work, 'up');
   // `dsu up` writes the local admin token as the gateway starts listening.
   const tokenFile = path.join(work, 'home', 'token');

@@ -41,6 +41,40 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Where a `dsu up` on the embedded default (in-process bus, SQLite) lives, and its environment. */
+export interface EmbeddedUp {
+  port: number;
+  gateway: string;
+  home: string;
+  runDir: string;
+  env: Record<string, string>;
+}
+
+/**
+ * A fresh port and, under `work`, DSU_HOME `home<suffix>` and a 0700 run directory
+ * `run<suffix>` for a `dsu up` reporting as host `hostId` with no Kafka and no PostgreSQL.
+ */
+export async function embeddedUp(
+  work: string,
+  hostId: string,
+  opts: { suffix?: string; heartbeatMs?: number } = {},
+): Promise<EmbeddedUp> {
+  const port = await freePort();
+  const home = path.join(work, `home${opts.suffix ?? ''}`);
+  const runDir = path.join(work, `run${opts.suffix ?? ''}`);
+  fs.mkdirSync(runDir, { mode: 0o700, recursive: true });
+  const env: Record<string, string> = {
+    DSU_HOME: home,
+    DSU_RUN_DIR: runDir,
+    DSU_GATEWAY_PORT: String(port),
+    DSU_HOST_ID: hostId,
+    ...(opts.heartbeatMs ? { DSU_HEARTBEAT_MS: String(opts.heartbeatMs) } : {}),
+    KAFKA_BROKERS: '',
+    DATABASE_URL: '',
+  };
+  return { port, gateway: `http://127.0.0.1:${port}`, home, runDir, env };
+}
+
 /**
  * Starts one service app (`apps/<name>/dist/main.js`) or `dsu up` (name 'up'), logging to
  * `<logDir>/<label>.log`, and resolves once it logged 'services started'.
