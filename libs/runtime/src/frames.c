@@ -113,6 +113,14 @@ void dsu__frames_request(struct dsu__thread *t) {
     __atomic_store_n(&t->unwind, 1, __ATOMIC_SEQ_CST);
 }
 
+/* In a forked child only the forking thread exists: no request of another
+ * thread can be taken any more. */
+void dsu__frames_atfork_child(void) {
+    struct dsu__thread *t = dsu__self;
+    int mine = t && t->frames && t->frames->requested_ns && !t->frames->done;
+    __atomic_store_n(&outstanding, mine, __ATOMIC_SEQ_CST);
+}
+
 int dsu__frames_outstanding(void) { return __atomic_load_n(&outstanding, __ATOMIC_ACQUIRE); }
 
 /* The owner takes its request at an update point or on the way out of a

@@ -204,6 +204,7 @@ int dsu__frames_mappable(void *const *stack, int n, char *why, size_t whyn);
 void dsu__frames_commit(const struct dsu_patch_frames *pf);
 void dsu__frames_request(struct dsu__thread *t);
 int dsu__frames_outstanding(void);
+void dsu__frames_atfork_child(void);
 /* Owner: takes its unwind request (mode DSU_UNWIND_AFTER/AGAIN). */
 void dsu__frames_take(struct dsu__thread *t, int mode);
 /* Entries: the entry function returned because of an unwind. */

@@ -399,6 +399,7 @@ static void atfork_child(void) {
         dsu__self->state = DSU__RUNNING;
     }
     dsu__pending = 0;
+    dsu__frames_atfork_child();
     dsu__epoch++;
     pthread_cond_t c = PTHREAD_COND_INITIALIZER;
     dsu__park_cond = c;
