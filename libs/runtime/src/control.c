@@ -84,14 +84,25 @@ static int open_socket(void) {
         fprintf(stderr, "dsu: socket path under %s is too long; use a shorter DSU_RUN_DIR\n", dir);
         return -1;
     }
+    /* Bound and listening under a temporary name, then renamed: the socket
+     * appears under <pid>.sock only once it accepts, so a client that sees
+     * the file never gets ECONNREFUSED from the window before listen(). */
+    struct sockaddr_un tmp = sa;
+    n = snprintf(tmp.sun_path, sizeof tmp.sun_path, "%s/%d.sock.new", dir, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp.sun_path) {
+        fprintf(stderr, "dsu: socket path under %s is too long; use a shorter DSU_RUN_DIR\n", dir);
+        return -1;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) { fprintf(stderr, "dsu: socket: %s\n", strerror(errno)); return -1; }
-    unlink(sa.sun_path);        /* stale socket of an earlier process with our pid */
+    unlink(tmp.sun_path);       /* stale socket of an earlier process with our pid */
     mode_t old = umask(077);
-    int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    int r = bind(fd, (struct sockaddr *)&tmp, sizeof tmp);
     umask(old);
-    if (r < 0 || chmod(sa.sun_path, 0600) < 0 || listen(fd, SOMAXCONN) < 0) {
+    if (r < 0 || chmod(tmp.sun_path, 0600) < 0 || listen(fd, SOMAXCONN) < 0 ||
+        rename(tmp.sun_path, sa.sun_path) < 0) {
         fprintf(stderr, "dsu: cannot serve %s: %s\n", sa.sun_path, strerror(errno));
+        unlink(tmp.sun_path);
         close(fd);
         return -1;
     }
