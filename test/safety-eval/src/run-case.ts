@@ -112,7 +112,11 @@ export async function forcedTrial(
         // the eager control thread opens its socket on its own time: wait for it
         for (let t = 0; t < 100 && !existsSync(socketPath(p.pid, runDir)); t++)
           await new Promise((r) => setTimeout(r, 50));
-        control = await ControlClient.connect(p.pid, runDir);
+        control = await ControlClient.connect(p.pid, runDir).catch((e: Error) => {
+          // Say how the program ended, if it did: the trial cannot go on either way.
+          const how = p.exit ? `; it exited (${p.exit.code ?? p.exit.signal}): ${p.stderr.slice(-300)}` : '';
+          throw new Error(`${e.message}${how}`);
+        });
         const staged = await control.stage(soPath, manifest.soSha256, manifest.patchId);
         if (staged.ok !== true) throw new Error(`STAGE refused: ${JSON.stringify(staged)}`);
         commit = control.commit(20_000).catch((e: Error) => ({ outcome: 'failed', reasons: [e.message] }));
