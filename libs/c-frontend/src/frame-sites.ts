@@ -48,6 +48,10 @@ export interface FrameSite {
   line: number;
   /** The whole statement holding the call, through its `;` (a DSU_UPDATE_POINT: the expanded do-while). */
   statement: FrameRange;
+  /** The call expression itself. */
+  call: FrameRange;
+  /** The call's value is `void` (it cannot be wrapped in an expression that yields it). */
+  returnsVoid: boolean;
   form: 'expr' | 'assign' | 'decl' | 'return' | 'nested';
   /** The statement is the direct body of if/else/while/for/do without braces. */
   inBracelessBody: boolean;
@@ -67,7 +71,7 @@ export interface FrameSiteOptions {
   /** Functions defined by the program: their calls are 'call' sites (checked before `blocking`). */
   isProgramFunction: (name: string) => boolean;
   /** Blocking library functions wrapped by dsu-cc: their calls are 'wait' sites. */
-  blocking: ReadonlySet<string>;
+  blocking: { has(name: string): boolean };
   /** Update point functions (`dsu__update_point`): their calls are 'point' sites named by their first string literal. */
   pointFunctions: ReadonlySet<string>;
   /** The source line of a byte offset; default: from the unit's line markers (one pass over the text per call). */
@@ -448,6 +452,8 @@ class FrameWalker {
         id: r.kind === 'point' ? `point:${r.callee}` : `${key}#${ordinal}`,
         line: r.line,
         statement: { start: st.start, end: st.end },
+        call: rangeOf(r.call),
+        returnsVoid: (r.call.type?.qualType ?? '').trim() === 'void',
         form: r.form,
         inBracelessBody: r.stmt.braceless,
         locals: inScope.map((l) => l.name),

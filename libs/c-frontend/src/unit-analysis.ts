@@ -1,3 +1,4 @@
+import type { FunctionFrameInfo } from './frame-sites';
 import type { MarkedRegion } from './line-markers';
 import type { FunctionModel, GlobalModel, TypeModel, UnitModel } from './program-model';
 
@@ -41,6 +42,8 @@ export interface AnalyzeOptions {
    * type models fill in when `layoutDone` resolves (dsu-cc compiles the unit meanwhile).
    */
   deferLayout?: boolean;
+  /** Decode each definition's stack-frame facts too ({@link UnitFunction.frame}), for frame mapping. */
+  frames?: boolean;
   /** Skip the layout probe (sizes/offsets stay 0); for callers that only need ranges. */
   skipLayout?: boolean;
   /** Give clang the whole `.i` for the JSON AST (default: unused header prototypes blanked, see {@link blankUnusedPrototypes}). */
@@ -56,6 +59,8 @@ export interface UnitFunction {
   body: ByteRange;
   /** The declarator's name token. */
   name: ByteRange;
+  /** Its locals and capture/resume sites (with AnalyzeOptions.frames). */
+  frame?: FunctionFrameInfo;
 }
 
 export interface CallSite {

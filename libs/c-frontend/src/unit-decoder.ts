@@ -5,6 +5,9 @@ import { DecodeContext } from './decode/context';
 import { Declarations } from './decode/declarations';
 import { FunctionBodies } from './decode/function-bodies';
 import { TypeDeclarations } from './decode/type-declarations';
+import { frameSites, type FrameSiteOptions } from './frame-sites';
+import { DEFAULT_BLOCKING_FUNCTIONS } from './known-functions';
+import { LineCounter } from './line-counter';
 import type { MarkedRegion } from './line-markers';
 import type { UnitModel } from './program-model';
 import type { PendingType } from './type-layouts';
@@ -49,14 +52,34 @@ export class UnitDecoder {
   private readonly data: DataUses;
   private readonly calls: CallsAndReferences;
   private readonly bodies: FunctionBodies;
+  /** Set when the stack-frame facts of each definition are wanted (AnalyzeOptions.frames). */
+  private readonly frameOpts: FrameSiteOptions | undefined;
+  /** Lines for frame sites (its own counter: functions come in ascending order). */
+  private readonly frameLines: LineCounter;
 
-  constructor(unit: UnitModel, buf: Buffer, regions: MarkedRegion[], opts: AnalyzeOptions) {
+  constructor(
+    unit: UnitModel,
+    private readonly buf: Buffer,
+    regions: MarkedRegion[],
+    opts: AnalyzeOptions,
+  ) {
     const cx = new DecodeContext(unit, buf, opts.internalPrefixes ?? ['dsu__']);
+    this.frameLines = new LineCounter(buf, regions);
     this.typeDecls = new TypeDeclarations(unit, buf, regions);
     this.decls = new Declarations(cx);
     this.data = new DataUses(cx, this.typeDecls);
     this.calls = new CallsAndReferences(cx, this.data, opts);
     this.bodies = new FunctionBodies(cx, this.typeDecls, this.decls, this.calls, this.data, regions);
+    if (opts.frames) {
+      const blocking = new Set(opts.blockingFunctions ?? DEFAULT_BLOCKING_FUNCTIONS);
+      this.frameOpts = {
+        // A function the unit defines itself never blocks in libc; C declares before use, so
+        // the program's declarations seen so far cover every callee of the body.
+        isProgramFunction: (name) => cx.programFns.has(name),
+        blocking: { has: (name) => blocking.has(name) && !cx.definedFns.has(name) },
+        pointFunctions: new Set(opts.updatePointPrefixes ?? ['dsu__update_point', 'dsu_update_point']),
+      };
+    }
   }
 
   /** The unit's types with what the layout probe needs, layouts still to be filled in. */
@@ -74,7 +97,13 @@ export class UnitDecoder {
     this.typeDecls.add(d);
     switch (d.kind) {
       case 'FunctionDecl':
-        if (this.decls.addFunction(d)) this.bodies.addFunction(d);
+        if (this.decls.addFunction(d)) {
+          this.bodies.addFunction(d);
+          if (this.frameOpts) {
+            const f = this.bodies.functions[this.bodies.functions.length - 1];
+            f.frame = frameSites(d, this.buf, { ...this.frameOpts, lineAt: (o) => this.frameLines.lineAt(o) });
+          }
+        }
         return;
       case 'VarDecl':
         if (this.decls.addGlobal(d)) this.bodies.addInitializer(d);

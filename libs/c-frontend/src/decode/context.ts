@@ -11,6 +11,8 @@ export class DecodeContext {
   readonly staticFns = new Set<string>();
   /** Functions this unit defines (their calls are not libc's blocking or freeing calls). */
   readonly definedFns = new Set<string>();
+  /** Functions declared in program code (prototypes or definitions): their calls are the program's. */
+  readonly programFns = new Set<string>();
   /** VarDecl id → global key (program globals and local statics, local externs). */
   readonly globalIds = new Map<string, string>();
 

@@ -27,6 +27,7 @@ export class Declarations {
   addFunction(d: AstNode): boolean {
     if (!d.name) return false;
     if (d.storageClass === 'static') this.cx.staticFns.add(d.name);
+    this.cx.programFns.add(d.name);
     const isDefinition = !!d.inner?.some((c) => c.kind === 'CompoundStmt');
     this.declarations.push({
       key: this.cx.fnKey(d.name),
