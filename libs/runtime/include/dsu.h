@@ -304,6 +304,14 @@ uint64_t dsu_lazy_touched(uint64_t type_id);
 #define DSU_UNWIND_AGAIN 2
 extern __thread int dsu__unwinding __attribute__((tls_model("initial-exec")));
 extern __thread int dsu__resuming __attribute__((tls_model("initial-exec")));
+/* No-resume region depth: dsu-cc wraps each call on a path to an update
+ * point that cannot be resumed after an unwind (a call nested in an
+ * expression or condition, e.g. `if (read_client(c) != 0)`) as
+ *   ({ dsu__nomap++; __auto_type __dsu_v = read_client(c); dsu__nomap--; __dsu_v; })
+ * While it is > 0 the runtime does not unwind the thread: a commit that
+ * would have to rebuild its frames waits (rounds retried until the deadline)
+ * for the thread to stop outside every such call. */
+extern __thread int dsu__nomap __attribute__((tls_model("initial-exec")));
 
 /* A function with capture and resume code (dsu-cc emits one per resumable
  * function in section "dsu_frame"; a patch lists those of its units in

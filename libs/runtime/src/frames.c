@@ -19,6 +19,10 @@
 
 __thread int dsu__unwinding __attribute__((tls_model("initial-exec")));
 __thread int dsu__resuming __attribute__((tls_model("initial-exec")));
+/* Written by the owner only (plain ++/-- emitted by dsu-cc); the
+ * coordinator reads it through dsu__thread.nomap while the owner is parked
+ * or blocked, after the owner's state store (seq_cst) published it. */
+__thread int dsu__nomap __attribute__((tls_model("initial-exec")));
 
 extern const struct dsu_frame_fn __start_dsu_frame[] __attribute__((weak));
 extern const struct dsu_frame_fn __stop_dsu_frame[] __attribute__((weak));

@@ -139,6 +139,10 @@ struct dsu__thread {
      * unwind (atomic; the owner takes it); its records and statistics. */
     int unwind;
     int want_unwind;         /* coordinator only: this round's decision */
+    /* The owner's dsu__nomap (dsu.h): set by the owner before it publishes
+     * its tid, NULL once it exits; the coordinator reads the value only
+     * while the owner is parked or blocked (then it cannot change). */
+    int *nomap;
     struct dsu__frame_state *frames;
 };
 extern pthread_mutex_t dsu__reg_lock;   /* protects the list */

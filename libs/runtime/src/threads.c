@@ -278,6 +278,7 @@ static void thread_gone(void *p) {
     pthread_mutex_lock(&dsu__reg_lock);
     dsu__frames_abandon(t);
     unlink_locked(t);
+    t->nomap = NULL;            /* this thread's TLS goes away with it */
     dsu__self = NULL;
     pthread_mutex_unlock(&dsu__reg_lock);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -325,6 +326,7 @@ static void *trampoline(void *p) {
     struct start s = *(struct start *)p;
     free(p);
     s.t->pth = pthread_self();
+    s.t->nomap = &dsu__nomap;   /* before the tid (release) publishes the thread */
     dsu__self = s.t;
     pthread_setspecific(self_key, s.t);
     __atomic_store_n(&s.t->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
@@ -397,6 +399,7 @@ static void atfork_child(void) {
         dsu__self->next = NULL;
         dsu__self->tid = (pid_t)syscall(SYS_gettid);
         dsu__self->state = DSU__RUNNING;
+        dsu__self->nomap = &dsu__nomap;   /* the child's copy (same address) */
     }
     dsu__pending = 0;
     dsu__frames_atfork_child();
@@ -437,6 +440,7 @@ void dsu__threads_init(void) {
     struct dsu__thread *t = new_record();
     if (t) {
         t->pth = pthread_self();
+        t->nomap = &dsu__nomap;
         t->tid = (pid_t)syscall(SYS_gettid);
         dsu__self = t;
         pthread_setspecific(self_key, t);

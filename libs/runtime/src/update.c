@@ -734,7 +734,14 @@ static int check_safe_locked(const struct plan *p, struct result *res) {
          * the new code when the whole stack can be unwound and every
          * replaced function on it has resume code in the patch. */
         char why[256];
-        if (p->frames && frames_rebuildable(p, frames, n, why, sizeof why)) {
+        /* Inside a no-resume region (dsu.h dsu__nomap; stable: the owner is
+         * parked or blocked) the frames cannot be rebuilt: the round is
+         * unsafe and retried until the thread stops outside the region. */
+        int nomap = t->nomap ? __atomic_load_n(t->nomap, __ATOMIC_RELAXED) : 0;
+        if (p->frames && nomap > 0)
+            snprintf(why, sizeof why, "the thread is inside a call that cannot be resumed "
+                     "(a call nested in an expression or condition; dsu check lists them)");
+        else if (p->frames && frames_rebuildable(p, frames, n, why, sizeof why)) {
             t->want_unwind = 1;
             continue;
         }
