@@ -1,1 +1,11 @@
-export { mapLocals, type LocalVar, type LocalMapping, type LocalOverride } from './local-mapping';
+export {
+  mapFrame,
+  type FrameFacts,
+  type FrameLocalKind,
+  type FrameMapResult,
+  type FrameOverride,
+  type FunctionFrameMap,
+  type LocalMapping,
+  type SiteMapping,
+} from './frame-map';
+export { frameMapEntries, describeFrameMap, type FrameMapEntry } from './frame-map-output';
