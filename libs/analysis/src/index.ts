@@ -4,3 +4,4 @@ export type { WhenConditions } from '@dsu/patch-format';
 export { removedReferenced } from './removed-referenced';
 export { updatePointSites, type PointSite } from './update-sites';
 export type { Finding, SafetyVerdict, DeniedPoint } from '@dsu/patch-format';
+export { functionsOnStacksAtPoints } from './stack-functions';

@@ -170,9 +170,11 @@ export async function compileUnit(
     skipLayout: true,
     // DSU_CC_WHOLE_AST=1: the JSON AST of the whole unit (unused header prototypes not blanked)
     keepUnusedPrototypes: ctx.env.DSU_CC_WHOLE_AST === '1',
+    // DSU_NO_FRAMES=1: no capture and resume code (functions active at an update stay refused).
+    frames: ctx.env.DSU_NO_FRAMES !== '1',
   });
   timing.mark('analyze');
-  const plan = planUnit(analysis, updatePointsFromEnv(ctx.env));
+  const plan = planUnit(analysis, updatePointsFromEnv(ctx.env), { frames: ctx.env.DSU_NO_FRAMES !== '1' });
   // Room for growth and allocation tracking (DSU_SLOP / DSU_CAPACITY come from `dsu build`).
   // DSU_NO_DATA=1 (`dsu build --no-data`): code updates only — no room, no type table, no
   // allocation tracking; every struct keeps its C layout.

@@ -5,6 +5,8 @@ export {
   planUnit,
   parseUpdatePointSpec,
   placeUpdatePoints,
+  configuredPoints,
+  quiescenceFreeFunctions,
   wrapBlockingCalls,
   mangleKey,
   slotName,
@@ -18,6 +20,7 @@ export {
   type ConfiguredUpdatePoint,
   type PlannedFunction,
   type UnitPlan,
+  type UnitPlanOptions,
 } from './unit-plan';
 export { runDsuCc, compileUnit, linkProgram, type ObjectSidecar, type DsuCcContext } from './dsu-cc';
 export { startCompileServer, runWithCompileServer, compileClientPath, decodeCompileRequest, type CompileServer, type CompileRequest } from './compile-server';
@@ -42,3 +45,12 @@ export {
   type DataPlan,
   type DataPlanOptions,
 } from './data-plan';
+export {
+  planFrames,
+  FRAME_PRELUDE,
+  type FrameCodeOptions,
+  type FrameFunction,
+  type FrameLocalFact,
+  type FramePlan,
+  type InsertedPoint,
+} from './frame-code';

@@ -1,6 +1,7 @@
 import type { UnitAnalysis, UnitFunction } from '@dsu/c-frontend';
 import { declaratorEnd, findToken, outermostLoopBodyStart } from './c-scan';
 import type { Edit } from './edits';
+import { FRAME_PRELUDE, planFrames, type FramePlan, type InsertedPoint } from './frame-code';
 
 /** An update point configured without touching the source: `serve:loop`, `main:entry`. */
 export interface ConfiguredUpdatePoint {
@@ -43,6 +44,17 @@ export interface UnitPlan {
    * callee swaps its slot, so these callers need no replacement (information only).
    */
   guarded?: [string, string][];
+  /**
+   * Stack-frame mapping: the functions given capture and resume code (their sites and locals),
+   * those that could be on a stack at an update point but got none (with why), and the calls
+   * marked as no-resume regions.
+   */
+  frames?: Omit<FramePlan, 'edits'>;
+}
+
+export interface UnitPlanOptions {
+  /** Give capture and resume code to the functions that can be on a stack at an update point (default true). */
+  frames?: boolean;
 }
 
 /** Attributes that must not be duplicated on the stub and the implementation. */
@@ -84,7 +96,11 @@ export const PRELUDE = [
  * configured update points are inserted. All inserted text stays on existing lines so debug
  * line information is unchanged.
  */
-export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdatePoint[] = []): UnitPlan {
+export function planUnit(
+  a: UnitAnalysis,
+  updatePoints: readonly ConfiguredUpdatePoint[] = [],
+  options: UnitPlanOptions = {},
+): UnitPlan {
   const buf = a.preprocessed;
   const uid = a.unit.id;
   const edits: Edit[] = [];
@@ -93,16 +109,25 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
   const byKey = new Map<string, PlannedFunction>();
   const fnByKey = new Map(a.functions.map((f) => [f.model.key, f]));
   const prelude: string[] = [...PRELUDE];
+  const quiet = quiescenceFreeFunctions(a, updatePoints);
+  const points = configuredPoints(a, updatePoints);
+  const frames =
+    options.frames === false
+      ? undefined
+      : planFrames(a, {
+          selected: (f) => !quiet.has(f.model.key) && !unsafeHeader(buf, f),
+          quietCallees: new Set(a.functions.filter((f) => quiet.has(f.model.key)).map((f) => f.model.name)),
+          implOf: (f) => implName(mangleKey(f.model.key, uid)),
+          mangledOf: (f) => mangleKey(f.model.key, uid),
+          points,
+          registration: 'section',
+        });
+  const resumable = new Set(frames?.functions.map((f) => f.key));
 
   for (const f of a.functions) {
-    const header = buf.toString('latin1', f.definition.start, f.body.start);
-    const unsafe = UNSAFE_ATTRIBUTES.exec(header);
+    const unsafe = unsafeHeader(buf, f);
     if (unsafe) {
-      skipped.push({ key: f.model.key, reason: `has the '${unsafe[2]}' attribute` });
-      continue;
-    }
-    if (/\binline\b/.test(header) && !/\bstatic\b/.test(header)) {
-      skipped.push({ key: f.model.key, reason: 'is a non-static inline function (C99 inline semantics)' });
+      skipped.push({ key: f.model.key, reason: unsafe });
       continue;
     }
     const mangled = mangleKey(f.model.key, uid);
@@ -115,13 +140,13 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
     functions.push(p);
     byKey.set(p.key, p);
     prelude.push(`extern void *${p.slot};`);
-    edits.push(...functionEdits(buf, f, p, a.unit.path));
+    const runMain = f.model.name === 'main' && !f.model.isStatic && resumable.has(f.model.key);
+    edits.push(...functionEdits(buf, f, p, a.unit.path, runMain));
   }
 
   // Direct calls of this unit's functions go through their slots; other uses keep the stub.
   // Callers that can never be on a stack while the program is quiescent call the callee's
   // implementation directly instead, where it is already defined (the compiler may inline it).
-  const quiet = quiescenceFreeFunctions(a, updatePoints);
   const inlinable = new Map<string, [string, string]>();
   // Other callers of a quiet callee defined earlier in the unit call it through a guard (see
   // guardDefinition): no thread can be quiescent inside the callee's code, so a copy inlined into
@@ -163,6 +188,11 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
   edits.push(...wrapBlockingCalls(a, () => true));
   const promotedStatics = promoteStatics(a, edits, fnByKey);
   const placed = placeUpdatePoints(a, updatePoints, edits);
+  // After the inserted points: a point's capture follows its call at the same offset.
+  if (frames?.edits.length) {
+    edits.push(...frames.edits);
+    prelude.push(...FRAME_PRELUDE);
+  }
 
   edits.push({ start: 0, end: 0, text: prelude.join(' ') + '\n' });
   return {
@@ -173,7 +203,17 @@ export function planUnit(a: UnitAnalysis, updatePoints: readonly ConfiguredUpdat
     updatePoints: placed,
     inlinable: [...inlinable.values()],
     guarded: [...guarded.values()],
+    ...(frames ? { frames: { functions: frames.functions, refused: frames.refused, noResume: frames.noResume } } : {}),
   };
+}
+
+/** Why a function cannot get a slot (its header), or undefined. */
+function unsafeHeader(buf: Buffer, f: UnitFunction): string | undefined {
+  const header = buf.toString('latin1', f.definition.start, f.body.start);
+  const unsafe = UNSAFE_ATTRIBUTES.exec(header);
+  if (unsafe) return `has the '${unsafe[2]}' attribute`;
+  if (/\binline\b/.test(header) && !/\bstatic\b/.test(header)) return 'is a non-static inline function (C99 inline semantics)';
+  return undefined;
 }
 
 /**
@@ -293,9 +333,12 @@ export function stubDefinition(header: string, slot: string): string {
   );
 }
 
-function functionEdits(buf: Buffer, f: UnitFunction, p: PlannedFunction, unitPath: string): Edit[] {
+function functionEdits(buf: Buffer, f: UnitFunction, p: PlannedFunction, unitPath: string, runMain: boolean): Edit[] {
   const header = buf.toString('latin1', f.definition.start, f.body.start);
-  const stub = stubDefinition(header, p.slot);
+  // A resumable main is entered through the runtime, which enters it again after an unwind.
+  const stub = runMain
+    ? `int main(int __dsu_argc, char **__dsu_argv, char **__dsu_envp) { return __dsu_cc_run_main(&${p.slot}, __dsu_argc, __dsu_argv, __dsu_envp); } `
+    : stubDefinition(header, p.slot);
   const name = buf.toString('latin1', f.name.start, f.name.end);
   // A static stub has no exported name; patches that take its address use this pointer.
   const address = f.model.isStatic ? ` void *const ${addressName(p.mangled)} = (void *)&${name};` : '';
@@ -366,14 +409,17 @@ function promoteStatics(
   return out;
 }
 
-export function placeUpdatePoints(
+/**
+ * Where the configured update points of the unit's (selected) functions go: the body's start, or
+ * the start of its outermost loop's body. Throws when a loop point has no loop to go in.
+ */
+export function configuredPoints(
   a: UnitAnalysis,
   points: readonly ConfiguredUpdatePoint[],
-  edits: Edit[],
   selected: (fnKey: string) => boolean = () => true,
-): string[] {
-  const placed: string[] = [];
-  points.forEach((p, i) => {
+): (InsertedPoint & { index: number })[] {
+  const out: (InsertedPoint & { index: number })[] = [];
+  points.forEach((p, index) => {
     const f = a.functions.find((fn) => fn.model.name === p.function);
     if (!f || !selected(f.model.key)) return; // defined in another unit, or not being rewritten
     const name = `${p.function}:${p.where}`;
@@ -386,6 +432,19 @@ export function placeUpdatePoints(
         );
       offset = loop.offset;
     }
+    out.push({ function: f.model.key, name, offset, index });
+  });
+  return out;
+}
+
+export function placeUpdatePoints(
+  a: UnitAnalysis,
+  points: readonly ConfiguredUpdatePoint[],
+  edits: Edit[],
+  selected: (fnKey: string) => boolean = () => true,
+): string[] {
+  const placed: string[] = [];
+  for (const { name, offset, index: i } of configuredPoints(a, points, selected)) {
     const site = `__dsu_ps_${i}`;
     edits.push({
       start: offset,
@@ -396,6 +455,6 @@ export function placeUpdatePoints(
         ` if (__builtin_expect(__atomic_load_n(&__dsu_cc_pending, __ATOMIC_RELAXED), 0)) __dsu_cc_update_point(${cString(name)}); } `,
     });
     placed.push(name);
-  });
+  }
   return placed;
 }

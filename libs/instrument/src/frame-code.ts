@@ -1,0 +1,284 @@
+import type { FrameLocal, FrameSite, UnitAnalysis, UnitFunction } from '@dsu/c-frontend';
+import type { Edit } from './edits';
+
+/**
+ * Stack-frame capture and resume code (libs/runtime/ABI.md §11, docs/DESIGN.md §7): what dsu-cc
+ * and the patch generator add to a function that can be on a stack at an update point, so the
+ * runtime can unwind its frame after an update and rebuild it in the new code.
+ */
+
+/** Runtime entry points under private names (added to a unit that has frame code). */
+export const FRAME_PRELUDE = [
+  'struct __dsu_frame_fn_v1 { unsigned int abi; unsigned int nsites; const char *key; void *impl; const char *const *sites; };',
+  'extern __thread int __dsu_cc_unwinding __asm__("dsu__unwinding") __attribute__((tls_model("initial-exec")));',
+  'extern __thread int __dsu_cc_resuming __asm__("dsu__resuming") __attribute__((tls_model("initial-exec")));',
+  'extern __thread int __dsu_cc_nomap __asm__("dsu__nomap") __attribute__((tls_model("initial-exec")));',
+  'extern void __dsu_cc_frame_capture(const char *, const char *) __asm__("dsu__frame_capture");',
+  'extern void __dsu_cc_frame_save(const char *, const void *, unsigned long, unsigned int) __asm__("dsu__frame_save");',
+  'extern int __dsu_cc_frame_resume(const char *, const char *const *, unsigned int) __asm__("dsu__frame_resume");',
+  'extern int __dsu_cc_frame_load(const char *, void *, unsigned long, unsigned int) __asm__("dsu__frame_load");',
+  'extern void __dsu_cc_frame_done(void) __asm__("dsu__frame_done");',
+  'extern int __dsu_cc_run_main(void **, int, char **, char **) __asm__("dsu__run_main");',
+];
+
+const KIND_CODE: Record<FrameLocal['kind'], number> = { bytes: 0, ptr: 1, int: 2, uint: 3 };
+
+/** A local as a frame record holds it (the frame map matches old and new by these). */
+export interface FrameLocalFact {
+  name: string;
+  type: string;
+  kind: FrameLocal['kind'];
+  /** simple: a side-effect-free initializer the resume code can run again. */
+  initializer?: 'simple' | 'complex';
+}
+
+/** A function given capture and resume code. */
+export interface FrameFunction {
+  key: string;
+  /** The registration record (`struct dsu_frame_fn`). */
+  entry: string;
+  /** Site names in resume-index order, as registered. */
+  sites: string[];
+  /** Every local a capture can save, in declaration order. */
+  locals: FrameLocalFact[];
+}
+
+export interface FramePlan {
+  edits: Edit[];
+  functions: FrameFunction[];
+  /** Functions that could be on a stack at an update point but got no frame code, with why. */
+  refused: { key: string; reason: string }[];
+  /** Calls wrapped as no-resume regions: a thread stopped under one is not unwound (the update waits). */
+  noResume: { key: string; line: number; reason: string }[];
+}
+
+/** An update point dsu-cc inserts itself (`--update-point F:loop`), at an offset of the unit. */
+export interface InsertedPoint {
+  function: string;
+  name: string;
+  offset: number;
+}
+
+export interface FrameCodeOptions {
+  /** Functions that get frame code (the program: those that can be on a stack at a point). */
+  selected: (f: UnitFunction) => boolean;
+  /** Names of program functions that can never reach an update point: their calls are not sites. */
+  quietCallees: ReadonlySet<string>;
+  /** The function's implementation name as the rewritten unit defines it. */
+  implOf: (f: UnitFunction) => string;
+  /** A C-identifier form of the function's key, for generated names. */
+  mangledOf: (f: UnitFunction) => string;
+  points: readonly InsertedPoint[];
+  /** 'section': a static record in section dsu_frame (the program); else an exported record named with this suffix (a patch). */
+  registration: 'section' | { suffix: string };
+  /** The value of a local the old frame lacks (a patch's frame map); default: a side-effect-free initializer. */
+  initializer?: (fnKey: string, local: FrameLocal) => string | undefined;
+}
+
+/** A place a frame stops at, resolved to what the generated code needs. */
+interface Stop {
+  site: FrameSite | undefined;
+  id: string;
+  kind: FrameSite['kind'];
+  /** Where the capture (and an "after" restore) goes. */
+  after: number;
+  /** Where a "before" restore goes (call sites and re-issued waits). */
+  before: number;
+  locals: FrameLocal[];
+  braceless: boolean;
+  /** A `decl` statement's own local: not yet declared before the statement. */
+  declared?: string;
+}
+
+/**
+ * Plans the capture and resume code of a unit's selected functions. Each resumable site gets a
+ * capture after it (`if (dsu__unwinding) { record; save locals; return; }`) and a restore block
+ * (`if (0) { rK: load locals; dsu__frame_done(); }`) where it resumes: before a call (made again,
+ * so the callee rebuilds its own frame) or a re-issued wait, after an update point or a completed
+ * wait. The function's `{` gets the resume switch. A call on the way to an update point that
+ * cannot be resumed (nested in an expression) is wrapped as a no-resume region instead; a function
+ * with a point or void call that cannot be handled either way gets no frame code (refused).
+ */
+export function planFrames(a: UnitAnalysis, opts: FrameCodeOptions): FramePlan {
+  const plan: FramePlan = { edits: [], functions: [], refused: [], noResume: [] };
+  for (const f of a.functions) {
+    if (!f.frame || !opts.selected(f)) continue;
+    const one = planFunction(a.preprocessed, f, opts);
+    if ('none' in one) continue; // no site: never on a stack at an update point
+    if ('reason' in one) {
+      plan.refused.push({ key: f.model.key, reason: one.reason });
+      continue;
+    }
+    plan.edits.push(...one.edits);
+    plan.functions.push(one.fn);
+    plan.noResume.push(...one.noResume);
+  }
+  return plan;
+}
+
+function planFunction(
+  buf: Buffer,
+  f: UnitFunction,
+  opts: FrameCodeOptions,
+): { edits: Edit[]; fn: FrameFunction; noResume: FramePlan['noResume'] } | { reason: string } | { none: true } {
+  const info = f.frame!;
+  const key = f.model.key;
+  const byName = (names: string[]) => visibleLocals(info.locals, names);
+  const relevant = info.sites.filter((s) => s.kind !== 'call' || !opts.quietCallees.has(s.callee));
+  const stops: Stop[] = [];
+  const edits: Edit[] = [];
+  const noResume: FramePlan['noResume'] = [];
+  for (const s of relevant) {
+    const locals = byName(s.locals);
+    const shadowed = 'shadowed' in locals ? locals.shadowed : undefined;
+    if (!s.resumable || shadowed) {
+      const reason =
+        s.reason ?? `the local '${shadowed}' in scope at line ${s.line} hides another local of the same name`;
+      if (s.kind === 'point') return { reason };
+      if (s.returnsVoid) return { reason: `${reason} (a call without a value cannot be marked)` };
+      noResume.push({ key, line: s.line, reason });
+      edits.push(
+        { start: s.call.start, end: s.call.start, text: '({ __dsu_cc_nomap++; __auto_type __dsu_v = ' },
+        { start: s.call.end, end: s.call.end, text: '; __dsu_cc_nomap--; __dsu_v; })' },
+      );
+      continue;
+    }
+    const list = (locals as { list: FrameLocal[] }).list;
+    stops.push({
+      site: s,
+      id: s.id,
+      kind: s.kind,
+      after: s.statement.end,
+      before: s.statement.start,
+      locals: list,
+      braceless: s.inBracelessBody,
+      ...(s.form === 'decl' ? { declared: list.find((l) => l.decl.start === s.statement.start)?.name } : {}),
+    });
+  }
+  for (const p of opts.points.filter((x) => x.function === key)) {
+    const inScope = info.locals.filter(
+      (l) => !l.static && l.decl.end <= p.offset && l.scope.start <= p.offset && p.offset < l.scope.end,
+    );
+    const locals = byName(inScope.map((l) => l.name));
+    if ('shadowed' in locals) return { reason: `the local '${locals.shadowed}' at update point ${p.name} hides another local of the same name` };
+    if (inScope.some((l) => l.vla)) return { reason: `a variable-length array is in scope at update point ${p.name}` };
+    stops.push({ site: undefined, id: `point:${p.name}`, kind: 'point', after: p.offset, before: p.offset, locals: locals.list, braceless: false });
+  }
+  if (stops.length === 0) return { none: true };
+  // Source order; an inserted point before a statement starting at the same offset.
+  stops.sort((x, y) => x.before - y.before || (x.site ? 1 : 0) - (y.site ? 1 : 0));
+  const register = info.locals.find(
+    (l) => !l.static && /\bregister\b/.test(buf.toString('latin1', l.decl.start, l.decl.end)),
+  );
+  if (register) return { reason: `the local '${register.name}' is declared register (its address cannot be taken to save it)` };
+
+  const names: string[] = [];
+  const cases: string[] = [];
+  const label = (id: string) => {
+    const k = names.length;
+    names.push(id);
+    cases.push(`case ${k}: goto __dsu_r${k};`);
+    return `__dsu_r${k}`;
+  };
+  const ret = returnZero(f, opts.implOf(f));
+  for (const st of stops) {
+    const save = st.locals.map(
+      (l) => `__dsu_cc_frame_save("${l.name}", &${l.name}, sizeof ${l.name}, ${KIND_CODE[l.kind]}u);`,
+    );
+    const restore = (locals: FrameLocal[]) =>
+      locals.map((l) => loadLocal(buf, key, l, opts)).join(' ') + ' __dsu_cc_frame_done();';
+    const siteName =
+      st.kind === 'wait' ? `__dsu_cc_unwinding == 2 ? "${st.id}:again" : "${st.id}"` : `"${st.id}"`;
+    const capture =
+      ` if (__builtin_expect(__dsu_cc_unwinding, 0)) { __dsu_cc_frame_capture("${key}", ${siteName});` +
+      ` ${save.join(' ')} ${ret} }`;
+    const beforeLocals = st.locals.filter((l) => l.name !== st.declared);
+    let before = '';
+    let after = capture;
+    if (st.kind === 'call') {
+      before = `if (0) { ${label(st.id)}: ${restore(beforeLocals)} } `;
+    } else if (st.kind === 'wait') {
+      after += ` if (0) { ${label(st.id)}: ${restore(st.locals)} }`;
+      before = `if (0) { ${label(`${st.id}:again`)}: ${restore(beforeLocals)} } `;
+    } else {
+      after += ` if (0) { ${label(st.id)}: ${restore(st.locals)} }`;
+    }
+    if (st.braceless) {
+      before = '{ ' + before;
+      after += ' }';
+    }
+    if (st.site) edits.push({ start: st.before, end: st.before, text: before });
+    edits.push({ start: st.after, end: st.after, text: after + ' ' });
+  }
+
+  const m = opts.mangledOf(f);
+  const sitesArray = opts.registration === 'section' ? `__dsu_fs_${m}` : `__dsu_fs_${m}__${opts.registration.suffix}`;
+  const entry = opts.registration === 'section' ? `__dsu_ff_${m}` : `__dsu_ff_${m}__${opts.registration.suffix}`;
+  const siteList = names.length ? names.map((n) => JSON.stringify(n)).join(', ') : '0';
+  edits.push({
+    start: f.definition.start,
+    end: f.definition.start,
+    text: `static const char *const ${sitesArray}[] = { ${siteList} }; `,
+  });
+  edits.push({
+    start: f.body.start,
+    end: f.body.start + 1,
+    text:
+      `{ if (__builtin_expect(__dsu_cc_resuming, 0)) switch (__dsu_cc_frame_resume("${key}", ${sitesArray}, ${names.length}u)) {` +
+      ` ${cases.join(' ')} default: break; }`,
+  });
+  const record =
+    `{ 1u, ${names.length}u, "${key}", (void *)&${opts.implOf(f)}, ${sitesArray} };`;
+  edits.push({
+    start: f.definition.end,
+    end: f.definition.end,
+    text:
+      opts.registration === 'section'
+        ? ` static const struct __dsu_frame_fn_v1 ${entry} __attribute__((used, section("dsu_frame"), aligned(8))) = ${record}`
+        : ` const struct __dsu_frame_fn_v1 ${entry} __attribute__((visibility("default"))) = ${record}`,
+  });
+  const locals = info.locals
+    .filter((l) => !l.static)
+    .map((l) => ({
+      name: l.name,
+      type: l.type,
+      kind: l.kind,
+      ...(l.initializer ? { initializer: l.initializer.simple ? ('simple' as const) : ('complex' as const) } : {}),
+    }));
+  return { edits, fn: { key, entry, sites: names, locals }, noResume };
+}
+
+/** The locals the names denote at a place (the innermost of a name), or the first name hidden by another. */
+function visibleLocals(all: FrameLocal[], names: string[]): { list: FrameLocal[] } | { shadowed: string } {
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (seen.has(n)) return { shadowed: n };
+    seen.add(n);
+  }
+  const list = names.map((n) => {
+    const candidates = all.filter((l) => l.name === n && !l.static);
+    return candidates[candidates.length - 1];
+  });
+  return { list: list.filter((l): l is FrameLocal => !!l) };
+}
+
+/** Restores one local; when the old frame has none, runs its initializer (or zeroes it). */
+function loadLocal(buf: Buffer, fnKey: string, l: FrameLocal, opts: FrameCodeOptions): string {
+  const load = `__dsu_cc_frame_load("${l.name}", (void *)&${l.name}, sizeof ${l.name}, ${KIND_CODE[l.kind]}u)`;
+  const given = opts.initializer?.(fnKey, l);
+  const init =
+    given ?? (l.initializer?.simple ? buf.toString('latin1', l.initializer.start, l.initializer.end) : undefined);
+  return init === undefined
+    ? `if (!${load}) __builtin_memset((void *)&${l.name}, 0, sizeof ${l.name});`
+    : // through a copy: the local may be const
+      `if (!${load}) { __typeof__(${l.name}) __dsu_i = (${init.replace(/\s+/g, ' ')}); __builtin_memcpy((void *)&${l.name}, &__dsu_i, sizeof ${l.name}); }`;
+}
+
+/** `return` with a zero value of the function's return type (the caller is unwinding too). */
+function returnZero(f: UnitFunction, impl: string): string {
+  if (/^void\s*\(/.test(f.model.signature)) return 'return;';
+  const args = (f.model.params ?? []).join(', ');
+  return (
+    `{ __typeof__(${impl}(${args})) __dsu_z; __builtin_memset(&__dsu_z, 0, sizeof __dsu_z); return __dsu_z; }`
+  );
+}
