@@ -26,6 +26,7 @@ function localEntry(l: LocalMapping): { from: string; to: string } | undefined {
       // By name the runtime would load the old value; '' makes the load fail so the given initializer runs.
       return l.overridesOld ? { from: '', to: l.local } : undefined;
     case 'zero':
+    case 'argument':
       return undefined;
   }
 }
@@ -58,6 +59,8 @@ function describeLocal(l: LocalMapping): string {
       return `${l.local} ← ${l.expression ?? 'its initializer'}`;
     case 'zero':
       return `${l.local} ← zero`;
+    case 'argument':
+      return `${l.local} ← the call's argument`;
   }
 }
 

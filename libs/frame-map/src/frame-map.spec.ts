@@ -265,3 +265,14 @@ describe('mapFrame: locals', () => {
     expect(r.map.locals).toEqual([{ local: 'fd', from: 'old-local', oldLocal: 'fd' }]);
   });
 });
+
+describe('mapFrame: a parameter the signature change adds', () => {
+  it('takes the argument of the call made again, with no entry and no problem', () => {
+    const limit: Local = { name: 'limit', type: 'long', kind: 'int', param: true };
+    const r = mapFrame(serve(SITES), serve(SITES, [fd, limit, served, buf]));
+    expect(r.problems).toEqual([]);
+    expect(r.map.locals[1]).toEqual({ local: 'limit', from: 'argument' });
+    expect(frameMapEntries(r.map)).toEqual([]);
+    expect(describeFrameMap(r.map)).toContain("limit ← the call's argument");
+  });
+});

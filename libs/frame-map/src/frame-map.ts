@@ -20,7 +20,14 @@ export interface FrameFacts {
    */
   sites: string[];
   /** Every local a capture can save (parameters first), in declaration order. */
-  locals: { name: string; type: string; kind: FrameLocalKind; initializer?: 'simple' | 'complex' }[];
+  locals: {
+    name: string;
+    type: string;
+    kind: FrameLocalKind;
+    initializer?: 'simple' | 'complex';
+    /** A parameter: the resumed call passes it again. */
+    param?: boolean;
+  }[];
 }
 
 /** patch.yaml `frames.<function>`: what the user says where the generated map cannot. */
@@ -55,7 +62,9 @@ export type LocalMapping =
       /** The old frame has a local of this name: the runtime must be told not to carry it. */
       overridesOld?: true;
     }
-  | { local: string; from: 'zero'; note: string };
+  | { local: string; from: 'zero'; note: string }
+  /** A new parameter: the caller's call, made again when the frame resumes, passes it. */
+  | { local: string; from: 'argument' };
 
 /**
  * The map of one function: when its result has no problems, every old site (`:again` ones

@@ -68,6 +68,7 @@ function byDefault(
   if (old) return carry(fn, n, old, false, changed);
   // The generated restore block re-evaluates a side-effect-free initializer itself.
   if (n.initializer === 'simple') return { local: n.name, from: 'initializer' };
+  if (n.param) return { local: n.name, from: 'argument' };
   return {
     local: n.name,
     from: 'zero',

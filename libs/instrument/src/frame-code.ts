@@ -30,6 +30,8 @@ export interface FrameLocalFact {
   kind: FrameLocal['kind'];
   /** simple: a side-effect-free initializer the resume code can run again. */
   initializer?: 'simple' | 'complex';
+  /** A parameter: the resumed call passes it again. */
+  param?: boolean;
 }
 
 /** A function given capture and resume code. */
@@ -243,6 +245,7 @@ function planFunction(
       name: l.name,
       type: l.type,
       kind: l.kind,
+      ...(l.param ? { param: true } : {}),
       ...(l.initializer ? { initializer: l.initializer.simple ? ('simple' as const) : ('complex' as const) } : {}),
     }));
   return { edits, fn: { key, entry, sites: names, locals }, noResume };
@@ -268,6 +271,8 @@ function loadLocal(buf: Buffer, fnKey: string, l: FrameLocal, opts: FrameCodeOpt
   const given = opts.initializer?.(fnKey, l);
   const init =
     given ?? (l.initializer?.simple ? buf.toString('latin1', l.initializer.start, l.initializer.end) : undefined);
+  // A parameter the old frame lacks keeps the argument of the call that was made again.
+  if (init === undefined && l.param) return `${load};`;
   return init === undefined
     ? `if (!${load}) __builtin_memset((void *)&${l.name}, 0, sizeof ${l.name});`
     : // through a copy: the local may be const

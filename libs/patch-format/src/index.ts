@@ -6,6 +6,7 @@ export {
   InvalidManifestError,
   type PatchManifest,
   type ManifestFunction,
+  type ManifestFrameMap,
   type ManifestType,
   type ManifestGlobal,
   type FunctionChange,

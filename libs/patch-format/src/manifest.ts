@@ -54,6 +54,24 @@ export interface WhenConditions {
   deadlineMs?: number;
 }
 
+/**
+ * The stack-frame map of one replaced function that may be active when the patch is applied
+ * (libs/frame-map): where each frame of the running version resumes in the new code and where
+ * each local of the new frame gets its value.
+ */
+export interface ManifestFrameMap {
+  key: string;
+  sites: { from: string; to: string; how: 'same' | 'moved' | 'override' }[];
+  locals: {
+    local: string;
+    from: 'old-local' | 'renamed' | 'conversion' | 'initializer' | 'zero' | 'argument';
+    oldLocal?: string;
+    expression?: string;
+    note?: string;
+    overridesOld?: boolean;
+  }[];
+}
+
 /** The body of `manifest.json` (DESIGN.md §5); `patchId` is computed over it and patch.so. */
 export interface PatchManifest {
   format: typeof MANIFEST_FORMAT;
@@ -71,6 +89,8 @@ export interface PatchManifest {
   when?: WhenConditions;
   /** Findings of the generator (e.g. instances it cannot find), for the reviewer. */
   notes?: string[];
+  /** Frame maps of the replaced functions that can be active (their frames are rebuilt in the new code). */
+  frames?: ManifestFrameMap[];
 }
 
 const sha256 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
@@ -183,6 +203,46 @@ export const manifestSchema = {
       },
     },
     notes: { type: 'array', items: { type: 'string' } },
+    frames: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['key', 'sites', 'locals'],
+        additionalProperties: false,
+        properties: {
+          key: { type: 'string', minLength: 1 },
+          sites: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['from', 'to', 'how'],
+              additionalProperties: false,
+              properties: {
+                from: { type: 'string', minLength: 1 },
+                to: { type: 'string', minLength: 1 },
+                how: { enum: ['same', 'moved', 'override'] },
+              },
+            },
+          },
+          locals: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['local', 'from'],
+              additionalProperties: false,
+              properties: {
+                local: { type: 'string', minLength: 1 },
+                from: { enum: ['old-local', 'renamed', 'conversion', 'initializer', 'zero', 'argument'] },
+                oldLocal: { type: 'string' },
+                expression: { type: 'string' },
+                note: { type: 'string' },
+                overridesOld: { type: 'boolean' },
+              },
+            },
+          },
+        },
+      },
+    },
   },
 } as const;
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ProgramModel } from '@dsu/c-frontend';
+import type { FramePlan } from '@dsu/instrument';
 
 /** What `dsu build` writes into its output directory (`build.json`). */
 export interface BuildInfo {
@@ -28,6 +29,8 @@ export interface InstrumentedUnit {
     promotedStatics?: Record<string, string>;
     /** `[caller, callee]`: calls compiled direct (the callee may be inlined into the caller). */
     inlinable?: [string, string][];
+    /** Stack-frame facts (builds made before frame mapping have none). */
+    frames?: Omit<FramePlan, 'edits'>;
   };
 }
 

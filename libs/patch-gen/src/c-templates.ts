@@ -1,3 +1,4 @@
+import type { FrameMapEntry } from '@dsu/frame-map';
 import { typeIdLiteral } from '@dsu/instrument';
 import type { PatchUnitFunction } from './patch-unit';
 import { DATA_DESC_PRELUDE, lazyStampName, transformerName } from './data-patch';
@@ -200,4 +201,32 @@ export function unitTrailerSource(
         ...extra,
       ].join('\n')
     : '';
+}
+
+/**
+ * The patch's stack-frame mapping (ABI.md §11), appended to patch.c: the resumable functions its
+ * units define (records named `entries`) and the map entries where a site or local changed name.
+ * Empty when the patch rebuilds no frame (the runtime then refuses a replaced function that is
+ * active, as without frame mapping).
+ */
+export function framesSource(entries: readonly string[], maps: readonly FrameMapEntry[]): string {
+  if (entries.length === 0) return '';
+  const c = (s: string) => JSON.stringify(s);
+  const kind = { site: 'DSU_FRAME_MAP_SITE', local: 'DSU_FRAME_MAP_LOCAL' } as const;
+  return [
+    '/* Stack-frame mapping (libs/runtime/ABI.md section 11): the functions whose frames this patch',
+    ' * can rebuild, and where a frame of the running version resumes or a local comes from when the',
+    ' * name changed (the runtime matches the rest by name). */',
+    ...entries.map((e) => `extern const struct dsu_frame_fn ${e};`),
+    `static const struct dsu_frame_fn *const frame_fns[] = { ${entries.map((e) => `&${e}`).join(', ')} };`,
+    ...(maps.length
+      ? [
+          'static const struct dsu_frame_map frame_maps[] = {',
+          ...maps.map((m) => `    { ${kind[m.kind]}, ${c(m.key)}, ${c(m.from)}, ${c(m.to)} },`),
+          '};',
+        ]
+      : []),
+    `const struct dsu_patch_frames dsu_patch_frames = { DSU_FRAME_ABI_VERSION, ${entries.length}u, frame_fns, ${maps.length}u, ${maps.length ? 'frame_maps' : 'NULL'} };`,
+    '',
+  ].join('\n');
 }

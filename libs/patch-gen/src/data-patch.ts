@@ -1,3 +1,4 @@
+import type { FrameOverride } from '@dsu/frame-map';
 import type { FieldModel, ProgramModel, TypeModel } from '@dsu/c-frontend';
 import { typeIdLiteral, typeMangle } from '@dsu/instrument';
 import type { WhenConditions } from '@dsu/patch-format';
@@ -34,6 +35,8 @@ export interface DataSpec {
   stateTransformer?: string;
   /** When the update may happen (the analysis and the runtime enforce it; see WhenConditions). */
   when?: WhenConditions;
+  /** Stack-frame maps by function name or key: where old frames resume, where new locals come from. */
+  frames?: Record<string, FrameOverride>;
 }
 
 export interface TypeChange {

@@ -1,13 +1,17 @@
 import type { UnitAnalysis } from '@dsu/c-frontend';
 import {
   addressName,
+  configuredPoints,
   cString,
   declaratorEnd,
   findToken,
   implName,
   mangleKey,
   placeUpdatePoints,
+  planFrames,
+  FRAME_PRELUDE,
   PRELUDE,
+  quiescenceFreeFunctions,
   slotCall,
   slotName,
   staticSymbol,
@@ -15,6 +19,7 @@ import {
   wrapBlockingCalls,
   type ConfiguredUpdatePoint,
   type Edit,
+  type FramePlan,
 } from '@dsu/instrument';
 
 export interface PatchUnitRequest {
@@ -29,6 +34,8 @@ export interface PatchUnitRequest {
   updatePoints: readonly ConfiguredUpdatePoint[];
   /** Variables the new version adds: the patch defines them (with their initializer). */
   addedVariables?: ReadonlySet<string>;
+  /** A new local's value when the old frame has none (patch.yaml `frames:`): function key → local → C expression. */
+  frameInitializers?: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }
 
 export interface PatchUnitFunction {
@@ -42,6 +49,8 @@ export interface PatchUnitFunction {
 export interface PatchUnit {
   edits: Edit[];
   functions: PatchUnitFunction[];
+  /** Capture and resume code of the patch's functions that can be on a stack at an update point. */
+  frames: Omit<FramePlan, 'edits'>;
 }
 
 /**
@@ -120,10 +129,32 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
   edits.push(...wrapBlockingCalls(a, inPatchFn));
   placeUpdatePoints(a, req.updatePoints, edits, inPatchFn);
   edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set()));
+  const { edits: frameEdits, ...frames } = patchFrames(a, req, inPatch);
+  edits.push(...frameEdits);
 
   const decls = [...slots].filter((s) => !functions.some((f) => f.slot === s)).map((s) => `extern void *${s};`);
-  edits.push({ start: 0, end: 0, text: [...PRELUDE, ...decls].join(' ') + '\n' });
-  return { edits, functions };
+  const prelude = [...PRELUDE, ...(frameEdits.length ? FRAME_PRELUDE : []), ...decls];
+  edits.push({ start: 0, end: 0, text: prelude.join(' ') + '\n' });
+  return { edits, functions, frames };
+}
+
+/**
+ * Capture and resume code for the patch's functions, chosen as dsu-cc chooses them in a build of
+ * the new version (same sites, so the frame map made from the two builds' facts fits the code);
+ * the records are exported for patch.c instead of registered in a section.
+ */
+function patchFrames(a: UnitAnalysis, req: PatchUnitRequest, inPatch: (key: string) => boolean): FramePlan {
+  const quiet = quiescenceFreeFunctions(a, req.updatePoints);
+  const mangled = (key: string) => mangleKey(key, a.unit.id);
+  return planFrames(a, {
+    selected: (f) => inPatch(f.model.key) && !quiet.has(f.model.key),
+    quietCallees: new Set(a.functions.filter((f) => quiet.has(f.model.key)).map((f) => f.model.name)),
+    implOf: (f) => `${implName(mangled(f.model.key))}__${req.suffix}`,
+    mangledOf: (f) => mangled(f.model.key),
+    points: configuredPoints(a, req.updatePoints, inPatch),
+    registration: { suffix: req.suffix },
+    initializer: (fnKey, local) => req.frameInitializers?.get(fnKey)?.get(local.name),
+  });
 }
 
 /**

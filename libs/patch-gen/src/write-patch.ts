@@ -8,11 +8,12 @@ import { analyzeUnit, codegenFlags, splitFlags } from '@dsu/c-frontend';
 import { applyEdits, locateRuntime, parseUpdatePointSpec, planData as planUnitData } from '@dsu/instrument';
 import { computePatchId, type ManifestFunction, type PatchManifest } from '@dsu/patch-format';
 import type { LoadedBuild } from './build-dir';
-import { descriptorSource, lazyChecksSource, unitTrailerSource } from './c-templates';
+import { descriptorSource, framesSource, lazyChecksSource, unitTrailerSource } from './c-templates';
 import { lazyStampName, transformerName, typeDescName, type DataSpec } from './data-patch';
 import { planPatchUnit, type PatchUnitFunction } from './patch-unit';
 import type { PatchContents } from './plan-contents';
 import type { DataPlan } from './plan-data';
+import type { FramesPlan } from './plan-frames';
 
 /**
  * Phase 3 of `dsu patch`: writes the bundle of a planned patch — the patch units (the new
@@ -31,6 +32,7 @@ export interface PatchPlan {
   suffix: string;
   contents: PatchContents;
   data: DataPlan;
+  frames: FramesPlan;
   /** patch.yaml: its `when` goes into the manifest. */
   spec?: DataSpec;
 }
@@ -51,7 +53,8 @@ export async function writePatch(plan: PatchPlan, outDir: string, clang: string)
   const { from, to, suffix, contents, data } = plan;
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(join(outDir, 'units'), { recursive: true });
-  const { units, functions: patchFns } = await writePatchUnits(plan, outDir, clang);
+  const { units, functions: patchFns, frameEntries } = await writePatchUnits(plan, outDir, clang);
+  const notes = [...data.notes, ...plan.frames.notes];
 
   for (const f of patchFns) if (contents.signature.has(f.key)) f.change = 'signature';
   const fns: ManifestFunction[] = [
@@ -91,8 +94,9 @@ export async function writePatch(plan: PatchPlan, outDir: string, clang: string)
       },
     })),
     globals: contents.globals,
-    ...(data.notes.length ? { notes: data.notes } : {}),
+    ...(notes.length ? { notes } : {}),
     ...(plan.spec?.when ? { when: plan.spec.when } : {}),
+    ...(plan.frames.maps.length ? { frames: plan.frames.maps } : {}),
   };
   // The update points the safety analysis allows go into the descriptor: the runtime applies
   // only there (dsu check judges the whole bundle again and says why the others are denied).
@@ -114,7 +118,9 @@ export async function writePatch(plan: PatchPlan, outDir: string, clang: string)
       contents.types.changed.map((c) => typeDescName(c.key, suffix)),
       data.stateTransformer,
       allowedUpdatePoints,
-    ) + lazyChecksSource([...data.capacity.keys()], suffix),
+    ) +
+      lazyChecksSource([...data.capacity.keys()], suffix) +
+      framesSource(frameEntries, plan.frames.entries),
   );
   writeFileSync(join(outDir, 'units', 'index.json'), JSON.stringify(units, null, 2) + '\n');
   const soBytes = await compileBundle(outDir, clang);
@@ -143,7 +149,7 @@ async function writePatchUnits(
   plan: PatchPlan,
   outDir: string,
   clang: string,
-): Promise<{ units: BundleUnit[]; functions: PatchUnitFunction[] }> {
+): Promise<{ units: BundleUnit[]; functions: PatchUnitFunction[]; frameEntries: string[] }> {
   const { to, suffix, contents, data } = plan;
   const { changed, added } = contents;
   const programFunctions = new Map<string, { unitId: string; isStatic: boolean }>();
@@ -158,6 +164,7 @@ async function writePatchUnits(
 
   const units: BundleUnit[] = [];
   const functions: PatchUnitFunction[] = [];
+  const frameEntries: string[] = [];
   for (const unit of to.model.instrumentation.units.filter((u) => data.units.has(u.path))) {
     const unitModel = to.model.units.find((u) => u.path === unit.path);
     if (!unitModel) throw new Error(`the model of ${to.dir} has no unit '${unit.path}'`);
@@ -169,6 +176,7 @@ async function writePatchUnits(
       unitPath: unit.path,
       clang,
       skipLayout: true,
+      frames: true,
     });
     const unitPlan = planPatchUnit(analysis, {
       changed,
@@ -177,6 +185,7 @@ async function writePatchUnits(
       suffix,
       updatePoints,
       addedVariables,
+      frameInitializers: plan.frames.initializers,
     });
     const inPatch = (k: string | undefined) => k !== undefined && (changed.has(k) || added.has(k));
     const layout = planUnitData(analysis, {
@@ -196,8 +205,9 @@ async function writePatchUnits(
     );
     units.push({ file: `units/${name}.i`, unit: unit.path, flags: codegenFlags(unitModel.flags) });
     functions.push(...unitPlan.functions);
+    frameEntries.push(...unitPlan.frames.functions.map((f) => f.entry));
   }
-  return { units, functions };
+  return { units, functions, frameEntries };
 }
 
 /** Compiles a bundle's patch units (units/index.json) and descriptor into patch.so; returns its bytes. */

@@ -64,11 +64,38 @@ function readSpec(path: string): DataSpec {
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc))
     throw new Error(`${path} must be a mapping with types, globalRenames and stateTransformer`);
-  const allowed = new Set(['types', 'globalRenames', 'stateTransformer', 'when']);
+  const allowed = new Set(['types', 'globalRenames', 'stateTransformer', 'when', 'frames']);
   for (const k of Object.keys(doc))
     if (!allowed.has(k)) throw new Error(`${path}: unknown key '${k}' (allowed: ${[...allowed].join(', ')})`);
   checkWhen(path, (doc as { when?: unknown }).when);
+  checkFrames(path, (doc as { frames?: unknown }).frames);
   return doc as DataSpec;
+}
+
+/**
+ * patch.yaml's `frames:` — per function: `resume: {old site: new site}`, `locals: {new local:
+ * {from: old local} | {init: C expression}}` (libs/frame-map checks the names against the builds).
+ */
+function checkFrames(path: string, frames: unknown): void {
+  if (frames === undefined) return;
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const bad = (what: string) => new Error(`${path}: frames.${what}`);
+  if (!isMap(frames)) throw new Error(`${path}: frames must map function names to {resume, locals}`);
+  for (const [fn, spec] of Object.entries(frames)) {
+    if (!isMap(spec)) throw bad(`${fn} must be a mapping with resume and locals`);
+    for (const k of Object.keys(spec)) if (k !== 'resume' && k !== 'locals') throw bad(`${fn}.${k} is not known (use resume, locals)`);
+    if (spec.resume !== undefined && (!isMap(spec.resume) || !Object.values(spec.resume).every((v) => typeof v === 'string' && v)))
+      throw bad(`${fn}.resume must map old sites to new sites, e.g. { "call:handle#0": "call:handle_request#0" }`);
+    if (spec.locals === undefined) continue;
+    if (!isMap(spec.locals)) throw bad(`${fn}.locals must map new locals to {from: old local} or {init: C expression}`);
+    for (const [local, v] of Object.entries(spec.locals)) {
+      const ok =
+        isMap(v) &&
+        Object.keys(v).every((k) => k === 'from' || k === 'init') &&
+        Object.values(v).every((x) => typeof x === 'string' && x.trim());
+      if (!ok) throw bad(`${fn}.locals.${local} must be {from: <old local>} or {init: <C expression>}`);
+    }
+  }
 }
 
 /** patch.yaml's `when:` must be `{points: [..], inactive: [..], predicate: 'C expr', deadlineMs: N}`. */

@@ -1,0 +1,105 @@
+import { functionsOnStacksAtPoints } from '@dsu/analysis';
+import {
+  frameMapEntries,
+  mapFrame,
+  type FrameFacts,
+  type FrameMapEntry,
+  type FrameOverride,
+  type FunctionFrameMap,
+} from '@dsu/frame-map';
+import type { FramePlan } from '@dsu/instrument';
+import type { LoadedBuild } from './build-dir';
+import type { PatchContents } from './plan-contents';
+
+/**
+ * Phase 2b of `dsu patch`: the stack-frame maps (libs/frame-map, ABI.md §11). A function the
+ * patch replaces whose running version has capture code may be active when the patch is applied;
+ * its frames are then rebuilt in the new code, so the patch says where each old frame resumes and
+ * where each new local gets its value. A map that cannot be made is refused with what to write in
+ * patch.yaml (a frame with no place to resume would abort the program).
+ */
+export interface FramesPlan {
+  maps: FunctionFrameMap[];
+  /** What the descriptor tells the runtime (sites and locals whose names changed). */
+  entries: FrameMapEntry[];
+  /** patch.yaml initializers: function key → local → C expression. */
+  initializers: Map<string, Map<string, string>>;
+  /** Findings for the manifest (not fatal). */
+  notes: string[];
+  /** Maps that cannot be made; not empty → the patch is refused. */
+  refusals: string[];
+}
+
+/** Frame facts of a build by function key (none for builds made before frame mapping). */
+function factsOf(build: LoadedBuild): Map<string, FrameFacts> {
+  const out = new Map<string, FrameFacts>();
+  for (const u of build.model.instrumentation.units)
+    for (const f of (u.plan.frames as Omit<FramePlan, 'edits'> | undefined)?.functions ?? []) out.set(f.key, f);
+  return out;
+}
+
+/** Why the new version of a function got no capture code, from its build's facts. */
+function refusedIn(build: LoadedBuild, key: string): string | undefined {
+  for (const u of build.model.instrumentation.units) {
+    const r = u.plan.frames?.refused.find((x) => x.key === key);
+    if (r) return r.reason;
+  }
+  return undefined;
+}
+
+export function planFrames(
+  from: LoadedBuild,
+  to: LoadedBuild,
+  contents: PatchContents,
+  overrides: Readonly<Record<string, FrameOverride>> = {},
+): FramesPlan {
+  const plan: FramesPlan = { maps: [], entries: [], initializers: new Map(), notes: [], refusals: [] };
+  const oldFacts = factsOf(from);
+  const newFacts = factsOf(to);
+  const changedTypes = new Set(contents.types.changed.map((c) => c.key));
+  // Whole-program facts: dsu-cc gave capture code to every function of a unit that might reach
+  // an update point; only these can, and only their calls of these are places a frame stops at.
+  const stacked = functionsOnStacksAtPoints(from.model);
+  const stackedNames = new Set([...stacked].map((k) => k.split('::').pop() as string));
+  const byName = new Map([...oldFacts.keys()].map((k) => [k.split('::').pop() as string, k]));
+  for (const name of Object.keys(overrides)) {
+    if (!byName.has(name) && !oldFacts.has(name))
+      plan.refusals.push(`patch.yaml frames: '${name}' is no function with capture code in the running version`);
+  }
+  for (const key of [...contents.changed].sort()) {
+    const facts = oldFacts.get(key);
+    if (!facts || !stacked.has(key)) continue; // never on a stack at an update point (or built before frame mapping)
+    const old = { ...facts, sites: stopSites(facts.sites, stackedNames) };
+    const next = newFacts.get(key);
+    if (!next) {
+      const why = refusedIn(to, key) ?? 'the new version has no capture code';
+      plan.notes.push(`frames: '${key}' cannot be rebuilt in the new code (${why}); the update waits until it is not active`);
+      continue;
+    }
+    const override = overrides[key] ?? overrides[key.split('::').pop() as string];
+    const { map, problems } = mapFrame(old, next, override, { changedTypes });
+    plan.refusals.push(...problems);
+    plan.maps.push(map);
+    plan.entries.push(...frameMapEntries(map));
+    for (const l of map.locals) {
+      if (l.from !== 'initializer' || l.expression === undefined) continue;
+      const locals = plan.initializers.get(key) ?? new Map<string, string>();
+      locals.set(l.local, l.expression);
+      plan.initializers.set(key, locals);
+    }
+  }
+  return plan;
+}
+
+/**
+ * The sites of a running function a frame can really be stopped at: update points, waits (with
+ * their re-issued form) and calls of functions that may be on a stack at a point (a call through
+ * a pointer counts: its target is not known here).
+ */
+function stopSites(sites: readonly string[], stackedNames: ReadonlySet<string>): string[] {
+  return sites.filter((s) => {
+    const m = /^call:(.*)#\d+$/.exec(s);
+    if (!m) return true;
+    return !/^[A-Za-z_][A-Za-z0-9_]*$/.test(m[1]) || stackedNames.has(m[1]);
+  });
+}
