@@ -1,4 +1,4 @@
-import { describeFrameMap, frameMapEntries, mapFrame, type FrameFacts } from './index';
+import { describeFrameMap, frameMapEntries, mapFrame, whyNotRebuildable, type FrameFacts } from './index';
 
 type Local = FrameFacts['locals'][number];
 
@@ -274,5 +274,13 @@ describe('mapFrame: a parameter the signature change adds', () => {
     expect(r.map.locals[1]).toEqual({ local: 'limit', from: 'argument' });
     expect(frameMapEntries(r.map)).toEqual([]);
     expect(describeFrameMap(r.map)).toContain("limit ← the call's argument");
+  });
+});
+
+describe('whyNotRebuildable', () => {
+  it('names a local whose address outlives the calls it is passed to, and its line', () => {
+    expect(whyNotRebuildable(serve(SITES))).toBeUndefined();
+    const held: Local = { name: 'stats', type: 'struct stats', kind: 'bytes', escapesAt: 42 };
+    expect(whyNotRebuildable(serve(SITES, [fd, held]))).toMatch(/local 'stats' .*line 42.*make it static/);
   });
 });

@@ -27,6 +27,8 @@ export interface FrameFacts {
     initializer?: 'simple' | 'complex';
     /** A parameter: the resumed call passes it again. */
     param?: boolean;
+    /** The line where its address is stored somewhere that may outlive the frame. */
+    escapesAt?: number;
   }[];
 }
 
@@ -102,4 +104,19 @@ export function mapFrame(
     map: { key: fn, sites: sites.sites, locals: locals.locals },
     problems: [...sites.problems, ...locals.problems],
   };
+}
+
+/**
+ * Why frames of `old` cannot be rebuilt at all, or undefined: a local whose address is stored
+ * where it may outlive the calls it is passed to (a global, a struct, a returned pointer) would be
+ * left pointing into the dead frame, since a rebuilt frame gives its locals new storage. The
+ * update then waits until the function is not active (the runtime refuses it meanwhile).
+ */
+export function whyNotRebuildable(old: FrameFacts): string | undefined {
+  const held = old.locals.find((l) => l.escapesAt !== undefined);
+  if (!held) return undefined;
+  return (
+    `the address of its local '${held.name}' is kept beyond the call it is passed to (line ${held.escapesAt}), ` +
+    `and a rebuilt frame would move '${held.name}'; make it static (or global) so it keeps its storage`
+  );
 }

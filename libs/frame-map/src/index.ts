@@ -1,5 +1,6 @@
 export {
   mapFrame,
+  whyNotRebuildable,
   type FrameFacts,
   type FrameLocalKind,
   type FrameMapResult,

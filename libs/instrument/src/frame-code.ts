@@ -32,6 +32,8 @@ export interface FrameLocalFact {
   initializer?: 'simple' | 'complex';
   /** A parameter: the resumed call passes it again. */
   param?: boolean;
+  /** The line where its address is stored somewhere that may outlive the frame (a rebuilt frame moves it). */
+  escapesAt?: number;
 }
 
 /** A function given capture and resume code. */
@@ -246,6 +248,7 @@ function planFunction(
       type: l.type,
       kind: l.kind,
       ...(l.param ? { param: true } : {}),
+      ...(escapeLine(l) !== undefined ? { escapesAt: escapeLine(l) } : {}),
       ...(l.initializer ? { initializer: l.initializer.simple ? ('simple' as const) : ('complex' as const) } : {}),
     }));
   return { edits, fn: { key, entry, sites: names, locals }, noResume };
@@ -286,4 +289,9 @@ function returnZero(f: UnitFunction, impl: string): string {
   return (
     `{ __typeof__(${impl}(${args})) __dsu_z; __builtin_memset(&__dsu_z, 0, sizeof __dsu_z); return __dsu_z; }`
   );
+}
+
+/** Where a local's address is kept beyond the calls it is passed to (first such line). */
+function escapeLine(l: FrameLocal): number | undefined {
+  return l.addressUses.find((u) => u.use === 'escapes')?.line;
 }

@@ -2,6 +2,7 @@ import { functionsOnStacksAtPoints } from '@dsu/analysis';
 import {
   frameMapEntries,
   mapFrame,
+  whyNotRebuildable,
   type FrameFacts,
   type FrameMapEntry,
   type FrameOverride,
@@ -28,6 +29,8 @@ export interface FramesPlan {
   notes: string[];
   /** Maps that cannot be made; not empty → the patch is refused. */
   refusals: string[];
+  /** Replaced functions whose frames are not rebuilt (the patch lists no resume code for them). */
+  unmapped: Set<string>;
 }
 
 /** Frame facts of a build by function key (none for builds made before frame mapping). */
@@ -53,7 +56,14 @@ export function planFrames(
   contents: PatchContents,
   overrides: Readonly<Record<string, FrameOverride>> = {},
 ): FramesPlan {
-  const plan: FramesPlan = { maps: [], entries: [], initializers: new Map(), notes: [], refusals: [] };
+  const plan: FramesPlan = {
+    maps: [],
+    entries: [],
+    initializers: new Map(),
+    notes: [],
+    refusals: [],
+    unmapped: new Set(),
+  };
   const oldFacts = factsOf(from);
   const newFacts = factsOf(to);
   const changedTypes = new Set(contents.types.changed.map((c) => c.key));
@@ -70,10 +80,17 @@ export function planFrames(
     const facts = oldFacts.get(key);
     if (!facts || !stacked.has(key)) continue; // never on a stack at an update point (or built before frame mapping)
     const old = { ...facts, sites: stopSites(facts.sites, stackedNames) };
+    const unrebuildable = whyNotRebuildable(old);
+    if (unrebuildable) {
+      plan.notes.push(`frames: '${key}' cannot be rebuilt in the new code: ${unrebuildable}; the update waits until it is not active`);
+      plan.unmapped.add(key);
+      continue;
+    }
     const next = newFacts.get(key);
     if (!next) {
       const why = refusedIn(to, key) ?? 'the new version has no capture code';
       plan.notes.push(`frames: '${key}' cannot be rebuilt in the new code (${why}); the update waits until it is not active`);
+      plan.unmapped.add(key);
       continue;
     }
     const override = overrides[key] ?? overrides[key.split('::').pop() as string];

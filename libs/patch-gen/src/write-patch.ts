@@ -205,7 +205,8 @@ async function writePatchUnits(
     );
     units.push({ file: `units/${name}.i`, unit: unit.path, flags: codegenFlags(unitModel.flags) });
     functions.push(...unitPlan.functions);
-    frameEntries.push(...unitPlan.frames.functions.map((f) => f.entry));
+    // An unmapped function's new code stays unlisted: the runtime then waits until it is not active.
+    frameEntries.push(...unitPlan.frames.functions.filter((f) => !plan.frames.unmapped.has(f.key)).map((f) => f.entry));
   }
   return { units, functions, frameEntries };
 }
