@@ -33,6 +33,7 @@ static const struct dsu_frame_fn **resumable;
 static size_t nresumable, capresumable;
 /* The frame map of the last committed patch (never unloaded). */
 static const struct dsu_patch_frames *active_map;
+static int map_backwards;   /* active_map is read from `to` to `from` (a rollback) */
 static int outstanding;     /* threads still unwinding or rebuilding, atomic */
 
 static int add_resumable(const struct dsu_frame_fn *f) {
@@ -99,10 +100,13 @@ int dsu__frames_mappable(void *const *stack, int n, char *why, size_t whyn) {
 
 /* ---- commit: requests ---- */
 
-void dsu__frames_commit(const struct dsu_patch_frames *pf) {
-    for (uint32_t i = 0; pf && i < pf->nfns; i++)
+void dsu__frames_commit(const struct dsu_patch_frames *pf, int backwards) {
+    for (uint32_t i = 0; pf && !backwards && i < pf->nfns; i++)
         if (pf->fns[i] && !dsu__frames_lookup((uintptr_t)pf->fns[i]->impl)) add_resumable(pf->fns[i]);
-    if (pf) __atomic_store_n(&active_map, pf, __ATOMIC_RELEASE);
+    if (!pf) return;
+    /* Written while every thread is held; read by the rebuilding threads after. */
+    __atomic_store_n(&map_backwards, backwards, __ATOMIC_RELAXED);
+    __atomic_store_n(&active_map, pf, __ATOMIC_RELEASE);
 }
 
 void dsu__frames_request(struct dsu__thread *t) {
@@ -226,9 +230,12 @@ int dsu__run_main(void **slot, int argc, char **argv, char **envp) {
 
 static const char *mapped(uint32_t kind, const char *key, const char *name, int to_from) {
     const struct dsu_patch_frames *pf = __atomic_load_n(&active_map, __ATOMIC_ACQUIRE);
+    int backwards = __atomic_load_n(&map_backwards, __ATOMIC_RELAXED);
+    if (backwards) to_from = !to_from;
     for (uint32_t i = 0; pf && i < pf->nmaps; i++) {
         const struct dsu_frame_map *m = &pf->maps[i];
         if (m->kind != kind || strcmp(m->key, key) != 0) continue;
+        if (backwards && !m->from[0]) continue;  /* "not carried": no name to map back to */
         if (to_from ? strcmp(m->to, name) == 0 : strcmp(m->from, name) == 0)
             return to_from ? m->from : m->to;
     }
@@ -241,6 +248,11 @@ int dsu__frame_resume(const char *key, const char *const *sites, unsigned nsites
     struct dsu__frame_rec *r = &st->recs[st->cur];
     if (strcmp(r->key, key) != 0) fatal("the frame to rebuild belongs to another function", r->key);
     const char *site = mapped(DSU_FRAME_MAP_SITE, key, r->site, 0);
+    /* Backwards (a rollback) the restored code's own site of that name comes first: several
+     * old sites may have been mapped to one new site. */
+    if (__atomic_load_n(&map_backwards, __ATOMIC_RELAXED))
+        for (unsigned i = 0; i < nsites; i++)
+            if (strcmp(sites[i], r->site) == 0) return (int)i;
     for (unsigned i = 0; i < nsites; i++)
         if (strcmp(sites[i], site) == 0) return (int)i;
     fatal("the new code has no counterpart of the site the frame stopped at", site);

@@ -205,7 +205,8 @@ const struct dsu_frame_fn *dsu__frames_in_patch(const struct dsu_patch_frames *p
 int dsu__frames_mappable(void *const *stack, int n, char *why, size_t whyn);
 /* At commit (reg_lock held, threads held): registers the patch's
  * resumable functions and its map; asks thread t to unwind. */
-void dsu__frames_commit(const struct dsu_patch_frames *pf);
+/* backwards: a rollback of the patch whose map pf is (names mapped from its new ones to its old). */
+void dsu__frames_commit(const struct dsu_patch_frames *pf, int backwards);
 void dsu__frames_request(struct dsu__thread *t);
 int dsu__frames_outstanding(void);
 void dsu__frames_atfork_child(void);

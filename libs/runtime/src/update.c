@@ -48,6 +48,7 @@ struct applied {
     void **active;  size_t nactive; /* code that must not be on a stack to roll back */
     size_t nfns_before;            /* fns[] length before ADDED entries */
     int *removed_idx; size_t nremoved;
+    const struct dsu_patch_frames *frames;  /* its frame map: used backwards by a rollback */
 };
 
 static struct fn *fns; static size_t nfns, capfns;
@@ -525,6 +526,7 @@ struct plan {
     int (*when)(void);
     const char *when_text;
     const struct dsu_patch_frames *frames;  /* NULL: active functions refuse */
+    int frames_backwards;                    /* a rollback: the map read from new names to old */
 };
 struct result {
     char reasons[8][512]; int nreasons;
@@ -923,7 +925,7 @@ static enum outcome run_rounds(const struct plan *p, long timeout_ms, struct res
                 res->unwinds = 0;
                 for (struct dsu__thread *t = dsu__threads; t; t = t->next)
                     if (t->want_unwind) {
-                        if (!res->unwinds++) dsu__frames_commit(p->frames);
+                        if (!res->unwinds++) dsu__frames_commit(p->frames, p->frames_backwards);
                         dsu__frames_request(t);
                     }
                 for (struct dsu__thread *t = dsu__threads; t; t = t->next) {
@@ -1078,6 +1080,7 @@ void dsu__req_commit(struct dsu__json *j, const struct dsu__request *r) {
     a->pause_us = res.pause_us;
     snprintf(a->point, sizeof a->point, "%s", res.point);
     a->ch = p.ch; a->nch = p.nch;
+    a->frames = staged.frames;
     a->active = undo_active; a->nactive = nundo;
     a->nfns_before = nfns;
     a->removed_idx = removed; a->nremoved = nremoved;
@@ -1115,7 +1118,10 @@ void dsu__req_rollback(struct dsu__json *j, const struct dsu__request *r) {
             if (a->desc->fns[f].new_impl == a->active[i]) k = a->desc->fns[f].key;
         p.active_key[i] = k;
     }
-    p.frames = &identity_frames;
+    /* Frames are rebuilt in the restored code: sites and locals the patch renamed get their old
+     * names back (its map read backwards); the rest keep theirs. */
+    p.frames = a->frames ? a->frames : &identity_frames;
+    p.frames_backwards = 1;
     struct result res;
     memset(&res, 0, sizeof res);
     enum outcome o = run_update(&p, r->timeout_ms, &res);
