@@ -24,7 +24,9 @@ export type PointRule = keyof typeof POINT_RULES;
 /**
  * The safety analysis of a patch (DESIGN.md §8): every rule over the two program models and the
  * manifest, and the verdict. An update point is denied by any point rule that finds a problem at
- * one of its sites; the patch is approved when no finding is an error and some point is allowed.
+ * one of its sites (a finding with `updatePoints`; an 'info' finding never denies, e.g. an active
+ * frame the runtime rebuilds in the new code); the patch is approved when no finding is an error
+ * and some point is allowed.
  * `rules` restricts the point rules (default: all).
  */
 export function checkSafety(
@@ -62,7 +64,7 @@ export function checkSafety(
       rule: 'activeness',
       severity: 'error',
       location: input.from.program,
-      message: `no update point of the running program is safe for this patch (${deniedList.map((d) => `${d.name}: ${d.rules.join(', ')}`).join('; ')}); add an update point where none of the changed code is active, e.g. DSU_UPDATE_POINT at the head of the main loop`,
+      message: `no update point of the running program is safe for this patch (${deniedList.map((d) => `${d.name}: ${d.rules.join(', ')}`).join('; ')}); add an update point where none of the changed code is active, e.g. DSU_UPDATE_POINT at the head of the main loop, or fix what stops the runtime from rebuilding the active frames in the new code (each denial above says what)`,
     });
   if (names.length === 0)
     findings.push({

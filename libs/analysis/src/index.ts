@@ -5,3 +5,4 @@ export { removedReferenced } from './removed-referenced';
 export { updatePointSites, type PointSite } from './update-sites';
 export type { Finding, SafetyVerdict, DeniedPoint } from '@dsu/patch-format';
 export { functionsOnStacksAtPoints } from './stack-functions';
+export { frameMapLines } from './frame-rebuild';

@@ -1,6 +1,14 @@
 import type { ProgramModel } from '@dsu/c-frontend';
 import type { PatchManifest, WhenConditions } from '@dsu/patch-format';
+import type { FunctionFrameMap } from '@dsu/frame-map';
 import { CallGraph } from './call-graph';
+import {
+  buildFrames,
+  frameRebuild,
+  manifestFrameMaps,
+  type BuildFrames,
+  type Rebuild,
+} from './frame-rebuild';
 import { patchScope, type PatchScope } from './patch-scope';
 import { stackChains, type StackChains } from './stack-frames';
 import { updatePointSites, type PointSite } from './update-sites';
@@ -26,12 +34,20 @@ export interface SafetyContext extends SafetyInput {
   chains: (site: PointSite) => StackChains;
   /** `unit:line` of a step of a function of the running program. */
   where: (fn: string, line: number) => string;
+  /** The running build's capture code, refusals and no-resume regions (stack-frame mapping). */
+  frames: BuildFrames;
+  /** The patch's frame maps by function key. */
+  frameMaps: Map<string, FunctionFrameMap>;
+  /** Whether the frames of replaced function `fn` at `site` can be rebuilt in the new code (frame-rebuild.ts). */
+  rebuild: (site: PointSite, fn: string) => Rebuild;
 }
 
+/** The shared facts of one check; chains and rebuild verdicts are computed on first use and kept. */
 export function safetyContext(input: SafetyInput): SafetyContext {
   const graph = new CallGraph(input.from);
   const cache = new Map<PointSite, StackChains>();
-  return {
+  const rebuilds = new Map<PointSite, Map<string, Rebuild>>();
+  const ctx: SafetyContext = {
     ...input,
     transactions: input.transactions ?? input.from.transactions ?? [],
     when: input.when ?? input.manifest.when,
@@ -44,5 +60,19 @@ export function safetyContext(input: SafetyInput): SafetyContext {
       return c;
     },
     where: (fn, line) => `${input.from.functions[fn]?.unit ?? '?'}:${line}`,
+    frames: buildFrames(input.from),
+    frameMaps: manifestFrameMaps(input.manifest),
+    rebuild: (site, fn) => {
+      const bySite = rebuilds.get(site) ?? new Map<string, Rebuild>();
+      rebuilds.set(site, bySite);
+      let r = bySite.get(fn);
+      if (!r)
+        bySite.set(
+          fn,
+          (r = frameRebuild({ ...ctx, replaced: ctx.scope.replaced }, site, ctx.chains(site), fn)),
+        );
+      return r;
+    },
   };
+  return ctx;
 }

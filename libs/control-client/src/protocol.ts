@@ -42,6 +42,21 @@ export interface Staged {
 
 export type UpdateOutcome = 'applied' | 'refused' | 'timeout' | 'failed';
 
+/**
+ * A thread whose stack an update rebuilt in the new code (stack-frame mapping, ABI.md §11). COMMIT
+ * and ROLLBACK wait up to 1 s for the rebuilds; a thread not done by then has only `tid` and `done`.
+ */
+export interface RebuiltThread {
+  tid: number;
+  done: boolean;
+  /** The rebuilt frames as `key@site` (e.g. `main@call:tick#0`), outermost first. */
+  frames?: string[];
+  /** From the commit to the start of the unwind (the thread had to reach its next stop). */
+  waitUs?: number;
+  unwindUs?: number;
+  rebuildUs?: number;
+}
+
 /** Reply to COMMIT and ROLLBACK (and a refused STAGE, normalized to the same shape). */
 export interface UpdateResult {
   ok: boolean;
@@ -57,6 +72,8 @@ export interface UpdateResult {
   transformUs?: number;
   /** Types left to be transformed on their instances' first touch. */
   lazyTypes?: number;
+  /** Threads whose frames were rebuilt (only when a replaced function was active). */
+  frames?: RebuiltThread[];
 }
 
 export interface StackFrame {

@@ -55,6 +55,8 @@ describe('dsu apply: signed bundles only', () => {
   let server: Server;
   let requests: string[];
   let running = { program: 'kv', buildId: 'b1' };
+  /** More fields of the COMMIT reply (e.g. the rebuilt frames). */
+  let commitExtra: Record<string, unknown> = {};
   const saved = { home: process.env.DSU_HOME, trusted: process.env.DSU_TRUSTED_KEY };
 
   beforeEach(async () => {
@@ -65,6 +67,7 @@ describe('dsu apply: signed bundles only', () => {
     mkdirSync(runDir);
     requests = [];
     running = { program: 'kv', buildId: 'b1' };
+    commitExtra = {};
     server = createServer((sock) => {
       let buf = '';
       sock.on('data', (d) => {
@@ -95,6 +98,7 @@ describe('dsu apply: signed bundles only', () => {
                     updatePoint: 'serve:loop',
                     buildId: 'b2',
                     reasons: [],
+                    ...commitExtra,
                   };
           sock.write(JSON.stringify(reply) + '\n');
         }
@@ -149,6 +153,37 @@ describe('dsu apply: signed bundles only', () => {
     });
     expect(r.json.allowUnsigned).toBeUndefined();
     expect(requests).toEqual(['STATUS', 'STAGE', 'COMMIT']);
+  });
+
+  it('passes the rebuilt frames through to --json and prints a line per thread', async () => {
+    const dir = join(home, 'b');
+    writeBundle(dir, 'so v2', 'approved');
+    await sign(dir);
+    const frames = [
+      {
+        tid: 1234,
+        done: true,
+        frames: ['main@call:serve#0', 'serve@wait:poll#0'],
+        waitUs: 30,
+        unwindUs: 5,
+        rebuildUs: 7,
+      },
+      { tid: 1235, done: false },
+    ];
+    commitExtra = { frames };
+    expect((await apply(dir)).json.frames).toEqual(frames);
+    const printed: string[] = [];
+    jest.spyOn(console, 'log').mockImplementation((l: string) => void printed.push(l));
+    jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const code = await applyCommand(dir, { pid: PID, timeoutMs: 1000, runDir }, createOutput(false));
+    jest.restoreAllMocks();
+    expect(code).toBe(0);
+    expect(printed).toContain(
+      'thread 1234: rebuilt main@call:serve#0 <- serve@wait:poll#0 in 12 us (after waiting 30 us for it to stop)',
+    );
+    expect(printed).toContain(
+      'thread 1235: frames not rebuilt yet when the runtime replied (it waits up to 1 s)',
+    );
   });
 
   it('refuses unchecked, unsigned, rejected and altered bundles without contacting the process', async () => {

@@ -80,6 +80,8 @@ export async function applyCommand(
     ...report,
     ...(r.instances !== undefined ? { instances: r.instances, transformUs: r.transformUs } : {}),
     ...(r.lazyTypes ? { lazyTypes: r.lazyTypes } : {}),
+    // stack-frame mapping (ABI.md §11): the threads whose frames were rebuilt in the new code
+    ...(r.frames ? { frames: r.frames } : {}),
   });
   return r.outcome === 'applied' ? 0 : 1;
 }

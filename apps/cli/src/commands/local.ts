@@ -1,7 +1,14 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { defaultRunDir, listProcesses, rollbackProcess, withControl } from '@dsu/control-client';
+import {
+  defaultRunDir,
+  listProcesses,
+  readBundle,
+  rollbackProcess,
+  withControl,
+  type RebuiltThread,
+} from '@dsu/control-client';
 import { buildVersion } from '@dsu/instrument';
 import { buildPatch, rebuildPatch, UnsupportedChangeError, type DataSpec } from '@dsu/patch-gen';
 import YAML from 'yaml';
@@ -194,6 +201,7 @@ export async function checkCommand(dir: string, out: Output): Promise<number> {
   const signature = patchId ? await signCheckedBundle(dir, verdict === 'approved', out) : null;
   for (const f of findings)
     out.log(`${f.severity}: ${f.rule}${f.location ? ` (${f.location})` : ''}: ${f.message}`);
+  if (patchId) for (const line of await frameMapLinesOf(dir)) out.log(`frames: ${line}`);
   if (updatePoints.allowed.length) out.log(`update points allowed: ${updatePoints.allowed.join(', ')}`);
   for (const d of updatePoints.denied) out.log(`update point denied: ${d.name} (${d.rules.join(', ')})`);
   out.log(`verdict: ${verdict}`);
@@ -201,15 +209,29 @@ export async function checkCommand(dir: string, out: Output): Promise<number> {
   return verdict === 'approved' ? 0 : 1;
 }
 
-/** Prints an update's outcome as lines (apply and rollback). */
+/**
+ * The frame maps of a bundle that checkBundle could read, one describeFrameMap line each: how the
+ * active frames of each replaced function are rebuilt (ABI.md §11). None when the manifest has none.
+ */
+async function frameMapLinesOf(dir: string): Promise<string[]> {
+  const { frameMapLines } = await import('@dsu/analysis');
+  try {
+    return frameMapLines(readBundle(dir).manifest);
+  } catch {
+    return []; // a bundle that does not read is already a bundle-integrity finding
+  }
+}
+
+/** Prints an update's outcome as lines (apply and rollback), with the threads whose frames were rebuilt. */
 export function describeOutcome(
-  r: { outcome: string; pauseUs: number; updatePoint: string | null; reasons: string[] },
+  r: { outcome: string; pauseUs: number; updatePoint: string | null; reasons: string[]; frames?: RebuiltThread[] },
   out: Output,
   what: string,
 ): void {
-  if (r.outcome === 'applied')
+  if (r.outcome === 'applied') {
     out.log(`${what}: applied at update point '${r.updatePoint}', threads paused ${r.pauseUs} us`);
-  else {
+    for (const t of r.frames ?? []) out.log(describeRebuild(t));
+  } else {
     out.log(`${what}: ${r.outcome}`);
     for (const reason of r.reasons) out.log(`  - ${reason}`);
     if (r.outcome === 'timeout')
@@ -217,6 +239,16 @@ export function describeOutcome(
         '  (the program keeps running its current code; `dsu stacks --pid <pid>` shows where its threads are)',
       );
   }
+}
+
+/**
+ * One thread's rebuilt stack, outermost frame first as the runtime lists it, and how long the
+ * unwind and the rebuild took (the wait before the unwind is the thread reaching its next stop).
+ */
+export function describeRebuild(t: RebuiltThread): string {
+  if (!t.done) return `thread ${t.tid}: frames not rebuilt yet when the runtime replied (it waits up to 1 s)`;
+  const took = (t.unwindUs ?? 0) + (t.rebuildUs ?? 0);
+  return `thread ${t.tid}: rebuilt ${(t.frames ?? []).join(' <- ')} in ${took} us (after waiting ${t.waitUs ?? 0} us for it to stop)`;
 }
 
 /** `dsu rollback --pid <pid>` */
@@ -234,6 +266,7 @@ export async function rollbackCommand(
     patchId: r.patch ?? null,
     pid: opts.pid,
     buildId: r.buildId,
+    ...(r.frames ? { frames: r.frames } : {}),
   });
   return r.outcome === 'applied' ? 0 : 1;
 }
