@@ -86,6 +86,10 @@ export function buildProgram(): Command {
       'code updates only: no room in structs, no allocation tracking (struct layouts can then never change live)',
     )
     .option(
+      '--no-frames',
+      'no stack-frame mapping: a function active on a stack (a main loop) is never replaced, the update waits until it returns',
+    )
+    .option(
       '--layout-from <build-dir>',
       'keep the struct capacities of an earlier build (patches from this build then apply to processes started from it)',
     )

@@ -40,6 +40,8 @@ export interface BuildVersionOptions {
   slop?: string;
   /** false: code updates only (no room, no allocation tracking; `dsu build --no-data`). */
   dataUpdates?: boolean;
+  /** false: no capture/resume code (`dsu build --no-frames`): active functions are never replaced. */
+  frames?: boolean;
   /**
    * A `dsu build` output directory of an earlier version: every struct it gave room keeps the same
    * capacity here, so patches from this build apply to processes that started with that one.
@@ -125,6 +127,7 @@ export async function buildVersion(
     DSU_TRANSACTIONS: (opts.transactions ?? []).join(','),
     DSU_SLOP: opts.slop ?? '',
     ...(opts.dataUpdates === false ? { DSU_NO_DATA: '1' } : {}),
+    ...(opts.frames === false ? { DSU_NO_FRAMES: '1' } : {}),
     DSU_CAPACITY: capacities,
     ...(opts.program ? { DSU_PROGRAM: opts.program } : {}),
     ...(server ? { DSU_CC_SOCKET: server.socketPath } : {}),

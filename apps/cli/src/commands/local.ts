@@ -24,6 +24,7 @@ export async function buildCommand(
     bin?: string;
     updatePoint: string[];
     transaction?: string[];
+    frames?: boolean;
     label?: string;
     program?: string;
     slop?: string;
@@ -44,6 +45,7 @@ export async function buildCommand(
     program: opts.program,
     slop: opts.slop,
     dataUpdates: opts.data !== false,
+    frames: opts.frames !== false,
     layoutFrom: opts.layoutFrom,
     // A user's own code builds with their rights unless they ask for the sandbox.
     sandbox: opts.sandbox
