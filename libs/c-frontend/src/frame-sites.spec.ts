@@ -48,6 +48,7 @@ ssize_t reader(int fd) {
   char *q;
   q = &buf[1];
   memset(p, 0, sizeof buf);
+  r = read(fd, buf + 8, 8);
   buf[0] = 0;
   return r;
 }
@@ -194,11 +195,13 @@ describe('frameSites', () => {
       { line: lineOf('ssize_t r = read'), use: 'call-arg' },
       { line: lineOf('char *p = buf'), use: 'local-pointer' },
       { line: lineOf('q = &buf[1]'), use: 'local-pointer' },
+      // pointer arithmetic keeps following where the address goes
+      { line: lineOf('buf + 8'), use: 'call-arg' },
     ]);
     expect(i.locals.find((l) => l.name === 'p')).toMatchObject({ kind: 'ptr', addressTaken: false });
     expect(i.locals.find((l) => l.name === 'r')?.kind).toBe('int');
     // memset is a library call, not a site
-    expect(i.sites.map((s) => s.id)).toEqual(['wait:read#0']);
+    expect(i.sites.map((s) => s.id)).toEqual(['wait:read#0', 'wait:read#1']);
   });
 
   it('reports an address stored into a global as escaping, and keeps static locals out of the frame', () => {

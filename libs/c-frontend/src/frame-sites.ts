@@ -323,8 +323,11 @@ class FrameWalker {
   private addressUse(at: AstNode): FrameLocal['addressUses'][number]['use'] {
     let child = at;
     let i = this.path.length - 1;
-    while (i >= 0 && /^(ParenExpr|ImplicitCastExpr|CStyleCastExpr)$/.test(this.path[i].kind))
-      child = this.path[i--];
+    // Through parentheses, casts and pointer arithmetic (`buf + len` is still buf's address).
+    const transparent = (n: AstNode) =>
+      /^(ParenExpr|ImplicitCastExpr|CStyleCastExpr)$/.test(n.kind) ||
+      (n.kind === 'BinaryOperator' && (n.opcode === '+' || n.opcode === '-') && /\*/.test(n.type?.qualType ?? ''));
+    while (i >= 0 && transparent(this.path[i])) child = this.path[i--];
     const p = this.path[i];
     if (!p) return 'escapes';
     if (p.kind === 'CallExpr' && p.inner?.[0] !== child) return 'call-arg';

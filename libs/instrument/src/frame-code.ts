@@ -168,6 +168,8 @@ function planFunction(
     if (inScope.some((l) => l.vla)) return { reason: `a variable-length array is in scope at update point ${p.name}` };
     stops.push({ site: undefined, id: `point:${p.name}`, kind: 'point', after: p.offset, before: p.offset, locals: locals.list, braceless: false });
   }
+  // Every place it could stop at is a no-resume region: say so (the checker quotes it).
+  if (stops.length === 0 && noResume.length) return { reason: noResume.map((n) => n.reason).join('; ') };
   if (stops.length === 0) return { none: true };
   // Source order; an inserted point before a statement starting at the same offset.
   stops.sort((x, y) => x.before - y.before || (x.site ? 1 : 0) - (y.site ? 1 : 0));

@@ -148,3 +148,65 @@ describe('mainloop: a frame whose local address is held elsewhere is not rebuilt
     expect(server.exited()).toBe(false);
   }, 120_000);
 });
+
+describe('workerpool: the worker loop changes on every thread at once', () => {
+  let server: RunningServer;
+  let p34 = '';
+  const dir = (v: string) => path.join(work, 'workerpool', v);
+  beforeAll(async () => {
+    for (const v of ['v3', 'v4']) {
+      const r = await dsu(['build', fixtureSourceDir('workerpool', v), '--out', dir(v), '--label', v]);
+      expect(r.code).toBe(0);
+    }
+    p34 = dir('v3-v4');
+    expect((await dsu(['patch', dir('v3'), dir('v4'), '--out', p34])).code).toBe(0);
+    expect((await dsu(['check', p34])).json).toMatchObject({ verdict: 'approved' });
+    server = await startServer(path.join(dir('v3'), 'workerpool'), { env: { DSU_RUN_DIR: runDir } });
+  }, 240_000);
+  afterAll(() => server?.stop());
+
+  it('rebuilds idle and busy workers in the new loop; open connections keep their state', async () => {
+    // Three workers busy with open connections (blocked in read), the fourth serves the load.
+    const open = await Promise.all([0, 1, 2].map(() => LineClient.connect(server.port)));
+    for (const c of open) {
+      expect(await c.request('STATS')).toBe('requests=1 work=0');
+      expect(await c.request('WORK 10')).toBe('sum of primes below 10 = 17');
+    }
+    const load = startLoad({
+      port: server.port,
+      clients: 0,
+      reconnectingClients: 2,
+      requestsPerConnection: 3,
+      durationMs: 30_000,
+      script: [
+        { send: 'PING', expect: 'PONG 3' },
+        { send: 'VERSION', expect: ['workerpool 3', 'workerpool 4'] },
+        { send: 'WORK 100', expect: 'sum of primes below 100 = 1060' },
+      ],
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const a34 = await apply(p34, server.pid);
+    expect(a34).toMatchObject({ code: 0, json: { outcome: 'applied', reasons: [] } });
+    const rebuilt = (a34.json.frames as { frames: string[]; done: boolean }[] | undefined) ?? [];
+    // every worker thread: the three busy ones and the one idle or serving the load
+    const workers = rebuilt.filter((t) => t.frames.some((f) => f.startsWith('pool.c::worker_main@')));
+    expect(workers.length).toBe(4);
+    expect(workers.every((t) => t.done)).toBe(true);
+    for (const c of open) {
+      expect(await c.request('VERSION')).toBe('workerpool 4');
+      // the connection's stats live in serve_connection's frame: carried over, not restarted
+      expect(await c.request('STATS')).toBe('requests=4 work=1');
+      expect(await c.request('WHO')).toMatch(/^worker=[0-3] served=0$/);
+      c.close();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const result = await load.stop();
+    expect({ failed: result.failed, wrong: result.wrong, samples: [...result.wrongSamples, ...result.failureSamples] }).toEqual({
+      failed: 0,
+      wrong: 0,
+      samples: [],
+    });
+    expect(result.ok).toBeGreaterThan(20);
+    expect(await converse(server.port, ['WHO'])).toEqual([expect.stringMatching(/^worker=[0-3] served=[1-9]\d*$/)]);
+  }, 120_000);
+});

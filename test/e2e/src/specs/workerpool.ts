@@ -1,4 +1,4 @@
-// Documented behaviour of test/fixtures/workerpool v1..v3 (see its README.md).
+// Documented behaviour of test/fixtures/workerpool v1..v4 (see its README.md).
 import type { ProgramSpec } from './types';
 
 export const workerpoolSpec: ProgramSpec = {
@@ -172,6 +172,33 @@ export const workerpoolSpec: ProgramSpec = {
           { send: 'STATS', expect: { regex: 'requests=\\d+ work=\\d+' } },
           { send: 'VERSION', expect: 'workerpool 3' },
           { send: 'SLEEP 1', expect: 'SLEPT 1ms' },
+        ],
+      },
+    },
+    {
+      version: 'v4',
+      conversations: [
+        {
+          name: 'commands (VERSION 4; WHO, checked under load, names the worker)',
+          steps: [
+            ['PING', 'PONG 3'],
+            ['VERSION', 'workerpool 4'],
+            ['WORK 10', 'sum of primes below 10 = 17'],
+            ['SLEEP 20', 'SLEPT 20ms'],
+            ['STATS', 'requests=5 work=1'],
+          ],
+        },
+      ],
+      load: {
+        clients: 3,
+        reconnectingClients: 5,
+        requestsPerConnection: 5,
+        durationMs: 2000,
+        script: [
+          { send: 'PING', expect: 'PONG 3' },
+          { send: 'WORK 1000', expect: 'sum of primes below 1000 = 76127' },
+          { send: 'WHO', expect: { regex: '^worker=[0-3] served=\\d+$' } },
+          { send: 'VERSION', expect: 'workerpool 4' },
         ],
       },
     },
