@@ -1,6 +1,6 @@
 /* loadgen: closed-loop line-protocol load generator for the fixture servers (127.0.0.1 only).
  *
- *   loadgen -p PORT [-c CONNS] [-n TOTAL] [-d MAX_MS] [-s SLEEP_US] [-m ps|wp] [-f STOPFILE]
+ *   loadgen -p PORT [-c CONNS] [-n TOTAL] [-d MAX_MS] [-s SLEEP_US] [-m ps|wp|q] [-f STOPFILE]
  *
  * CONNS persistent connections, one request outstanding on each (closed loop), driven by one
  * thread with poll().  Stops after TOTAL requests (0 = no limit) or MAX_MS milliseconds (always
@@ -102,6 +102,9 @@ static int send_next(struct conn *c, int idx, char mode) {
         default: snprintf(line, sizeof line, "GET k%d_%ld\n", idx, (i / 3) % 50);
                  snprintf(c->expect, sizeof c->expect, "v%ld", i - 1); break;
         }
+    } else if (mode == 'q') {   /* PING only, for servers with no other command in common */
+        snprintf(line, sizeof line, "PING\n");
+        snprintf(c->expect, sizeof c->expect, "PONG");
     } else {
         if (i % 2 == 0) snprintf(line, sizeof line, "PING\n");
         else snprintf(line, sizeof line, "WORK 100\n");

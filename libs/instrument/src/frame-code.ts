@@ -189,7 +189,7 @@ function planFunction(
   const ret = returnZero(f, opts.implOf(f));
   for (const st of stops) {
     const save = st.locals.map(
-      (l) => `__dsu_cc_frame_save("${l.name}", &${l.name}, sizeof ${l.name}, ${KIND_CODE[l.kind]}u);`,
+      (l) => saveLocal(l),
     );
     const restore = (locals: FrameLocal[]) =>
       locals.map((l) => loadLocal(buf, key, l, opts)).join(' ') + ' __dsu_cc_frame_done();';
@@ -270,18 +270,49 @@ function visibleLocals(all: FrameLocal[], names: string[]): { list: FrameLocal[]
   return { list: list.filter((l): l is FrameLocal => !!l) };
 }
 
+/**
+ * Whether a local is saved and restored through a copy rather than through its address: taking
+ * its address in the capture code would keep it in memory on the hot path (the compiler could no
+ * longer keep a loop counter in a register). Locals whose address the program takes anyway (the
+ * runtime relocates pointers to them by their storage), arrays (not assignable), top-level const
+ * locals (not assignable) and volatile ones (in memory anyway) go through their address.
+ */
+function byValue(l: FrameLocal): boolean {
+  const t = l.type.replace(/\s+/g, ' ').trim();
+  const topConst = /\bconst$/.test(t) || (!t.includes('*') && /\bconst\b/.test(t));
+  return !l.addressTaken && !t.endsWith(']') && !topConst && !/\bvolatile\b/.test(t);
+}
+
+/** Saves one local into the frame record being captured. */
+function saveLocal(l: FrameLocal): string {
+  const k = `${KIND_CODE[l.kind]}u`;
+  if (!byValue(l)) return `__dsu_cc_frame_save("${l.name}", &${l.name}, sizeof ${l.name}, ${k});`;
+  return `{ __typeof__(${l.name}) __dsu_t = ${l.name}; __dsu_cc_frame_save("${l.name}", &__dsu_t, sizeof __dsu_t, ${k}); }`;
+}
+
 /** Restores one local; when the old frame has none, runs its initializer (or zeroes it). */
 function loadLocal(buf: Buffer, fnKey: string, l: FrameLocal, opts: FrameCodeOptions): string {
-  const load = `__dsu_cc_frame_load("${l.name}", (void *)&${l.name}, sizeof ${l.name}, ${KIND_CODE[l.kind]}u)`;
+  const k = `${KIND_CODE[l.kind]}u`;
   const given = opts.initializer?.(fnKey, l);
   const init =
     given ?? (l.initializer?.simple ? buf.toString('latin1', l.initializer.start, l.initializer.end) : undefined);
-  // A parameter the old frame lacks keeps the argument of the call that was made again.
-  if (init === undefined && l.param) return `${load};`;
-  return init === undefined
+  const expr = init?.replace(/\s+/g, ' ');
+  if (byValue(l)) {
+    // A parameter the old frame lacks keeps the argument of the call that was made again.
+    const otherwise =
+      expr !== undefined
+        ? ` else ${l.name} = (${expr});`
+        : l.param
+          ? ''
+          : ` else { __builtin_memset(&__dsu_t, 0, sizeof __dsu_t); ${l.name} = __dsu_t; }`;
+    return `{ __typeof__(${l.name}) __dsu_t; if (__dsu_cc_frame_load("${l.name}", &__dsu_t, sizeof __dsu_t, ${k})) ${l.name} = __dsu_t;${otherwise} }`;
+  }
+  const load = `__dsu_cc_frame_load("${l.name}", (void *)&${l.name}, sizeof ${l.name}, ${k})`;
+  if (expr === undefined && l.param) return `${load};`;
+  return expr === undefined
     ? `if (!${load}) __builtin_memset((void *)&${l.name}, 0, sizeof ${l.name});`
     : // through a copy: the local may be const
-      `if (!${load}) { __typeof__(${l.name}) __dsu_i = (${init.replace(/\s+/g, ' ')}); __builtin_memcpy((void *)&${l.name}, &__dsu_i, sizeof ${l.name}); }`;
+      `if (!${load}) { __typeof__(${l.name}) __dsu_i = (${expr}); __builtin_memcpy((void *)&${l.name}, &__dsu_i, sizeof ${l.name}); }`;
 }
 
 /** `return` with a zero value of the function's return type (the caller is unwinding too). */
