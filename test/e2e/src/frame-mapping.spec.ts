@@ -42,6 +42,15 @@ async function patch(from: string, to: string, spec?: string): Promise<{ dir: st
 const apply = (bundle: string, pid: number) =>
   dsu(['apply', bundle, '--pid', String(pid), '--timeout-ms', '5000', '--run-dir', runDir]);
 
+/** Lets the load run on a little, stops it and asserts that every request got its right reply. */
+async function stopCleanLoad(load: ReturnType<typeof startLoad>, atLeast: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 300));
+  const result = await load.stop();
+  const samples = [...result.wrongSamples, ...result.failureSamples];
+  expect({ failed: result.failed, wrong: result.wrong, samples }).toEqual({ failed: 0, wrong: 0, samples: [] });
+  expect(result.ok).toBeGreaterThan(atLeast);
+}
+
 /** COUNT from its own connection: the number of requests main's loop has answered. */
 async function count(port: number): Promise<number> {
   const [reply] = await converse(port, ['COUNT']);
@@ -115,14 +124,7 @@ describe('mainloop: main itself is replaced while it runs', () => {
     expect(await idle.request('PING')).toBe('PONG');
     idle.close();
 
-    await new Promise((r) => setTimeout(r, 300));
-    const result = await load.stop();
-    expect({ failed: result.failed, wrong: result.wrong, samples: [...result.wrongSamples, ...result.failureSamples] }).toEqual({
-      failed: 0,
-      wrong: 0,
-      samples: [],
-    });
-    expect(result.ok).toBeGreaterThan(300);
+    await stopCleanLoad(load, 300);
     expect(server.exited()).toBe(false);
   }, 120_000);
 });
@@ -199,14 +201,7 @@ describe('workerpool: the worker loop changes on every thread at once', () => {
       expect(await c.request('WHO')).toMatch(/^worker=[0-3] served=0$/);
       c.close();
     }
-    await new Promise((r) => setTimeout(r, 300));
-    const result = await load.stop();
-    expect({ failed: result.failed, wrong: result.wrong, samples: [...result.wrongSamples, ...result.failureSamples] }).toEqual({
-      failed: 0,
-      wrong: 0,
-      samples: [],
-    });
-    expect(result.ok).toBeGreaterThan(20);
+    await stopCleanLoad(load, 20);
     expect(await converse(server.port, ['WHO'])).toEqual([expect.stringMatching(/^worker=[0-3] served=[1-9]\d*$/)]);
   }, 120_000);
 });
