@@ -470,7 +470,7 @@ class FrameWalker {
 }
 
 /** The end of a statement through its `;` (a control statement: through its last body). */
-function stmtEnd(n: AstNode, text: Buffer): number {
+export function stmtEnd(n: AstNode, text: Buffer): number {
   const inner = n.inner ?? [];
   if (NESTING.has(n.kind) && inner.length && inner[inner.length - 1]?.kind) {
     return stmtEnd(inner[inner.length - 1], text);

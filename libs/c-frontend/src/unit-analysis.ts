@@ -61,6 +61,11 @@ export interface UnitFunction {
   name: ByteRange;
   /** Its locals and capture/resume sites (with AnalyzeOptions.frames). */
   frame?: FunctionFrameInfo;
+  /**
+   * The bodies of its outermost loops, in source order: a block (`braced`, range from `{` to
+   * `}`) or a single statement (range through its `;`), with the size of the whole loop.
+   */
+  loopBodies?: { start: number; end: number; braced: boolean; loopSize: number }[];
 }
 
 export interface CallSite {

@@ -107,4 +107,31 @@ describe('capture and resume code', () => {
     expect(p.frames?.functions).toEqual([]);
     expect(p.frames?.refused).toEqual([{ key: 'spin', reason: expect.stringMatching(/no literal name/) }]);
   });
+
+  it('places FUNC:loop on every loop form, braceless bodies included (compiled warning-free)', async () => {
+    writeFileSync(
+      join(dir, 'w.c'),
+      [
+        '#include <poll.h>',
+        'static volatile int running = 3, spins = 0, rounds = 0;',
+        'static int poll_once(void) { spins++; return poll(0, 0, 0); }',
+        'int braceless(void) { while (running-- > 0) poll_once(); return spins; }',
+        'int forever(void) { for (;;) { if (rounds++ >= 2) break; poll(0, 0, 0); } return rounds; }',
+        'int dowhile(int n) { do poll(0, 0, 0); while (--n > 0); return n; }',
+        '',
+      ].join('\n'),
+    );
+    const a = await analyzeUnit({ source: 'w.c', flags: ['-I', locateRuntime().includeDir], cwd: dir, skipLayout: true, frames: true });
+    const points = ['braceless', 'forever', 'dowhile'].map((f) => ({ function: f, where: 'loop' as const }));
+    const p = planUnit(a, points);
+    expect(p.updatePoints).toEqual(['braceless:loop', 'forever:loop', 'dowhile:loop']);
+    const text = applyEdits(a.preprocessed, p.edits).toString();
+    // the one-statement bodies are braced around the point and the statement (and its frame code)
+    expect(text).toMatch(/while \(running-- > 0\) \{ \{ static struct __dsu_point_site_v1 __dsu_ps_0 = \{ "braceless:loop"[^\n]*poll_once[^\n]*\} \}[^\n]*return spins;/);
+    expect(text).toMatch(/do \{ \{ static struct __dsu_point_site_v1 __dsu_ps_2 = \{ "dowhile:loop"[^\n]*dsu_poll\(0, 0, 0\);[^\n]*\} while \(--n > 0\)/);
+    for (const f of ['braceless', 'forever', 'dowhile'])
+      expect(p.frames?.functions.find((x) => x.key === f)?.sites).toContain(`point:${f}:loop`);
+    writeFileSync(join(dir, 'w.inst.i'), text);
+    execFileSync(findClang().path, ['-O2', '-Wall', '-Wextra', '-Werror', '-c', '-x', 'cpp-output', join(dir, 'w.inst.i'), '-o', join(dir, 'w.o')]);
+  });
 });

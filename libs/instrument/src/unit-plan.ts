@@ -187,12 +187,14 @@ export function planUnit(
 
   edits.push(...wrapBlockingCalls(a, () => true));
   const promotedStatics = promoteStatics(a, edits, fnByKey);
-  const placed = placeUpdatePoints(a, updatePoints, edits);
+  const late: Edit[] = [];
+  const placed = placeUpdatePoints(a, updatePoints, edits, () => true, late);
   // After the inserted points: a point's capture follows its call at the same offset.
   if (frames?.edits.length) {
     edits.push(...frames.edits);
     prelude.push(...FRAME_PRELUDE);
   }
+  edits.push(...late);
 
   edits.push({ start: 0, end: 0, text: prelude.join(' ') + '\n' });
   return {
@@ -409,47 +411,69 @@ function promoteStatics(
   return out;
 }
 
+/** A configured point's place; `close`: the loop body is one statement, braced from `offset` to here. */
+export type PlacedPoint = InsertedPoint & { index: number; close?: number };
+
 /**
  * Where the configured update points of the unit's (selected) functions go: the body's start, or
- * the start of its outermost loop's body. Throws when a loop point has no loop to go in.
+ * the start of the body of its main loop (the largest loop not inside another) — `while (x) f();`,
+ * `for (;;) {…}` and `do {…} while (x)` alike; a body that is one statement gets braces around
+ * the point and it. Throws when a loop point has no loop to go in.
  */
 export function configuredPoints(
   a: UnitAnalysis,
   points: readonly ConfiguredUpdatePoint[],
   selected: (fnKey: string) => boolean = () => true,
-): (InsertedPoint & { index: number })[] {
-  const out: (InsertedPoint & { index: number })[] = [];
+): PlacedPoint[] {
+  const out: PlacedPoint[] = [];
   points.forEach((p, index) => {
     const f = a.functions.find((fn) => fn.model.name === p.function);
     if (!f || !selected(f.model.key)) return; // defined in another unit, or not being rewritten
     const name = `${p.function}:${p.where}`;
-    let offset = f.body.start + 1;
-    if (p.where === 'loop') {
-      const loop = outermostLoopBodyStart(a.preprocessed, f.body);
-      if ('error' in loop)
-        throw new Error(
-          `--update-point ${name}: function '${p.function}' ${loop.error}; use ${p.function}:entry or DSU_UPDATE_POINT("...") in the source`,
-        );
-      offset = loop.offset;
+    if (p.where === 'entry') {
+      out.push({ function: f.model.key, name, offset: f.body.start + 1, index });
+      return;
     }
-    out.push({ function: f.model.key, name, offset, index });
+    const loop = (f.loopBodies ?? []).reduce<NonNullable<UnitFunction['loopBodies']>[number] | undefined>(
+      (best, l) => (!best || l.loopSize > best.loopSize ? l : best),
+      undefined,
+    );
+    if (loop) {
+      const at = loop.braced ? { offset: loop.start + 1 } : { offset: loop.start, close: loop.end };
+      out.push({ function: f.model.key, name, index, ...at });
+      return;
+    }
+    const scanned = outermostLoopBodyStart(a.preprocessed, f.body);
+    if ('error' in scanned)
+      throw new Error(
+        `--update-point ${name}: function '${p.function}' ${scanned.error}; use ${p.function}:entry or DSU_UPDATE_POINT("...") in the source`,
+      );
+    out.push({ function: f.model.key, name, offset: scanned.offset, index });
   });
   return out;
 }
 
+/**
+ * Inserts the configured update points; the closing brace of a point in a one-statement loop
+ * body goes into `late`, which the caller appends after every other edit (so it closes after the
+ * statement's own inserted code). Returns the names placed.
+ */
 export function placeUpdatePoints(
   a: UnitAnalysis,
   points: readonly ConfiguredUpdatePoint[],
   edits: Edit[],
   selected: (fnKey: string) => boolean = () => true,
+  late: Edit[] = edits,
 ): string[] {
   const placed: string[] = [];
-  for (const { name, offset, index: i } of configuredPoints(a, points, selected)) {
+  for (const { name, offset, index: i, close } of configuredPoints(a, points, selected)) {
     const site = `__dsu_ps_${i}`;
+    if (close !== undefined) late.push({ start: close, end: close, text: ' }' });
     edits.push({
       start: offset,
       end: offset,
       text:
+        (close !== undefined ? '{' : '') +
         ` { static struct __dsu_point_site_v1 ${site} = { ${cString(name)}, 0, 0 };` +
         ` if (__builtin_expect(!__atomic_load_n(&${site}.seen, __ATOMIC_RELAXED), 0)) __dsu_cc_point_register(&${site});` +
         ` if (__builtin_expect(__atomic_load_n(&__dsu_cc_pending, __ATOMIC_RELAXED), 0)) __dsu_cc_update_point(${cString(name)}); } `,

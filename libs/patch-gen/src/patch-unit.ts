@@ -127,10 +127,11 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
   }
 
   edits.push(...wrapBlockingCalls(a, inPatchFn));
-  placeUpdatePoints(a, req.updatePoints, edits, inPatchFn);
+  const late: Edit[] = [];
+  placeUpdatePoints(a, req.updatePoints, edits, inPatchFn, late);
   edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set()));
   const { edits: frameEdits, ...frames } = patchFrames(a, req, inPatch);
-  edits.push(...frameEdits);
+  edits.push(...frameEdits, ...late);
 
   const decls = [...slots].filter((s) => !functions.some((f) => f.slot === s)).map((s) => `extern void *${s};`);
   const prelude = [...PRELUDE, ...(frameEdits.length ? FRAME_PRELUDE : []), ...decls];

@@ -49,6 +49,8 @@ export interface FnCtx {
   bodyStart: number;
   flow: FlowStep[];
   loops: { start: number; end: number }[];
+  /** The bodies of the outermost loops (absolute offsets; a block's range is its braces). */
+  loopBodies: { start: number; end: number; braced: boolean; loopSize: number }[];
   /** Loops around the node being visited. */
   loopDepth: number;
 }

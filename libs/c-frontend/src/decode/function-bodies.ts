@@ -4,6 +4,7 @@ import { LineCounter } from '../line-counter';
 import type { MarkedRegion } from '../line-markers';
 import type { FlowStep, FunctionModel } from '../program-model';
 import { hashTokens, tokenize } from '../tokenizer';
+import { stmtEnd } from '../frame-sites';
 import type { ByteRange, UnitFunction } from '../unit-analysis';
 import type { CallsAndReferences } from './calls';
 import { addStep, type DecodeContext, type FnCtx } from './context';
@@ -58,6 +59,7 @@ export class FunctionBodies {
       bodyStart,
       flow: [],
       loops: [],
+      loopBodies: [],
       loopDepth: 0,
     };
     this.at = bodyStart;
@@ -89,7 +91,13 @@ export class FunctionBodies {
       flow: this.finishFlow(ctx),
       loops: ctx.loops,
     };
-    this.functions.push({ model, definition: rangeOf(d), body: bodyRange, name: locRange(d.loc) });
+    this.functions.push({
+      model,
+      definition: rangeOf(d),
+      body: bodyRange,
+      name: locRange(d.loc),
+      loopBodies: ctx.loopBodies,
+    });
   }
 
   /** A global's initializer: references to functions and variables outside any function. */
@@ -142,6 +150,13 @@ export class FunctionBodies {
       if (ctx.loopDepth++ === 0) {
         const r = rangeOf(n);
         ctx.loops.push({ start: r.start - ctx.bodyStart, end: r.end - ctx.bodyStart });
+        const inner = n.inner ?? [];
+        const body = n.kind === 'DoStmt' ? inner[0] : inner[inner.length - 1];
+        if (body?.kind) {
+          const braced = body.kind === 'CompoundStmt';
+          const start = rangeOf(body).start;
+          ctx.loopBodies.push({ start, end: stmtEnd(body, this.cx.buf), braced, loopSize: r.end - r.start });
+        }
       }
       if (n.inner) for (const c of n.inner) this.visit(c, ctx);
       ctx.loopDepth--;
