@@ -33,8 +33,11 @@ export function updatePointSites(model: ProgramModel): Map<string, PointSite[]> 
       const [fn, where] = name.split(':');
       const f = Object.values(model.functions).find((x) => x.name === fn && x.unit === u.path);
       if (!f) continue;
-      const loop = f.loops?.[0];
-      // F:loop sits at the head of the outermost loop's body: inside the loop
+      // F:loop sits at the head of the body of the largest outermost loop (as dsu-cc places it)
+      const loop = (f.loops ?? []).reduce<{ start: number; end: number } | undefined>(
+        (best, l) => (!best || l.end - l.start > best.end - best.start ? l : best),
+        undefined,
+      );
       const at = where === 'loop' && loop ? loop.start + 1 : 0;
       const line = f.flow?.find((s) => s.at >= at)?.line ?? f.flow?.[0]?.line ?? 0;
       add({ point: name, function: f.key, at, line, unit: f.unit });
