@@ -63,17 +63,23 @@ describe('frame maps (dsu patch)', () => {
     expect(readFileSync(join(dir, 'pa', 'units', 'main.c.i'), 'utf8')).toContain('__dsu_cc_frame_resume("main"');
   }, 120_000);
 
-  it('refuses a frame with nowhere to resume, saying what to write; patch.yaml resolves it', async () => {
+  it('leaves a frame with nowhere to resume unrebuilt, saying what to write; patch.yaml resolves it', async () => {
     const v1 = await version('b1', loop({ extra: 'log_line(n);' }));
     const v2 = await version('b2', loop());
     // log_line never reaches a point: its call is no stop site, nothing to map
     await expect(buildPatch(v1, v2, join(dir, 'pb'))).resolves.toBeDefined();
     // a removed wait is a stop site
     const v3 = await version('b3', loop({ extra: 'usleep(10);' }));
-    const err = await buildPatch(v3, v2, join(dir, 'pc')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UnsupportedChangeError);
-    expect(String(err)).toMatch(/'wait:usleep#0', which the new version does not have/);
-    expect(String(err)).toMatch(/frames:\n\s+main:\n\s+resume: \{ "wait:usleep#0": "<a site of the new main: wait:poll#0, call:handle#0>" \}/);
+    const unmapped = await buildPatch(v3, v2, join(dir, 'pc'));
+    // no map: the patch lists no resume code for main, so the update waits while main is active
+    expect(unmapped.manifest.frames ?? []).toEqual([]);
+    expect(readFileSync(join(dir, 'pc', 'patch.c'), 'utf8')).not.toContain('__dsu_ff_main__');
+    const note = unmapped.manifest.notes?.join('\n') ?? '';
+    expect(note).toMatch(/'wait:usleep#0', which the new version does not have/);
+    expect(note).toMatch(/frames:\n\s+main:\n\s+resume: \{ "wait:usleep#0": "<a site of the new main: wait:poll#0, call:handle#0>" \}/);
+    // patch.yaml that names a site the new code lacks is refused
+    const bad = { frames: { main: { resume: { 'wait:usleep#0': 'call:nothing#0' } } } };
+    await expect(buildPatch(v3, v2, join(dir, 'pz'), { spec: bad })).rejects.toBeInstanceOf(UnsupportedChangeError);
     const spec = { frames: { main: { resume: { 'wait:usleep#0': 'call:handle#0' } } } };
     const { manifest } = await buildPatch(v3, v2, join(dir, 'pd'), { spec });
     expect(manifest.frames?.[0].sites).toContainEqual({ from: 'wait:usleep#0', to: 'call:handle#0', how: 'override' });

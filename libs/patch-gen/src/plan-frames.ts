@@ -16,8 +16,10 @@ import type { PatchContents } from './plan-contents';
  * Phase 2b of `dsu patch`: the stack-frame maps (libs/frame-map, ABI.md §11). A function the
  * patch replaces whose running version has capture code may be active when the patch is applied;
  * its frames are then rebuilt in the new code, so the patch says where each old frame resumes and
- * where each new local gets its value. A map that cannot be made is refused with what to write in
- * patch.yaml (a frame with no place to resume would abort the program).
+ * where each new local gets its value. A map that cannot be generated leaves the function's frames
+ * unrebuilt (the patch lists no resume code for it, so the update waits while it is active) with a
+ * note saying what to write in patch.yaml; one that patch.yaml asks for and that still cannot be
+ * made is refused (a frame with no place to resume would abort the program).
  */
 export interface FramesPlan {
   maps: FunctionFrameMap[];
@@ -95,6 +97,14 @@ export function planFrames(
     }
     const override = overrides[key] ?? overrides[key.split('::').pop() as string];
     const { map, problems } = mapFrame(old, next, override, { changedTypes });
+    if (problems.length && !override) {
+      // Not rebuilt: the update waits until the function is not active (as without frame
+      // mapping); the note says what to write in patch.yaml to have its frames rebuilt.
+      plan.notes.push(`frames: '${key}' cannot be rebuilt in the new code without help: ${problems.join('; ')}`);
+      plan.unmapped.add(key);
+      continue;
+    }
+    // The user wrote frames: for it in patch.yaml: a map that still cannot be made is refused.
     plan.refusals.push(...problems);
     plan.maps.push(map);
     plan.entries.push(...frameMapEntries(map));
