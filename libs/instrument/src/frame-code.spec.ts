@@ -134,4 +134,35 @@ describe('capture and resume code', () => {
     writeFileSync(join(dir, 'w.inst.i'), text);
     execFileSync(findClang().path, ['-O2', '-Wall', '-Wextra', '-Werror', '-c', '-x', 'cpp-output', join(dir, 'w.inst.i'), '-o', join(dir, 'w.o')]);
   });
+
+  it('tells same-named locals of different blocks apart and marks unresumable statements warning-free', async () => {
+    writeFileSync(
+      join(dir, 's.c'),
+      [
+        '#include <unistd.h>',
+        'long long arg(int i);',
+        'const char *name(int k);',
+        'void say(const char *s);',
+        'long long split(int which) {',
+        '  if (which) {',
+        '    long long start = arg(1);',
+        '    return start;',
+        '  }',
+        '  long long start = arg(2);',
+        '  say(name((int)start));',
+        '  usleep(1);',
+        '  return start;',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const a = await analyzeUnit({ source: 's.c', flags: [], cwd: dir, skipLayout: true, frames: true });
+    const p = planUnit(a);
+    const f = p.frames?.functions.find((x) => x.key === 'split');
+    expect(f?.sites).toEqual(['call:arg#0', 'call:arg#1', 'wait:usleep#0', 'wait:usleep#0:again']);
+    // say(name(...)): its argument calls a program function, so it cannot be made again
+    expect(p.frames?.noResume).toEqual([expect.objectContaining({ key: 'split', reason: expect.stringMatching(/say\(\).*side effects/) }), expect.objectContaining({ key: 'split' })]);
+    writeFileSync(join(dir, 's.inst.i'), applyEdits(a.preprocessed, p.edits));
+    execFileSync(findClang().path, ['-O2', '-Wall', '-Wextra', '-Werror', '-c', '-x', 'cpp-output', join(dir, 's.inst.i'), '-o', join(dir, 's.o')]);
+  });
 });

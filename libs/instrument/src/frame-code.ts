@@ -127,24 +127,22 @@ function planFunction(
 ): { edits: Edit[]; fn: FrameFunction; noResume: FramePlan['noResume'] } | { reason: string } | { none: true } {
   const info = f.frame!;
   const key = f.model.key;
-  const byName = (names: string[]) => visibleLocals(info.locals, names);
+  const byName = (names: string[], at: number) => visibleLocals(info.locals, names, at);
   const relevant = info.sites.filter((s) => s.kind !== 'call' || !opts.quietCallees.has(s.callee));
   const stops: Stop[] = [];
   const edits: Edit[] = [];
   const noResume: FramePlan['noResume'] = [];
   for (const s of relevant) {
-    const locals = byName(s.locals);
+    const locals = byName(s.locals, s.statement.start);
     const shadowed = 'shadowed' in locals ? locals.shadowed : undefined;
     if (!s.resumable || shadowed) {
       const reason =
         s.reason ?? `the local '${shadowed}' in scope at line ${s.line} hides another local of the same name`;
       if (s.kind === 'point') return { reason };
-      if (s.returnsVoid) return { reason: `${reason} (a call without a value cannot be marked)` };
+      const marks = noResumeMarks(s);
+      if (!marks) return { reason: `${reason} (a call without a value cannot be marked)` };
       noResume.push({ key, line: s.line, reason });
-      edits.push(
-        { start: s.call.start, end: s.call.start, text: '({ __dsu_cc_nomap++; __auto_type __dsu_v = ' },
-        { start: s.call.end, end: s.call.end, text: '; __dsu_cc_nomap--; __dsu_v; })' },
-      );
+      edits.push(...marks);
       continue;
     }
     const list = (locals as { list: FrameLocal[] }).list;
@@ -163,7 +161,7 @@ function planFunction(
     const inScope = info.locals.filter(
       (l) => !l.static && l.decl.end <= p.offset && l.scope.start <= p.offset && p.offset < l.scope.end,
     );
-    const locals = byName(inScope.map((l) => l.name));
+    const locals = byName(inScope.map((l) => l.name), p.offset);
     if ('shadowed' in locals) return { reason: `the local '${locals.shadowed}' at update point ${p.name} hides another local of the same name` };
     if (inScope.some((l) => l.vla)) return { reason: `a variable-length array is in scope at update point ${p.name}` };
     stops.push({ site: undefined, id: `point:${p.name}`, kind: 'point', after: p.offset, before: p.offset, locals: locals.list, braceless: false });
@@ -256,18 +254,46 @@ function planFunction(
   return { edits, fn: { key, entry, sites: names, locals }, noResume };
 }
 
-/** The locals the names denote at a place (the innermost of a name), or the first name hidden by another. */
-function visibleLocals(all: FrameLocal[], names: string[]): { list: FrameLocal[] } | { shadowed: string } {
+/**
+ * The locals the names denote at offset `at` (a statement's start; a local declared by that very
+ * statement counts), or the first name hidden by another local in scope there. Locals of the same
+ * name in other blocks of the function are not in scope at `at`.
+ */
+function visibleLocals(
+  all: FrameLocal[],
+  names: string[],
+  at: number,
+): { list: FrameLocal[] } | { shadowed: string } {
   const seen = new Set<string>();
   for (const n of names) {
     if (seen.has(n)) return { shadowed: n };
     seen.add(n);
   }
+  const inScope = (l: FrameLocal) =>
+    l.decl.start === at || (l.decl.end <= at && l.scope.start <= at && at <= l.scope.end);
   const list = names.map((n) => {
-    const candidates = all.filter((l) => l.name === n && !l.static);
+    const candidates = all.filter((l) => l.name === n && !l.static && inScope(l));
     return candidates[candidates.length - 1];
   });
   return { list: list.filter((l): l is FrameLocal => !!l) };
+}
+
+/**
+ * Marks a call that cannot be resumed as a no-resume region (dsu__nomap raised around it): a call
+ * that is its own statement around the statement, one inside an expression through a statement
+ * expression yielding its value; undefined for a `void` call inside an expression.
+ */
+function noResumeMarks(s: FrameSite): Edit[] | undefined {
+  if (s.form === 'expr')
+    return [
+      { start: s.statement.start, end: s.statement.start, text: '{ __dsu_cc_nomap++; ' },
+      { start: s.statement.end, end: s.statement.end, text: ' __dsu_cc_nomap--; }' },
+    ];
+  if (s.returnsVoid) return undefined;
+  return [
+    { start: s.call.start, end: s.call.start, text: '({ __dsu_cc_nomap++; __auto_type __dsu_v = ' },
+    { start: s.call.end, end: s.call.end, text: '; __dsu_cc_nomap--; __dsu_v; })' },
+  ];
 }
 
 /**
