@@ -1,6 +1,7 @@
 import type { ProgramModel } from '@dsu/c-frontend';
 import { describeFrameMap, type FunctionFrameMap } from '@dsu/frame-map';
 import type { PatchManifest } from '@dsu/patch-format';
+import { prefixChange } from './frame-prefix';
 import type { Frame, StackChains } from './stack-frames';
 import type { PointSite } from './update-sites';
 
@@ -85,6 +86,7 @@ export type Rebuild = { ok: true; map: FunctionFrameMap } | { ok: false; why: st
 /** What frameRebuild reads of the safety context. */
 export interface RebuildFacts {
   from: ProgramModel;
+  to: ProgramModel;
   manifest: PatchManifest;
   frames: BuildFrames;
   frameMaps: Map<string, FunctionFrameMap>;
@@ -138,6 +140,13 @@ function frameProblems(facts: RebuildFacts, site: PointSite, f: Frame): string[]
     );
   if (facts.replaced.has(f.function) && !facts.frameMaps.has(f.function))
     out.push(missingMap(facts.manifest, f.function));
+  // a replaced function's frame continues in the new code: only where both versions did the same before
+  const oldFn = facts.from.functions[f.function];
+  const mixed =
+    facts.replaced.has(f.function) && oldFn
+      ? prefixChange(oldFn, facts.to.functions[f.function], f.at, facts.replaced)
+      : undefined;
+  if (mixed) out.push(`at ${facts.where(f.function, f.line)}, ${mixed}`);
   const innermost = f.function === site.function && f.at === site.at;
   // the innermost frame is stopped at the point itself, not in a call, unless the point is a wrapped
   // blocking call: one nested in an expression is a no-resume region too

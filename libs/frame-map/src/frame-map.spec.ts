@@ -236,7 +236,7 @@ describe('mapFrame: locals', () => {
     });
     expect(r.problems).toEqual([
       expect.stringMatching(
-        /local 'conns' has type 'struct conn\[4\]', whose layout the patch changes.*locals: \{ conns: \{ init:/s,
+        /local 'conns' has type 'struct conn\[4\]', whose layout or values the patch changes.*locals: \{ conns: \{ init:/s,
       ),
     ]);
     expect(r.map.locals).toEqual([{ local: 'x', from: 'old-local', oldLocal: 'x' }]);
@@ -282,5 +282,13 @@ describe('whyNotRebuildable', () => {
     expect(whyNotRebuildable(serve(SITES))).toBeUndefined();
     const held: Local = { name: 'stats', type: 'struct stats', kind: 'bytes', escapesAt: 42 };
     expect(whyNotRebuildable(serve(SITES, [fd, held]))).toMatch(/local 'stats' .*line 42.*make it static/);
+  });
+});
+
+describe('mapFrame: an enum the patch renumbers', () => {
+  it('does not carry a local of it (it would name another state)', () => {
+    const st: Local = { name: 'st', type: 'enum state', kind: 'int' };
+    const r = mapFrame(serve(SITES, [fd, st]), serve(SITES, [fd, st]), {}, { changedTypes: new Set(['enum state']) });
+    expect(r.problems).toEqual([expect.stringMatching(/local 'st' has type 'enum state', whose layout or values the patch changes/)]);
   });
 });

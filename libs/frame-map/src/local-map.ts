@@ -41,10 +41,12 @@ function carry(
   changed: ReadonlySet<string>,
 ): LocalMapping | string {
   const what = renamed ? `local '${n.name}' (from old '${o.name}')` : `local '${n.name}'`;
-  // The runtime copies bytes as they are: a struct whose layout the patch changes would be garbage.
-  if (n.kind === 'bytes' && (namesChangedType(n.type, changed) || namesChangedType(o.type, changed))) {
+  // The runtime copies values as they are: a struct whose layout the patch changes would be
+  // garbage, an enum whose values it renumbers would mean another value (pointers are fine: the
+  // instances they point to are transformed in place).
+  if (n.kind !== 'ptr' && (namesChangedType(n.type, changed) || namesChangedType(o.type, changed))) {
     return (
-      `function '${fn}': ${what} has type '${n.type}', whose layout the patch changes ` +
+      `function '${fn}': ${what} has type '${n.type}', whose layout or values the patch changes ` +
       `(a frame's locals are not transformed); give its value ${initSnippet(fn, n.name)}`
     );
   }

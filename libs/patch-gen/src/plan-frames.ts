@@ -68,7 +68,11 @@ export function planFrames(
   };
   const oldFacts = factsOf(from);
   const newFacts = factsOf(to);
+  // Types whose values a frame cannot carry as they are: changed layouts, and enums whose
+  // enumerators changed (a state held in a local would mean another state).
   const changedTypes = new Set(contents.types.changed.map((c) => c.key));
+  for (const [key, t] of Object.entries(to.model.types))
+    if (t.kind === 'enum' && from.model.types[key] && from.model.types[key].layoutHash !== t.layoutHash) changedTypes.add(key);
   // Whole-program facts: dsu-cc gave capture code to every function of a unit that might reach
   // an update point; only these can, and only their calls of these are places a frame stops at.
   const stacked = functionsOnStacksAtPoints(from.model);

@@ -729,7 +729,7 @@ static int check_safe_locked(const struct plan *p, struct result *res) {
             }
         }
         void **frames = s == DSU__PARKED ? t->park_stack : t->sig_stack;
-        int n = dsu__skip_activeness ? 0 : s == DSU__PARKED ? t->park_n : t->sig_n;
+        int n = s == DSU__PARKED ? t->park_n : t->sig_n;
         t->want_unwind = 0;
         if (!active_on_stack(p, frames, n)) continue;
         /* Replaced code is active here: the thread's frames are rebuilt in
@@ -747,6 +747,9 @@ static int check_safe_locked(const struct plan *p, struct result *res) {
             t->want_unwind = 1;
             continue;
         }
+        /* DSU_UNSAFE_SKIP_CHECKS=activeness (the safety evaluation): frames
+         * that can be rebuilt are (as above); the others resume old code. */
+        if (dsu__skip_activeness) continue;
         for (int i = 0; i < n; i++) {
             const struct dsu__sym *sym = dsu__symtab_lookup((uintptr_t)frames[i] - 1);
             if (!sym) continue;

@@ -59,9 +59,9 @@ describe('when-conditions from patch.yaml', () => {
     expect(checked.code).toBe(0);
     expect(checked.json.updatePoints).toEqual({
       allowed: ['top'],
-      // at 'mid' the replaced function is active, but its frame can be rebuilt in the new code
-      // (stack-frame mapping): only the when-condition denies it
-      denied: [{ name: 'mid', rules: ['when-condition'] }],
+      // 'mid' is inside the request, after code the new version split off: its frame cannot be
+      // rebuilt without mixing versions, so activeness denies it too
+      denied: [{ name: 'mid', rules: ['activeness', 'when-condition'] }],
     });
   });
 
