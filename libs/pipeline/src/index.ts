@@ -26,15 +26,24 @@ export { generatePatch, patcherSubscription, PATCHER } from './generate-patch/ge
 export { checkBundle, type BundleCheck } from './check/check-bundle';
 export { checkPatch, checkerSubscription, CHECKER } from './check/check-patch';
 export { ApplierAgent, inventory, APPLIER } from './apply-agent/applier-agent';
-export {
-  Registry,
-  GATEWAY,
-  type SubmitVersion,
-  type VersionView,
-  type RolloutView,
-} from './registry/registry';
+export { Registry } from './registry/registry';
+export { GATEWAY } from './registry/context';
+export type { SubmitVersion } from './registry/commands';
+// The gateway's HTTP answers, one declaration for the gateway and its clients (the CLI).
+export type {
+  AbortedRollout,
+  InventoryView,
+  PatchRequestView,
+  PatchView,
+  ProgramRegistrationView,
+  ProgramView,
+  ResultView,
+  RolloutRequestView,
+  RolloutView,
+  VerdictView,
+  VersionView,
+} from './registry/views';
 export { RegistryError } from './registry/errors';
-export type { AbortedRollout } from './registry/abort-rollout';
 export { BuildDeadline } from './registry/build-deadline';
 export { RequestDeadlines } from './registry/request-deadlines';
 export { startServices, SERVICE_NAMES, type ServiceName, type RunningServices } from './pipeline';

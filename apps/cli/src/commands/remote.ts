@@ -1,51 +1,11 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { RolloutRequestView, RolloutView, VersionView } from '@dsu/pipeline';
 import type { Output } from '../output';
 import { GatewayClient, pollUntil } from './gateway-client';
 
 // The remote side of the CLI: commands that talk to the gateway (DSU_GATEWAY, default the
 // embedded one started by `dsu up`).
-
-interface VersionView {
-  program: string;
-  version: string;
-  status: 'building' | 'built' | 'failed';
-  buildId: string | null;
-  executable: string | null;
-  executableSha256: string | null;
-  modelSha256: string | null;
-  error: string | null;
-  diagnostics: string | null;
-  durationMs: number | null;
-  patch: {
-    requestId: string;
-    id: string | null;
-    status: string;
-    verdict: string | null;
-    fromVersion: string;
-    error: string | null;
-  } | null;
-}
-
-interface RolloutView {
-  rolloutId: string;
-  program: string;
-  version: string;
-  status: string;
-  notes: string[];
-  patchId: string | null;
-  patchIds?: string[];
-  targets?: { host: string; pid: number; state: string; patchId: string | null; reason: string | null }[];
-  results: {
-    host: string;
-    pid: number;
-    outcome: string;
-    pauseUs: number;
-    updatePoint: string | null;
-    reasons: string[];
-    patchId: string | null;
-  }[];
-}
 
 /**
  * Runs a remote command; a refusal by the gateway or an unreachable gateway becomes one error
@@ -170,7 +130,7 @@ async function installCommandBody(
 /** `dsu rollout P --to V`: request the rollout and wait for every targeted process. */
 async function rolloutCommandBody(program: string, opts: { to: string }, out: Output): Promise<number> {
   const gw = GatewayClient.fromEnv();
-  const { rolloutId } = await gw.request<{ rolloutId: string }>('POST', '/rollouts', {
+  const { rolloutId } = await gw.request<RolloutRequestView>('POST', '/rollouts', {
     program,
     version: opts.to,
   });
@@ -207,7 +167,7 @@ export async function awaitRollout(
       return undefined;
     }
     unreachableSince = 0;
-    const waiting = (v.targets ?? []).filter((t) => t.state === 'waiting');
+    const waiting = v.targets.filter((t) => t.state === 'waiting');
     if (waiting.length > 0 && !waitingShown) {
       waitingShown = true;
       out.progress(
@@ -229,7 +189,7 @@ export async function awaitRollout(
     rolloutId,
     status: r.status,
     patchId: r.patchId,
-    patchIds: r.patchIds ?? (r.patchId ? [r.patchId] : []),
+    patchIds: r.patchIds,
     results: r.results.map((x) => ({
       host: x.host,
       pid: x.pid,

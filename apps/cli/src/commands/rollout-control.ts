@@ -1,3 +1,4 @@
+import type { AbortedRollout, RolloutRequestView, RolloutView } from '@dsu/pipeline';
 import type { Output } from '../output';
 import { GatewayClient } from './gateway-client';
 import { awaitRollout, guarded } from './remote';
@@ -9,11 +10,7 @@ const enc = encodeURIComponent;
 /** `dsu rollout abort <id> --reason R`: ends a requested or running rollout as `aborted`. */
 async function rolloutAbortBody(id: string, opts: { reason: string }, out: Output): Promise<number> {
   const gw = GatewayClient.fromEnv();
-  const r = await gw.request<{ rolloutId: string; abortedTargets: number; abandonedPatches: string[] }>(
-    'POST',
-    `/rollouts/${enc(id)}/abort`,
-    { reason: opts.reason },
-  );
+  const r = await gw.request<AbortedRollout>('POST', `/rollouts/${enc(id)}/abort`, { reason: opts.reason });
   out.log(
     `rollout   ${r.rolloutId} aborted: ${r.abortedTargets} open process(es) left as they are` +
       (r.abandonedPatches.length ? `, ${r.abandonedPatches.length} patch request(s) abandoned` : '') +
@@ -26,8 +23,8 @@ async function rolloutAbortBody(id: string, opts: { reason: string }, out: Outpu
 /** `dsu rollout retry <id>`: a new rollout to the same version, waited for like `dsu rollout`. */
 async function rolloutRetryBody(id: string, out: Output): Promise<number> {
   const gw = GatewayClient.fromEnv();
-  const old = await gw.request<{ version: string }>('GET', `/rollouts/${enc(id)}`);
-  const { rolloutId } = await gw.request<{ rolloutId: string }>('POST', `/rollouts/${enc(id)}/retry`);
+  const old = await gw.request<RolloutView>('GET', `/rollouts/${enc(id)}`);
+  const { rolloutId } = await gw.request<RolloutRequestView>('POST', `/rollouts/${enc(id)}/retry`);
   out.progress(`rollout   ${rolloutId}: retry of ${id} -> ${old.version} ...`);
   return awaitRollout(gw, rolloutId, old.version, out);
 }
