@@ -16,14 +16,13 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const cp = require('node:child_process');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SERVER_SRC = path.join(__dirname, 'server');
 const DSU_CC = path.join(REPO, 'libs', 'instrument', 'bin', 'dsu-cc.js');
 const CLANG = '/usr/bin/clang-19';
 
-const { machineInfo, opt, flag, sleepMs, log, median, round, ratio, orderFor, sh, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
+const { machineInfo, opt, flag, sleepMs, log, median, round, ratio, orderFor, sh, copyDir, callgrindIr, createWorkspace, keepPreviousSections, serverStarter } = require('../lib/harness');
 
 // ---------------------------------------------------------------- options
 const ONLY = new Set((opt('--only', 'throughput,callgrind,rss') || '').split(',').filter(Boolean));
@@ -97,29 +96,8 @@ function trackedSites(dir) {
 }
 
 // ---------------------------------------------------------------- processes
-function startServer(bin, args, o = {}) {
-  const outFile = path.join(WORK, `server-${Date.now()}-${Math.random().toString(36).slice(2)}.out`);
-  const fd = fs.openSync(outFile, 'w');
-  const pre = [];
-  if (o.cpu != null && PIN) pre.push('taskset', '-c', String(o.cpu));
-  if (o.valgrind) pre.push(...o.valgrind);
-  const full = [...pre, bin, ...args];
-  const child = cp.spawn(full[0], full.slice(1), { cwd: path.dirname(bin), env: runEnv(), stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  started.add(child.pid);
-  const t0 = Date.now();
-  const limit = o.startMs ?? 30000;
-  for (;;) {
-    const text = fs.readFileSync(outFile, 'utf8');
-    const m = /listening (\d+)/.exec(text);
-    if (m) return { pid: child.pid, port: Number(m[1]), outFile };
-    if (!isAlive(child.pid) || Date.now() - t0 > limit) {
-      stopPid(child.pid);
-      throw new Error(`${bin} did not start: ${text.slice(-500)}`);
-    }
-    sleepMs(10);
-  }
-}
+const startServerIn = serverStarter({ work: WORK, started, stopPid, pin: PIN, defaultStartMs: 30000 });
+const startServer = (bin, args, o = {}) => startServerIn(bin, args, { ...o, env: runEnv() });
 function client(bin, port, args, o = {}) {
   const pre = o.cpu != null && PIN ? ['taskset', '-c', String(o.cpu)] : [];
   const full = [...pre, bin, '-p', String(port), ...args];

@@ -13,10 +13,9 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const cp = require('node:child_process');
 const {
   machineInfo, opt, flag, sleepMs, log, median, pct, round, ratio, orderFor, sh, copyDir, callgrindIr,
-  createWorkspace, keepPreviousSections,
+  createWorkspace, keepPreviousSections, serverStarter, loadgenTools,
 } = require('../lib/harness');
 
 const REPO = path.resolve(__dirname, '..', '..');
@@ -32,6 +31,7 @@ const PIN = os.cpus().length >= 2 && fs.existsSync('/usr/bin/taskset');
 const OUT = path.resolve(opt('--out', path.join(REPO, 'bench', 'results', 'frame-mapping-server.json')));
 const { work: WORK, runDir: RUN_DIR, started, isAlive, stopPid } = createWorkspace({ prefix: 'dsu-bench-fm-', keep: flag('--keep') });
 const LOADGEN = path.join(WORK, 'loadgen');
+const { run: loadgen, startLight } = loadgenTools({ work: WORK, started, stopPid, pin: PIN, bin: LOADGEN });
 const env = (extra = {}) => ({ ...process.env, DSU_RUN_DIR: RUN_DIR, ...extra });
 
 /** The two builds compared: dsu-cc as shipped, and dsu-cc without capture/resume code. */
@@ -44,32 +44,8 @@ const SERVERS = [
   { name: 'mainloop', exe: 'mainloop', mode: 'q', env: {}, loop: 'main()' },
 ];
 
-function startServer(bin, o = {}) {
-  const outFile = path.join(WORK, `server-${Date.now()}-${Math.random().toString(36).slice(2)}.out`);
-  const fd = fs.openSync(outFile, 'w');
-  const pre = [...(o.cpu != null && PIN ? ['taskset', '-c', String(o.cpu)] : []), ...(o.valgrind || [])];
-  const full = [...pre, bin, '0'];
-  const child = cp.spawn(full[0], full.slice(1), { cwd: path.dirname(bin), env: env(), stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  started.add(child.pid);
-  const t0 = Date.now();
-  for (;;) {
-    const m = /listening (\d+)/.exec(fs.readFileSync(outFile, 'utf8'));
-    if (m) return { pid: child.pid, port: Number(m[1]) };
-    if (!isAlive(child.pid) || Date.now() - t0 > (o.startMs ?? 20000)) {
-      stopPid(child.pid);
-      throw new Error(`${bin} did not start: ${fs.readFileSync(outFile, 'utf8').slice(-500)}`);
-    }
-    sleepMs(20);
-  }
-}
-function loadgen(port, args, o = {}) {
-  const full = [...(o.cpu != null && PIN ? ['taskset', '-c', String(o.cpu)] : []), LOADGEN, '-p', String(port), ...args];
-  const r = sh(full[0], full.slice(1), { check: false, timeoutMs: 600_000 });
-  const res = JSON.parse((r.stdout || '').trim().split('\n').pop());
-  if (r.status !== 0) throw new Error(`loadgen failed: ${r.stdout} ${r.stderr}`);
-  return res;
-}
+const startServerIn = serverStarter({ work: WORK, started, stopPid, pin: PIN });
+const startServer = (bin, o = {}) => startServerIn(bin, ['0'], { ...o, env: env() });
 function dsu(args, timeoutMs = 600_000) {
   const r = sh('node', [DSU_CLI, ...args, '--json'], { check: false, timeoutMs });
   let json = null;
@@ -93,7 +69,7 @@ function callgrindPerRequest(bin, mode) {
     const cg = path.join(WORK, `cg-${path.basename(path.dirname(bin))}-${n}.out`);
     const s = startServer(bin, { valgrind: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${cg}`], startMs: 60000 });
     try {
-      loadgen(s.port, ['-c', '1', '-n', String(n), '-m', mode, '-d', '600000']);
+      loadgen(s.port, ['-c', '1', '-n', String(n), '-m', mode, '-d', '600000'], { timeoutMs: 600_000 });
     } finally {
       stopPid(s.pid, 60000);
     }
@@ -150,22 +126,6 @@ function benchSteady() {
 }
 
 // ---------------------------------------------------------------- 2. pause of a main-loop update
-function startLoad(port) {
-  const stop = path.join(WORK, 'stop-load');
-  const out = path.join(WORK, 'load.out');
-  fs.rmSync(stop, { force: true });
-  const fd = fs.openSync(out, 'w');
-  const lg = cp.spawn(LOADGEN, ['-p', String(port), '-c', '2', '-n', '0', '-s', '1000', '-m', 'q', '-f', stop, '-d', '900000'], { stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  started.add(lg.pid);
-  return () => {
-    fs.writeFileSync(stop, '');
-    const t0 = Date.now();
-    while (!/\}\s*$/.test(fs.readFileSync(out, 'utf8')) && Date.now() - t0 < 10000) sleepMs(20);
-    stopPid(lg.pid, 2000);
-    return JSON.parse(fs.readFileSync(out, 'utf8').trim().split('\n').pop());
-  };
-}
 function benchPause() {
   const dir = path.join(WORK, 'ml');
   for (const v of ['v1', 'v2']) {
@@ -176,7 +136,7 @@ function benchPause() {
   const verdict = dsu(['check', path.join(dir, 'p12')]);
   if (verdict?.verdict !== 'approved') throw new Error(`dsu check: ${JSON.stringify(verdict)}`);
   const srv = startServer(path.join(dir, 'v1', 'mainloop'));
-  const stopLoad = startLoad(srv.port);
+  const light = startLight(srv.port, 'q', 'mainloop');
   const rows = [];
   const failures = [];
   let load;
@@ -192,7 +152,7 @@ function benchPause() {
       }
     }
   } finally {
-    load = stopLoad();
+    load = light.stop();
   }
   const alive = isAlive(srv.pid);
   stopPid(srv.pid);

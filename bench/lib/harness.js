@@ -155,7 +155,75 @@ function machineInfo({ repo, clang, pinned }) {
   };
 }
 
+/**
+ * A starter for the fixture servers of a workspace (createWorkspace's): `startServer(bin, args,
+ * {env, cwd, cpu, valgrind, startMs})` spawns the server (pinned to `cpu` with taskset when `pin`,
+ * under `valgrind` when given), its output to a file, and waits for its `listening <port>` line;
+ * the pid is stopped with the workspace. Returns {pid, port, outFile}.
+ */
+function serverStarter({ work, started, stopPid, pin = false, defaultStartMs = 20000 }) {
+  return function startServer(bin, args, o = {}) {
+    const outFile = path.join(work, `server-${Date.now()}-${Math.random().toString(36).slice(2)}.out`);
+    const fd = fs.openSync(outFile, 'w');
+    const pre = [...(o.cpu != null && pin ? ['taskset', '-c', String(o.cpu)] : []), ...(o.valgrind || [])];
+    const full = [...pre, bin, ...args];
+    const child = cp.spawn(full[0], full.slice(1), { cwd: o.cwd || path.dirname(bin), env: o.env || process.env, stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    started.add(child.pid);
+    const t0 = Date.now();
+    for (;;) {
+      const text = fs.readFileSync(outFile, 'utf8');
+      const m = /listening (\d+)/.exec(text);
+      if (m) return { pid: child.pid, port: Number(m[1]), outFile };
+      if (!isAlive(child.pid) || Date.now() - t0 > (o.startMs ?? defaultStartMs)) {
+        stopPid(child.pid);
+        throw new Error(`${bin} did not start: ${text.slice(-500)}`);
+      }
+      sleepMs(10);
+    }
+  };
+}
+
+/**
+ * The loopback load generator (bench/live-code/loadgen.c, built at `bin`) for a workspace:
+ * `run(port, args, {cpu})` runs it to the end and returns its JSON result; `startLight(port,
+ * mode, name)` starts light background load (2 connections, 1 ms think time, at most 15 minutes)
+ * whose `stop()` returns the JSON result.
+ */
+function loadgenTools({ work, started, stopPid, pin = false, bin }) {
+  function run(port, args, o = {}) {
+    const full = [...(o.cpu != null && pin ? ['taskset', '-c', String(o.cpu)] : []), bin, '-p', String(port), ...args];
+    const r = sh(full[0], full.slice(1), { check: false, timeoutMs: o.timeoutMs ?? 300_000 });
+    const line = (r.stdout || '').trim().split('\n').pop();
+    let res;
+    try { res = JSON.parse(line); } catch { throw new Error(`loadgen output: ${r.stdout} ${r.stderr}`); }
+    if (r.status !== 0) throw new Error(`loadgen failed: ${line} ${r.stderr}`);
+    return res;
+  }
+  function startLight(port, mode, name) {
+    const stopFile = path.join(work, `stop-${name}`);
+    const out = path.join(work, `loadgen-${name}.out`);
+    fs.rmSync(stopFile, { force: true });
+    const fd = fs.openSync(out, 'w');
+    const lg = cp.spawn(bin, ['-p', String(port), '-c', '2', '-n', '0', '-s', '1000', '-m', mode, '-f', stopFile, '-d', '900000'], { stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    started.add(lg.pid);
+    return {
+      stop() {
+        fs.writeFileSync(stopFile, '');
+        const t0 = Date.now();
+        while (!/\}\s*$/.test(fs.readFileSync(out, 'utf8')) && Date.now() - t0 < 10000) sleepMs(20);
+        stopPid(lg.pid, 2000);
+        try { return JSON.parse(fs.readFileSync(out, 'utf8').trim().split('\n').pop()); } catch { return { raw: fs.readFileSync(out, 'utf8').slice(-500) }; }
+      },
+    };
+  }
+  return { run, startLight };
+}
+
 module.exports = {
+  serverStarter,
+  loadgenTools,
   machineInfo,
   opt,
   flag,

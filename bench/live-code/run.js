@@ -7,7 +7,6 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const cp = require('node:child_process');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const FIX = path.join(REPO, 'test', 'fixtures');
@@ -15,7 +14,7 @@ const DSU_CC = path.join(REPO, 'libs', 'instrument', 'bin', 'dsu-cc.js');
 const DSU_CLI = path.join(REPO, 'apps', 'cli', 'bin', 'dsu.js');
 const CLANG = '/usr/bin/clang-19';
 
-const { machineInfo, opt, flag, sleepMs, log, median, pct, round, ratio, orderFor, sh, timed, q, copyDir, callgrindIr, createWorkspace, keepPreviousSections } = require('../lib/harness');
+const { machineInfo, opt, flag, sleepMs, log, median, pct, round, ratio, orderFor, sh, timed, q, copyDir, callgrindIr, createWorkspace, keepPreviousSections, serverStarter, loadgenTools } = require('../lib/harness');
 
 // ---------------------------------------------------------------- options
 const ONLY = new Set((opt('--only', 'cpu,server,pause,compile') || '').split(',').filter(Boolean));
@@ -58,39 +57,7 @@ function buildVariant(srcDir, dst, v, extraEnv = {}, clean = []) {
   return cflags;
 }
 
-function startServer(bin, args, o = {}) {
-  const outFile = o.outFile || path.join(WORK, `server-${Date.now()}-${Math.random().toString(36).slice(2)}.out`);
-  const fd = fs.openSync(outFile, 'w');
-  const pre = [];
-  if (o.cpu != null && PIN) pre.push('taskset', '-c', String(o.cpu));
-  if (o.valgrind) pre.push(...o.valgrind);
-  const full = [...pre, bin, ...args];
-  const child = cp.spawn(full[0], full.slice(1), { cwd: o.cwd || path.dirname(bin), env: o.env || process.env, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  started.add(child.pid);
-  const t0 = Date.now();
-  const limit = o.startMs ?? 20000;
-  for (;;) {
-    const text = fs.readFileSync(outFile, 'utf8');
-    const m = /listening (\d+)/.exec(text);
-    if (m) return { pid: child.pid, port: Number(m[1]), outFile };
-    if (!isAlive(child.pid) || Date.now() - t0 > limit) {
-      stopPid(child.pid);
-      throw new Error(`${bin} did not start: ${text.slice(-500)}`);
-    }
-    sleepMs(20);
-  }
-}
-function loadgen(port, args, o = {}) {
-  const pre = o.cpu != null && PIN ? ['taskset', '-c', String(o.cpu)] : [];
-  const full = [...pre, LOADGEN, '-p', String(port), ...args];
-  const r = sh(full[0], full.slice(1), { check: false, timeoutMs: 300_000 });
-  const line = (r.stdout || '').trim().split('\n').pop();
-  let res;
-  try { res = JSON.parse(line); } catch { throw new Error(`loadgen output: ${r.stdout} ${r.stderr}`); }
-  if (r.status !== 0) throw new Error(`loadgen failed: ${line} ${r.stderr}`);
-  return res;
-}
+const startServer = serverStarter({ work: WORK, started, stopPid, pin: PIN });
 
 // ---------------------------------------------------------------- machine
 function machine() {
@@ -99,6 +66,7 @@ function machine() {
 
 // ---------------------------------------------------------------- loadgen binary
 const LOADGEN = path.join(WORK, 'loadgen');
+const { run: loadgen, startLight: startLoad } = loadgenTools({ work: WORK, started, stopPid, pin: PIN, bin: LOADGEN });
 function buildLoadgen() {
   sh('cc', ['-O2', '-Wall', '-o', LOADGEN, path.join(__dirname, 'loadgen.c')]);
 }
@@ -316,25 +284,6 @@ function workerpoolBenchVariant(srcDir, dst) {
     }
     (void)sig;`).replace('#include <unistd.h>', '#include <time.h>\n#include <unistd.h>'));
   return true;
-}
-/** Light load in the background: 2 connections, 1 ms think time, bounded to 15 minutes. */
-function startLoad(port, mode, name) {
-  const stopFile = path.join(WORK, `stop-${name}`);
-  const out = path.join(WORK, `loadgen-${name}.out`);
-  fs.rmSync(stopFile, { force: true });
-  const fd = fs.openSync(out, 'w');
-  const lg = cp.spawn(LOADGEN, ['-p', String(port), '-c', '2', '-n', '0', '-s', '1000', '-m', mode, '-f', stopFile, '-d', '900000'], { stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  started.add(lg.pid);
-  return {
-    stop() {
-      fs.writeFileSync(stopFile, '');
-      const t0 = Date.now();
-      while (!/\}\s*$/.test(fs.readFileSync(out, 'utf8')) && Date.now() - t0 < 10000) sleepMs(20);
-      stopPid(lg.pid, 2000);
-      try { return JSON.parse(fs.readFileSync(out, 'utf8').trim().split('\n').pop()); } catch { return { raw: fs.readFileSync(out, 'utf8').slice(-500) }; }
-    },
-  };
 }
 function pauseRun(name, buildDir, exe, patchDir, mode, pairs) {
   const s = startServer(path.join(buildDir, exe), ['0'], { env: { ...process.env, DSU_RUN_DIR: RUN_DIR } });

@@ -2,6 +2,7 @@ import type { ProgramModel } from '@dsu/c-frontend';
 import { describeFrameMap, type FunctionFrameMap } from '@dsu/frame-map';
 import type { PatchManifest } from '@dsu/patch-format';
 import { prefixChange } from './frame-prefix';
+import type { InstrumentedModel } from './instrumented-model';
 import type { Frame, StackChains } from './stack-frames';
 import type { PointSite } from './update-sites';
 
@@ -25,21 +26,6 @@ export interface BuildFrames {
   escapes: Map<string, { local: string; line: number }>;
 }
 
-/** The part of the instrumentation record (libs/patch-gen build-dir.ts InstrumentedUnit) read here. */
-interface FramedModel extends ProgramModel {
-  instrumentation?: {
-    units: {
-      plan?: {
-        frames?: {
-          functions: { key: string; locals?: { name: string; escapesAt?: number }[] }[];
-          refused: { key: string; reason: string }[];
-          noResume: { key: string; line: number; reason: string }[];
-        };
-      };
-    }[];
-  };
-}
-
 const regionKey = (fn: string, line: number) => `${fn}:${line}`;
 
 /** The frame facts of a running build; `present` is false when no unit carries any. */
@@ -51,7 +37,7 @@ export function buildFrames(model: ProgramModel): BuildFrames {
     noResume: new Map(),
     escapes: new Map(),
   };
-  for (const u of (model as FramedModel).instrumentation?.units ?? []) {
+  for (const u of (model as InstrumentedModel).instrumentation?.units ?? []) {
     const frames = u.plan?.frames;
     if (!frames) continue;
     out.present = true;

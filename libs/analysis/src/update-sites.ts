@@ -1,4 +1,5 @@
 import type { ProgramModel } from '@dsu/c-frontend';
+import type { InstrumentedModel } from './instrumented-model';
 
 /** One place where a thread can be when an update happens, under the name the runtime reports. */
 export interface PointSite {
@@ -9,10 +10,6 @@ export interface PointSite {
   at: number;
   line: number;
   unit: string;
-}
-
-interface InstrumentedModel extends ProgramModel {
-  instrumentation?: { units: { path: string; plan?: { updatePoints?: string[] } }[] };
 }
 
 /**

@@ -78,3 +78,29 @@ export function isLoop(n: AstNode): boolean {
   const cond = stripCasts(n.inner?.[1]);
   return !(cond?.kind === 'IntegerLiteral' && cond.value === '0');
 }
+
+/** Statements whose last child is a statement of their own (a body). */
+export const NESTING = new Set([
+  'IfStmt',
+  'WhileStmt',
+  'ForStmt',
+  'SwitchStmt',
+  'CaseStmt',
+  'DefaultStmt',
+  'LabelStmt',
+]);
+
+/** The end of a statement through its `;` (a control statement: through its last body). */
+export function stmtEnd(n: AstNode, text: Buffer): number {
+  const inner = n.inner ?? [];
+  if (NESTING.has(n.kind) && inner.length && inner[inner.length - 1]?.kind) {
+    return stmtEnd(inner[inner.length - 1], text);
+  }
+  const end = rangeOf(n).end;
+  if (n.kind === 'CompoundStmt' || text[end - 1] === 0x3b) return end;
+  let p = end;
+  while (p < text.length && isSpace(text[p])) p++;
+  return text[p] === 0x3b ? p + 1 : end;
+}
+
+export const isSpace = (b: number | undefined): boolean => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;

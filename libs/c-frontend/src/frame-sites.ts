@@ -1,5 +1,14 @@
 import type { AstNode } from './ast';
-import { isUpdatePointBlock, normalizeType, rangeOf, stringLiteralValue, stripCasts } from './ast-helpers';
+import {
+  isSpace,
+  isUpdatePointBlock,
+  NESTING,
+  normalizeType,
+  rangeOf,
+  stmtEnd,
+  stringLiteralValue,
+  stripCasts,
+} from './ast-helpers';
 import { LineCounter } from './line-counter';
 import { parseLineMarkers, type MarkedRegion } from './line-markers';
 
@@ -128,15 +137,6 @@ function defaultLineAt(text: Buffer): (offset: number) => number {
   return (offset) => counter.lineAt(offset);
 }
 
-const NESTING = new Set([
-  'IfStmt',
-  'WhileStmt',
-  'ForStmt',
-  'SwitchStmt',
-  'CaseStmt',
-  'DefaultStmt',
-  'LabelStmt',
-]);
 const LOOP_WORD: Record<string, string> = {
   IfStmt: 'the condition of an if statement',
   WhileStmt: 'the condition of a while loop',
@@ -469,20 +469,6 @@ class FrameWalker {
   }
 }
 
-/** The end of a statement through its `;` (a control statement: through its last body). */
-export function stmtEnd(n: AstNode, text: Buffer): number {
-  const inner = n.inner ?? [];
-  if (NESTING.has(n.kind) && inner.length && inner[inner.length - 1]?.kind) {
-    return stmtEnd(inner[inner.length - 1], text);
-  }
-  const end = rangeOf(n).end;
-  if (n.kind === 'CompoundStmt' || text[end - 1] === 0x3b) return end;
-  let p = end;
-  while (p < text.length && isSpace(text[p])) p++;
-  return text[p] === 0x3b ? p + 1 : end;
-}
-
-const isSpace = (b: number | undefined): boolean => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
 
 /** A call, an assignment, ++/--, a statement expression (and, when asked, a comma) anywhere under `n`. */
 function hasSideEffects(n: AstNode | undefined, comma: boolean): boolean {

@@ -126,51 +126,12 @@ function planFunction(
   opts: FrameCodeOptions,
 ): { edits: Edit[]; fn: FrameFunction; noResume: FramePlan['noResume'] } | { reason: string } | { none: true } {
   const info = f.frame!;
-  const key = f.model.key;
-  const byName = (names: string[], at: number) => visibleLocals(info.locals, names, at);
-  const relevant = info.sites.filter((s) => s.kind !== 'call' || !opts.quietCallees.has(s.callee));
-  const stops: Stop[] = [];
-  const edits: Edit[] = [];
-  const noResume: FramePlan['noResume'] = [];
-  for (const s of relevant) {
-    const locals = byName(s.locals, s.statement.start);
-    const shadowed = 'shadowed' in locals ? locals.shadowed : undefined;
-    if (!s.resumable || shadowed) {
-      const reason =
-        s.reason ?? `the local '${shadowed}' in scope at line ${s.line} hides another local of the same name`;
-      if (s.kind === 'point') return { reason };
-      const marks = noResumeMarks(s);
-      if (!marks) return { reason: `${reason} (a call without a value cannot be marked)` };
-      noResume.push({ key, line: s.line, reason });
-      edits.push(...marks);
-      continue;
-    }
-    const list = (locals as { list: FrameLocal[] }).list;
-    stops.push({
-      site: s,
-      id: s.id,
-      kind: s.kind,
-      after: s.statement.end,
-      before: s.statement.start,
-      locals: list,
-      braceless: s.inBracelessBody,
-      ...(s.form === 'decl' ? { declared: list.find((l) => l.decl.start === s.statement.start)?.name } : {}),
-    });
-  }
-  for (const p of opts.points.filter((x) => x.function === key)) {
-    const inScope = info.locals.filter(
-      (l) => !l.static && l.decl.end <= p.offset && l.scope.start <= p.offset && p.offset < l.scope.end,
-    );
-    const locals = byName(inScope.map((l) => l.name), p.offset);
-    if ('shadowed' in locals) return { reason: `the local '${locals.shadowed}' at update point ${p.name} hides another local of the same name` };
-    if (inScope.some((l) => l.vla)) return { reason: `a variable-length array is in scope at update point ${p.name}` };
-    stops.push({ site: undefined, id: `point:${p.name}`, kind: 'point', after: p.offset, before: p.offset, locals: locals.list, braceless: false });
-  }
+  const found = collectStops(f, opts);
+  if ('reason' in found) return found;
+  const { stops, edits, noResume } = found;
   // Every place it could stop at is a no-resume region: say so (the checker quotes it).
   if (stops.length === 0 && noResume.length) return { reason: noResume.map((n) => n.reason).join('; ') };
   if (stops.length === 0) return { none: true };
-  // Source order; an inserted point before a statement starting at the same offset.
-  stops.sort((x, y) => x.before - y.before || (x.site ? 1 : 0) - (y.site ? 1 : 0));
   const register = info.locals.find(
     (l) => !l.static && /\bregister\b/.test(buf.toString('latin1', l.decl.start, l.decl.end)),
   );
@@ -185,73 +146,153 @@ function planFunction(
     return `__dsu_r${k}`;
   };
   const ret = returnZero(f, opts.implOf(f));
-  for (const st of stops) {
-    const save = st.locals.map(
-      (l) => saveLocal(l),
-    );
-    const restore = (locals: FrameLocal[]) =>
-      locals.map((l) => loadLocal(buf, key, l, opts)).join(' ') + ' __dsu_cc_frame_done();';
-    const siteName =
-      st.kind === 'wait' ? `__dsu_cc_unwinding == 2 ? "${st.id}:again" : "${st.id}"` : `"${st.id}"`;
-    const capture =
-      ` if (__builtin_expect(__dsu_cc_unwinding, 0)) { __dsu_cc_frame_capture("${key}", ${siteName});` +
-      ` ${save.join(' ')} ${ret} }`;
-    const beforeLocals = st.locals.filter((l) => l.name !== st.declared);
-    let before = '';
-    let after = capture;
-    if (st.kind === 'call') {
-      before = `if (0) { ${label(st.id)}: ${restore(beforeLocals)} } `;
-    } else if (st.kind === 'wait') {
-      after += ` if (0) { ${label(st.id)}: ${restore(st.locals)} }`;
-      before = `if (0) { ${label(`${st.id}:again`)}: ${restore(beforeLocals)} } `;
-    } else {
-      after += ` if (0) { ${label(st.id)}: ${restore(st.locals)} }`;
-    }
-    if (st.braceless) {
-      before = '{ ' + before;
-      after += ' }';
-    }
-    if (st.site) edits.push({ start: st.before, end: st.before, text: before });
-    edits.push({ start: st.after, end: st.after, text: after + ' ' });
-  }
+  for (const st of stops) edits.push(...stopEdits(buf, f.model.key, st, label, ret, opts));
+  edits.push(...registrationEdits(f, names, cases, opts));
+  const entry = recordName(f, opts);
+  return { edits, fn: { key: f.model.key, entry, sites: names, locals: localFacts(info.locals) }, noResume };
+}
 
+/**
+ * The places a function's frame can stop at (its resumable sites and the update points dsu-cc
+ * inserts), in source order, and the no-resume marks of the sites that cannot be resumed; or why
+ * the function cannot have frame code (a point that cannot be resumed).
+ */
+function collectStops(
+  f: UnitFunction,
+  opts: FrameCodeOptions,
+): { stops: Stop[]; edits: Edit[]; noResume: FramePlan['noResume'] } | { reason: string } {
+  const info = f.frame!;
+  const key = f.model.key;
+  const stops: Stop[] = [];
+  const edits: Edit[] = [];
+  const noResume: FramePlan['noResume'] = [];
+  for (const s of info.sites.filter((x) => x.kind !== 'call' || !opts.quietCallees.has(x.callee))) {
+    const locals = visibleLocals(info.locals, s.locals, s.statement.start);
+    if (!s.resumable || 'shadowed' in locals) {
+      const reason =
+        s.reason ??
+        `the local '${(locals as { shadowed: string }).shadowed}' in scope at line ${s.line} hides another local of the same name`;
+      if (s.kind === 'point') return { reason };
+      const marks = noResumeMarks(s);
+      if (!marks) return { reason: `${reason} (a call without a value cannot be marked)` };
+      noResume.push({ key, line: s.line, reason });
+      edits.push(...marks);
+      continue;
+    }
+    stops.push({
+      site: s,
+      id: s.id,
+      kind: s.kind,
+      after: s.statement.end,
+      before: s.statement.start,
+      locals: locals.list,
+      braceless: s.inBracelessBody,
+      ...(s.form === 'decl' ? { declared: locals.list.find((l) => l.decl.start === s.statement.start)?.name } : {}),
+    });
+  }
+  for (const p of opts.points.filter((x) => x.function === key)) {
+    const inScope = info.locals.filter(
+      (l) => !l.static && l.decl.end <= p.offset && l.scope.start <= p.offset && p.offset < l.scope.end,
+    );
+    const locals = visibleLocals(info.locals, inScope.map((l) => l.name), p.offset);
+    if ('shadowed' in locals) return { reason: `the local '${locals.shadowed}' at update point ${p.name} hides another local of the same name` };
+    if (inScope.some((l) => l.vla)) return { reason: `a variable-length array is in scope at update point ${p.name}` };
+    stops.push({ site: undefined, id: `point:${p.name}`, kind: 'point', after: p.offset, before: p.offset, locals: locals.list, braceless: false });
+  }
+  // Source order; an inserted point before a statement starting at the same offset.
+  stops.sort((x, y) => x.before - y.before || (x.site ? 1 : 0) - (y.site ? 1 : 0));
+  return { stops, edits, noResume };
+}
+
+/**
+ * The code of one stop: the capture after it and its restore block(s) — before a call (made
+ * again) and a re-issued wait, after a point and a completed wait — labelled through `label`.
+ */
+function stopEdits(
+  buf: Buffer,
+  key: string,
+  st: Stop,
+  label: (id: string) => string,
+  ret: string,
+  opts: FrameCodeOptions,
+): Edit[] {
+  const restore = (locals: FrameLocal[]) =>
+    locals.map((l) => loadLocal(buf, key, l, opts)).join(' ') + ' __dsu_cc_frame_done();';
+  const siteName =
+    st.kind === 'wait' ? `__dsu_cc_unwinding == 2 ? "${st.id}:again" : "${st.id}"` : `"${st.id}"`;
+  let after =
+    ` if (__builtin_expect(__dsu_cc_unwinding, 0)) { __dsu_cc_frame_capture("${key}", ${siteName});` +
+    ` ${st.locals.map(saveLocal).join(' ')} ${ret} }`;
+  const beforeLocals = st.locals.filter((l) => l.name !== st.declared);
+  let before = '';
+  if (st.kind === 'call') {
+    before = `if (0) { ${label(st.id)}: ${restore(beforeLocals)} } `;
+  } else if (st.kind === 'wait') {
+    after += ` if (0) { ${label(st.id)}: ${restore(st.locals)} }`;
+    before = `if (0) { ${label(`${st.id}:again`)}: ${restore(beforeLocals)} } `;
+  } else {
+    after += ` if (0) { ${label(st.id)}: ${restore(st.locals)} }`;
+  }
+  if (st.braceless) {
+    before = '{ ' + before;
+    after += ' }';
+  }
+  return [
+    ...(st.site ? [{ start: st.before, end: st.before, text: before }] : []),
+    { start: st.after, end: st.after, text: after + ' ' },
+  ];
+}
+
+const recordName = (f: UnitFunction, opts: FrameCodeOptions) =>
+  opts.registration === 'section'
+    ? `__dsu_ff_${opts.mangledOf(f)}`
+    : `__dsu_ff_${opts.mangledOf(f)}__${opts.registration.suffix}`;
+
+/** The site names array before the function, the resume switch at its `{`, its record after it. */
+function registrationEdits(f: UnitFunction, names: string[], cases: string[], opts: FrameCodeOptions): Edit[] {
+  const key = f.model.key;
   const m = opts.mangledOf(f);
   const sitesArray = opts.registration === 'section' ? `__dsu_fs_${m}` : `__dsu_fs_${m}__${opts.registration.suffix}`;
-  const entry = opts.registration === 'section' ? `__dsu_ff_${m}` : `__dsu_ff_${m}__${opts.registration.suffix}`;
-  const siteList = names.length ? names.map((n) => JSON.stringify(n)).join(', ') : '0';
-  edits.push({
-    start: f.definition.start,
-    end: f.definition.start,
-    text: `static const char *const ${sitesArray}[] = { ${siteList} }; `,
-  });
-  edits.push({
-    start: f.body.start,
-    end: f.body.start + 1,
-    text:
-      `{ if (__builtin_expect(__dsu_cc_resuming, 0)) switch (__dsu_cc_frame_resume("${key}", ${sitesArray}, ${names.length}u)) {` +
-      ` ${cases.join(' ')} default: break; }`,
-  });
-  const record =
-    `{ 1u, ${names.length}u, "${key}", (void *)&${opts.implOf(f)}, ${sitesArray} };`;
-  edits.push({
-    start: f.definition.end,
-    end: f.definition.end,
-    text:
-      opts.registration === 'section'
-        ? ` static const struct __dsu_frame_fn_v1 ${entry} __attribute__((used, section("dsu_frame"), aligned(8))) = ${record}`
-        : ` const struct __dsu_frame_fn_v1 ${entry} __attribute__((visibility("default"))) = ${record}`,
-  });
-  const locals = info.locals
+  const record = `{ 1u, ${names.length}u, "${key}", (void *)&${opts.implOf(f)}, ${sitesArray} };`;
+  return [
+    {
+      start: f.definition.start,
+      end: f.definition.start,
+      text: `static const char *const ${sitesArray}[] = { ${names.map((n) => JSON.stringify(n)).join(', ')} }; `,
+    },
+    {
+      start: f.body.start,
+      end: f.body.start + 1,
+      text:
+        `{ if (__builtin_expect(__dsu_cc_resuming, 0)) switch (__dsu_cc_frame_resume("${key}", ${sitesArray}, ${names.length}u)) {` +
+        ` ${cases.join(' ')} default: break; }`,
+    },
+    {
+      start: f.definition.end,
+      end: f.definition.end,
+      text:
+        opts.registration === 'section'
+          ? ` static const struct __dsu_frame_fn_v1 ${recordName(f, opts)} __attribute__((used, section("dsu_frame"), aligned(8))) = ${record}`
+          : ` const struct __dsu_frame_fn_v1 ${recordName(f, opts)} __attribute__((visibility("default"))) = ${record}`,
+    },
+  ];
+}
+
+/** The locals as the build records them for frame maps (libs/frame-map FrameFacts). */
+function localFacts(all: FrameLocal[]): FrameLocalFact[] {
+  return all
     .filter((l) => !l.static)
-    .map((l) => ({
-      name: l.name,
-      type: l.type,
-      kind: l.kind,
-      ...(l.param ? { param: true } : {}),
-      ...(escapeLine(l) !== undefined ? { escapesAt: escapeLine(l) } : {}),
-      ...(l.initializer ? { initializer: l.initializer.simple ? ('simple' as const) : ('complex' as const) } : {}),
-    }));
-  return { edits, fn: { key, entry, sites: names, locals }, noResume };
+    .map((l) => {
+      const escapesAt = l.addressUses.find((u) => u.use === 'escapes')?.line;
+      return {
+        name: l.name,
+        type: l.type,
+        kind: l.kind,
+        ...(l.param ? { param: true } : {}),
+        ...(escapesAt !== undefined ? { escapesAt } : {}),
+        ...(l.initializer ? { initializer: l.initializer.simple ? ('simple' as const) : ('complex' as const) } : {}),
+      };
+    });
 }
 
 /**
@@ -348,9 +389,4 @@ function returnZero(f: UnitFunction, impl: string): string {
   return (
     `{ __typeof__(${impl}(${args})) __dsu_z; __builtin_memset(&__dsu_z, 0, sizeof __dsu_z); return __dsu_z; }`
   );
-}
-
-/** Where a local's address is kept beyond the calls it is passed to (first such line). */
-function escapeLine(l: FrameLocal): number | undefined {
-  return l.addressUses.find((u) => u.use === 'escapes')?.line;
 }

@@ -6,6 +6,7 @@ export {
   parseUpdatePointSpec,
   placeUpdatePoints,
   configuredPoints,
+  unitFrames,
   quiescenceFreeFunctions,
   wrapBlockingCalls,
   mangleKey,

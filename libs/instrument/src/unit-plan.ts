@@ -1,7 +1,7 @@
 import type { UnitAnalysis, UnitFunction } from '@dsu/c-frontend';
 import { declaratorEnd, findToken, outermostLoopBodyStart } from './c-scan';
 import type { Edit } from './edits';
-import { FRAME_PRELUDE, planFrames, type FramePlan, type InsertedPoint } from './frame-code';
+import { FRAME_PRELUDE, planFrames, type FrameCodeOptions, type FramePlan, type InsertedPoint } from './frame-code';
 
 /** An update point configured without touching the source: `serve:loop`, `main:entry`. */
 export interface ConfiguredUpdatePoint {
@@ -110,18 +110,10 @@ export function planUnit(
   const fnByKey = new Map(a.functions.map((f) => [f.model.key, f]));
   const prelude: string[] = [...PRELUDE];
   const quiet = quiescenceFreeFunctions(a, updatePoints);
-  const points = configuredPoints(a, updatePoints);
   const frames =
     options.frames === false
       ? undefined
-      : planFrames(a, {
-          selected: (f) => !quiet.has(f.model.key) && !unsafeHeader(buf, f),
-          quietCallees: new Set(a.functions.filter((f) => quiet.has(f.model.key)).map((f) => f.model.name)),
-          implOf: (f) => implName(mangleKey(f.model.key, uid)),
-          mangledOf: (f) => mangleKey(f.model.key, uid),
-          points,
-          registration: 'section',
-        });
+      : unitFrames(a, updatePoints, { selected: () => true, implOf: implName, registration: 'section', quiet });
   const resumable = new Set(frames?.functions.map((f) => f.key));
 
   for (const f of a.functions) {
@@ -207,6 +199,35 @@ export function planUnit(
     guarded: [...guarded.values()],
     ...(frames ? { frames: { functions: frames.functions, refused: frames.refused, noResume: frames.noResume } } : {}),
   };
+}
+
+/**
+ * The capture and resume code of a unit, chosen the same way for a program build and for a
+ * patch (the frame map made from two builds' facts must fit the patch's code): functions with a
+ * slot that can be on a stack at an update point (not quiescence-free), among `selected`; calls
+ * of quiescence-free functions are no sites. `implOf` names an implementation by its mangled key.
+ */
+export function unitFrames(
+  a: UnitAnalysis,
+  updatePoints: readonly ConfiguredUpdatePoint[],
+  o: Pick<FrameCodeOptions, 'registration' | 'initializer'> & {
+    selected: (fnKey: string) => boolean;
+    implOf: (mangled: string) => string;
+    /** quiescenceFreeFunctions(a, updatePoints), when the caller has it already. */
+    quiet?: ReadonlySet<string>;
+  },
+): FramePlan {
+  const quiet = o.quiet ?? quiescenceFreeFunctions(a, updatePoints);
+  const mangled = (f: UnitFunction) => mangleKey(f.model.key, a.unit.id);
+  return planFrames(a, {
+    selected: (f) => o.selected(f.model.key) && !quiet.has(f.model.key) && !unsafeHeader(a.preprocessed, f),
+    quietCallees: new Set(a.functions.filter((f) => quiet.has(f.model.key)).map((f) => f.model.name)),
+    implOf: (f) => o.implOf(mangled(f)),
+    mangledOf: mangled,
+    points: configuredPoints(a, updatePoints, o.selected),
+    registration: o.registration,
+    initializer: o.initializer,
+  });
 }
 
 /** Why a function cannot get a slot (its header), or undefined. */

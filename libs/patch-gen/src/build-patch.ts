@@ -6,7 +6,7 @@ import { computePatchId, type PatchManifest } from '@dsu/patch-format';
 import { loadBuild } from './build-dir';
 import { planContents, UnsupportedChangeError, type BuildPatchOptions } from './plan-contents';
 import { planData } from './plan-data';
-import { planFrames } from './plan-frames';
+import { planFrameMaps } from './plan-frames';
 import { compileBundle, writePatch, type PatchPlan } from './write-patch';
 
 export { UnsupportedChangeError, type BuildPatchOptions } from './plan-contents';
@@ -27,7 +27,7 @@ export interface BuildPatchResult {
  *   1. planContents (plan-contents.ts): which functions, globals and types the patch carries and
  *      why, or what it cannot carry (refused here with UnsupportedChangeError);
  *   2. planData (plan-data.ts): layouts, transformers, instances, state transformer, the units
- *      that carry the generated code; planFrames (plan-frames.ts): the stack-frame maps of
+ *      that carry the generated code; planFrameMaps (plan-frames.ts): the stack-frame maps of
  *      replaced functions that can be active (refused here when a frame would have nowhere to go);
  *   3. writePatch (write-patch.ts): patch units, descriptor, manifest, patch.so, models.
  * A new phase adds its plan to PatchPlan and its output to writePatch.
@@ -57,7 +57,7 @@ export async function buildPatch(
   const clang = findClang().path;
   const suffix = 'v' + to.model.buildId.slice(0, 10);
   const data = planData(from.model, to.model, contents, { spec: opts.spec, suffix });
-  const frames = planFrames(from, to, contents, opts.spec?.frames);
+  const frames = planFrameMaps(from, to, contents, opts.spec?.frames);
   if (frames.refusals.length > 0) throw new UnsupportedChangeError(frames.refusals);
 
   const plan: PatchPlan = { from, to, suffix, contents, data, frames, spec: opts.spec };

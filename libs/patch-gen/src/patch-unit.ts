@@ -1,21 +1,19 @@
 import type { UnitAnalysis } from '@dsu/c-frontend';
 import {
   addressName,
-  configuredPoints,
   cString,
   declaratorEnd,
   findToken,
   implName,
   mangleKey,
   placeUpdatePoints,
-  planFrames,
   FRAME_PRELUDE,
   PRELUDE,
-  quiescenceFreeFunctions,
   slotCall,
   slotName,
   staticSymbol,
   stubDefinition,
+  unitFrames,
   wrapBlockingCalls,
   type ConfiguredUpdatePoint,
   type Edit,
@@ -130,32 +128,19 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
   const late: Edit[] = [];
   placeUpdatePoints(a, req.updatePoints, edits, inPatchFn, late);
   edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set()));
-  const { edits: frameEdits, ...frames } = patchFrames(a, req, inPatch);
+  // The records are exported for patch.c instead of registered in a section.
+  const { edits: frameEdits, ...frames } = unitFrames(a, req.updatePoints, {
+    selected: inPatch,
+    implOf: (m) => `${implName(m)}__${req.suffix}`,
+    registration: { suffix: req.suffix },
+    initializer: (fnKey, local) => req.frameInitializers?.get(fnKey)?.get(local.name),
+  });
   edits.push(...frameEdits, ...late);
 
   const decls = [...slots].filter((s) => !functions.some((f) => f.slot === s)).map((s) => `extern void *${s};`);
   const prelude = [...PRELUDE, ...(frameEdits.length ? FRAME_PRELUDE : []), ...decls];
   edits.push({ start: 0, end: 0, text: prelude.join(' ') + '\n' });
   return { edits, functions, frames };
-}
-
-/**
- * Capture and resume code for the patch's functions, chosen as dsu-cc chooses them in a build of
- * the new version (same sites, so the frame map made from the two builds' facts fits the code);
- * the records are exported for patch.c instead of registered in a section.
- */
-function patchFrames(a: UnitAnalysis, req: PatchUnitRequest, inPatch: (key: string) => boolean): FramePlan {
-  const quiet = quiescenceFreeFunctions(a, req.updatePoints);
-  const mangled = (key: string) => mangleKey(key, a.unit.id);
-  return planFrames(a, {
-    selected: (f) => inPatch(f.model.key) && !quiet.has(f.model.key),
-    quietCallees: new Set(a.functions.filter((f) => quiet.has(f.model.key)).map((f) => f.model.name)),
-    implOf: (f) => `${implName(mangled(f.model.key))}__${req.suffix}`,
-    mangledOf: (f) => mangled(f.model.key),
-    points: configuredPoints(a, req.updatePoints, inPatch),
-    registration: { suffix: req.suffix },
-    initializer: (fnKey, local) => req.frameInitializers?.get(fnKey)?.get(local.name),
-  });
 }
 
 /**

@@ -8,7 +8,6 @@ import {
   type FrameOverride,
   type FunctionFrameMap,
 } from '@dsu/frame-map';
-import type { FramePlan } from '@dsu/instrument';
 import type { LoadedBuild } from './build-dir';
 import type { PatchContents } from './plan-contents';
 
@@ -39,7 +38,7 @@ export interface FramesPlan {
 function factsOf(build: LoadedBuild): Map<string, FrameFacts> {
   const out = new Map<string, FrameFacts>();
   for (const u of build.model.instrumentation.units)
-    for (const f of (u.plan.frames as Omit<FramePlan, 'edits'> | undefined)?.functions ?? []) out.set(f.key, f);
+    for (const f of u.plan.frames?.functions ?? []) out.set(f.key, f);
   return out;
 }
 
@@ -52,7 +51,12 @@ function refusedIn(build: LoadedBuild, key: string): string | undefined {
   return undefined;
 }
 
-export function planFrames(
+/**
+ * The frame maps of a patch from `from` to `to`: one per replaced function that may be on a
+ * stack at an update point and whose frames can be rebuilt; notes for those that cannot; refusals
+ * only for what patch.yaml (`overrides`, by function name or key) asks and cannot be done.
+ */
+export function planFrameMaps(
   from: LoadedBuild,
   to: LoadedBuild,
   contents: PatchContents,

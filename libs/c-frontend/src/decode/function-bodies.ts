@@ -1,10 +1,9 @@
 import type { AstNode } from '../ast';
-import { isLoop, isUpdatePointBlock, locRange, normalizeType, rangeOf } from '../ast-helpers';
+import { isLoop, isUpdatePointBlock, locRange, normalizeType, rangeOf, stmtEnd } from '../ast-helpers';
 import { LineCounter } from '../line-counter';
 import type { MarkedRegion } from '../line-markers';
 import type { FlowStep, FunctionModel } from '../program-model';
 import { hashTokens, tokenize } from '../tokenizer';
-import { stmtEnd } from '../frame-sites';
 import type { ByteRange, UnitFunction } from '../unit-analysis';
 import type { CallsAndReferences } from './calls';
 import { addStep, type DecodeContext, type FnCtx } from './context';
