@@ -165,4 +165,25 @@ describe('capture and resume code', () => {
     writeFileSync(join(dir, 's.inst.i'), applyEdits(a.preprocessed, p.edits));
     execFileSync(findClang().path, ['-O2', '-Wall', '-Wextra', '-Werror', '-c', '-x', 'cpp-output', join(dir, 's.inst.i'), '-o', join(dir, 's.o')]);
   });
+
+  it('gives no frame code to a noreturn function (it could not return when unwound)', async () => {
+    writeFileSync(
+      join(dir, 'n.c'),
+      [
+        '#include <stdlib.h>',
+        '#include <unistd.h>',
+        'void say(const char *s);',
+        '__attribute__((noreturn)) void die(const char *why);',
+        'void die(const char *why) { say(why); usleep(1); exit(1); }',
+        '_Noreturn void quit(int code) { say("bye"); exit(code); }',
+        'int run(int n) { if (n < 0) die("negative"); usleep(1); return n; }',
+        '',
+      ].join('\n'),
+    );
+    const a = await analyzeUnit({ source: 'n.c', flags: [], cwd: dir, skipLayout: true, frames: true });
+    const p = planUnit(a);
+    expect(p.frames?.functions.map((f) => f.key)).toEqual(['run']);
+    writeFileSync(join(dir, 'n.inst.i'), applyEdits(a.preprocessed, p.edits));
+    execFileSync(findClang().path, ['-O2', '-Wall', '-Wextra', '-Werror', '-c', '-x', 'cpp-output', join(dir, 'n.inst.i'), '-o', join(dir, 'n.o')]);
+  });
 });

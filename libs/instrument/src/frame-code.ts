@@ -13,11 +13,11 @@ export const FRAME_PRELUDE = [
   'extern __thread int __dsu_cc_unwinding __asm__("dsu__unwinding") __attribute__((tls_model("initial-exec")));',
   'extern __thread int __dsu_cc_resuming __asm__("dsu__resuming") __attribute__((tls_model("initial-exec")));',
   'extern __thread int __dsu_cc_nomap __asm__("dsu__nomap") __attribute__((tls_model("initial-exec")));',
-  'extern void __dsu_cc_frame_capture(const char *, const char *) __asm__("dsu__frame_capture");',
-  'extern void __dsu_cc_frame_save(const char *, const void *, unsigned long, unsigned int) __asm__("dsu__frame_save");',
-  'extern int __dsu_cc_frame_resume(const char *, const char *const *, unsigned int) __asm__("dsu__frame_resume");',
-  'extern int __dsu_cc_frame_load(const char *, void *, unsigned long, unsigned int) __asm__("dsu__frame_load");',
-  'extern void __dsu_cc_frame_done(void) __asm__("dsu__frame_done");',
+  'extern void __dsu_cc_frame_capture(const char *, const char *) __asm__("dsu__frame_capture") __attribute__((cold));',
+  'extern void __dsu_cc_frame_save(const char *, const void *, unsigned long, unsigned int) __asm__("dsu__frame_save") __attribute__((cold));',
+  'extern int __dsu_cc_frame_resume(const char *, const char *const *, unsigned int) __asm__("dsu__frame_resume") __attribute__((cold));',
+  'extern int __dsu_cc_frame_load(const char *, void *, unsigned long, unsigned int) __asm__("dsu__frame_load") __attribute__((cold));',
+  'extern void __dsu_cc_frame_done(void) __asm__("dsu__frame_done") __attribute__((cold));',
   'extern int __dsu_cc_run_main(void **, int, char **, char **) __asm__("dsu__run_main");',
 ];
 

@@ -219,8 +219,16 @@ export function unitFrames(
 ): FramePlan {
   const quiet = o.quiet ?? quiescenceFreeFunctions(a, updatePoints);
   const mangled = (f: UnitFunction) => mangleKey(f.model.key, a.unit.id);
+  // A noreturn function cannot return when its frame is unwound: it gets no frame code (a thread
+  // stopped below it waits, as in a function without capture code).
+  const text = (start: number, end: number) => a.preprocessed.toString('latin1', start, end);
+  const noreturn = new Set([
+    ...a.declarations.filter((d) => !d.isDefinition && NORETURN.test(text(d.range.start, d.range.end))).map((d) => d.key),
+    ...a.functions.filter((f) => NORETURN.test(text(f.definition.start, f.body.start))).map((f) => f.model.key),
+  ]);
   return planFrames(a, {
-    selected: (f) => o.selected(f.model.key) && !quiet.has(f.model.key) && !unsafeHeader(a.preprocessed, f),
+    selected: (f) =>
+      o.selected(f.model.key) && !quiet.has(f.model.key) && !noreturn.has(f.model.key) && !unsafeHeader(a.preprocessed, f),
     quietCallees: new Set(a.functions.filter((f) => quiet.has(f.model.key)).map((f) => f.model.name)),
     implOf: (f) => o.implOf(mangled(f)),
     mangledOf: mangled,
@@ -229,6 +237,8 @@ export function unitFrames(
     initializer: o.initializer,
   });
 }
+
+const NORETURN = /\b(_Noreturn|noreturn|__noreturn__)\b/;
 
 /** Why a function cannot get a slot (its header), or undefined. */
 function unsafeHeader(buf: Buffer, f: UnitFunction): string | undefined {
