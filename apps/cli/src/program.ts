@@ -31,6 +31,12 @@ const positiveInt = (what: string) => (v: string) => {
   return n;
 };
 const collect = (v: string, prev: string[]) => [...prev, v];
+/** `--pid 12` or `--pid 12,13,14` (repeatable): one pid stays a number (the single-process output). */
+const pidList = (v: string, prev?: number | number[]): number | number[] => {
+  const more = v.split(',').map((p) => positiveInt('--pid')(p.trim()));
+  const all = [...(prev === undefined ? [] : Array.isArray(prev) ? prev : [prev]), ...more];
+  return all.length === 1 ? all[0] : all;
+};
 
 /** Runs a command action and turns its result into the process exit code. */
 function action<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
@@ -132,7 +138,16 @@ export function buildProgram(): Command {
       'apply a checked, signed patch bundle to a running process (refused when unsigned, altered, rejected or for another build); exit 0 only when applied',
     )
     .argument('<patch-dir>')
-    .addOption(pid)
+    .addOption(
+      new Option('--pid <pid[,pid...]>', 'the process(es) to update, side by side').argParser(pidList),
+    )
+    .option('--all', "every process in the run directory that runs --program (default: the patch's program)")
+    .option('--program <name>', 'with --all: the program whose processes to update')
+    .option(
+      '--concurrency <n>',
+      'processes updated at once (default DSU_APPLY_CONCURRENCY, else 16)',
+      positiveInt('--concurrency'),
+    )
     .addOption(timeout)
     .addOption(runDir)
     .option(

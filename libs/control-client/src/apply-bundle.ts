@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { validateManifest, type PatchManifest } from '@dsu/patch-format';
-import { withControl } from './control-client';
+import { type ControlClient, withControl } from './control-client';
 import type { UpdateResult } from './protocol';
 
 export interface ApplyResult extends UpdateResult {
@@ -47,15 +47,27 @@ export async function applyVerifiedBundle(
   runDir: string,
   timeoutMs: number,
 ): Promise<ApplyResult> {
-  return withControl(pid, runDir, async (c) => {
-    const t0 = Date.now();
-    const staged = await c.stage(soPath, manifest.soSha256, manifest.patchId);
-    const stageMs = Date.now() - t0;
-    if (staged.ok !== true) return { ...(staged as UpdateResult), patchId: manifest.patchId, pid, stageMs };
-    // patch.yaml's deadline: the update happens within it or not at all
-    const result = await c.commit(Math.min(timeoutMs, manifest.when?.deadlineMs ?? timeoutMs));
-    return { ...result, patchId: manifest.patchId, pid, stageMs };
-  });
+  return withControl(pid, runDir, (c) => applyOnConnection(c, soPath, manifest, timeoutMs));
+}
+
+/**
+ * STAGE + COMMIT over a connection the caller already holds (and closes), e.g. the one its
+ * STATUS went over: one connection per process instead of two. Same checks as applyVerifiedBundle.
+ */
+export async function applyOnConnection(
+  c: ControlClient,
+  soPath: string,
+  manifest: Pick<PatchManifest, 'patchId' | 'soSha256' | 'when'>,
+  timeoutMs: number,
+): Promise<ApplyResult> {
+  const pid = c.pid;
+  const t0 = Date.now();
+  const staged = await c.stage(soPath, manifest.soSha256, manifest.patchId);
+  const stageMs = Date.now() - t0;
+  if (staged.ok !== true) return { ...(staged as UpdateResult), patchId: manifest.patchId, pid, stageMs };
+  // patch.yaml's deadline: the update happens within it or not at all
+  const result = await c.commit(Math.min(timeoutMs, manifest.when?.deadlineMs ?? timeoutMs));
+  return { ...result, patchId: manifest.patchId, pid, stageMs };
 }
 
 /** Rolls back the last patch applied to a process. */

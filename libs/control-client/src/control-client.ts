@@ -173,25 +173,65 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * The DSU-enabled processes whose sockets are in `runDir`, with their HELLO. Sockets left
- * behind by processes that no longer exist are removed.
+ * Runs `fn` on every item with at most `limit` calls in flight; the results keep the items' order.
+ * What the applier and `dsu apply` use to talk to many processes of a host at once.
  */
-export async function listProcesses(runDir = defaultRunDir()): Promise<Hello[]> {
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+/** The pids whose control sockets are in `runDir`; sockets of processes that no longer exist are removed. */
+export function listPids(runDir = defaultRunDir()): number[] {
   if (!existsSync(runDir)) return [];
   const pids = readdirSync(runDir)
     .map((f) => /^(\d+)\.sock$/.exec(f)?.[1])
     .filter((p): p is string => p !== undefined)
-    .map(Number);
-  const found: Hello[] = [];
-  for (const pid of pids.sort((a, b) => a - b)) {
-    if (!processAlive(pid)) {
-      try {
-        unlinkSync(socketPath(pid, runDir));
-      } catch {
-        // already gone
-      }
-      continue;
+    .map(Number)
+    .sort((a, b) => a - b);
+  return pids.filter((pid) => {
+    if (processAlive(pid)) return true;
+    try {
+      unlinkSync(socketPath(pid, runDir));
+    } catch {
+      // already gone
     }
+    return false;
+  });
+}
+
+/**
+ * The STATUS of every DSU-enabled process in `runDir`, `concurrency` at a time, one connection
+ * each (STATUS carries all HELLO says). Processes that do not answer, or speak another protocol
+ * version, are left out: a later call sees them again.
+ */
+export async function statusAll(runDir = defaultRunDir(), concurrency = 16): Promise<Status[]> {
+  const all = await mapLimit(listPids(runDir), concurrency, async (pid) => {
+    try {
+      const s = await withControl(pid, runDir, (c) => c.status());
+      return s.protocol === PROTOCOL_VERSION ? s : undefined;
+    } catch {
+      return undefined; // exited or busy: the next call sees it again
+    }
+  });
+  return all.filter((s): s is Status => s !== undefined);
+}
+
+/**
+ * The DSU-enabled processes whose sockets are in `runDir`, with their HELLO. Sockets left
+ * behind by processes that no longer exist are removed.
+ */
+export async function listProcesses(runDir = defaultRunDir()): Promise<Hello[]> {
+  const found: Hello[] = [];
+  for (const pid of listPids(runDir)) {
     try {
       found.push(await withControl(pid, runDir, (c) => c.hello()));
     } catch {

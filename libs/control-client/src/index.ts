@@ -1,3 +1,3 @@
-export { ControlClient, defaultRunDir, socketPath, withControl, listProcesses } from './control-client';
+export { ControlClient, defaultRunDir, socketPath, withControl, listProcesses, listPids, statusAll, mapLimit } from './control-client';
 export * from './protocol';
-export { applyBundle, applyVerifiedBundle, readBundle, rollbackProcess, type ApplyResult } from './apply-bundle';
+export { applyBundle, applyVerifiedBundle, applyOnConnection, readBundle, rollbackProcess, type ApplyResult } from './apply-bundle';

@@ -35,6 +35,7 @@ export {
   type RolloutRequestedV1,
   type UpdateCommandV1,
   type UpdateResultV1,
+  type UpdateResultsV2,
   type UpdateOutcomeV1,
   type InventoryProcessV1,
   type AgentHeartbeatV1,

@@ -15,6 +15,32 @@ describe('payload schemas', () => {
     ).not.toThrow();
   });
 
+  it('update results go out in batches (v2); a single result (v1) from an older applier stays valid', () => {
+    const one = {
+      rolloutId: 'r1',
+      host: 'h1',
+      pid: 10,
+      program: 'p',
+      patchId: 'P1',
+      outcome: 'applied',
+      pauseUs: 3,
+      updatePoint: 'poll',
+      reasons: [],
+      buildId: 'b2',
+    };
+    expect(currentType(Topics.updateResult)).toBe('dsu.update.result.v2');
+    const batch = { rolloutId: 'r1', host: 'h1', program: 'p', results: [one, { ...one, pid: 11 }] };
+    const ev = (type: string, data: unknown) => createEvent({ type, source: 't', data });
+    expect(() => validatePayload(ev('dsu.update.result.v2', batch), Topics.updateResult)).not.toThrow();
+    expect(() => validatePayload(ev('dsu.update.result.v1', one), Topics.updateResult)).not.toThrow();
+    expect(() => validatePayload(ev('dsu.update.result.v2', { ...batch, results: [] }))).toThrow(
+      /results must NOT have fewer than 1 items/,
+    );
+    expect(() =>
+      validatePayload(ev('dsu.update.result.v2', { ...batch, results: [{ ...one, pid: 0 }] })),
+    ).toThrow(/results\/0\/pid/);
+  });
+
   it('names the missing field of an invalid payload', () => {
     const e = createEvent({ type: 'dsu.rollout.requested.v1', source: 't', data: { program: 'p' } });
     expect(() => validatePayload(e)).toThrow(/must have required property 'rolloutId'/);

@@ -112,6 +112,17 @@ export interface UpdateResultV1 {
   reasons: string[];
   buildId: string | null;
 }
+/**
+ * `dsu.update.result.v2`: the results of one update command's processes, in batches (an applier
+ * reports as processes finish, several per event), so the registry records each batch in one
+ * transaction. Every item is a whole `UpdateResultV1` with the batch's rolloutId, host and program.
+ */
+export interface UpdateResultsV2 {
+  rolloutId: string;
+  host: string;
+  program: string;
+  results: UpdateResultV1[];
+}
 export interface InventoryProcessV1 {
   pid: number;
   program: string;
@@ -144,6 +155,19 @@ const strings = { type: 'array', items: { type: 'string' } } as const;
 const withOptional = (schema: ReturnType<typeof obj>, optional: Record<string, unknown>) => ({
   ...schema,
   properties: { ...(schema.properties as Record<string, unknown>), ...optional },
+});
+
+const updateResultV1 = obj({
+  rolloutId: str,
+  host: str,
+  pid: { type: 'integer', minimum: 1 },
+  program: str,
+  patchId: nullableStr,
+  outcome: { enum: ['applied', 'refused', 'timeout', 'failed'] },
+  pauseUs: { type: 'number', minimum: 0 },
+  updatePoint: nullableStr,
+  reasons: strings,
+  buildId: nullableStr,
 });
 
 /** Every known event type with its payload schema. */
@@ -215,17 +239,12 @@ export const payloadSchemas: Record<string, object> = {
     pids: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 1 } },
     timeoutMs: { type: 'integer', minimum: 1 },
   }),
-  [`${Topics.updateResult}.v1`]: obj({
+  [`${Topics.updateResult}.v1`]: updateResultV1,
+  [`${Topics.updateResult}.v2`]: obj({
     rolloutId: str,
     host: str,
-    pid: { type: 'integer', minimum: 1 },
     program: str,
-    patchId: nullableStr,
-    outcome: { enum: ['applied', 'refused', 'timeout', 'failed'] },
-    pauseUs: { type: 'number', minimum: 0 },
-    updatePoint: nullableStr,
-    reasons: strings,
-    buildId: nullableStr,
+    results: { type: 'array', minItems: 1, items: updateResultV1 },
   }),
   [`${Topics.agentHeartbeat}.v1`]: obj({
     host: str,
@@ -243,9 +262,12 @@ export const payloadSchemas: Record<string, object> = {
   }),
 };
 
+/** Topics whose producers write a version other than v1 (consumers still accept the older ones). */
+const CURRENT_VERSION: Record<string, number> = { [Topics.updateResult]: 2 };
+
 /** The event type a producer writes to a topic today. */
 export function currentType(topic: string): string {
-  return `${topic}.v1`;
+  return `${topic}.v${CURRENT_VERSION[topic] ?? 1}`;
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });

@@ -67,8 +67,13 @@ export async function startRegistry(prefix: string, hostId = 'gw'): Promise<Regi
     registry: running.registry as Registry,
     bus,
     of: (topic) => events.filter((e) => e.topic === topic).map((e) => e.event),
-    publish: (topic, data, key = 'p') =>
-      bus.publish(topic, createEvent({ type: currentType(topic), source: 'test', data }), key),
+    // A single process's result (no `results` list) goes out as dsu.update.result.v1, which
+    // the registry still records: events written before the batched v2 stay readable.
+    publish: (topic, data, key = 'p') => {
+      const single = topic === Topics.updateResult && !('results' in (data as object));
+      const type = single ? `${topic}.v1` : currentType(topic);
+      return bus.publish(topic, createEvent({ type, source: 'test', data }), key);
+    },
     tarball: async () => {
       const src = join(home, 'src');
       mkdirSync(src, { recursive: true });

@@ -260,7 +260,7 @@ describe('the pipeline over Kafka and PostgreSQL', () => {
       ['patcher', 'dsu.patch.requested.v1'],
       ['checker', 'dsu.patch.generated.v1'],
       ['gateway', 'dsu.patch.verdict.v1'],
-      ['gateway', 'dsu.update.result.v1'],
+      ['gateway', 'dsu.update.result.v2'],
       ['applier.host-a', 'dsu.update.command.v1'],
       ['applier.host-b', 'dsu.update.command.v1'],
     ]) {

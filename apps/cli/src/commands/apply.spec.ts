@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -264,5 +265,175 @@ describe('dsu apply: signed bundles only', () => {
       code: 1,
       json: { error: { code: 'control', message: expect.stringMatching(/no control socket/) } },
     });
+  });
+});
+
+// Several processes in one invocation: each pid its own fake control socket, with the program it
+// runs and the patches it carries.
+describe('dsu apply: several processes at once', () => {
+  let home: string;
+  let runDir: string;
+  let servers: Server[];
+  /** Requests per pid, in order. */
+  let requests: Map<number, string[]>;
+  const saved = { home: process.env.DSU_HOME, trusted: process.env.DSU_TRUSTED_KEY };
+
+  const fake = (pid: number, program: string, patches: string[] = []) =>
+    new Promise<void>((resolve) => {
+      const server = createServer((sock) => {
+        let buf = '';
+        sock.on('data', (d) => {
+          buf += d;
+          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+            const verb = buf.slice(0, nl).split(' ')[0];
+            buf = buf.slice(nl + 1);
+            requests.set(pid, [...(requests.get(pid) ?? []), verb]);
+            const reply =
+              verb === 'STATUS'
+                ? {
+                    ok: true,
+                    protocol: 1,
+                    pid,
+                    program,
+                    buildId: 'b1',
+                    threads: [],
+                    updatePoints: [],
+                    patches: patches.map((id) => ({
+                      id,
+                      fromBuildId: 'b1',
+                      toBuildId: 'b2',
+                      appliedAtMs: 1,
+                      pauseUs: 3,
+                      updatePoint: 'serve:loop',
+                    })),
+                    staged: null,
+                  }
+                : verb === 'STAGE'
+                  ? { ok: true, staged: 'x', fromBuildId: 'b1', toBuildId: 'b2', functions: 1 }
+                  : {
+                      ok: true,
+                      outcome: 'applied',
+                      pauseUs: 7,
+                      updatePoint: 'serve:loop',
+                      buildId: 'b2',
+                      reasons: [],
+                    };
+            sock.write(JSON.stringify(reply) + '\n');
+          }
+        });
+      });
+      servers.push(server);
+      server.listen(join(runDir, `${pid}.sock`), resolve);
+    });
+
+  beforeEach(() => {
+    home = mkdtempSync(join(tmpdir(), 'dsu-apply-many-'));
+    process.env.DSU_HOME = home;
+    delete process.env.DSU_TRUSTED_KEY;
+    runDir = join(home, 'run');
+    mkdirSync(runDir);
+    servers = [];
+    requests = new Map();
+  });
+  afterEach(async () => {
+    for (const s of servers) await new Promise((r) => s.close(r));
+    rmSync(home, { recursive: true, force: true });
+    process.env.DSU_HOME = saved.home;
+    if (saved.trusted !== undefined) process.env.DSU_TRUSTED_KEY = saved.trusted;
+    jest.restoreAllMocks();
+  });
+
+  const signedBundle = () => {
+    const dir = join(home, 'b');
+    const m = writeBundle(dir, 'so v2', 'approved');
+    const paths = keyPathsFromEnv();
+    signBundleDir(dir, loadOrCreateSigningKey(paths.signingKey, paths.signingPublicKey));
+    return { dir, m };
+  };
+  async function run(dir: string, opts: Partial<Parameters<typeof applyCommand>[1]>, json = true) {
+    const printed: string[] = [];
+    jest.spyOn(console, 'log').mockImplementation((l: string) => void printed.push(l));
+    jest.spyOn(console, 'error').mockImplementation((l: string) => void printed.push(l));
+    jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const code = await applyCommand(dir, { timeoutMs: 1000, runDir, ...opts }, createOutput(json));
+    jest.restoreAllMocks();
+    return { code, printed, json: json ? JSON.parse(printed[printed.length - 1]) : undefined };
+  }
+
+  it('`dsu apply --pid a,b,c` applies to all three and reports each', async () => {
+    for (const pid of [101, 102, 103]) await fake(pid, 'kv');
+    const { dir, m } = signedBundle();
+    const r = await run(dir, { pid: [101, 102, 103] });
+    expect(r.code).toBe(0);
+    expect(r.json).toMatchObject({ patchId: m.patchId, applied: 3, failed: 0, skipped: 0 });
+    expect(r.json.results).toEqual(
+      [101, 102, 103].map((pid) =>
+        expect.objectContaining({
+          pid,
+          outcome: 'applied',
+          pauseUs: 7,
+          updatePoint: 'serve:loop',
+          buildId: 'b2',
+        }),
+      ),
+    );
+    // one connection per process, the bundle verified once for all
+    for (const pid of [101, 102, 103]) expect(requests.get(pid)).toEqual(['STATUS', 'STAGE', 'COMMIT']);
+  });
+
+  it('reports each pid on its own: one applied, one already patched (skipped), one unreachable (failed)', async () => {
+    const { dir, m } = signedBundle();
+    await fake(201, 'kv');
+    await fake(202, 'kv', [m.patchId]);
+    const r = await run(dir, { pid: [201, 202, 203] });
+    expect(r.code).toBe(1);
+    expect(r.json).toMatchObject({ applied: 1, failed: 1, skipped: 1 });
+    expect(r.json.results).toEqual([
+      expect.objectContaining({ pid: 201, outcome: 'applied' }),
+      expect.objectContaining({ pid: 202, outcome: 'applied', skipped: true }),
+      expect.objectContaining({
+        pid: 203,
+        outcome: 'failed',
+        reasons: [expect.stringMatching(/no control socket/)],
+      }),
+    ]);
+    expect(requests.get(202)).toEqual(['STATUS']); // never staged again
+    const human = await run(dir, { pid: [201, 202, 203] }, false);
+    expect(human.printed).toContainEqual(
+      expect.stringMatching(/^1 applied, 1 failed, 1 skipped of 3 process\(es\)/),
+    );
+  });
+
+  it('--all updates every process of the program in the run directory and leaves the others alone', async () => {
+    // --all lists live processes only (sockets of dead pids are removed): real pids, fake sockets
+    const sleepers = [0, 1, 2].map(() => spawn('sleep', ['30'], { stdio: 'ignore' }));
+    try {
+      const [a, b, c] = sleepers.map((s) => s.pid as number);
+      await fake(a, 'kv');
+      await fake(b, 'other');
+      await fake(c, 'kv');
+      const { dir } = signedBundle();
+      const r = await run(dir, { all: true, program: 'kv', concurrency: 2 });
+      expect(r.code).toBe(0);
+      expect(r.json.results.map((x: { pid: number }) => x.pid)).toEqual([a, c].sort((x, y) => x - y));
+      expect(requests.get(b)).toEqual(['STATUS']);
+      const none = await run(dir, { all: true, program: 'nothing' });
+      expect(none).toMatchObject({ code: 1, json: { error: { code: 'no-process' } } });
+    } finally {
+      for (const s of sleepers) s.kill('SIGTERM');
+    }
+  });
+
+  it('refuses an unsigned bundle for every pid without contacting any', async () => {
+    for (const pid of [401, 402]) await fake(pid, 'kv');
+    const dir = join(home, 'b');
+    writeBundle(dir, 'so v2', 'approved');
+    const r = await run(dir, { pid: [401, 402] });
+    expect(r).toMatchObject({ code: 1, json: { applied: 0, failed: 2, refusal: 'unsigned' } });
+    expect(r.json.results.map((x: { pid: number; outcome: string }) => [x.pid, x.outcome])).toEqual([
+      [401, 'refused'],
+      [402, 'refused'],
+    ]);
+    expect(requests.size).toBe(0);
   });
 });

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { RolloutRequestView, RolloutView, VersionView } from '@dsu/pipeline';
 import type { Output } from '../output';
-import { GatewayClient, pollUntil } from './gateway-client';
+import { GatewayClient, pollUntil, sleep } from './gateway-client';
 
 // The remote side of the CLI: commands that talk to the gateway (DSU_GATEWAY, default the
 // embedded one started by `dsu up`).
@@ -139,6 +139,28 @@ async function rolloutCommandBody(program: string, opts: { to: string }, out: Ou
 }
 
 /**
+ * A poll whose interval starts at 10 ms and grows by half each time up to 250 ms, and starts
+ * over when `progressed()` is called: a rollout of a few processes is seen done within
+ * milliseconds (a fixed 150 ms poll was most of a small rollout's time), a long one costs the
+ * gateway four requests a second. The gateway has no push or long-poll endpoint to wait on.
+ */
+function adaptivePoll() {
+  let interval = 10;
+  const poll = async <T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const v = await fn();
+      if (v !== undefined) return v;
+      if (Date.now() > deadline)
+        throw new Error(`gave up after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+      await sleep(interval);
+      interval = Math.min(250, Math.ceil(interval * 1.5));
+    }
+  };
+  return Object.assign(poll, { progressed: () => void (interval = 10) });
+}
+
+/**
  * Waits until rollout `rolloutId` finishes (completed, failed or aborted), printing each
  * process's outcome and the notes; exit code 0 only when it completed.
  */
@@ -153,7 +175,9 @@ export async function awaitRollout(
   // rollout lives in the gateway's database, so a gateway restarted meanwhile is waited for too.
   let unreachableSince = 0;
   let waitingShown = false;
-  const r = await pollUntil(`rollout ${rolloutId}`, waitMs(), async () => {
+  let reported = 0;
+  const poll = adaptivePoll();
+  const r = await poll(`rollout ${rolloutId}`, waitMs(), async () => {
     let v: RolloutView;
     try {
       v = await gw.request<RolloutView>('GET', `/rollouts/${enc(rolloutId)}`);
@@ -167,6 +191,8 @@ export async function awaitRollout(
       return undefined;
     }
     unreachableSince = 0;
+    if (v.results.length > reported) poll.progressed(); // results coming in: the end is near
+    reported = v.results.length;
     const waiting = v.targets.filter((t) => t.state === 'waiting');
     if (waiting.length > 0 && !waitingShown) {
       waitingShown = true;

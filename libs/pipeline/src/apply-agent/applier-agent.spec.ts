@@ -9,6 +9,7 @@ import {
   Topics,
   type UpdateCommandV1,
   type UpdateResultV1,
+  type UpdateResultsV2,
 } from '@dsu/events';
 import { startServices, type RunningServices } from '../pipeline';
 import { openInfra } from '../shared/infra';
@@ -19,6 +20,7 @@ describe('ApplierAgent', () => {
   let running: RunningServices;
   let bus: InProcessBus;
   const results: UpdateResultV1[] = [];
+  const batches: number[] = []; // results per dsu.update.result event
 
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'dsu-applier-'));
@@ -33,7 +35,12 @@ describe('ApplierAgent', () => {
     await bus.subscribe({
       group: 'probe',
       topics: [Topics.updateResult],
-      handler: async (e: CloudEvent) => void results.push(e.data as UpdateResultV1),
+      handler: async (e: CloudEvent) => {
+        expect(e.type).toBe(`${Topics.updateResult}.v2`);
+        const batch = (e.data as UpdateResultsV2).results;
+        batches.push(batch.length);
+        results.push(...batch);
+      },
     });
   });
   afterAll(async () => {
@@ -144,5 +151,22 @@ describe('ApplierAgent', () => {
     // past the signature: the (absent) bundle is what stops it now
     expect(results[1]).toMatchObject({ pid: 9, outcome: 'refused' });
     expect(results[1].reasons.join()).not.toMatch(/signature|trusted/);
+  });
+
+  it('reports a command to many processes in batches, each process once', async () => {
+    results.length = 0;
+    batches.length = 0;
+    process.env.DSU_RESULT_BATCH = '100';
+    try {
+      const pids = Array.from({ length: 250 }, (_, i) => 5000 + i);
+      await send(command({ rolloutId: 'r-many', pids }));
+      await settle(250);
+      expect(results.map((r) => r.pid)).toEqual(pids);
+      expect(results.every((r) => r.rolloutId === 'r-many' && r.outcome === 'refused')).toBe(true);
+      expect(batches.length).toBeGreaterThan(1);
+      expect(batches.reduce((a, b) => a + b, 0)).toBe(250);
+    } finally {
+      delete process.env.DSU_RESULT_BATCH;
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyBundle, listProcesses, readBundle, withControl } from '@dsu/control-client';
+import { applyOnConnection, mapLimit, readBundle, statusAll, withControl } from '@dsu/control-client';
 import {
   type AgentHeartbeatV1,
   type CloudEvent,
@@ -11,34 +11,69 @@ import {
   Topics,
   type UpdateCommandV1,
   type UpdateResultV1,
+  type UpdateResultsV2,
   validatePayload,
 } from '@dsu/events';
-import type { Log, Outbox } from '@dsu/outbox';
-import { approvalMessage, describeTrust, loadTrustStore, verifyWithTrustStore } from '@dsu/patch-format';
+import type { Log, Outbox, OutboxTx } from '@dsu/outbox';
+import {
+  approvalMessage,
+  describeTrust,
+  loadTrustStore,
+  type PatchManifest,
+  verifyWithTrustStore,
+} from '@dsu/patch-format';
 import type { PipelineInfra } from '../shared/infra';
 import { unpackTo } from '../shared/tarball';
 
 export const APPLIER = 'applier';
 
+/**
+ * How many processes of its host the applier talks to at once (`DSU_APPLY_CONCURRENCY`, default
+ * 16): each process stages and commits on its own threads, so the host's processes update side
+ * by side; the bound keeps a host of thousands from opening thousands of sockets at once.
+ */
+export function applyConcurrency(env: NodeJS.ProcessEnv = process.env): number {
+  return positiveFromEnv(env, 'DSU_APPLY_CONCURRENCY', 16);
+}
+
+/**
+ * Results per `dsu.update.result.v2` event while a command is still running (`DSU_RESULT_BATCH`,
+ * default 100): the registry records each event in one transaction. Results are also sent at
+ * most `RESULT_FLUSH_MS` after they are in, so a few slow processes do not hold the others back.
+ */
+export function resultBatchSize(env: NodeJS.ProcessEnv = process.env): number {
+  return positiveFromEnv(env, 'DSU_RESULT_BATCH', 100);
+}
+const RESULT_FLUSH_MS = 200;
+
+function positiveFromEnv(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
+  const raw = env[name];
+  const v = raw === undefined || raw === '' ? dflt : Number(raw);
+  if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer, got '${raw}'`);
+  return v;
+}
+
 /** The processes on this host whose control sockets are in the run directory, with the build each runs now. */
-export async function inventory(runDir: string): Promise<InventoryProcessV1[]> {
-  const out: InventoryProcessV1[] = [];
-  for (const hello of await listProcesses(runDir)) {
-    try {
-      const s = await withControl(hello.pid, runDir, (c) => c.status());
-      const last = s.patches[s.patches.length - 1];
-      out.push({
-        pid: s.pid,
-        program: s.program,
-        buildId: last ? last.toBuildId : s.buildId,
-        baseBuildId: s.buildId,
-        patches: s.patches.map((p) => p.id),
-      });
-    } catch {
-      // exited or busy between HELLO and STATUS: the next heartbeat sees it again
-    }
-  }
-  return out;
+export async function inventory(
+  runDir: string,
+  concurrency = applyConcurrency(),
+): Promise<InventoryProcessV1[]> {
+  return (await statusAll(runDir, concurrency)).map((s) => {
+    const last = s.patches[s.patches.length - 1];
+    return {
+      pid: s.pid,
+      program: s.program,
+      buildId: last ? last.toBuildId : s.buildId,
+      baseBuildId: s.buildId,
+      patches: s.patches.map((p) => p.id),
+    };
+  });
+}
+
+/** A bundle fetched, verified and read once per command, shared by all its processes. */
+interface VerifiedBundle {
+  soPath: string;
+  manifest: PatchManifest;
 }
 
 /**
@@ -111,40 +146,58 @@ export class ApplierAgent {
     return this.beating;
   }
 
+  /**
+   * Applies a command to its processes, `applyConcurrency` at a time, and reports their results
+   * in batches as they come in. Every batch but the last goes out in its own outbox transaction;
+   * the last one goes out with the record that the command was handled. After a crash in
+   * between, the redelivered command finds the applied processes carrying the patch (reported
+   * again, never applied twice) and the registry ignores results it already has.
+   */
   async handleCommand(event: CloudEvent): Promise<void> {
     const cmd = event.data as UpdateCommandV1;
     if (cmd.host !== this.host) return;
     if (await this.outbox.seen(this.consumer, event)) return;
-    const results = await this.execute(cmd);
-    await this.outbox.once(this.consumer, event, async (tx) => {
-      for (const r of results) tx.emit(Topics.updateResult, cmd.program, r, { causedBy: event });
-    });
+    const batches = new ResultBatches(this.outbox, cmd, event, resultBatchSize());
+    await this.execute(cmd, (r) => batches.add(r));
+    await batches.settle();
+    await this.outbox.once(this.consumer, event, async (tx) => batches.emitRest(tx));
     void this.heartbeat();
   }
 
-  private async execute(cmd: UpdateCommandV1): Promise<UpdateResultV1[]> {
+  private async execute(cmd: UpdateCommandV1, report: (r: UpdateResultV1) => void): Promise<void> {
     const base = { rolloutId: cmd.rolloutId, host: this.host, program: cmd.program, patchId: cmd.patchId };
-    const refuseAll = (outcome: 'refused' | 'failed', reason: string) => {
-      this.log('warn', 'update command refused', { ...base, reason });
-      return cmd.pids.map((pid) => ({
-        ...base,
-        pid,
-        outcome,
-        pauseUs: 0,
-        updatePoint: null,
-        reasons: [reason],
-        buildId: null,
-      }));
-    };
-    let dir: string;
+    let bundle: VerifiedBundle;
     try {
-      dir = await this.fetchBundle(cmd);
+      bundle = await this.fetchBundle(cmd);
     } catch (err) {
-      return refuseAll('refused', (err as Error).message);
+      const reason = (err as Error).message;
+      this.log('warn', 'update command refused', { ...base, reason });
+      for (const pid of cmd.pids)
+        report({
+          ...base,
+          pid,
+          outcome: 'refused',
+          pauseUs: 0,
+          updatePoint: null,
+          reasons: [reason],
+          buildId: null,
+        });
+      return;
     }
-    const results: UpdateResultV1[] = [];
-    for (const pid of cmd.pids) results.push(await this.applyTo(pid, dir, cmd));
-    return results;
+    const t0 = Date.now();
+    const concurrency = applyConcurrency();
+    const results = await mapLimit(cmd.pids, concurrency, async (pid) => {
+      const r = await this.applyTo(pid, bundle, cmd);
+      report(r);
+      return r;
+    });
+    this.log('info', 'update command applied', {
+      ...base,
+      processes: results.length,
+      applied: results.filter((r) => r.outcome === 'applied').length,
+      concurrency,
+      ms: Date.now() - t0,
+    });
   }
 
   /**
@@ -152,7 +205,7 @@ export class ApplierAgent {
    * The signature verifies when any key of the trust store (DSU_TRUSTED_KEY, else the local
    * checker key, plus `dsu keys add`) verifies it, so keys can be rotated without downtime.
    */
-  private async fetchBundle(cmd: UpdateCommandV1): Promise<string> {
+  private async fetchBundle(cmd: UpdateCommandV1): Promise<VerifiedBundle> {
     const store = loadTrustStore(this.infra.config.keys);
     const msg = approvalMessage({
       patchId: cmd.patchId,
@@ -177,7 +230,8 @@ export class ApplierAgent {
         throw new Error(`downloaded bundle hashes to ${actual}, not ${cmd.bundleSha256}`);
       await unpackTo(bytes, dir);
     }
-    const { manifest } = readBundle(dir);
+    // Read and hashed once per command; the runtime checks the hash again as it stages.
+    const { manifest, soPath } = readBundle(dir);
     if (
       manifest.patchId !== cmd.patchId ||
       manifest.from.buildId !== cmd.fromBuildId ||
@@ -187,7 +241,7 @@ export class ApplierAgent {
         `bundle ${manifest.patchId} (${manifest.from.buildId} -> ${manifest.to.buildId}) is not the commanded ${cmd.patchId} (${cmd.fromBuildId} -> ${cmd.toBuildId})`,
       );
     }
-    return dir;
+    return { soPath, manifest };
   }
 
   private async download(sha256: string): Promise<Buffer> {
@@ -204,7 +258,11 @@ export class ApplierAgent {
     return Buffer.from(await res.arrayBuffer());
   }
 
-  private async applyTo(pid: number, dir: string, cmd: UpdateCommandV1): Promise<UpdateResultV1> {
+  /**
+   * One process, over one connection: STATUS (program, build, patches it carries), then STAGE and
+   * COMMIT. A patch the process already carries is reported applied, not applied again.
+   */
+  private async applyTo(pid: number, bundle: VerifiedBundle, cmd: UpdateCommandV1): Promise<UpdateResultV1> {
     const base = {
       rolloutId: cmd.rolloutId,
       host: this.host,
@@ -212,56 +270,54 @@ export class ApplierAgent {
       program: cmd.program,
       patchId: cmd.patchId,
     };
-    const runDir = this.infra.config.runDir;
+    const refused = (reason: string, buildId: string | null): UpdateResultV1 => ({
+      ...base,
+      outcome: 'refused',
+      pauseUs: 0,
+      updatePoint: null,
+      reasons: [reason],
+      buildId,
+    });
     try {
-      const s = await withControl(pid, runDir, (c) => c.status());
-      if (s.program !== cmd.program)
+      return await withControl(pid, this.infra.config.runDir, async (c) => {
+        const s = await c.status();
+        if (s.program !== cmd.program)
+          return refused(`pid ${pid} runs '${s.program}', not '${cmd.program}'`, s.buildId);
+        const done = s.patches.find((p) => p.id === cmd.patchId);
+        if (done) {
+          return {
+            ...base,
+            outcome: 'applied',
+            pauseUs: done.pauseUs,
+            updatePoint: done.updatePoint,
+            reasons: ['already applied (not applied again)'],
+            buildId: done.toBuildId,
+          };
+        }
+        const last = s.patches[s.patches.length - 1];
+        const current = last ? last.toBuildId : s.buildId;
+        if (current !== cmd.fromBuildId)
+          return refused(
+            `pid ${pid} runs build ${current}; the patch starts from ${cmd.fromBuildId}`,
+            current,
+          );
+        const r = await applyOnConnection(c, bundle.soPath, bundle.manifest, cmd.timeoutMs);
+        this.log('info', 'update applied', {
+          ...base,
+          outcome: r.outcome,
+          pauseUs: r.pauseUs,
+          updatePoint: r.updatePoint,
+          stageMs: r.stageMs,
+        });
         return {
           ...base,
-          outcome: 'refused',
-          pauseUs: 0,
-          updatePoint: null,
-          reasons: [`pid ${pid} runs '${s.program}', not '${cmd.program}'`],
-          buildId: s.buildId,
+          outcome: r.outcome,
+          pauseUs: r.pauseUs,
+          updatePoint: r.updatePoint,
+          reasons: r.reasons,
+          buildId: r.buildId ?? (r.outcome === 'applied' ? cmd.toBuildId : current),
         };
-      const done = s.patches.find((p) => p.id === cmd.patchId);
-      if (done) {
-        return {
-          ...base,
-          outcome: 'applied',
-          pauseUs: done.pauseUs,
-          updatePoint: done.updatePoint,
-          reasons: ['already applied (not applied again)'],
-          buildId: done.toBuildId,
-        };
-      }
-      const last = s.patches[s.patches.length - 1];
-      const current = last ? last.toBuildId : s.buildId;
-      if (current !== cmd.fromBuildId) {
-        return {
-          ...base,
-          outcome: 'refused',
-          pauseUs: 0,
-          updatePoint: null,
-          reasons: [`pid ${pid} runs build ${current}; the patch starts from ${cmd.fromBuildId}`],
-          buildId: current,
-        };
-      }
-      const r = await applyBundle(pid, dir, runDir, cmd.timeoutMs);
-      this.log('info', 'update applied', {
-        ...base,
-        outcome: r.outcome,
-        pauseUs: r.pauseUs,
-        updatePoint: r.updatePoint,
       });
-      return {
-        ...base,
-        outcome: r.outcome,
-        pauseUs: r.pauseUs,
-        updatePoint: r.updatePoint,
-        reasons: r.reasons,
-        buildId: r.buildId ?? (r.outcome === 'applied' ? cmd.toBuildId : current),
-      };
     } catch (err) {
       return {
         ...base,
@@ -272,6 +328,77 @@ export class ApplierAgent {
         buildId: null,
       };
     }
+  }
+}
+
+/**
+ * The results of one command on their way to the registry: `add` queues one; a batch goes out in
+ * its own outbox transaction once `size` results wait or the oldest waited RESULT_FLUSH_MS, one
+ * transaction at a time (results coming in meanwhile join the next). `settle` waits for the one
+ * in flight; `emitRest` puts what is left into the caller's transaction.
+ */
+class ResultBatches {
+  private pending: UpdateResultV1[] = [];
+  private inFlight: Promise<void> = Promise.resolve();
+  private flushing = false;
+  private timer?: NodeJS.Timeout;
+  private failed?: Error;
+  private closing = false;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly cmd: UpdateCommandV1,
+    private readonly cause: CloudEvent,
+    private readonly size: number,
+  ) {}
+
+  add(r: UpdateResultV1): void {
+    this.pending.push(r);
+    if (this.pending.length >= this.size) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), RESULT_FLUSH_MS);
+  }
+
+  async settle(): Promise<void> {
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing) await this.inFlight;
+  }
+
+  emitRest(tx: OutboxTx): void {
+    if (this.pending.length > 0) this.emit(tx, this.pending.splice(0));
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    // One transaction at a time; what comes in meanwhile goes with the next (or the last) one.
+    if (this.flushing || this.closing || this.failed || this.pending.length === 0) return;
+    const batch = this.pending.splice(0);
+    this.flushing = true;
+    this.inFlight = this.outbox
+      .transact(async (tx) => this.emit(tx, batch))
+      .catch((err: Error) => {
+        // Not lost: they go out with the command's last transaction instead.
+        this.failed = err;
+        this.pending.unshift(...batch);
+      })
+      .finally(() => {
+        this.flushing = false;
+        if (this.closing) return;
+        if (this.pending.length >= this.size) this.flush();
+        else if (this.pending.length > 0) this.timer ??= setTimeout(() => this.flush(), RESULT_FLUSH_MS);
+      });
+  }
+
+  private emit(tx: OutboxTx, results: UpdateResultV1[]): void {
+    const data: UpdateResultsV2 = {
+      rolloutId: this.cmd.rolloutId,
+      host: this.cmd.host,
+      program: this.cmd.program,
+      results,
+    };
+    tx.emit(Topics.updateResult, this.cmd.program, data, { causedBy: this.cause });
   }
 }
 
@@ -288,7 +415,8 @@ async function fetchWhileUnavailable(url: string, init: RequestInit, giveUpMs = 
       if (![502, 503, 504].includes(res.status) || Date.now() >= deadline) return res;
       await res.arrayBuffer().catch(() => undefined);
     } catch (err) {
-      if (Date.now() >= deadline) throw new Error(`downloading ${url} failed for a minute: ${(err as Error).message}`);
+      if (Date.now() >= deadline)
+        throw new Error(`downloading ${url} failed for a minute: ${(err as Error).message}`);
     }
     await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
   }

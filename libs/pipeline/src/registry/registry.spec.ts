@@ -1,4 +1,4 @@
-import { type InProcessBus, Topics, createEvent, currentType } from '@dsu/events';
+import { type InProcessBus, Topics, createEvent } from '@dsu/events';
 import { listAudit } from '@dsu/access';
 import type { RunningServices } from '../pipeline';
 import { type RegistryHarness, startRegistry, sha, waitFor } from '../../test/registry-harness';
@@ -189,7 +189,7 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
       buildId: 'b2',
     });
     const first = createEvent({
-      type: currentType(Topics.updateResult),
+      type: `${Topics.updateResult}.v1`, // one process's result, as appliers before batching sent
       source: 'test',
       data: result('h1', 10),
     });

@@ -9,6 +9,7 @@ import {
   Topics,
   type UpdateCommandV1,
   type UpdateResultV1,
+  type UpdateResultsV2,
 } from '@dsu/events';
 import type { OutboxTx } from '@dsu/outbox';
 import {
@@ -258,34 +259,81 @@ async function finishIfDone(ctx: RegistryContext, tx: OutboxTx, rollout: Rollout
   });
 }
 
+/** Rows per statement when results are recorded in bulk (well inside SQLite's and PostgreSQL's bind limits). */
+const RESULT_CHUNK = 200;
+
 /**
- * Records a process's update result (once: a redelivered result is ignored) and marks its target
- * reported; the last open target's result finishes the rollout.
+ * Records a batch of processes' update results in the caller's transaction: each process once (a
+ * redelivered result, or one already recorded from an earlier batch, is ignored), its target
+ * marked reported, then each rollout the batch touches is evaluated once; the result of the last
+ * open target finishes its rollout. `eventId` is the event that carried the batch.
+ */
+export async function onResults(
+  ctx: RegistryContext,
+  tx: OutboxTx,
+  results: UpdateResultV1[],
+  eventId: string,
+): Promise<void> {
+  const key = (r: { rolloutId: string; host: string; pid: number }) => `${r.rolloutId}\0${r.host}\0${r.pid}`;
+  const fresh = new Map<string, UpdateResultV1>();
+  for (const r of results) if (!fresh.has(key(r))) fresh.set(key(r), r);
+  const groups = new Map<string, UpdateResultV1[]>(); // per rollout and host: one query each
+  for (const r of fresh.values()) {
+    const g = `${r.rolloutId}\0${r.host}`;
+    groups.set(g, [...(groups.get(g) ?? []), r]);
+  }
+  const reportedAt = now();
+  for (const batch of groups.values()) {
+    const { rolloutId, host } = batch[0];
+    for (let i = 0; i < batch.length; i += RESULT_CHUNK) {
+      const chunk = batch.slice(i, i + RESULT_CHUNK);
+      const pids = chunk.map((r) => r.pid);
+      const known = await tx.em.find(UpdateResultEntity, {
+        select: { pid: true },
+        where: { rolloutId, host, pid: In(pids) },
+      });
+      const recorded = new Set(known.map((k) => k.pid));
+      const rows = chunk.filter((r) => !recorded.has(r.pid));
+      if (rows.length === 0) continue;
+      await tx.em.insert(
+        UpdateResultEntity,
+        rows.map((r) => ({
+          rolloutId,
+          host,
+          pid: r.pid,
+          program: r.program,
+          patchId: r.patchId,
+          outcome: r.outcome,
+          pauseUs: Math.round(r.pauseUs),
+          updatePoint: r.updatePoint,
+          reasons: r.reasons,
+          buildId: r.buildId,
+          eventId,
+          reportedAt,
+        })),
+      );
+      await tx.em.update(
+        RolloutTargetEntity,
+        { rolloutId, host, pid: In(rows.map((r) => r.pid)) },
+        { reported: true, state: 'reported' },
+      );
+    }
+  }
+  for (const rolloutId of new Set([...fresh.values()].map((r) => r.rolloutId))) {
+    const rollout = await tx.em.findOneBy(RolloutEntity, { id: rolloutId });
+    if (rollout) await finishIfDone(ctx, tx, rollout);
+  }
+}
+
+/**
+ * Records the results a `dsu.update.result` event carries: one process's (v1) or a batch of
+ * one command's processes (v2), in the caller's transaction (see onResults).
  */
 export async function onResult(ctx: RegistryContext, tx: OutboxTx, event: CloudEvent): Promise<void> {
-  const r = event.data as UpdateResultV1;
-  if (await tx.em.existsBy(UpdateResultEntity, { rolloutId: r.rolloutId, host: r.host, pid: r.pid })) return;
-  await tx.em.insert(UpdateResultEntity, {
-    rolloutId: r.rolloutId,
-    host: r.host,
-    pid: r.pid,
-    program: r.program,
-    patchId: r.patchId,
-    outcome: r.outcome,
-    pauseUs: Math.round(r.pauseUs),
-    updatePoint: r.updatePoint,
-    reasons: r.reasons,
-    buildId: r.buildId,
-    eventId: event.id,
-    reportedAt: now(),
-  });
-  await tx.em.update(
-    RolloutTargetEntity,
-    { rolloutId: r.rolloutId, host: r.host, pid: r.pid },
-    { reported: true, state: 'reported' },
-  );
-  const rollout = await tx.em.findOneBy(RolloutEntity, { id: r.rolloutId });
-  if (rollout) await finishIfDone(ctx, tx, rollout);
+  const results = event.type.endsWith('.v1')
+    ? [event.data as UpdateResultV1]
+    : (event.data as UpdateResultsV2).results;
+  await onResults(ctx, tx, results, event.id);
 }
 
 /** The program's patches to the given builds, with their verdicts, as the planner sees them. */
