@@ -37,8 +37,26 @@ export interface EventBus {
    */
   publishTracked?(topic: string, event: CloudEvent, key: string): Promise<{ handled: Promise<void> }>;
   subscribe(subscription: Subscription): Promise<void>;
+  /**
+   * Per consumer group of this bus's subscriptions and topic: messages published but not yet
+   * handled (Kafka: the partitions' end offsets minus the group's committed offsets). Read by
+   * the metrics scrape; optional for buses that cannot tell.
+   */
+  lag?(): Promise<ConsumerLag[]>;
+  /**
+   * Resolves when the broker answers now (readiness probes), rejects with why it does not.
+   * Absent on a bus without a broker (in process), which is reachable while the process lives.
+   */
+  checkReachable?(): Promise<void>;
   /** Stops consuming after in-flight handlers finish, commits offsets, disconnects. */
   close(): Promise<void>;
+}
+
+/** How far one consumer group is behind on one topic. */
+export interface ConsumerLag {
+  group: string;
+  topic: string;
+  lag: number;
 }
 
 export interface DeadLetter {

@@ -1,4 +1,4 @@
-import { DeadLetter, EventBus, Subscription } from './bus';
+import { type ConsumerLag, DeadLetter, EventBus, Subscription } from './bus';
 import { deliver } from './delivery';
 import { CloudEvent, serializeEvent } from './envelope';
 import { Topics } from './topics';
@@ -80,6 +80,16 @@ export class InProcessBus implements EventBus {
     const state: GroupState = { sub, offsets: new Map(), draining: Promise.resolve() };
     this.groups.push(state);
     for (const t of sub.topics) this.schedule(state, t);
+  }
+
+  /** Messages appended to each subscribed topic that the group has not handled yet. */
+  async lag(): Promise<ConsumerLag[]> {
+    return this.groups.flatMap((g) =>
+      g.sub.topics.map((topic) => {
+        const log = this.logs.get(topic) ?? { base: 0, msgs: [] };
+        return { group: g.sub.group, topic, lag: log.base + log.msgs.length - (g.offsets.get(topic) ?? log.base) };
+      }),
+    );
   }
 
   /** Messages that reached the dead-letter topic (for inspection by tools and tests). */

@@ -13,6 +13,7 @@ export {
   type EventHandler,
   type Subscription,
   type DeadLetter,
+  type ConsumerLag,
   MAX_HANDLER_ATTEMPTS,
 } from './bus';
 export { InProcessBus } from './in-process-bus';

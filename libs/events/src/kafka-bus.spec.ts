@@ -75,6 +75,43 @@ describe('KafkaBus on a real broker', () => {
     expect(second).toEqual([3, 4]);
   }, 120_000);
 
+  it('reports a group\'s lag per topic (what it has not handled yet) and whether the brokers answer', async () => {
+    const topic = `${kafka.topicPrefix}.lagging`;
+    const group = `${kafka.topicPrefix}.lag-group`;
+    const producer = bus('lag-producer');
+    for (let i = 0; i < 5; i++) await producer.publish(topic, ev(i), `prog-${i % 2}`);
+    const got: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const c = bus('lag-consumer');
+    await expect(c.checkReachable()).resolves.toBeUndefined();
+    await c.subscribe({
+      group,
+      topics: [topic],
+      handler: async (e: CloudEvent) => {
+        await gate; // holds the group back until the lag was read
+        got.push((e.data as { n: number }).n);
+      },
+    });
+    // Nothing committed yet: every message counts (at least those not yet taken in hand).
+    const before = await c.lag();
+    expect(before).toEqual([{ group, topic, lag: expect.any(Number) }]);
+    expect(before[0].lag).toBeGreaterThanOrEqual(4);
+    release();
+    await waitFor(() => got.length === 5);
+    const end = Date.now() + 30_000;
+    while ((await c.lag())[0].lag !== 0) {
+      if (Date.now() > end) throw new Error('lag never reached 0 after every message was handled');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await c.close();
+    await producer.close();
+    // A broker that is not there: readiness says so within its timeout instead of hanging.
+    const nowhere = new KafkaBus({ brokers: ['127.0.0.1:1'], clientId: 'nowhere', logLevel: logLevel.NOTHING });
+    await expect(nowhere.checkReachable(1_500)).rejects.toThrow(/Kafka|ECONNREFUSED|Connection/i);
+    await nowhere.close();
+  }, 90_000);
+
   it('sends a malformed message to the dead-letter topic and keeps consuming', async () => {
     const topic = `${kafka.topicPrefix}.mixed`;
     const producer = bus('producer-2');

@@ -1,5 +1,5 @@
-import { Consumer, Kafka, Partitioners, Producer, logLevel } from 'kafkajs';
-import { EventBus, Subscription } from './bus';
+import { type Admin, Consumer, Kafka, Partitioners, Producer, logLevel } from 'kafkajs';
+import { type ConsumerLag, EventBus, Subscription } from './bus';
 import { deliver } from './delivery';
 import { CloudEvent, serializeEvent } from './envelope';
 import { KafkaBusOptions } from './kafka-config';
@@ -18,6 +18,9 @@ export class KafkaBus implements EventBus {
   private readonly consumers: Consumer[] = [];
   private closing = false;
   private readonly knownTopics = new Set<string>();
+  /** Group and topics of each subscription, for `lag`. */
+  private readonly subscribed = new Map<string, readonly string[]>();
+  private admin?: Promise<Admin>;
 
   /**
    * @param startup how long to keep trying while the brokers are not reachable or the topics not
@@ -84,6 +87,7 @@ export class KafkaBus implements EventBus {
     for (const topic of sub.topics)
       await consumer.subscribe({ topic: this.topicName(topic), fromBeginning: true });
     this.consumers.push(consumer);
+    this.subscribed.set(sub.group, sub.topics);
     this.replaceWhenDead(consumer, sub);
     await consumer.run({
       autoCommit: false,
@@ -133,6 +137,58 @@ export class KafkaBus implements EventBus {
     });
   }
 
+  /**
+   * Each subscribed group's lag per topic: the partitions' end offsets minus the group's committed
+   * offsets (a partition the group never committed on counts from its start). One admin
+   * connection, kept until `close`.
+   */
+  async lag(): Promise<ConsumerLag[]> {
+    const admin = await this.adminClient();
+    const out: ConsumerLag[] = [];
+    for (const [group, topics] of this.subscribed) {
+      const names = topics.map((t) => this.topicName(t));
+      const committed = await admin.fetchOffsets({ groupId: group, topics: names });
+      for (const t of committed) {
+        const ends = await admin.fetchTopicOffsets(t.topic);
+        let lag = 0;
+        for (const end of ends) {
+          const c = Number(t.partitions.find((p) => p.partition === end.partition)?.offset ?? -1);
+          lag += Math.max(0, Number(end.high) - (c >= 0 ? c : Number(end.low)));
+        }
+        out.push({ group, topic: this.pipelineTopic(t.topic), lag });
+      }
+    }
+    return out;
+  }
+
+  /** Asks the cluster for its brokers, within `timeoutMs` (readiness: is Kafka there now?). */
+  async checkReachable(timeoutMs = 5_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from the Kafka brokers within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const cluster = await Promise.race([(await Promise.race([this.adminClient(), timeout])).describeCluster(), timeout]);
+      if (cluster.brokers.length === 0) throw new Error('the Kafka cluster reports no brokers');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** One admin connection for lag and readiness, made on first use and kept until `close`. */
+  private adminClient(): Promise<Admin> {
+    this.admin ??= (async () => {
+      // Few retries: a scrape or a probe should fail fast and be asked again, not hang on its own.
+      const admin = this.kafka.admin({ retry: { retries: 1, initialRetryTime: 200 } });
+      await admin.connect();
+      return admin;
+    })().catch((err) => {
+      this.admin = undefined;
+      throw err;
+    });
+    return this.admin;
+  }
+
   /** How often a long handler heartbeats: a third of the session timeout (kafkajs default 30 s). */
   private heartbeatEveryMs(): number {
     return Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 30_000) / 3));
@@ -142,6 +198,10 @@ export class KafkaBus implements EventBus {
     this.closing = true;
     // kafkajs' disconnect waits for the running eachMessage to finish before leaving the group.
     await Promise.all(this.consumers.splice(0).map((c) => c.disconnect()));
+    const admin = this.admin;
+    this.admin = undefined;
+    // A connection still being attempted (the brokers are away) is closed when it settles, not awaited.
+    if (admin) void admin.then((a) => a.disconnect()).catch(() => undefined);
     const producer = this.producer;
     this.producer = undefined;
     if (producer) await (await producer).disconnect();

@@ -1,4 +1,5 @@
 import type { DeadLetter, Subscription } from '@dsu/events';
+import { meteredPublisher, meteredSubscription, type PipelineMetrics, processMetrics, type Stage } from '@dsu/metrics';
 import { Outbox, type Log } from '@dsu/outbox';
 import { ApplierAgent } from './apply-agent/applier-agent';
 import { checkerSubscription } from './check/check-patch';
@@ -8,6 +9,7 @@ import { BuildDeadline } from './registry/build-deadline';
 import { RequestDeadlines } from './registry/request-deadlines';
 import { Registry } from './registry/registry';
 import type { PipelineInfra } from './shared/infra';
+import { registerMetricSources } from './shared/metrics-sources';
 
 export const SERVICE_NAMES = ['gateway', 'compiler', 'patcher', 'checker', 'applier'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
@@ -24,15 +26,19 @@ export interface RunningServices {
 /**
  * Starts the named services on one infrastructure: each gets its own outbox (producer) and
  * consumer group. `dsu up` starts all five on the in-process bus; an app starts one over Kafka.
+ * What they consume and produce is counted in `metrics` (the process's, served at `/metrics`).
  */
 export async function startServices(
   infra: PipelineInfra,
   names: readonly ServiceName[],
   log: Log,
+  metrics: PipelineMetrics = processMetrics,
 ): Promise<RunningServices> {
   const outboxes: Outbox[] = [];
+  // Producers publish through a counting view of the bus; infra.bus itself stays as opened.
+  const publisher = meteredPublisher(infra.bus, metrics);
   const outboxFor = (producer: string) => {
-    const o = new Outbox(infra.ds, producer, infra.bus, log);
+    const o = new Outbox(infra.ds, producer, publisher, log);
     outboxes.push(o);
     return o;
   };
@@ -40,18 +46,24 @@ export async function startServices(
   let deadline: BuildDeadline | undefined;
   let requestDeadlines: RequestDeadlines | undefined;
   // Every dead letter is logged by the service that gave up on it.
-  const subscribe = (sub: Subscription) =>
-    infra.bus.subscribe({
-      ...sub,
-      onDeadLetter: (l: DeadLetter) =>
-        log('error', 'event dead-lettered after retries', {
-          topic: l.topic,
-          group: l.group,
-          key: l.key,
-          error: l.error,
-          eventId: eventIdOf(l.payload),
-        }),
-    });
+  const subscribe = (sub: Subscription, stage?: Stage) =>
+    infra.bus.subscribe(
+      meteredSubscription(
+        {
+          ...sub,
+          onDeadLetter: (l: DeadLetter) =>
+            log('error', 'event dead-lettered after retries', {
+              topic: l.topic,
+              group: l.group,
+              key: l.key,
+              error: l.error,
+              eventId: eventIdOf(l.payload),
+            }),
+        },
+        metrics,
+        stage,
+      ),
+    );
   for (const name of names) {
     switch (name) {
       case 'gateway': {
@@ -67,16 +79,17 @@ export async function startServices(
         break;
       }
       case 'compiler':
-        await subscribe(compilerSubscription(infra, outboxFor('compiler'), log));
+        await subscribe(compilerSubscription(infra, outboxFor('compiler'), log), 'build');
         break;
       case 'patcher':
-        await subscribe(patcherSubscription(infra, outboxFor('patcher'), log));
+        await subscribe(patcherSubscription(infra, outboxFor('patcher'), log), 'patch');
         break;
       case 'checker':
-        await subscribe(checkerSubscription(infra, outboxFor('checker'), log));
+        await subscribe(checkerSubscription(infra, outboxFor('checker'), log), 'check');
         break;
       case 'applier': {
-        const agent = new ApplierAgent(infra, outboxFor(`applier.${infra.config.hostId}`), log);
+        // Its heartbeats are published directly: counted through the same view.
+        const agent = new ApplierAgent({ ...infra, bus: publisher }, outboxFor(`applier.${infra.config.hostId}`), log);
         running.applier = agent;
         await subscribe(agent.subscription());
         agent.startHeartbeat();
@@ -85,9 +98,14 @@ export async function startServices(
     }
   }
   for (const o of outboxes) o.start();
+  const unregister = registerMetricSources(metrics, infra, {
+    producers: () => outboxes.map((o) => o.producer),
+    fleet: names.includes('gateway'),
+  });
   let stopping: Promise<void> | undefined;
   running.stop = () =>
     (stopping ??= (async () => {
+      unregister();
       await running.applier?.stop();
       await deadline?.stop();
       await requestDeadlines?.stop();

@@ -1,5 +1,6 @@
 import { DynamicModule, Module, type Provider } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
 import { HealthModule } from '@dsu/service-kit';
 import { SERVICE_NAMES, type ServiceName } from '@dsu/pipeline';
 import { AccessController } from './access/access.controller';
@@ -8,13 +9,15 @@ import { AuditRefusalsInterceptor } from './access/audit-refusals.interceptor';
 import { GATEWAY_ACCESS, gatewayAccessFromEnv } from './access/gateway-access.config';
 import { GATEWAY_ENV, LocalTokenBootstrap } from './access/local-token';
 import { GatewayController } from './gateway.controller';
+import { MetricsController } from './observability/metrics.controller';
+import { ReadinessController } from './observability/readiness.controller';
 import { PipelineModule, type PipelineModuleOptions } from './pipeline.module';
 
 @Module({})
 export class ServiceModule {
   /**
-   * One service (an app) or several in one process (`dsu up`): health endpoint, the services'
-   * consumers, and the gateway's HTTP API when the gateway is among them, behind its access
+   * One service (an app) or several in one process (`dsu up`): health endpoints (`/health`,
+   * `/health/live`, `/health/ready`), `/metrics`, the services' consumers, and the gateway's HTTP API when the gateway is among them, behind its access
    * guard (tokens, scopes, Host / Origin / Content-Type checks) and with the local admin token.
    */
   static for(
@@ -35,9 +38,14 @@ export class ServiceModule {
       module: ServiceModule,
       imports: [
         HealthModule.forService(health),
+        TerminusModule.forRoot({ errorLogStyle: 'json' }),
         PipelineModule.forServices(names, { clientId: `dsu-${health}`, ...opts }),
       ],
-      controllers: gateway ? [GatewayController, AccessController] : [],
+      controllers: [
+        ReadinessController,
+        MetricsController,
+        ...(gateway ? [GatewayController, AccessController] : []),
+      ],
       providers: gateway ? access : [],
     };
   }
