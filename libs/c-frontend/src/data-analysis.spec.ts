@@ -17,6 +17,7 @@ struct flex { int n; char data[]; };
 union u { int i; float f; };
 struct outer { struct inner { int x; } in; int y; };
 struct tagged { enum { A, B } kind; int v; };
+struct bits { enum { C1, C2 } mode : 2; int w; };
 struct __attribute__((annotate("dsu_room=" "128"))) big { int q; };
 struct __attribute__((annotate("dsu_no_room"))) mine { int z; };
 struct disk { int id; char title[16]; };
@@ -54,8 +55,10 @@ describe('data analysis (issue 4)', () => {
     expect(r['struct wire'].notUpdatableReason).toMatch(/packed/);
     expect(r['struct flex'].notUpdatableReason).toMatch(/flexible array member/);
     expect(r['union u'].notUpdatableReason).toMatch(/union/);
-    expect(r['struct outer'].notUpdatableReason).toMatch(/nested tagged type/);
-    expect(r['struct tagged'].notUpdatableReason).toMatch(/enum inside its body/);
+    // Types defined inside a body get room: the struct names them through its shape (issue 14).
+    expect(r['struct outer']).toMatchObject({ updatable: true, nested: [{ member: 'in', pointers: 0, dimensions: 0 }] });
+    expect(r['struct tagged']).toMatchObject({ updatable: true, nested: [{ member: 'kind' }] });
+    expect(r['struct bits'].notUpdatableReason).toMatch(/enum inside its body \(an unnamed enum is the type of a bit-field\)/);
     expect(r['struct big']).toMatchObject({ updatable: true, slop: 128 });
     expect(r['struct mine'].notUpdatableReason).toMatch(/DSU_NO_ROOM/);
   });

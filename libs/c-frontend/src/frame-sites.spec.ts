@@ -29,6 +29,12 @@ void main_loop(int fd) {
   }
 }
 
+int linklocal(int fd) {
+  int n = 0;
+  if (({ const int *__a = &fd; *__a > 2; })) n++;
+  return handle(n);
+}
+
 void server(int fd) {
   while (serve_once(fd) >= 0)
     ;
@@ -229,6 +235,11 @@ describe('frameSites', () => {
     const inner = i.locals.find((l) => l.name === 'inner');
     expect(inner?.initializer?.simple).toBe(true);
     expect(slice(inner?.scope ?? { start: 0, end: 0 })).toMatch(/^= a \+ 1;\s*handle\(inner\);\s*}$/);
+  });
+
+  it('keeps a local of a statement expression (libc macros such as IN6_IS_ADDR_LINKLOCAL) out of later statements', () => {
+    const i = info('linklocal');
+    expect(site(i, 'call:handle#0').locals).toEqual(['fd', 'n']);
   });
 
   it('does not resume with a variable-length array in scope', () => {

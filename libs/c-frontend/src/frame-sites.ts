@@ -216,9 +216,13 @@ class FrameWalker {
         break;
     }
     if (n.kind === 'UnaryExprOrTypeTraitExpr') this.inSizeof++;
+    // A local of a GNU statement expression (`({ const struct in6_addr *__a = ...; ... })` from
+    // libc's macros) is in scope only inside it, never at a later statement.
+    const scoped = n.kind === 'ForStmt' || n.kind === 'StmtExpr';
     if (n.kind === 'ForStmt') this.scopeEnds.push(stmt.node === n ? stmt.range.end : stmtEnd(n, this.text));
+    if (n.kind === 'StmtExpr') this.scopeEnds.push(rangeOf(n).end);
     this.visitChildren(n, stmt);
-    if (n.kind === 'ForStmt') this.scopeEnds.pop();
+    if (scoped) this.scopeEnds.pop();
     if (n.kind === 'UnaryExprOrTypeTraitExpr') this.inSizeof--;
   }
 

@@ -19,6 +19,7 @@ export type {
   UnitFunction,
   VariableDeclaration,
   RecordInfo,
+  NestedDefinition,
   AllocSite,
   RawUse,
   ObjectUses,

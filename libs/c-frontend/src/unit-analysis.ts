@@ -137,6 +137,8 @@ export interface VariableDeclaration {
   storage: 'static' | 'extern' | 'none';
   /** `extern` without initializer is a declaration; everything else defines (or tentatively defines). */
   isDefinition: boolean;
+  /** This declaration's own type (`const char[]` for `extern const char t[];`, `const char[4]` once defined). */
+  type?: string;
   /** From the first specifier to the end of the declarator or initializer. */
   definition: ByteRange;
   nameRange: ByteRange;
@@ -179,6 +181,21 @@ export interface RecordInfo {
   close: number;
   /** C spelling (`struct conn`, or the typedef name of an unnamed struct). */
   spelling: string;
+  /** Tag and enum definitions inside the body, which the struct must name through its room's shape. */
+  nested?: NestedDefinition[];
+}
+
+/**
+ * A tag or enum defined inside a struct body (`enum { A, B } state`): its definition's range
+ * (keyword to `}`) and an access path whose type is it: `member` (dotted through unnamed member
+ * structs), dereferenced `pointers` times after indexing `dimensions` times.
+ */
+export interface NestedDefinition {
+  start: number;
+  end: number;
+  member: string;
+  pointers: number;
+  dimensions: number;
 }
 
 /** A call of malloc/calloc/realloc in program code, with the updatable type it allocates if known. */

@@ -61,6 +61,8 @@ export interface BuiltVersion {
   executable: string;
   model: string;
   outDir: string;
+  /** Options the build could not honour, each saying why and what to do (`--slop` for a type kept as it is). */
+  warnings?: string[];
 }
 
 /** Absolute path of the dsu-cc command of this installation. */
@@ -185,7 +187,8 @@ export async function buildVersion(
   copyFileSync(exe, join(out, name));
   const modelText = readFileSync(exe + '.dsu.json', 'utf8');
   writeFileSync(join(out, `${name}.dsu.json`), modelText);
-  const model = JSON.parse(modelText) as { program: string; buildId: string };
+  const model = JSON.parse(modelText) as { program: string; buildId: string; types?: Record<string, SlopTarget> };
+  const warnings = slopWarnings(opts.slop, model.types ?? {});
   const built: BuiltVersion = {
     program: opts.program ?? model.program,
     version: opts.version ?? basename(src),
@@ -193,6 +196,7 @@ export async function buildVersion(
     executable: name,
     model: `${name}.dsu.json`,
     outDir: out,
+    ...(warnings.length ? { warnings } : {}),
   };
   writeFileSync(
     join(out, 'build.json'),
@@ -216,6 +220,26 @@ export async function buildVersion(
     ) + '\n',
   );
   return built;
+}
+
+type SlopTarget = { key: string; size?: number; capacity?: number; updatable?: boolean; notUpdatableReason?: string };
+
+/**
+ * What `--slop` asked for and did not get: a type the program does not define, or one that keeps
+ * its C layout (with the reason), so room requested for it is not silently missing at patch time.
+ */
+export function slopWarnings(spec: string | undefined, types: Record<string, SlopTarget>): string[] {
+  const out: string[] = [];
+  for (const [key, slop] of parseSlopSpec(spec)) {
+    if (slop === 'none') continue;
+    const t = types[key];
+    if (!t) out.push(`--slop '${key}=${slop}' is ignored: the program defines no type '${key}' (spell it as the model does: 'struct name' or a typedef name)`);
+    else if (t.updatable === false)
+      out.push(`--slop '${key}=${slop}' is ignored: ${key} keeps its C layout (${t.notUpdatableReason ?? 'not updatable'}), so it gets no room and a patch cannot change its fields`);
+    else if (t.capacity !== undefined && t.size !== undefined && t.capacity <= t.size)
+      out.push(`--slop '${key}=${slop}' is ignored: ${key} was compiled with its C layout kept (whole instances are used as raw bytes or outside the program; see the build output)`);
+  }
+  return out;
 }
 
 /** `struct conn=96;...`: capacities of the types an earlier build gave room (for DSU_CAPACITY). */

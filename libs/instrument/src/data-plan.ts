@@ -1,5 +1,6 @@
 import type { UnitAnalysis } from '@dsu/c-frontend';
 import type { Edit } from './edits';
+import { oneLine } from './local-statics';
 
 /**
  * Room for growth and allocation tracking (DESIGN.md §4, libs/runtime/ABI.md §10).
@@ -136,8 +137,13 @@ export function planData(a: UnitAnalysis, opts: DataPlanOptions = {}): DataPlan 
     const m = typeMangle(r.key);
     const capacity = opts.capacity?.get(r.key);
     const fields = buf.toString('latin1', r.open + 1, r.close);
-    const t = roomText(m, fields.replace(/\n/g, ' '), slop ?? r.slop, capacity);
+    const t = roomText(m, oneLine(fields), slop ?? r.slop, capacity);
     edits.push({ start: r.declStart, end: r.declStart, text: t.before });
+    // The shape (a copy of the fields) now defines the nested tags and enums; the struct names them.
+    for (const n of r.nested ?? []) {
+      const path = `${'*'.repeat(n.pointers)}((struct __dsu_shape_${m} *)0)->${n.member}${'[0]'.repeat(n.dimensions)}`;
+      edits.push({ start: n.start, end: n.end, text: `__typeof__(${path})` });
+    }
     edits.push({ start: r.close, end: r.close, text: t.inside });
     roomy[r.key] = { capacity: capacity ?? 'computed', ...(slop ?? r.slop ? { slop: (slop ?? r.slop) as number } : {}) };
     entries.push(

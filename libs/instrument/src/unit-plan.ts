@@ -1,6 +1,7 @@
 import type { UnitAnalysis, UnitFunction } from '@dsu/c-frontend';
 import { declaratorEnd, findToken, outermostLoopBodyStart } from './c-scan';
 import type { Edit } from './edits';
+import { localStaticName, oneLine, renameLocalStatic } from './local-statics';
 import { FRAME_PRELUDE, planFrames, type FrameCodeOptions, type FramePlan, type InsertedPoint } from './frame-code';
 
 /** An update point configured without touching the source: `serve:loop`, `main:entry`. */
@@ -418,23 +419,23 @@ function promoteStatics(
     } else {
       const f = fnByKey.get(s.function);
       const declText = buf.toString('latin1', s.definition.start, s.definition.end);
-      // Left in place (and not patchable by name): several declarators sharing one `static`,
-      // and types defined in the declaration itself, which cannot move to file scope.
-      if (!f || declText.includes('{') || (sharing.get(kw.start) ?? 0) > 1) continue;
       const rel = (x: number) => x - s.definition.start;
+      // Left in place (and not patchable by name): several declarators sharing one `static`,
+      // and types defined in the declaration itself, which cannot move to file scope (a braced
+      // initializer can).
+      if (!f || declText.slice(0, rel(s.nameRange.start)).includes('{') || (sharing.get(kw.start) ?? 0) > 1) continue;
+      // Declared and used under a name of its own in the unit (see local-statics.ts).
+      const name = localStaticName(n++);
       const def =
         declText.slice(0, rel(kw.start)) +
         declText.slice(rel(kw.end), rel(s.nameRange.start)) +
-        `__dsu_sdef_${n++}` +
+        name +
         declText.slice(rel(s.nameRange.end), rel(declEnd)) +
         label +
         declText.slice(rel(declEnd));
-      edits.push({
-        start: f.definition.start,
-        end: f.definition.start,
-        text: def.replace(/\s+/g, ' ') + '; ',
-      });
+      edits.push({ start: f.definition.start, end: f.definition.start, text: oneLine(def) + '; ' });
       edits.push({ start: kw.start, end: kw.end, text: 'extern' });
+      edits.push(...renameLocalStatic(a, s, name));
       edits.push({ start: declEnd, end: s.definition.end, text: label });
     }
     out[s.key] = symbol;

@@ -59,6 +59,8 @@ export async function buildCommand(
   out.log(
     `built ${built.program} ${built.version} (build id ${built.buildId}) in ${Date.now() - t0} ms -> ${join(built.outDir, built.executable)}`,
   );
+  // An option the build could not honour is said on stderr even with --json (the result lists it too).
+  for (const w of built.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
   out.result(built);
   return 0;
 }

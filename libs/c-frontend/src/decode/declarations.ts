@@ -20,6 +20,8 @@ export class Declarations {
   private staticVars = new Set<string>();
   /** Keys of the globals already defined (a tentative definition repeated is one global). */
   private globalKeys = new Set<string>();
+  /** Function-local statics seen per `function::name`: the second and later get `name.<n>`. */
+  private localStaticCount = new Map<string, number>();
 
   constructor(private readonly cx: DecodeContext) {}
 
@@ -55,6 +57,7 @@ export class Declarations {
         name: d.name,
         storage: d.storageClass === 'static' ? 'static' : d.storageClass === 'extern' ? 'extern' : 'none',
         isDefinition,
+        type: normalizeType(d.type?.qualType ?? ''),
         definition: rangeOf(d),
         nameRange: locRange(d.loc),
       });
@@ -96,7 +99,11 @@ export class Declarations {
       return;
     }
     if (n.storageClass !== 'static' || !n.name || !n.id || cx.isInternal(n.name)) return;
-    const key = `${cx.unit.path}::${fn.name}::${n.name}`;
+    // C allows `static int hits;` in two blocks of one function: each is its own object, so each
+    // gets its own key (in source order, which is what a next version of the function matches).
+    const seen = (this.localStaticCount.get(`${fn.key}::${n.name}`) ?? 0) + 1;
+    this.localStaticCount.set(`${fn.key}::${n.name}`, seen);
+    const key = `${cx.unit.path}::${fn.name}::${n.name}${seen > 1 ? `.${seen}` : ''}`;
     cx.globalIds.set(n.id, key);
     const type = normalizeType(n.type?.qualType ?? '');
     this.globals.push({
@@ -121,6 +128,7 @@ export class Declarations {
       function: fn.key,
       storage: 'static',
       isDefinition: true,
+      type,
       definition: rangeOf(n),
       nameRange: locRange(n.loc),
     });

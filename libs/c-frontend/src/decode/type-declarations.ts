@@ -1,10 +1,10 @@
 import type { AstNode } from '../ast';
-import { findOwnedTag, findValue, normalizeType } from '../ast-helpers';
+import { findOwnedTag, findValue, normalizeType, rangeOf } from '../ast-helpers';
 import { presumedLoc } from '../layout';
 import type { MarkedRegion } from '../line-markers';
 import type { TypeModel, UnitModel } from '../program-model';
 import type { PendingType } from '../type-layouts';
-import type { ByteRange, RecordInfo } from '../unit-analysis';
+import type { ByteRange, NestedDefinition, RecordInfo } from '../unit-analysis';
 
 /** Drops qualifiers and extra blanks from a type spelling. */
 const unqualified = (q: string) =>
@@ -206,8 +206,9 @@ export class TypeDeclarations {
     const inner = d.inner ?? [];
     if (inner.some((c) => c.kind === 'FieldDecl' && /\[\]$/.test(c.type?.qualType ?? '')))
       no('has a flexible array member');
-    if (inner.some((c) => (c.kind === 'RecordDecl' && c.name) || c.kind === 'EnumDecl'))
-      no('defines a nested tagged type or enum inside its body');
+    const nested = nestedDefinitions(d, '');
+    if (typeof nested === 'string') no(`defines a nested tagged type or enum inside its body (${nested})`);
+    else if (nested.length) info.nested = nested;
     if (t.fields.length === 0) no('has no fields');
     if (!info.updatable) {
       t.model.updatable = false;
@@ -268,4 +269,49 @@ export class TypeDeclarations {
     }
     this.types.push(t);
   }
+}
+
+/**
+ * The tag and enum definitions inside a record's body (`enum { IDLE, BUSY } state;`, `struct in
+ * { int a; } in;`, also inside anonymous member structs such as BSD's `LIST_ENTRY(conn)`), each
+ * with the member of the first declarator that has its type. dsu-cc's copy of the fields (the
+ * room's shape) defines them once; the struct itself then names them through that member. A
+ * definition no member refers to plainly (bit-field, function pointer, no declarator) is returned
+ * as the reason the record keeps its C layout. Forward declarations (`struct later *p;`) are not
+ * definitions and need nothing.
+ */
+function nestedDefinitions(rec: AstNode, path: string): NestedDefinition[] | string {
+  const out: NestedDefinition[] = [];
+  const inner = rec.inner ?? [];
+  for (let i = 0; i < inner.length; i++) {
+    const c = inner[i];
+    if (c.kind !== 'RecordDecl' && c.kind !== 'EnumDecl') continue;
+    if (c.kind === 'RecordDecl' && !c.completeDefinition) continue;
+    const field = inner[i + 1]?.kind === 'FieldDecl' ? inner[i + 1] : undefined;
+    const what = c.name ? `${c.kind === 'EnumDecl' ? 'enum' : c.tagUsed} ${c.name}` : `an unnamed ${c.kind === 'EnumDecl' ? 'enum' : c.tagUsed}`;
+    if (!field) return `${what} declares no member`;
+    const anonMember = !field.name || field.isImplicit;
+    if (c.kind === 'RecordDecl' && !c.name) {
+      // An unnamed member struct is copied as it is; what it defines inside is named through it.
+      const deeper = nestedDefinitions(c, anonMember ? path : `${path}${field.name}.`);
+      if (typeof deeper === 'string') return deeper;
+      out.push(...deeper);
+      continue;
+    }
+    if (anonMember || field.isBitfield) return `${what} is the type of a bit-field`;
+    const raw = field.type?.qualType ?? '';
+    const base = c.name ? `${c.kind === 'EnumDecl' ? 'enum' : c.tagUsed} ${c.name}` : /^[^)]*\)/.exec(raw)?.[0] ?? '';
+    const suffix = raw.startsWith(base) ? raw.slice(base.length) : undefined;
+    const m = suffix === undefined ? null : /^\s*((?:\*\s*)*)((?:\[\d*\])*)\s*$/.exec(suffix);
+    if (!m) return `member ${field.name} of ${what} has a declarator dsu-cc cannot name (${normalizeType(raw)})`;
+    const range = rangeOf(c);
+    out.push({
+      start: range.start,
+      end: range.end,
+      member: `${path}${field.name}`,
+      pointers: (m[1].match(/\*/g) ?? []).length,
+      dimensions: (m[2].match(/\[/g) ?? []).length,
+    });
+  }
+  return out;
 }

@@ -1,0 +1,55 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { buildVersion, slopWarnings } from './build-version';
+
+// C that real servers (dnsmasq, tinyproxy) are written in and that dsu build refused
+// (issue 14): test/fixtures/corpus-idioms has each form in a few lines.
+const FIXTURE = resolve(__dirname, '../../../test/fixtures/corpus-idioms');
+
+describe('dsu build on the idioms of real servers', () => {
+  let dir: string;
+  let model: { types: Record<string, { updatable: boolean; size: number; capacity: number }>; globals: Record<string, unknown> };
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dsu-idioms-'));
+    await buildVersion(FIXTURE, join(dir, 'b'), { version: 'v1', slop: 'struct connection=64' });
+    model = JSON.parse(readFileSync(join(dir, 'b', 'app.dsu.json'), 'utf8'));
+  }, 120_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('builds local statics of one name in two functions and two blocks, each keeping its own value', () => {
+    // The native program prints the same: hex[] of each function, both counters.
+    expect(execFileSync(join(dir, 'b', 'app'), { encoding: 'utf8', env: { ...process.env, DSU_DISABLE: '1' } })).toBe(
+      'ab C 16 1 3 1 5 4\n',
+    );
+    expect(Object.keys(model.globals)).toEqual(
+      expect.arrayContaining([
+        'main.c::hexbyte::hex',
+        'main.c::hexdigit::hex',
+        'main.c::hexbyte::buff',
+        'main.c::hexdigit::buff',
+        'main.c::counts::n',
+        'main.c::counts::n.2',
+      ]),
+    );
+  });
+
+  it('gives room to a struct with #ifdef members, queue entries, enum and struct members defined inline', () => {
+    const conn = model.types['struct connection'];
+    expect(conn.updatable).toBe(true);
+    expect(conn.capacity).toBeGreaterThanOrEqual(conn.size + 64);
+  });
+
+  it('says loudly when --slop names a type that keeps its C layout or does not exist', () => {
+    expect(
+      slopWarnings('struct kept=64,struct nope=8,struct fine=16', {
+        'struct kept': { key: 'struct kept', updatable: false, notUpdatableReason: 'packed: its C layout must be kept' },
+        'struct fine': { key: 'struct fine', updatable: true, size: 8, capacity: 48 },
+      }),
+    ).toEqual([
+      expect.stringMatching(/^--slop 'struct kept=64' is ignored: struct kept keeps its C layout \(packed/),
+      expect.stringMatching(/^--slop 'struct nope=8' is ignored: the program defines no type 'struct nope'/),
+    ]);
+  });
+});

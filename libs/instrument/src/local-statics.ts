@@ -1,0 +1,44 @@
+import type { ByteRange, UnitAnalysis } from '@dsu/c-frontend';
+import { scanTokens } from '@dsu/c-frontend';
+import type { Edit } from './edits';
+
+/**
+ * Function-local statics live under exported names (`__dsu_s_<unit>__<fn>__<name>`), declared in
+ * the function as `extern`. C gives every block-scope `extern` of one identifier the same object,
+ * so two functions (or two blocks) each with their own `static char *buff` cannot both say
+ * `extern char *buff __asm__(...)` with different labels ("conflicting asm label"). Each such
+ * static is therefore declared and referenced under a name of its own in the unit.
+ */
+export const localStaticName = (n: number) => `__dsu_sdef_${n}`;
+
+/** Renames one function-local static (its declarator name and every reference) to `name`. */
+export function renameLocalStatic(a: UnitAnalysis, s: { key: string; nameRange: ByteRange }, name: string): Edit[] {
+  const edits: Edit[] = [{ start: s.nameRange.start, end: s.nameRange.end, text: name }];
+  for (const r of a.variableReferences) if (r.key === s.key) edits.push({ start: r.range.start, end: r.range.end, text: name });
+  return edits;
+}
+
+/**
+ * A declaration's text as one line (inserted text must not move later lines): the preprocessor's
+ * line markers (`# 1178 "./dnsmasq.h"`, left where an `#if` was) are dropped, and a `#pragma`
+ * line becomes the `_Pragma` operator, since a directive is only one at the start of a line.
+ */
+export function oneLine(text: string): string {
+  return text
+    .replace(/^[ \t]*#[ \t]*(?:line[ \t]+)?\d+[^\n]*$/gm, ' ')
+    .replace(/^[ \t]*#[ \t]*pragma[ \t]+([^\n]*)$/gm, (_m, p: string) => `_Pragma(${JSON.stringify(p.trim())})`)
+    .replace(/\r?\n/g, ' '); // only newlines: spaces inside string literals are the program's
+}
+
+/**
+ * The dimension an array declarator leaves out (`hex[]`), taken from the complete type the
+ * definition has (`const char[17]`), so a declaration that drops the initializer still has a
+ * complete type (`sizeof hex` works). Returns the edit filling it in, or none.
+ */
+export function completeArrayEdit(unit: Buffer, name: ByteRange, declEnd: number, completeType: string | undefined): Edit | undefined {
+  const dim = /^[^[(]*\[(\d+)\]/.exec(completeType ?? '')?.[1];
+  if (!dim) return undefined;
+  const toks = scanTokens(unit, name.end, declEnd);
+  if (toks[0]?.text !== '[' || toks[1]?.text !== ']') return undefined;
+  return { start: toks[0].end, end: toks[1].start, text: dim };
+}
