@@ -214,6 +214,9 @@ export async function compileUnit(
         [
           ...codegenFlags(flags),
           '-Wno-unused-command-line-argument',
+          // The unit is preprocessed output: under -Wpedantic every GNU line marker in it would
+          // warn, thousands per unit, none of them about the program.
+          '-Wno-gnu-line-marker',
           // The room dsu-cc appends is a field no initializer in the source names: every
           // positional initializer of a type with room would warn under -Wextra (-Werror builds
           // would fail where the native build passes).

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findClang } from '@dsu/c-frontend';
 import { computePatchId, type PatchManifest } from '@dsu/patch-format';
@@ -7,7 +7,8 @@ import { loadBuild } from './build-dir';
 import { planContents, UnsupportedChangeError, type BuildPatchOptions } from './plan-contents';
 import { planData } from './plan-data';
 import { planFrameMaps } from './plan-frames';
-import { compileBundle, writePatch, type PatchPlan } from './write-patch';
+import { compileBundle, DRAFT_MANIFEST, writePatch, type PatchPlan } from './write-patch';
+export { PatchCompileError, DRAFT_MANIFEST } from './write-patch';
 
 export { UnsupportedChangeError, type BuildPatchOptions } from './plan-contents';
 export { NO_SAFE_POINT } from './c-templates';
@@ -70,11 +71,16 @@ export async function buildPatch(
  * again and gives it a new patch id (an earlier verdict no longer applies and is removed).
  */
 export async function rebuildPatch(dir: string): Promise<PatchManifest> {
-  const old = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as PatchManifest;
+  // A bundle whose first compile failed has only the draft (dsu patch wrote everything else).
+  const manifestPath = [join(dir, 'manifest.json'), join(dir, DRAFT_MANIFEST)].find((p) => existsSync(p));
+  if (!manifestPath)
+    throw new Error(`${dir} is not a patch bundle (no manifest.json or ${DRAFT_MANIFEST}); generate one with dsu patch <old-build> <new-build> --out ${dir}`);
+  const old = JSON.parse(readFileSync(manifestPath, 'utf8')) as PatchManifest;
   const soBytes = await compileBundle(dir, findClang().path);
   const { patchId: _old, ...body } = { ...old, soSha256: createHash('sha256').update(soBytes).digest('hex') };
   const manifest: PatchManifest = { ...body, patchId: computePatchId(body, soBytes) };
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  rmSync(join(dir, DRAFT_MANIFEST), { force: true });
   rmSync(join(dir, 'verdict.json'), { force: true });
   return manifest;
 }

@@ -2,13 +2,16 @@ import type { UnitAnalysis } from '@dsu/c-frontend';
 import {
   addressName,
   cString,
+  completeArrayEdit,
   declaratorEnd,
   findToken,
   implName,
+  localStaticName,
   mangleKey,
   placeUpdatePoints,
   FRAME_PRELUDE,
   PRELUDE,
+  renameLocalStatic,
   slotCall,
   slotName,
   staticSymbol,
@@ -152,9 +155,17 @@ function externalizeVariables(a: UnitAnalysis, inPatchFn: (fnKey: string | undef
   const buf = a.preprocessed;
   const edits: Edit[] = [];
   const specifierDone = new Set<number>();
+  // The complete type of each variable, for declarations that leave an array's size to their initializer.
+  const complete = new Map<string, string>();
+  for (const v of a.variables) if (v.type && /\[\d+\]/.test(v.type)) complete.set(v.key, v.type);
+  let renamed = 0;
   for (const v of a.variables) {
     if (v.function && !inPatchFn(v.function)) continue;
     const declEnd = declaratorEnd(buf, v.nameRange, v.definition.end);
+    const sized = completeArrayEdit(buf, v.nameRange, declEnd, complete.get(v.key));
+    if (sized && !(added.has(v.key) && !v.function)) edits.push(sized);
+    // A local static is declared under a name of its own, as in the program (local-statics.ts).
+    if (v.function && v.storage === 'static') edits.push(...renameLocalStatic(a, v, localStaticName(renamed++)));
     const kw = findToken(buf, { start: v.definition.start, end: v.nameRange.start }, v.storage === 'static' ? 'static' : 'extern');
     const label = v.storage === 'static' ? ` __asm__(${cString(staticSymbol(a.unit.id, v.key.split('::').slice(1)))})` : '';
     // A global the new version adds (or renames) is defined by the patch, initializer included.

@@ -123,7 +123,19 @@ export async function writePatch(plan: PatchPlan, outDir: string, clang: string)
       framesSource(frameEntries, plan.frames.entries),
   );
   writeFileSync(join(outDir, 'units', 'index.json'), JSON.stringify(units, null, 2) + '\n');
-  const soBytes = await compileBundle(outDir, clang);
+  // The two program models travel with the bundle, so `dsu check` (and the checker service)
+  // can analyze the patch without the build directories.
+  mkdirSync(join(outDir, 'models'), { recursive: true });
+  writeFileSync(join(outDir, 'models', 'from.json'), JSON.stringify(from.model));
+  writeFileSync(join(outDir, 'models', 'to.json'), JSON.stringify(to.model));
+  let soBytes: Buffer;
+  try {
+    soBytes = await compileBundle(outDir, clang);
+  } catch (err) {
+    // Everything but patch.so is written, so a hand edit of units/*.i and --rebuild finish it.
+    writeFileSync(join(outDir, DRAFT_MANIFEST), JSON.stringify({ ...facts, allowedUpdatePoints }, null, 2) + '\n');
+    throw new PatchCompileError((err as Error).message, outDir);
+  }
 
   const body: Omit<PatchManifest, 'patchId'> = {
     ...facts,
@@ -132,12 +144,25 @@ export async function writePatch(plan: PatchPlan, outDir: string, clang: string)
   };
   const manifest: PatchManifest = { ...body, patchId: computePatchId(body, soBytes) };
   writeFileSync(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  // The two program models travel with the bundle, so `dsu check` (and the checker service)
-  // can analyze the patch without the build directories.
-  mkdirSync(join(outDir, 'models'), { recursive: true });
-  writeFileSync(join(outDir, 'models', 'from.json'), JSON.stringify(from.model));
-  writeFileSync(join(outDir, 'models', 'to.json'), JSON.stringify(to.model));
   return manifest;
+}
+
+/** The manifest of a bundle whose code did not compile yet (no hash, no id): `--rebuild` completes it. */
+export const DRAFT_MANIFEST = 'manifest.draft.json';
+
+/** The generated patch code does not compile; the bundle directory is written for a hand fix. */
+export class PatchCompileError extends Error {
+  constructor(
+    compilerMessage: string,
+    readonly dir: string,
+  ) {
+    super(
+      `${compilerMessage.trimEnd()}\n` +
+        `the bundle is written to ${dir} without patch.so: correct the unit the compiler names (${dir}/units/*.i, or ${dir}/patch.c) ` +
+        `and run \`dsu patch --rebuild ${dir}\` (please also report the generated code that did not compile)`,
+    );
+    this.name = 'PatchCompileError';
+  }
 }
 
 /**
@@ -222,7 +247,7 @@ export async function compileBundle(dir: string, clang: string): Promise<Buffer>
       const obj = join(work, `unit${i}.o`);
       await compile(
         clang,
-        [...u.flags, '-fPIC', '-Wno-unused-function', '-c', '-x', 'cpp-output', join(dir, u.file), '-o', obj],
+        [...u.flags, '-fPIC', '-Wno-unused-function', '-Wno-gnu-line-marker', '-c', '-x', 'cpp-output', join(dir, u.file), '-o', obj],
         u.file,
       );
       objects.push(obj);

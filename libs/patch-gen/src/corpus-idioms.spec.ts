@@ -1,0 +1,132 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyBundle } from '@dsu/control-client';
+import { buildVersion } from '@dsu/instrument';
+import { buildPatch, DRAFT_MANIFEST, PatchCompileError, rebuildPatch } from './build-patch';
+
+// Patches between versions of C written like real servers (issue 14, dnsmasq and tinyproxy):
+// local statics of one name in several functions, arrays sized by their initializer, structs
+// with BSD queue entries and enums defined in their members.
+const MAKEFILE = 'app: main.o\n\t$(CC) -o app main.o\nmain.o: main.c\n\t$(CC) -O2 -Wall -c main.c -o main.o\n';
+
+const program = (tag: string, extraField = '') => `
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/queue.h>
+struct connection {
+  int fd;
+  LIST_ENTRY(connection) entries;
+  enum { IDLE, BUSY } state;${extraField}
+};
+LIST_HEAD(, connection) conns;
+static const char *hexbyte(int v) {
+  static const char hex[] = "0123456789abcdef";
+  static int calls;
+  static char buff[32];
+  snprintf(buff, sizeof buff, "%c%c/%d/%d${tag}", hex[(v >> 4) & 15], hex[v & 15], ++calls, (int)sizeof hex);
+  return buff;
+}
+static const char *hexdigit(int v) {
+  static const char hex[] = "0123456789ABCDEF";
+  static int calls;
+  static char buff[32];
+  snprintf(buff, sizeof buff, "%c/%d${tag}", hex[v & 15], ++calls);
+  return buff;
+}
+int main(void) {
+  struct connection *c = calloc(1, sizeof *c);
+  c->state = BUSY;
+  LIST_INSERT_HEAD(&conns, c, entries);
+  for (;;) {
+    char ch;
+    if (read(0, &ch, 1) <= 0) return 0;
+    printf("%s %s %d\\n", hexbyte(0xab), hexdigit(0xc), (int)LIST_FIRST(&conns)->state);
+    fflush(stdout);
+  }
+}
+`;
+
+describe('patches of real-server idioms', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dsu-patch-idioms-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function version(name: string, source: string): Promise<string> {
+    const src = join(dir, 'src', name);
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'main.c'), source);
+    writeFileSync(join(src, 'Makefile'), MAKEFILE);
+    await buildVersion(src, join(dir, 'builds', name), { version: name, updatePoints: ['main:loop'] });
+    return join(dir, 'builds', name);
+  }
+
+  /** Sends one request to the running program and reads its reply line. */
+  function ask(p: ChildProcessWithoutNullStreams): Promise<string> {
+    return new Promise((res) => {
+      let got = '';
+      const on = (c: Buffer) => {
+        got += c.toString();
+        if (got.includes('\n')) {
+          p.stdout.off('data', on);
+          res(got.trim());
+        }
+      };
+      p.stdout.on('data', on);
+      p.stdin.write('x');
+    });
+  }
+
+  it('patches two functions with their own static hex[] (sizeof too); both keep their state across the update', async () => {
+    const v1 = await version('v1', program(''));
+    const v2 = await version('v2', program(' v2', '\n  int added;'));
+    const { manifest } = await buildPatch(v1, v2, join(dir, 'p12'));
+    expect(manifest.functions.map((f) => f.key)).toEqual(expect.arrayContaining(['main.c::hexbyte', 'main.c::hexdigit']));
+    expect(manifest.types.map((t) => t.name)).toEqual(['struct connection']);
+
+    const runDir = join(dir, 'run');
+    mkdirSync(runDir, { recursive: true });
+    const p = spawn(join(v1, 'app'), [], { env: { ...process.env, DSU_RUN_DIR: runDir } });
+    try {
+      expect(await ask(p)).toBe('ab/1/17 C/1 1');
+      expect(await ask(p)).toBe('ab/2/17 C/2 1');
+      for (let i = 0; i < 100 && !existsSync(join(runDir, `${p.pid}.sock`)); i++) await new Promise((r) => setTimeout(r, 50));
+      let done = false;
+      const applying = applyBundle(p.pid as number, join(dir, 'p12'), runDir, 20_000).finally(() => (done = true));
+      // The program waits in read(): requests bring it to its update point until the patch is in.
+      let n = 2;
+      while (!done) {
+        await new Promise((r) => setTimeout(r, 200));
+        n++;
+        expect(await ask(p)).toMatch(new RegExp(`^ab/${n}/17( v2)? C/${n}( v2)? 1$`));
+      }
+      expect((await applying).outcome).toBe('applied');
+      n++;
+      expect(await ask(p)).toBe(`ab/${n}/17 v2 C/${n} v2 1`);
+    } finally {
+      p.kill('SIGKILL');
+    }
+  }, 240_000);
+
+  it('writes the bundle when the generated code does not compile, so a hand fix and --rebuild finish it', async () => {
+    const v1 = join(dir, 'builds', 'v1');
+    const v2 = join(dir, 'builds', 'v2');
+    const out = join(dir, 'p12-bad');
+    const err = await buildPatch(v1, v2, out, { spec: { stateTransformer: 'this_is_not_c;' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PatchCompileError);
+    expect((err as Error).message).toMatch(new RegExp(`run \`dsu patch --rebuild ${out}\``));
+    expect(existsSync(join(out, DRAFT_MANIFEST))).toBe(true);
+    expect(existsSync(join(out, 'manifest.json'))).toBe(false);
+    const unit = readdirSync(join(out, 'units')).map((f) => join(out, 'units', f)).find((f) => readFileSync(f, 'utf8').includes('this_is_not_c;'));
+    expect(unit).toBeDefined();
+    writeFileSync(unit as string, readFileSync(unit as string, 'utf8').replace('this_is_not_c;', ';'));
+    const manifest = await rebuildPatch(out);
+    expect(manifest.patchId).toMatch(/^[0-9a-f]+$/);
+    expect(existsSync(join(out, 'manifest.json'))).toBe(true);
+    expect(existsSync(join(out, DRAFT_MANIFEST))).toBe(false);
+  }, 120_000);
+});
