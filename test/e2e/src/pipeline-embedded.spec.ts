@@ -17,7 +17,15 @@ import {
 } from './support/fixtures';
 import { converse } from './support/line-client';
 import { startLoad } from './support/load-client';
-import { embeddedUp, getJson, startService, stopAllServices, waitFor } from './support/pipeline-services';
+import {
+  embeddedUp,
+  getJson,
+  getText,
+  startService,
+  stopAllServices,
+  waitFor,
+} from './support/pipeline-services';
+import { parseExposition, total } from './support/prometheus';
 
 jest.setTimeout(300_000);
 
@@ -30,6 +38,46 @@ afterAll(async () => {
   await stopAllServices();
   if (work) removeDir(work);
 });
+
+/**
+ * What a Prometheus scrape of `dsu up` shows after two submits and one rollout to one process:
+ * every stage ran and was timed, events flowed both ways with nothing left behind, one apply
+ * with its pause, the process counted on its host.
+ */
+async function expectMetricsOfOneUpdate(gateway: string): Promise<void> {
+  const m = parseExposition(await getText(`${gateway}/metrics`));
+  for (const stage of ['build', 'patch', 'check'])
+    expect({ stage, n: total(m, 'dsu_stage_duration_seconds_count', { stage, outcome: 'ok' }) }).toEqual({
+      stage,
+      n: stage === 'build' ? 2 : 1,
+    });
+  for (const topic of [
+    'dsu.build.requested',
+    'dsu.build.completed',
+    'dsu.patch.generated',
+    'dsu.update.command',
+  ]) {
+    expect({ topic, produced: total(m, 'dsu_events_produced_total', { topic }) > 0 }).toEqual({
+      topic,
+      produced: true,
+    });
+    expect({
+      topic,
+      consumed: total(m, 'dsu_events_consumed_total', { topic, outcome: 'handled' }) > 0,
+    }).toEqual({
+      topic,
+      consumed: true,
+    });
+  }
+  expect(total(m, 'dsu_applies_total', { outcome: 'applied' })).toBe(1);
+  expect(total(m, 'dsu_update_pause_seconds_count', { outcome: 'applied' })).toBe(1);
+  expect(total(m, 'dsu_update_pause_seconds_sum')).toBeGreaterThan(0);
+  expect(total(m, 'dsu_fleet_processes', { host: 'embedded', program: 'pollserver' })).toBe(1);
+  expect(total(m, 'dsu_events_dead_lettered_total')).toBe(0);
+  expect(total(m, 'dsu_consumer_lag', { topic: 'dsu.build.requested' })).toBe(0);
+  expect(m.some((s) => s.name === 'dsu_outbox_backlog' && s.labels.producer === 'compiler')).toBe(true);
+  expect(total(m, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+}
 
 describe('dsu up: the embedded pipeline', () => {
   it('runs compile -> patch -> check -> apply in one process, and keeps its state across a restart', async () => {
@@ -88,6 +136,7 @@ describe('dsu up: the embedded pipeline', () => {
       },
     });
     expect({ failed: lr.failed, wrong: lr.wrong }).toEqual({ failed: 0, wrong: 0 });
+    await expectMetricsOfOneUpdate(gateway);
 
     const before = {
       versions: (await cli(['versions', 'pollserver'])).json,

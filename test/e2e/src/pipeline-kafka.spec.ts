@@ -25,12 +25,14 @@ import { startLoad, type LoadRun } from './support/load-client';
 import {
   freePort,
   getJson,
+  getText,
   localToken,
   startService,
   stopAllServices,
   waitFor,
   type ServiceProcess,
 } from './support/pipeline-services';
+import { parseExposition, total } from './support/prometheus';
 
 jest.setTimeout(600_000);
 
@@ -50,6 +52,8 @@ let gateway = '';
 let common: NodeJS.ProcessEnv = {};
 let ds: DataSource;
 let checker: ServiceProcess;
+/** Each service process's HTTP base URL (its /metrics), by label: gateway, compiler, ..., applier-host-a. */
+const serviceUrls = new Map<string, string>();
 const servers: { host: string; server: RunningServer; runDir: string }[] = [];
 
 // The CLI runs as an operator elsewhere would: its own DSU_HOME, and the gateway's admin token.
@@ -74,11 +78,14 @@ beforeAll(async () => {
     DSU_HEARTBEAT_MS: '500',
     DSU_TRUSTED_KEY: path.join(shared, 'keys', 'checker-ed25519.pub.pem'),
     DSU_GATEWAY_PORT: String(port),
-    DSU_COMPILER_PORT: '0',
-    DSU_PATCHER_PORT: '0',
-    DSU_CHECKER_PORT: '0',
-    DSU_APPLIER_PORT: '0',
   };
+  // Each service on a port of its own, so each one's /metrics can be scraped.
+  serviceUrls.set('gateway', gateway);
+  for (const name of ['compiler', 'patcher', 'checker']) {
+    const p = await freePort();
+    common[`DSU_${name.toUpperCase()}_PORT`] = String(p);
+    serviceUrls.set(name, `http://127.0.0.1:${p}`);
+  }
   // The gateway first, so the migrations run once before the others connect.
   await startService('gateway', common, work);
   adminToken = localToken(common);
@@ -90,11 +97,14 @@ beforeAll(async () => {
   for (const host of Object.keys(HOSTS)) {
     const runDir = path.join(work, host, 'run');
     fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    const applierPort = await freePort();
+    serviceUrls.set(`applier-${host}`, `http://127.0.0.1:${applierPort}`);
     // Each applier is its own host: own home and run directory, bundles downloaded from the gateway.
     await startService(
       'applier',
       {
         ...common,
+        DSU_APPLIER_PORT: String(applierPort),
         DSU_HOST_ID: host,
         DSU_RUN_DIR: runDir,
         DSU_HOME: path.join(work, host, 'home'),
@@ -324,6 +334,75 @@ describe('the pipeline over Kafka and PostgreSQL', () => {
       ]),
     );
     // The checker keeps consuming: the next test's v3 gets its verdict from it.
+  });
+
+  it("serves each service's own Prometheus series at /metrics and reports ready against Kafka and PostgreSQL", async () => {
+    const scrape = async (label: string) =>
+      parseExposition(await getText(`${serviceUrls.get(label)}/metrics`));
+    const [gw, compiler, patcher, checkerM] = await Promise.all(
+      ['gateway', 'compiler', 'patcher', 'checker'].map(scrape),
+    );
+    const group = (service: string) => `${kafka.topicPrefix}.${service}`;
+    expect(
+      total(compiler, 'dsu_stage_duration_seconds_count', { stage: 'build', outcome: 'ok' }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(
+      total(patcher, 'dsu_stage_duration_seconds_count', { stage: 'patch', outcome: 'ok' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      total(checkerM, 'dsu_stage_duration_seconds_count', { stage: 'check', outcome: 'ok' }),
+    ).toBeGreaterThanOrEqual(1);
+    // The previous test's two bad events, dead-lettered by each group that reads the topic (the
+    // checker and the gateway), each counting its own; the compiler never saw them.
+    for (const [m, service] of [
+      [checkerM, 'checker'],
+      [gw, 'gateway'],
+    ] as const)
+      expect({
+        service,
+        n: total(m, 'dsu_events_dead_lettered_total', {
+          topic: Topics.patchGenerated,
+          group: group(service),
+        }),
+      }).toEqual({ service, n: 2 });
+    expect(total(compiler, 'dsu_events_dead_lettered_total')).toBe(0);
+    expect(
+      total(compiler, 'dsu_events_consumed_total', { topic: Topics.buildRequested, outcome: 'handled' }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(total(gw, 'dsu_events_produced_total', { topic: Topics.buildRequested })).toBeGreaterThanOrEqual(
+      2,
+    );
+    expect(
+      total(gw, 'dsu_events_consumed_total', { topic: Topics.updateResult, group: group('gateway') }),
+    ).toBeGreaterThan(0);
+    // Consumer lag from the broker's offsets: the series exist per group and topic, and drain to 0.
+    await waitFor('the compiler to have no lag on its topic', async () => {
+      const m = await scrape('compiler');
+      return (
+        m.some((x) => x.name === 'dsu_consumer_lag' && x.labels.group === group('compiler')) &&
+        total(m, 'dsu_consumer_lag', { group: group('compiler') }) === 0
+      );
+    });
+    for (const [host, count] of Object.entries(HOSTS)) {
+      const m = await scrape(`applier-${host}`);
+      expect({ host, applied: total(m, 'dsu_applies_total', { outcome: 'applied' }) }).toEqual({
+        host,
+        applied: count,
+      });
+      expect(total(m, 'dsu_update_pause_seconds_count', { outcome: 'applied' })).toBe(count);
+      expect(total(m, 'dsu_events_produced_total', { topic: Topics.agentHeartbeat })).toBeGreaterThan(0);
+      expect(total(gw, 'dsu_fleet_processes', { host, program: PROGRAM })).toBe(count);
+    }
+    for (const url of serviceUrls.values()) {
+      const ready = await fetch(`${url}/health/ready`);
+      expect({ url, status: ready.status, body: await ready.json() }).toMatchObject({
+        url,
+        status: 200,
+        body: {
+          details: { database: { status: 'up', kind: 'postgres' }, broker: { status: 'up', kind: 'kafka' } },
+        },
+      });
+    }
   });
 
   it('completes when the checker is killed mid-pipeline and restarted, and applies nothing twice', async () => {

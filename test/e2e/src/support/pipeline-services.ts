@@ -169,8 +169,13 @@ export async function waitFor<T>(
 
 /** GET as a user with the gateway's admin token (of a gateway this suite started), unless `token` is given. */
 export async function getJson<T>(url: string, token?: string): Promise<T> {
+  return JSON.parse(await getText(url, token)) as T;
+}
+
+/** Like `getJson`, for a body that is not JSON (the Prometheus scrape of `/metrics`). */
+export async function getText(url: string, token?: string): Promise<string> {
   const bearer = token ?? gatewayTokens.get(new URL(url).port);
   const res = await fetch(url, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
+  return res.text();
 }
