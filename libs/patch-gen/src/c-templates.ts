@@ -1,6 +1,7 @@
 import type { FrameMapEntry } from '@dsu/frame-map';
 import { typeIdLiteral } from '@dsu/instrument';
 import type { PatchUnitFunction } from './patch-unit';
+import { userCode } from './user-code';
 import { DATA_DESC_PRELUDE, lazyStampName, transformerName } from './data-patch';
 
 /**
@@ -112,7 +113,9 @@ export function whenConditionSource(predicate: string): string {
     '',
     '/* ---- When-condition from patch.yaml: the update happens only when it is true. ---- */',
     `__attribute__((visibility("default"))) const char dsu_patch_when_text[] = ${JSON.stringify(predicate)};`,
-    `__attribute__((visibility("default"))) int dsu_patch_when(void) { return (${predicate}) != 0; }`,
+    `__attribute__((visibility("default"))) int dsu_patch_when(void) { return (`,
+    userCode(predicate),
+    `) != 0; }`,
     '',
   ].join('\n');
 }
@@ -173,7 +176,7 @@ export function stateTransformerSource(
     `int ${name}(char *err, __SIZE_TYPE__ errlen) {`,
     '  (void)err; (void)errlen;',
     ...carried.map((c) => c.copy),
-    body.trimEnd(),
+    ...(body.trim() ? [userCode(body.trimEnd())] : []),
     '  return 0;',
     '}',
     '',

@@ -16,6 +16,8 @@ const program = (tag: string, extraField = '') => `
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/queue.h>
+#include <netinet/in.h>
+#define STATE_AFTER IDLE
 struct connection {
   int fd;
   LIST_ENTRY(connection) entries;
@@ -111,6 +113,23 @@ describe('patches of real-server idioms', () => {
       p.kill('SIGKILL');
     }
   }, 240_000);
+
+  it('expands the macros of the program and of libc in patch.yaml code (s6_addr, LIST_FIRST, #define)', async () => {
+    const v1 = join(dir, 'builds', 'v1');
+    const v2 = join(dir, 'builds', 'v2');
+    const out = join(dir, 'p12-macros');
+    const stateTransformer = [
+      'struct in6_addr a; __builtin_memset(&a, 0, sizeof a); a.s6_addr[15] = 1;',
+      'if (IN6_IS_ADDR_LOOPBACK(&a)) LIST_FIRST(&conns)->state = STATE_AFTER;',
+    ].join('\n');
+    const { manifest } = await buildPatch(v1, v2, out, {
+      spec: { stateTransformer, types: { 'struct connection': { defaults: { added: 'STATE_AFTER + 7' } } } },
+    });
+    expect(manifest.notes ?? []).not.toContainEqual(expect.stringMatching(/not macro-expanded/));
+    const unit = readFileSync(join(out, 'units', 'main.c.i'), 'utf8');
+    expect(unit).not.toMatch(/STATE_AFTER|s6_addr|LIST_FIRST|__dsu_user_code/);
+    expect(unit).toMatch(/\(\(&conns\)->lh_first\)->state = IDLE;/);
+  }, 120_000);
 
   it('writes the bundle when the generated code does not compile, so a hand fix and --rebuild finish it', async () => {
     const v1 = join(dir, 'builds', 'v1');

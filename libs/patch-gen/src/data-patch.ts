@@ -1,6 +1,7 @@
 import type { FrameOverride } from '@dsu/frame-map';
 import type { FieldModel, ProgramModel, TypeModel } from '@dsu/c-frontend';
 import { typeIdLiteral, typeMangle } from '@dsu/instrument';
+import { userCode } from './user-code';
 import type { WhenConditions } from '@dsu/patch-format';
 
 /**
@@ -231,7 +232,7 @@ export function transformerSource(
       code: [
         ...head,
         `  /* custom transformer from patch.yaml */`,
-        spec.transform.trimEnd(),
+        userCode(spec.transform.trimEnd()),
         '  return 0;',
         '}',
         '',
@@ -256,8 +257,7 @@ export function transformerSource(
           `    const unsigned char *old = o + ${off}; (void)old; /* old '${from_}': ${of.type}, ${of.sizeBits / 8} bytes */`,
         );
       body.push(
-        ...code
-          .trimEnd()
+        ...userCode(code.trimEnd())
           .split('\n')
           .map((l) => `    ${l}`),
         '  }',
@@ -266,7 +266,7 @@ export function transformerSource(
       continue;
     }
     if (def !== undefined) {
-      body.push(`  n->${f.name} = ${def}; /* ${f.name}: default from patch.yaml */`);
+      body.push(`  n->${f.name} = /* ${f.name}: default from patch.yaml */`, userCode(def), '  ;');
       fields.push({ field: f.name, how: `default ${def}` });
       continue;
     }

@@ -14,6 +14,7 @@ import { planPatchUnit, type PatchUnitFunction } from './patch-unit';
 import type { PatchContents } from './plan-contents';
 import type { DataPlan } from './plan-data';
 import type { FramesPlan } from './plan-frames';
+import { expandUserCode, unitCompileOf } from './user-code';
 
 /**
  * Phase 3 of `dsu patch`: writes the bundle of a planned patch — the patch units (the new
@@ -53,8 +54,8 @@ export async function writePatch(plan: PatchPlan, outDir: string, clang: string)
   const { from, to, suffix, contents, data } = plan;
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(join(outDir, 'units'), { recursive: true });
-  const { units, functions: patchFns, frameEntries } = await writePatchUnits(plan, outDir, clang);
-  const notes = [...data.notes, ...plan.frames.notes];
+  const { units, functions: patchFns, frameEntries, notes: unitNotes } = await writePatchUnits(plan, outDir, clang);
+  const notes = [...data.notes, ...plan.frames.notes, ...unitNotes];
 
   for (const f of patchFns) if (contents.signature.has(f.key)) f.change = 'signature';
   const fns: ManifestFunction[] = [
@@ -174,7 +175,7 @@ async function writePatchUnits(
   plan: PatchPlan,
   outDir: string,
   clang: string,
-): Promise<{ units: BundleUnit[]; functions: PatchUnitFunction[]; frameEntries: string[] }> {
+): Promise<{ units: BundleUnit[]; functions: PatchUnitFunction[]; frameEntries: string[]; notes: string[] }> {
   const { to, suffix, contents, data } = plan;
   const { changed, added } = contents;
   const programFunctions = new Map<string, { unitId: string; isStatic: boolean }>();
@@ -190,6 +191,7 @@ async function writePatchUnits(
   const units: BundleUnit[] = [];
   const functions: PatchUnitFunction[] = [];
   const frameEntries: string[] = [];
+  const notes: string[] = [];
   for (const unit of to.model.instrumentation.units.filter((u) => data.units.has(u.path))) {
     const unitModel = to.model.units.find((u) => u.path === unit.path);
     if (!unitModel) throw new Error(`the model of ${to.dir} has no unit '${unit.path}'`);
@@ -221,19 +223,23 @@ async function writePatchUnits(
       lazy: new Map([...data.capacity.keys()].map((k) => [k, { stamp: lazyStampName(k, suffix) }])),
     });
     const name = unit.path.replace(/[^A-Za-z0-9_.-]/g, '_');
+    // patch.yaml code in the trailer gets the macros of the unit's source (user-code.ts).
+    const trailer = await expandUserCode(
+      unitTrailerSource(data.unitCode.get(unit.path) ?? [], changedTypeKeys, suffix),
+      unitCompileOf(join(to.dir, to.info.sourceRoot), unit.object),
+      clang,
+    );
+    if (trailer.note) notes.push(`${unit.path}: ${trailer.note}`);
     writeFileSync(
       join(outDir, 'units', `${name}.i`),
-      Buffer.concat([
-        applyEdits(analysis.preprocessed, [...unitPlan.edits, ...layout.edits]),
-        Buffer.from(unitTrailerSource(data.unitCode.get(unit.path) ?? [], changedTypeKeys, suffix)),
-      ]),
+      Buffer.concat([applyEdits(analysis.preprocessed, [...unitPlan.edits, ...layout.edits]), Buffer.from(trailer.text)]),
     );
     units.push({ file: `units/${name}.i`, unit: unit.path, flags: codegenFlags(unitModel.flags) });
     functions.push(...unitPlan.functions);
     // An unmapped function's new code stays unlisted: the runtime then waits until it is not active.
     frameEntries.push(...unitPlan.frames.functions.filter((f) => !plan.frames.unmapped.has(f.key)).map((f) => f.entry));
   }
-  return { units, functions, frameEntries };
+  return { units, functions, frameEntries, notes };
 }
 
 /** Compiles a bundle's patch units (units/index.json) and descriptor into patch.so; returns its bytes. */
