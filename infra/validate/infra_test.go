@@ -398,7 +398,14 @@ func TestKubernetesCheckRejectsWhatIssue15Forbids(t *testing.T) {
       - op: replace
         path: /spec/template/spec/containers/0/readinessProbe/httpGet/path
         value: /healthz
-`, []string{"patcher", "readiness probe on GET /health"}},
+`, []string{"patcher", "no readiness probe on GET /health or /health/ready"}},
+		{"liveness on dependencies", `
+  - target: {kind: DaemonSet, name: applier}
+    patch: |-
+      - op: replace
+        path: /spec/template/spec/containers/0/livenessProbe/httpGet/path
+        value: /health/ready
+`, []string{"applier", "no liveness probe on GET /health or /health/live"}},
 		{"root pod", `
   - target: {kind: Deployment, name: checker}
     patch: |-

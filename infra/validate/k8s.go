@@ -232,12 +232,22 @@ func checkPod(id string, spec corev1.PodSpec, exists func(kind, name string) boo
 		if c.Image == "" {
 			fail("%s has no image", cid)
 		}
+		// Every service serves /health (503 while it starts), /health/live (the process answers)
+		// and /health/ready (database and broker answer now): libs/service-kit, libs/services.
 		for _, p := range []struct {
 			name  string
 			probe *corev1.Probe
-		}{{"liveness", c.LivenessProbe}, {"readiness", c.ReadinessProbe}} {
-			if p.probe == nil || p.probe.HTTPGet == nil || p.probe.HTTPGet.Path != "/health" {
-				fail("%s: no %s probe on GET /health", cid, p.name)
+			paths []string
+		}{
+			{"liveness", c.LivenessProbe, []string{"/health", "/health/live"}},
+			{"readiness", c.ReadinessProbe, []string{"/health", "/health/ready"}},
+			{"startup", c.StartupProbe, []string{"/health"}},
+		} {
+			if p.probe == nil && p.name == "startup" {
+				continue
+			}
+			if p.probe == nil || p.probe.HTTPGet == nil || !contains(p.paths, p.probe.HTTPGet.Path) {
+				fail("%s: no %s probe on GET %s", cid, p.name, strings.Join(p.paths, " or "))
 			} else if !declaresPort(spec, p.probe.HTTPGet.Port) {
 				fail("%s: %s probe port %s is not a container port", cid, p.name, p.probe.HTTPGet.Port.String())
 			}
@@ -333,6 +343,15 @@ func declaresPort(spec corev1.PodSpec, p intstr.IntOrString) bool {
 func hasCap(caps []corev1.Capability, c string) bool {
 	for _, x := range caps {
 		if string(x) == c {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
 			return true
 		}
 	}
