@@ -1,4 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,18 +15,27 @@ import {
 } from '@dsu/events';
 import { startServices, type RunningServices } from '../pipeline';
 import { openInfra } from '../shared/infra';
-import { addTrustedKey, approvalMessage, loadOrCreateSigningKey, signApproval } from '@dsu/patch-format';
+import {
+  addTrustedKey,
+  approvalMessage,
+  computePatchId,
+  loadOrCreateSigningKey,
+  type PatchManifest,
+  signApproval,
+} from '@dsu/patch-format';
+import { packDir } from '../shared/tarball';
 
 describe('ApplierAgent', () => {
   let home: string;
   let running: RunningServices;
   let bus: InProcessBus;
+  let infra: Awaited<ReturnType<typeof openInfra>>;
   const results: UpdateResultV1[] = [];
   const batches: number[] = []; // results per dsu.update.result event
 
   beforeAll(async () => {
     home = mkdtempSync(join(tmpdir(), 'dsu-applier-'));
-    const infra = await openInfra('test', {
+    infra = await openInfra('test', {
       DSU_HOME: home,
       DSU_HOST_ID: 'host-1',
       DSU_RUN_DIR: join(home, 'run'),
@@ -167,6 +178,129 @@ describe('ApplierAgent', () => {
       expect(batches.reduce((a, b) => a + b, 0)).toBe(250);
     } finally {
       delete process.env.DSU_RESULT_BATCH;
+    }
+  });
+
+  // A fake process on the control socket of a live pid (this one): it answers like the runtime,
+  // refusing a STAGE whose starting build is not the one it runs, and records each request.
+  it('stages without asking STATUS first when the heartbeat saw the process on the starting build, and never applies a patch twice', async () => {
+    const dir = join(home, 'bundle-src');
+    mkdirSync(join(dir, 'models'), { recursive: true });
+    writeFileSync(join(dir, 'patch.so'), 'so v2');
+    const body: Omit<PatchManifest, 'patchId'> = {
+      format: 1,
+      program: 'p',
+      from: { buildId: 'b1', version: 'v1' },
+      to: { buildId: 'b2', version: 'v2' },
+      soSha256: createHash('sha256').update('so v2').digest('hex'),
+      functions: [],
+      types: [],
+      globals: [],
+      allowedUpdatePoints: ['poll'],
+    };
+    const patchId = computePatchId(body, Buffer.from('so v2'));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...body, patchId }));
+    const { sha256 } = await infra.store.put(await packDir(dir));
+    const key = loadOrCreateSigningKey(
+      join(home, 'keys', 'checker-ed25519.pem'),
+      join(home, 'keys', 'checker-ed25519.pub.pem'),
+    );
+    const approval = { patchId, bundleSha256: sha256, fromBuildId: 'b1', toBuildId: 'b2' };
+
+    const pid = process.pid;
+    let build = 'b1';
+    let carried: string[] = [];
+    const connections: string[][] = []; // the requests of each connection
+    // the update's connection (the heartbeat's connections ask STATUS only)
+    const updates = () => connections.filter((c) => c.some((v) => v !== 'STATUS'));
+    mkdirSync(join(home, 'run'), { recursive: true });
+    const server: Server = createServer((sock) => {
+      const requests: string[] = [];
+      connections.push(requests);
+      let buf = '';
+      sock.on('data', (d) => {
+        buf += d;
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          const verb = buf.slice(0, nl).split(' ')[0];
+          buf = buf.slice(nl + 1);
+          requests.push(verb);
+          const patches = carried.map((id) => ({
+            id,
+            fromBuildId: 'b1',
+            toBuildId: 'b2',
+            appliedAtMs: 1,
+            pauseUs: 4,
+            updatePoint: 'poll',
+          }));
+          const reply =
+            verb === 'STATUS'
+              ? {
+                  ok: true,
+                  protocol: 1,
+                  pid,
+                  program: 'p',
+                  buildId: 'b1',
+                  threads: [],
+                  updatePoints: [],
+                  patches,
+                  staged: null,
+                }
+              : verb === 'STAGE'
+                ? build === 'b1'
+                  ? { ok: true, staged: patchId, fromBuildId: 'b1', toBuildId: 'b2', functions: 0 }
+                  : { ok: false, error: `the patch starts from build b1; this process runs ${build}` }
+                : ((build = 'b2'),
+                  (carried = [patchId]),
+                  {
+                    ok: true,
+                    outcome: 'applied',
+                    pauseUs: 4,
+                    updatePoint: 'poll',
+                    buildId: 'b2',
+                    reasons: [],
+                  });
+          sock.write(JSON.stringify(reply) + '\n');
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(join(home, 'run', `${pid}.sock`), r));
+    try {
+      await running.applier?.heartbeat(); // the inventory: pid on b1
+      connections.length = 0;
+      results.length = 0;
+      const cmd = command({
+        rolloutId: 'r-fast',
+        pids: [pid],
+        patchId,
+        bundleSha256: sha256,
+        keyId: key.keyId,
+        signature: signApproval(key, approvalMessage(approval)),
+      });
+      await send(cmd);
+      await settle(1);
+      expect(results).toEqual([
+        expect.objectContaining({ pid, outcome: 'applied', pauseUs: 4, buildId: 'b2' }),
+      ]);
+      expect(updates()).toEqual([['STAGE', 'COMMIT']]);
+
+      // back on b1 and seen there; then updated by someone else before the next command comes:
+      // STAGE is refused, STATUS says the patch is carried: reported applied, not applied again
+      build = 'b1';
+      carried = [];
+      await running.applier?.heartbeat();
+      build = 'b2';
+      carried = [patchId];
+      connections.length = 0;
+      await send({ ...cmd, rolloutId: 'r-again' });
+      await settle(2);
+      expect(results[1]).toMatchObject({
+        rolloutId: 'r-again',
+        outcome: 'applied',
+        reasons: ['already applied (not applied again)'],
+      });
+      expect(updates()).toEqual([['STAGE', 'STATUS']]);
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   });
 });

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyOnConnection, mapLimit, readBundle, statusAll, withControl } from '@dsu/control-client';
+import {
+  applyOnConnection,
+  mapLimit,
+  readBundle,
+  type Status,
+  statusAll,
+  withControl,
+} from '@dsu/control-client';
 import {
   type AgentHeartbeatV1,
   type CloudEvent,
@@ -84,6 +91,10 @@ interface VerifiedBundle {
 export class ApplierAgent {
   private timer?: NodeJS.Timeout;
   private beating: Promise<void> = Promise.resolve();
+  /** Commands being applied now. */
+  private applying = 0;
+  /** The processes the last heartbeat saw, by pid. */
+  private lastInventory = new Map<number, InventoryProcessV1>();
 
   constructor(
     private readonly infra: PipelineInfra,
@@ -110,7 +121,12 @@ export class ApplierAgent {
   }
 
   startHeartbeat(): void {
-    this.timer = setInterval(() => void this.heartbeat(), this.infra.config.heartbeatMs);
+    // Not while a command is being applied: a heartbeat contacts every process of the host (the
+    // inventory would be stale mid-update anyway), and one follows each command.
+    this.timer = setInterval(
+      () => this.applying === 0 && void this.heartbeat(),
+      this.infra.config.heartbeatMs,
+    );
     this.timer.unref();
     void this.heartbeat();
   }
@@ -124,11 +140,9 @@ export class ApplierAgent {
   heartbeat(): Promise<void> {
     this.beating = this.beating.then(async () => {
       try {
-        const data: AgentHeartbeatV1 = {
-          host: this.host,
-          runDir: this.infra.config.runDir,
-          processes: await inventory(this.infra.config.runDir),
-        };
+        const processes = await inventory(this.infra.config.runDir);
+        this.lastInventory = new Map(processes.map((p) => [p.pid, p]));
+        const data: AgentHeartbeatV1 = { host: this.host, runDir: this.infra.config.runDir, processes };
         await this.infra.bus.publish(
           Topics.agentHeartbeat,
           createEvent({
@@ -158,9 +172,14 @@ export class ApplierAgent {
     if (cmd.host !== this.host) return;
     if (await this.outbox.seen(this.consumer, event)) return;
     const batches = new ResultBatches(this.outbox, cmd, event, resultBatchSize());
-    await this.execute(cmd, (r) => batches.add(r));
-    await batches.settle();
-    await this.outbox.once(this.consumer, event, async (tx) => batches.emitRest(tx));
+    this.applying++;
+    try {
+      await this.execute(cmd, (r) => batches.add(r));
+      await batches.settle();
+      await this.outbox.once(this.consumer, event, async (tx) => batches.emitRest(tx));
+    } finally {
+      this.applying--;
+    }
     void this.heartbeat();
   }
 
@@ -259,8 +278,11 @@ export class ApplierAgent {
   }
 
   /**
-   * One process, over one connection: STATUS (program, build, patches it carries), then STAGE and
-   * COMMIT. A patch the process already carries is reported applied, not applied again.
+   * One process, over one connection. When the last heartbeat saw the process on the patch's
+   * starting build without the patch, STAGE goes first: the runtime refuses a patch whose
+   * starting build is not the one it runs, so STATUS is asked only after a refusal, to say why
+   * (already applied, moved on meanwhile). Otherwise STATUS first (program, build, patches). A
+   * patch the process already carries is reported applied, never applied again.
    */
   private async applyTo(pid: number, bundle: VerifiedBundle, cmd: UpdateCommandV1): Promise<UpdateResultV1> {
     const base = {
@@ -270,38 +292,23 @@ export class ApplierAgent {
       program: cmd.program,
       patchId: cmd.patchId,
     };
-    const refused = (reason: string, buildId: string | null): UpdateResultV1 => ({
-      ...base,
-      outcome: 'refused',
-      pauseUs: 0,
-      updatePoint: null,
-      reasons: [reason],
-      buildId,
-    });
+    const seen = this.lastInventory.get(pid);
+    const stageFirst =
+      seen !== undefined &&
+      seen.program === cmd.program &&
+      seen.buildId === cmd.fromBuildId &&
+      !seen.patches.includes(cmd.patchId);
     try {
       return await withControl(pid, this.infra.config.runDir, async (c) => {
-        const s = await c.status();
-        if (s.program !== cmd.program)
-          return refused(`pid ${pid} runs '${s.program}', not '${cmd.program}'`, s.buildId);
-        const done = s.patches.find((p) => p.id === cmd.patchId);
-        if (done) {
-          return {
-            ...base,
-            outcome: 'applied',
-            pauseUs: done.pauseUs,
-            updatePoint: done.updatePoint,
-            reasons: ['already applied (not applied again)'],
-            buildId: done.toBuildId,
-          };
+        if (!stageFirst) {
+          const early = notApplicable(await c.status(), cmd, base);
+          if (early) return early;
         }
-        const last = s.patches[s.patches.length - 1];
-        const current = last ? last.toBuildId : s.buildId;
-        if (current !== cmd.fromBuildId)
-          return refused(
-            `pid ${pid} runs build ${current}; the patch starts from ${cmd.fromBuildId}`,
-            current,
-          );
         const r = await applyOnConnection(c, bundle.soPath, bundle.manifest, cmd.timeoutMs);
+        if (stageFirst && r.outcome === 'refused') {
+          const early = notApplicable(await c.status(), cmd, base);
+          if (early) return early;
+        }
         this.log('info', 'update applied', {
           ...base,
           outcome: r.outcome,
@@ -315,7 +322,7 @@ export class ApplierAgent {
           pauseUs: r.pauseUs,
           updatePoint: r.updatePoint,
           reasons: r.reasons,
-          buildId: r.buildId ?? (r.outcome === 'applied' ? cmd.toBuildId : current),
+          buildId: r.buildId ?? (r.outcome === 'applied' ? cmd.toBuildId : cmd.fromBuildId),
         };
       });
     } catch (err) {
@@ -329,6 +336,43 @@ export class ApplierAgent {
       };
     }
   }
+}
+
+/**
+ * The result for a process the command's patch does not apply to, from its STATUS: another
+ * program, the patch already carried (reported applied, not applied again), or another build;
+ * undefined when the patch applies.
+ */
+function notApplicable(
+  s: Status,
+  cmd: UpdateCommandV1,
+  base: Pick<UpdateResultV1, 'rolloutId' | 'host' | 'pid' | 'program' | 'patchId'>,
+): UpdateResultV1 | undefined {
+  const refused = (reason: string, buildId: string | null): UpdateResultV1 => ({
+    ...base,
+    outcome: 'refused',
+    pauseUs: 0,
+    updatePoint: null,
+    reasons: [reason],
+    buildId,
+  });
+  if (s.program !== cmd.program)
+    return refused(`pid ${s.pid} runs '${s.program}', not '${cmd.program}'`, s.buildId);
+  const done = s.patches.find((p) => p.id === cmd.patchId);
+  if (done)
+    return {
+      ...base,
+      outcome: 'applied',
+      pauseUs: done.pauseUs,
+      updatePoint: done.updatePoint,
+      reasons: ['already applied (not applied again)'],
+      buildId: done.toBuildId,
+    };
+  const last = s.patches[s.patches.length - 1];
+  const current = last ? last.toBuildId : s.buildId;
+  if (current !== cmd.fromBuildId)
+    return refused(`pid ${s.pid} runs build ${current}; the patch starts from ${cmd.fromBuildId}`, current);
+  return undefined;
 }
 
 /**

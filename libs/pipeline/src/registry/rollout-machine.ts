@@ -27,6 +27,9 @@ import { now, type RegistryContext } from './context';
 import { ensurePatchRequest, verdictsOf } from './patch-requests';
 import { failedNote, groupCommands, patchState, type PlanPatch, planRollout } from './plan-rollout';
 
+/** Rows per statement when targets and results are written in bulk (well inside SQLite's and PostgreSQL's bind limits). */
+const RESULT_CHUNK = 200;
+
 /**
  * Serializes the transactions that request patches or move rollouts of one program (PostgreSQL:
  * a row lock on the program; SQLite runs one transaction at a time anyway), so two of them
@@ -105,18 +108,20 @@ export async function planRequestedRollout(
     wait: 'waiting',
     failed: 'failed',
   };
-  for (const t of plan.targets)
-    await tx.em.insert(RolloutTargetEntity, {
-      rolloutId: req.rolloutId,
-      host: t.host,
-      pid: t.pid,
-      patchId: t.action === 'command' ? (t.patch?.patchId ?? null) : null,
-      reported: false,
-      state: states[t.action],
-      fromBuildId: t.fromBuildId,
-      toBuildId: target.buildId,
-      reason: t.reason,
-    });
+  const rows = plan.targets.map((t) => ({
+    rolloutId: req.rolloutId,
+    host: t.host,
+    pid: t.pid,
+    patchId: t.action === 'command' ? (t.patch?.patchId ?? null) : null,
+    reported: false,
+    state: states[t.action],
+    fromBuildId: t.fromBuildId,
+    toBuildId: target.buildId,
+    reason: t.reason,
+  }));
+  // in bulk: a rollout to a thousand processes is a few statements, not a thousand
+  for (let i = 0; i < rows.length; i += RESULT_CHUNK)
+    await tx.em.insert(RolloutTargetEntity, rows.slice(i, i + RESULT_CHUNK));
   await emitCommands(ctx, tx, rollout, plan.commands, event);
   rollout.notes = plan.targets.filter((t) => t.action === 'failed').map((t) => failedNote(t, req.version));
   rollout.status = 'running';
@@ -258,9 +263,6 @@ async function finishIfDone(ctx: RegistryContext, tx: OutboxTx, rollout: Rollout
     results: results.length,
   });
 }
-
-/** Rows per statement when results are recorded in bulk (well inside SQLite's and PostgreSQL's bind limits). */
-const RESULT_CHUNK = 200;
 
 /**
  * Records a batch of processes' update results in the caller's transaction: each process once (a
