@@ -131,6 +131,28 @@ describe('patches of real-server idioms', () => {
     expect(unit).toMatch(/\(\(&conns\)->lh_first\)->state = IDLE;/);
   }, 120_000);
 
+  it('defines a read-only table that grows anew (static, function-local and external) and replaces its readers', async () => {
+    const tables = (extra: string) => `
+static const char *const words[] = { "alpha", "beta"${extra} };
+const int primes[] = { 2, 3, 5${extra ? ', 7' : ''} };
+int count_words(void) { return (int)(sizeof words / sizeof *words); }
+int count_primes(void) { return (int)(sizeof primes / sizeof *primes); }
+int last_id(int i) { static const unsigned char ids[] = { 1, 2${extra ? ', 3' : ''} }; return ids[i % sizeof ids]; }
+`;
+    const t1 = await version('t1', program('') + tables(''));
+    const t2 = await version('t2', program('') + tables(', "gamma"'));
+    const { manifest } = await buildPatch(t1, t2, join(dir, 'pt'));
+    expect(manifest.globals.filter((g) => g.change === 'type').map((g) => g.key).sort()).toEqual([
+      'main.c::last_id::ids',
+      'main.c::words',
+      'primes',
+    ]);
+    const byKey = new Map(manifest.functions.map((f) => [f.key, f.reasons]));
+    expect(byKey.get('count_primes')).toEqual(["reads 'primes', a read-only table the patch defines anew"]);
+    const unit = readFileSync(join(dir, 'pt', 'units', 'main.c.i'), 'utf8');
+    expect(unit).toMatch(/const int primes\[\] __asm__\("primes__dsu_v[0-9a-f]+"\) = \{ 2, 3, 5, 7 \};/);
+  }, 120_000);
+
   it('writes the bundle when the generated code does not compile, so a hand fix and --rebuild finish it', async () => {
     const v1 = join(dir, 'builds', 'v1');
     const v2 = join(dir, 'builds', 'v2');

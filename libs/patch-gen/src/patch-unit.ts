@@ -30,6 +30,8 @@ export interface PatchUnitRequest {
   added: ReadonlySet<string>;
   /** Every function key of the new version, with the unit id that mangles it. */
   programFunctions: ReadonlyMap<string, { unitId: string; isStatic: boolean }>;
+  /** Read-only tables whose type changed (PatchContents.tables): defined by the patch anew. */
+  tables?: ReadonlySet<string>;
   /** Suffix of the new implementations' names, unique per patch (e.g. `v1a2b3c4d`). */
   suffix: string;
   updatePoints: readonly ConfiguredUpdatePoint[];
@@ -130,7 +132,7 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
   edits.push(...wrapBlockingCalls(a, inPatchFn));
   const late: Edit[] = [];
   placeUpdatePoints(a, req.updatePoints, edits, inPatchFn, late);
-  edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set()));
+  edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set(), req.tables ?? new Set(), req.suffix));
   // The records are exported for patch.c instead of registered in a section.
   const { edits: frameEdits, ...frames } = unitFrames(a, req.updatePoints, {
     selected: inPatch,
@@ -151,7 +153,13 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
  * initializer; statics under the exported names dsu-cc gave them. Local statics of functions
  * that are not in the patch disappear with their bodies.
  */
-function externalizeVariables(a: UnitAnalysis, inPatchFn: (fnKey: string | undefined) => boolean, added: ReadonlySet<string>): Edit[] {
+function externalizeVariables(
+  a: UnitAnalysis,
+  inPatchFn: (fnKey: string | undefined) => boolean,
+  added: ReadonlySet<string>,
+  tables: ReadonlySet<string>,
+  suffix: string,
+): Edit[] {
   const buf = a.preprocessed;
   const edits: Edit[] = [];
   const specifierDone = new Set<number>();
@@ -161,6 +169,15 @@ function externalizeVariables(a: UnitAnalysis, inPatchFn: (fnKey: string | undef
   let renamed = 0;
   for (const v of a.variables) {
     if (v.function && !inPatchFn(v.function)) continue;
+    if (tables.has(v.key)) {
+      // A read-only table whose type changed keeps its new definition: statics as the unit's
+      // own copy, an external one under a name of the patch (the program keeps the old symbol).
+      if (v.storage !== 'static') {
+        const end = declaratorEnd(buf, v.nameRange, v.definition.end);
+        edits.push({ start: end, end, text: ` __asm__(${cString(`${v.name}__dsu_${suffix}`)})` });
+      }
+      continue;
+    }
     const declEnd = declaratorEnd(buf, v.nameRange, v.definition.end);
     const sized = completeArrayEdit(buf, v.nameRange, declEnd, complete.get(v.key));
     if (sized && !(added.has(v.key) && !v.function)) edits.push(sized);

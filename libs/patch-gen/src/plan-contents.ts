@@ -57,6 +57,8 @@ export interface PatchContents {
   oldChangedTypes: Map<string, string>;
   /** Manifest `globals`: added, removed, renamed (patch.yaml), changed initializers, transformed instances. */
   globals: GlobalChange[];
+  /** Read-only tables whose type changed: the patch units define their new contents. */
+  tables: Set<string>;
   /** Changed types transformed lazily (the others eagerly). */
   lazy: Set<string>;
   /** Every function whose new code the patch carries → why (manifest `reasons`), in discovery order. */
@@ -113,6 +115,12 @@ export function planContents(from: BuildModel, to: BuildModel, opts: BuildPatchO
         `uses '${changedTypes.get(t) ?? oldChangedTypes.get(t)}' concretely (its layout changed)`,
       );
   }
+  // A read-only table the patch defines anew: old code compiled against the old one goes.
+  for (const f of Object.values(to.functions)) {
+    if (!from.functions[f.key]) continue;
+    for (const k of f.globalsRead.filter((g) => globals.tables.has(g)))
+      because(f.key, `reads '${k}', a read-only table the patch defines anew`);
+  }
   // Inlining: the running build let some callers call (and inline) a function directly; when
   // that function is replaced, so are they, and their own inlining callers, transitively.
   const inlinedInto = new Map<string, string[]>();
@@ -136,6 +144,7 @@ export function planContents(from: BuildModel, to: BuildModel, opts: BuildPatchO
     changedTypes,
     oldChangedTypes,
     globals: globals.entries,
+    tables: globals.tables,
     lazy,
     reasons,
     changed: new Set([...reasons.keys()].filter((k) => !added.has(k))),
@@ -189,9 +198,10 @@ function globalChanges(
   b: BuildModel,
   changedTypes: ReadonlyMap<string, string>,
   spec: DataSpec | undefined,
-): { reasons: string[]; entries: GlobalChange[] } {
+): { reasons: string[]; entries: GlobalChange[]; tables: Set<string> } {
   const reasons: string[] = [];
   const entries: GlobalChange[] = [];
+  const tables = new Set<string>();
   const renamedFrom = new Map(Object.entries(spec?.globalRenames ?? {}));
   for (const [k, g] of Object.entries(b.globals)) {
     const old = a.globals[k];
@@ -221,6 +231,14 @@ function globalChanges(
           note: 'defined by the patch; the running value is copied at update time',
         });
       else entries.push({ key: k, change: 'added', note: 'defined by the patch with its new initializer' });
+    } else if (old.type !== g.type && readOnlyObject(old.type) && readOnlyObject(g.type)) {
+      // Nothing in it can have changed at run time: the new code gets the new table.
+      entries.push({
+        key: k,
+        change: 'type',
+        note: `a read-only table ('${old.type}' -> '${g.type}'): the patch defines its new contents; the code that reads it is replaced`,
+      });
+      tables.add(k);
     } else if (old.type !== g.type) {
       reasons.push(
         `global '${k}' changes type from '${old.type}' to '${g.type}'; its storage in the running program cannot change size or type. ` +
@@ -248,5 +266,15 @@ function globalChanges(
     if (!(k in b.globals) && ![...renamedFrom.values()].includes(k))
       entries.push({ key: k, change: 'removed', note: 'stays in the program, unused by new code' });
   }
-  return { reasons, entries };
+  return { reasons, entries, tables };
+}
+
+/**
+ * The object itself is read-only (`const struct option[173]`, `char *const[4]`; not
+ * `const char *[4]`, whose pointers can be changed), so the running program holds no state in it.
+ */
+export function readOnlyObject(type: string): boolean {
+  const t = type.replace(/(\s*\[\d*\])+$/, '').trim();
+  const star = t.lastIndexOf('*');
+  return /\bconst\b/.test(star < 0 ? t : t.slice(star + 1));
 }

@@ -100,6 +100,8 @@ export function planData(
 
   const units = new Set([...contents.changed, ...contents.added].map((k) => to.functions[k].unit));
   for (const u of typeUnit.values()) units.add(u);
+  // A read-only table the patch defines anew is defined in its own unit.
+  for (const k of contents.tables) units.add(to.globals[k].unit);
   // The spec's state transformer runs once, after every instance is transformed, in the first
   // patch unit (where the new version's declarations are in scope).
   // Renamed globals are carried by the same function, in the unit that defines the new name.

@@ -212,6 +212,7 @@ async function writePatchUnits(
       suffix,
       updatePoints,
       addedVariables,
+      tables: contents.tables,
       frameInitializers: plan.frames.initializers,
     });
     const inPatch = (k: string | undefined) => k !== undefined && (changed.has(k) || added.has(k));
