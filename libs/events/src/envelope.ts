@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { context, propagation } from '@opentelemetry/api';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { parseEventType } from './topics';
 
-/** CloudEvents 1.0 structured-mode envelope with the correlation/causation extensions. */
+/**
+ * CloudEvents 1.0 structured-mode envelope with the correlation/causation extensions and the
+ * distributed-tracing extension (W3C `traceparent` / `tracestate`, present while tracing is on).
+ */
 export interface CloudEvent<T = unknown> {
   specversion: '1.0';
   id: string;
@@ -14,6 +18,8 @@ export interface CloudEvent<T = unknown> {
   datacontenttype: 'application/json';
   correlationid: string;
   causationid?: string;
+  traceparent?: string;
+  tracestate?: string;
   data: T;
 }
 
@@ -31,6 +37,9 @@ export const cloudEventSchema = {
     datacontenttype: { const: 'application/json' },
     correlationid: { type: 'string', minLength: 1 },
     causationid: { type: 'string', minLength: 1 },
+    // Read leniently by the tracer (a malformed one starts no span); bounded, never fatal.
+    traceparent: { type: 'string', maxLength: 128 },
+    tracestate: { type: 'string', maxLength: 512 },
     data: {},
   },
   additionalProperties: true,
@@ -57,8 +66,14 @@ export interface NewEvent<T> {
   causedBy?: Pick<CloudEvent, 'id' | 'correlationid'>;
 }
 
+/**
+ * A new event. While tracing is on (a propagator is registered) it carries the active span's
+ * trace context, so the consumers' spans join the producer's trace; otherwise nothing is added.
+ */
 export function createEvent<T>(e: NewEvent<T>): CloudEvent<T> {
   const id = randomUUID();
+  const trace: { traceparent?: string; tracestate?: string } = {};
+  propagation.inject(context.active(), trace);
   if (!parseEventType(e.type)) throw new InvalidEventError(`event type '${e.type}' must look like dsu.<topic>.v<N>`);
   return {
     specversion: '1.0',
@@ -70,6 +85,8 @@ export function createEvent<T>(e: NewEvent<T>): CloudEvent<T> {
     datacontenttype: 'application/json',
     correlationid: e.causedBy?.correlationid ?? id,
     ...(e.causedBy ? { causationid: e.causedBy.id } : {}),
+    ...(trace.traceparent ? { traceparent: trace.traceparent } : {}),
+    ...(trace.tracestate ? { tracestate: trace.tracestate } : {}),
     data: e.data,
   };
 }

@@ -71,7 +71,8 @@ function observeResults(data: unknown, metrics: PipelineMetrics): void {
     const { outcome, pauseUs } = (r ?? {}) as { outcome?: unknown; pauseUs?: unknown };
     if (typeof outcome !== 'string') continue;
     metrics.applies.inc({ outcome });
-    if (outcome === 'applied' && typeof pauseUs === 'number' && pauseUs > 0)
+    // A process idle in a wrapped blocking call can be updated without pausing anything: 0 counts.
+    if (outcome === 'applied' && typeof pauseUs === 'number' && pauseUs >= 0)
       metrics.pauseSeconds.observe({ outcome }, pauseUs / 1e6);
   }
 }

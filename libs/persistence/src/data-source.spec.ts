@@ -21,6 +21,7 @@ async function saveAndLoad(ds: DataSource): Promise<void> {
     'RolloutTargetsWaitForPatches1795769237000',
     'CreateAccess1796500000000',
     'VerdictUpdatePoints1796600000000',
+    'VersionTraceParent1796700000000',
   ]);
   await accessTables(ds);
 }

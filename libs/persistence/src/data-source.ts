@@ -21,6 +21,7 @@ import { CreatePipeline1764230000000 } from './migrations/1764230000000-CreatePi
 import { RolloutTargetsWaitForPatches1795769237000 } from './migrations/1795769237000-RolloutTargetsWaitForPatches';
 import { CreateAccess1796500000000 } from './migrations/1796500000000-CreateAccess';
 import { VerdictUpdatePoints1796600000000 } from './migrations/1796600000000-VerdictUpdatePoints';
+import { VersionTraceParent1796700000000 } from './migrations/1796700000000-VersionTraceParent';
 import { type StartupRetry, untilConnected } from './open-with-retry';
 
 export const entities = [
@@ -43,6 +44,7 @@ export const migrations = [
   RolloutTargetsWaitForPatches1795769237000,
   CreateAccess1796500000000,
   VerdictUpdatePoints1796600000000,
+  VersionTraceParent1796700000000,
 ];
 
 export interface DatabaseConfig {

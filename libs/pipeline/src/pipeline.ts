@@ -1,6 +1,13 @@
 import type { DeadLetter, Subscription } from '@dsu/events';
-import { meteredPublisher, meteredSubscription, type PipelineMetrics, processMetrics, type Stage } from '@dsu/metrics';
+import {
+  meteredPublisher,
+  meteredSubscription,
+  type PipelineMetrics,
+  processMetrics,
+  type Stage,
+} from '@dsu/metrics';
 import { Outbox, type Log } from '@dsu/outbox';
+import { tracedSubscription } from '@dsu/tracing';
 import { ApplierAgent } from './apply-agent/applier-agent';
 import { checkerSubscription } from './check/check-patch';
 import { compilerSubscription } from './compile/compile-version';
@@ -46,20 +53,24 @@ export async function startServices(
   let deadline: BuildDeadline | undefined;
   let requestDeadlines: RequestDeadlines | undefined;
   // Every dead letter is logged by the service that gave up on it.
-  const subscribe = (sub: Subscription, stage?: Stage) =>
+  // Each consumer is timed and counted, and handles traced events in a span of their trace.
+  const subscribe = (service: ServiceName, sub: Subscription, stage?: Stage) =>
     infra.bus.subscribe(
       meteredSubscription(
-        {
-          ...sub,
-          onDeadLetter: (l: DeadLetter) =>
-            log('error', 'event dead-lettered after retries', {
-              topic: l.topic,
-              group: l.group,
-              key: l.key,
-              error: l.error,
-              eventId: eventIdOf(l.payload),
-            }),
-        },
+        tracedSubscription(
+          {
+            ...sub,
+            onDeadLetter: (l: DeadLetter) =>
+              log('error', 'event dead-lettered after retries', {
+                topic: l.topic,
+                group: l.group,
+                key: l.key,
+                error: l.error,
+                eventId: eventIdOf(l.payload),
+              }),
+          },
+          service,
+        ),
         metrics,
         stage,
       ),
@@ -69,7 +80,7 @@ export async function startServices(
       case 'gateway': {
         const outbox = outboxFor('gateway');
         running.registry = new Registry(infra, outbox, log);
-        await subscribe(running.registry.subscription());
+        await subscribe('gateway', running.registry.subscription());
         // Rollouts a stopped gateway left waiting for patches continue from the database.
         await running.registry.resume();
         deadline = new BuildDeadline(infra, outbox, log);
@@ -79,19 +90,23 @@ export async function startServices(
         break;
       }
       case 'compiler':
-        await subscribe(compilerSubscription(infra, outboxFor('compiler'), log), 'build');
+        await subscribe('compiler', compilerSubscription(infra, outboxFor('compiler'), log), 'build');
         break;
       case 'patcher':
-        await subscribe(patcherSubscription(infra, outboxFor('patcher'), log), 'patch');
+        await subscribe('patcher', patcherSubscription(infra, outboxFor('patcher'), log), 'patch');
         break;
       case 'checker':
-        await subscribe(checkerSubscription(infra, outboxFor('checker'), log), 'check');
+        await subscribe('checker', checkerSubscription(infra, outboxFor('checker'), log), 'check');
         break;
       case 'applier': {
         // Its heartbeats are published directly: counted through the same view.
-        const agent = new ApplierAgent({ ...infra, bus: publisher }, outboxFor(`applier.${infra.config.hostId}`), log);
+        const agent = new ApplierAgent(
+          { ...infra, bus: publisher },
+          outboxFor(`applier.${infra.config.hostId}`),
+          log,
+        );
         running.applier = agent;
-        await subscribe(agent.subscription());
+        await subscribe('applier', agent.subscription());
         agent.startHeartbeat();
         break;
       }

@@ -39,7 +39,11 @@ export class ServiceModule {
       imports: [
         HealthModule.forService(health),
         TerminusModule.forRoot({ errorLogStyle: 'json' }),
-        PipelineModule.forServices(names, { clientId: `dsu-${health}`, ...opts }),
+        PipelineModule.forServices(names, {
+          clientId: `dsu-${health}`,
+          serviceName: health === 'dsu' ? 'dsu' : `dsu-${health}`,
+          ...opts,
+        }),
       ],
       controllers: [
         ReadinessController,

@@ -32,6 +32,7 @@ import {
   waitFor,
   type ServiceProcess,
 } from './support/pipeline-services';
+import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver';
 import { parseExposition, total } from './support/prometheus';
 
 jest.setTimeout(600_000);
@@ -52,6 +53,7 @@ let gateway = '';
 let common: NodeJS.ProcessEnv = {};
 let ds: DataSource;
 let checker: ServiceProcess;
+let otlp: OtlpReceiver;
 /** Each service process's HTTP base URL (its /metrics), by label: gateway, compiler, ..., applier-host-a. */
 const serviceUrls = new Map<string, string>();
 const servers: { host: string; server: RunningServer; runDir: string }[] = [];
@@ -64,6 +66,7 @@ const cli = (args: string[]) =>
 beforeAll(async () => {
   [kafka, pg] = await Promise.all([provideKafka('pipeline'), providePostgres('pipeline')]);
   work = makeTempDir('dsu-e2e-pipeline-');
+  otlp = await startOtlpReceiver();
   const port = await freePort();
   gateway = `http://127.0.0.1:${port}`;
   const shared = path.join(work, 'services-home');
@@ -78,6 +81,9 @@ beforeAll(async () => {
     DSU_HEARTBEAT_MS: '500',
     DSU_TRUSTED_KEY: path.join(shared, 'keys', 'checker-ed25519.pub.pem'),
     DSU_GATEWAY_PORT: String(port),
+    // Every service exports its spans over OTLP, promptly.
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+    OTEL_BSP_SCHEDULE_DELAY: '200',
   };
   // Each service on a port of its own, so each one's /metrics can be scraped.
   serviceUrls.set('gateway', gateway);
@@ -124,6 +130,7 @@ afterAll(async () => {
   await ds?.destroy();
   await kafka?.cleanup();
   await pg?.cleanup();
+  await otlp?.close();
   if (work) removeDir(work);
 });
 
@@ -334,6 +341,38 @@ describe('the pipeline over Kafka and PostgreSQL', () => {
       ]),
     );
     // The checker keeps consuming: the next test's v3 gets its verdict from it.
+  });
+
+  it('follows version v2 in one trace from its submit through build, patch, check and its rollout, across the five services', async () => {
+    const submit = await waitFor("the span of v2's submit", async () =>
+      otlp.spans.find((s) => s.name === 'dsu submit' && s.attributes['dsu.version'] === 'v2'),
+    );
+    expect(submit).toMatchObject({ service: 'dsu-gateway', parentSpanId: '' });
+    const services = ['dsu-gateway', 'dsu-compiler', 'dsu-patcher', 'dsu-checker', 'dsu-applier'];
+    const inTrace = () => otlp.spans.filter((s) => s.traceId === submit.traceId);
+    await waitFor('spans of every service in the trace', async () =>
+      services.every((svc) => inTrace().some((s) => s.service === svc)),
+    );
+    const names = new Set(inTrace().map((s) => `${s.service} ${s.name}`));
+    for (const step of [
+      'dsu-compiler dsu.build.requested process',
+      'dsu-gateway dsu.build.completed process',
+      'dsu-patcher dsu.patch.requested process',
+      'dsu-checker dsu.patch.generated process',
+      'dsu-gateway dsu.patch.verdict process',
+      'dsu-gateway dsu rollout',
+      'dsu-gateway dsu.rollout.requested process',
+      'dsu-applier dsu.update.command process',
+      'dsu-gateway dsu.update.result process',
+    ])
+      expect({ step, found: names.has(step) }).toEqual({ step, found: true });
+    // Every span but the root has its parent in the trace: nothing is cut off between services.
+    const ids = new Set(inTrace().map((s) => s.spanId));
+    expect(inTrace().filter((s) => s.parentSpanId && !ids.has(s.parentSpanId))).toEqual([]);
+    // v1's submit is a trace of its own.
+    const v1 = otlp.spans.find((s) => s.name === 'dsu submit' && s.attributes['dsu.version'] === 'v1');
+    expect(v1?.traceId).toBeDefined();
+    expect(v1?.traceId).not.toBe(submit.traceId);
   });
 
   it("serves each service's own Prometheus series at /metrics and reports ready against Kafka and PostgreSQL", async () => {

@@ -107,6 +107,10 @@ export class VersionEntity {
 
   @Column({ name: 'built_at', type: 'varchar', length: 32, nullable: true })
   builtAt!: string | null;
+
+  /** W3C traceparent of the submit's span while tracing was on: rollouts to it join its trace. */
+  @Column({ name: 'trace_parent', type: 'varchar', length: 128, nullable: true })
+  traceParent!: string | null;
 }
 
 /** `abandoned`: still requested when the rollout waiting for it was aborted; a later rollout asks anew. */

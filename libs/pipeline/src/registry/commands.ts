@@ -7,6 +7,7 @@ import { type Actor, recordAudit } from '@dsu/access';
 import { type RolloutRequestedV1, Topics } from '@dsu/events';
 import { newId } from '@dsu/outbox';
 import { ProgramEntity, RolloutEntity, VersionEntity } from '@dsu/persistence';
+import { currentTraceparent, inSpan } from '@dsu/tracing';
 import { ArchiveRefusedError } from '../shared/archive-limits';
 import { receiveArchive } from '../shared/receive-archive';
 import { abortRollout as abortInTx } from './abort-rollout';
@@ -80,59 +81,63 @@ export async function submitVersion(ctx: RegistryContext, s: SubmitVersion): Pro
   const src = await receiveArchive(s.source, ctx.infra.store, archiveLimits, uploadMaxBytes).catch((err) => {
     throw err instanceof ArchiveRefusedError ? new RegistryError(err.status, err.message) : err;
   });
-  await ctx.outbox.transact(async (tx) => {
-    if (await tx.em.existsBy(VersionEntity, { program: s.program, version: s.version })) {
-      throw new RegistryError(
-        409,
-        `version '${s.version}' of '${s.program}' was already submitted; submit the change under a new version label`,
-      );
-    }
-    const last = await tx.em.findOne(VersionEntity, {
-      where: { program: s.program },
-      order: { seq: 'DESC' },
-    });
-    // The latest built version's model: the new build keeps its struct capacities.
-    const lineage = await tx.em.findOne(VersionEntity, {
-      where: { program: s.program, modelSha256: Not(IsNull()) },
-      order: { seq: 'DESC' },
-    });
-    await tx.em.insert(VersionEntity, {
-      program: s.program,
-      version: s.version,
-      status: 'building',
-      sourceSha256: src.sha256,
-      bin: s.bin ?? null,
-      updatePoints: s.updatePoints ?? [],
-      buildId: null,
-      executable: null,
-      executableSha256: null,
-      modelSha256: null,
-      buildDirSha256: null,
-      error: null,
-      diagnostics: null,
-      durationMs: null,
-      seq: (last?.seq ?? 0) + 1,
-      requestedAt: now(),
-      builtAt: null,
-    });
-    tx.emit(Topics.buildRequested, s.program, {
-      program: s.program,
-      version: s.version,
-      sourceSha256: src.sha256,
-      bin: s.bin ?? null,
-      updatePoints: s.updatePoints ?? [],
-      layoutFromModelSha256: lineage?.modelSha256 ?? null,
-    });
-    if (s.by)
-      await recordAudit(tx.em, {
-        actor: s.by,
-        action: 'version.submit',
-        program: s.program,
-        target: s.version,
-        outcome: 'accepted',
-        detail: { sourceSha256: src.sha256, bytes: src.size, bin: s.bin ?? null },
+  // One trace per submitted version: its build, patch and check (and later its rollouts) join it.
+  const submitted = () =>
+    ctx.outbox.transact(async (tx) => {
+      if (await tx.em.existsBy(VersionEntity, { program: s.program, version: s.version })) {
+        throw new RegistryError(
+          409,
+          `version '${s.version}' of '${s.program}' was already submitted; submit the change under a new version label`,
+        );
+      }
+      const last = await tx.em.findOne(VersionEntity, {
+        where: { program: s.program },
+        order: { seq: 'DESC' },
       });
-  });
+      // The latest built version's model: the new build keeps its struct capacities.
+      const lineage = await tx.em.findOne(VersionEntity, {
+        where: { program: s.program, modelSha256: Not(IsNull()) },
+        order: { seq: 'DESC' },
+      });
+      await tx.em.insert(VersionEntity, {
+        program: s.program,
+        version: s.version,
+        status: 'building',
+        sourceSha256: src.sha256,
+        bin: s.bin ?? null,
+        updatePoints: s.updatePoints ?? [],
+        buildId: null,
+        executable: null,
+        executableSha256: null,
+        modelSha256: null,
+        buildDirSha256: null,
+        error: null,
+        diagnostics: null,
+        durationMs: null,
+        seq: (last?.seq ?? 0) + 1,
+        requestedAt: now(),
+        builtAt: null,
+        traceParent: currentTraceparent(),
+      });
+      tx.emit(Topics.buildRequested, s.program, {
+        program: s.program,
+        version: s.version,
+        sourceSha256: src.sha256,
+        bin: s.bin ?? null,
+        updatePoints: s.updatePoints ?? [],
+        layoutFromModelSha256: lineage?.modelSha256 ?? null,
+      });
+      if (s.by)
+        await recordAudit(tx.em, {
+          actor: s.by,
+          action: 'version.submit',
+          program: s.program,
+          target: s.version,
+          outcome: 'accepted',
+          detail: { sourceSha256: src.sha256, bytes: src.size, bin: s.bin ?? null },
+        });
+    });
+  await inSpan('dsu submit', { 'dsu.program': s.program, 'dsu.version': s.version }, submitted);
   return getVersion(ctx, s.program, s.version);
 }
 
@@ -182,28 +187,34 @@ export async function requestRollout(
   retryOf?: string,
 ): Promise<RolloutRequestView> {
   const rolloutId = newId();
-  await ctx.outbox.transact(async (tx) => {
-    await builtVersion(tx.em, program, version);
-    await tx.em.insert(RolloutEntity, {
-      id: rolloutId,
-      program,
-      version,
-      status: 'requested',
-      notes: [],
-      requestedAt: now(),
-      completedAt: null,
-    });
-    tx.emit(Topics.rolloutRequested, program, { rolloutId, program, version } satisfies RolloutRequestedV1);
-    if (by)
-      await recordAudit(tx.em, {
-        actor: by,
-        action: retryOf ? 'rollout.retry' : 'rollout.request',
+  // The rollout continues its version's trace (from submit to the last process updated).
+  const versionTrace = (await ctx.infra.ds.getRepository(VersionEntity).findOneBy({ program, version }))
+    ?.traceParent;
+  const requested = () =>
+    ctx.outbox.transact(async (tx) => {
+      await builtVersion(tx.em, program, version);
+      await tx.em.insert(RolloutEntity, {
+        id: rolloutId,
         program,
-        target: version,
-        outcome: 'accepted',
-        detail: retryOf ? { rolloutId, retryOf } : { rolloutId },
+        version,
+        status: 'requested',
+        notes: [],
+        requestedAt: now(),
+        completedAt: null,
       });
-  });
+      tx.emit(Topics.rolloutRequested, program, { rolloutId, program, version } satisfies RolloutRequestedV1);
+      if (by)
+        await recordAudit(tx.em, {
+          actor: by,
+          action: retryOf ? 'rollout.retry' : 'rollout.request',
+          program,
+          target: version,
+          outcome: 'accepted',
+          detail: retryOf ? { rolloutId, retryOf } : { rolloutId },
+        });
+    });
+  const attributes = { 'dsu.program': program, 'dsu.version': version, 'dsu.rollout_id': rolloutId };
+  await inSpan('dsu rollout', attributes, requested, versionTrace);
   return retryOf ? { rolloutId, retryOf } : { rolloutId };
 }
 

@@ -1,0 +1,2 @@
+export { startTracing, stopTracing, tracesEndpoint, type Tracing } from './tracing';
+export { inSpan, currentTraceparent, tracedSubscription } from './spans';
