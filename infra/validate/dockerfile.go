@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/linter"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 )
 
 // Dockerfile is a parsed Dockerfile: BuildKit's own parser and instruction decoder (what
@@ -221,4 +224,87 @@ func orRoot(user string) string {
 		return "the base image's user (root)"
 	}
 	return "root (" + user + ")"
+}
+
+// ContextFiles is the build context `docker build` sends from root with the given ignore file:
+// the files of a clean checkout (git ls-files) less what the ignore patterns exclude, matched
+// with moby/patternmatcher, the matcher BuildKit and the docker CLI use for .dockerignore.
+func ContextFiles(root, ignoreFile string) (map[string]bool, error) {
+	out, err := exec.Command("git", "-C", root, "ls-files", "-z").Output()
+	if err != nil {
+		return nil, fmt.Errorf("git ls-files in %s: %w (the context check needs the git checkout)", root, err)
+	}
+	f, err := os.Open(ignoreFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ignoreFile, err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ignoreFile, err)
+	}
+	files := map[string]bool{}
+	for _, p := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		if p == "" {
+			continue
+		}
+		excluded, err := pm.MatchesOrParentMatches(p)
+		if err != nil {
+			return nil, err
+		}
+		if !excluded {
+			files[p] = true
+		}
+	}
+	return files, nil
+}
+
+// CheckContext returns what the build would miss or carry needlessly: every tracked file of the
+// workspace's projects (apps/, libs/) and the root build files must be in the context, every
+// COPY source from the context must be there, and tests and benches stay out.
+func (d *Dockerfile) CheckContext(context map[string]bool, tracked []string) []string {
+	var errs []string
+	for _, f := range []string{"package.json", "package-lock.json", "nx.json", "tsconfig.base.json"} {
+		if !context[f] {
+			errs = append(errs, fmt.Sprintf("%s is not in the build context (npm ci / the Nx build need it)", f))
+		}
+	}
+	missing := 0
+	for _, f := range tracked {
+		if (strings.HasPrefix(f, "apps/") || strings.HasPrefix(f, "libs/")) && !context[f] {
+			if missing++; missing <= 5 {
+				errs = append(errs, fmt.Sprintf("%s is not in the build context: the ignore file drops a tracked file of a project the build needs", f))
+			}
+		}
+		if (strings.HasPrefix(f, "test/") || strings.HasPrefix(f, "bench/")) && context[f] {
+			errs = append(errs, fmt.Sprintf("%s is in the build context: tests and benches are not needed to run the services", f))
+			break
+		}
+	}
+	for _, st := range d.Stages {
+		for _, c := range st.Commands {
+			cp, ok := c.(*instructions.CopyCommand)
+			if !ok || cp.From != "" {
+				continue
+			}
+			for _, src := range cp.SourcePaths {
+				src = strings.TrimPrefix(strings.TrimPrefix(src, "./"), "/")
+				if src == "." || src == "" {
+					continue
+				}
+				found := context[src]
+				for f := range context {
+					found = found || strings.HasPrefix(f, src+"/")
+				}
+				if !found {
+					errs = append(errs, fmt.Sprintf("stage %q copies %s, which is not in the build context", st.Name, src))
+				}
+			}
+		}
+	}
+	return errs
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -148,6 +149,47 @@ func TestDockerfileCheckRejectsRootUserAndCompilerWithoutClang(t *testing.T) {
 	problems := d.Check(ProjectDockerfile)
 	wantProblem(t, problems, `stage "services" runs as`, "root")
 	wantProblem(t, problems, `stage "compiler" does not install clang-19`)
+}
+
+func trackedFiles(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", abs(t, "../.."), "ls-files").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+func TestDockerignoreKeepsWhatTheBuildNeeds(t *testing.T) {
+	d := mustParseDockerfile(t)
+	ctx, err := ContextFiles(abs(t, "../.."), dockerfile+".dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noProblems(t, dockerfile+".dockerignore", d.CheckContext(ctx, trackedFiles(t)))
+}
+
+func TestDockerignoreCheckRejectsDroppingSourcesOrCopySources(t *testing.T) {
+	d := mustParseDockerfile(t)
+	src, err := os.ReadFile(dockerfile + ".dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, extra, fragment string }{
+		{"project sources", "libs/*/src\n", "libs/"},
+		{"lock file", "package-lock.json\n", "package-lock.json is not in the build context"},
+		{"a COPY source", "infra/docker\n", "copies infra/docker/health.js"},
+		{"tests let in", "!test\n", "is in the build context: tests"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ignore := write(t, filepath.Join(t.TempDir(), "Dockerfile.dockerignore"), string(src)+c.extra)
+			ctx, err := ContextFiles(abs(t, "../.."), ignore)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantProblem(t, d.CheckContext(ctx, trackedFiles(t)), c.fragment)
+		})
+	}
 }
 
 // --- Compose --------------------------------------------------------------------------------
