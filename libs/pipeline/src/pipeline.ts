@@ -16,6 +16,7 @@ import { BuildDeadline } from './registry/build-deadline';
 import { RequestDeadlines } from './registry/request-deadlines';
 import { Registry } from './registry/registry';
 import type { PipelineInfra } from './shared/infra';
+import { loggedSubscription } from './shared/log';
 import { registerMetricSources } from './shared/metrics-sources';
 
 export const SERVICE_NAMES = ['gateway', 'compiler', 'patcher', 'checker', 'applier'] as const;
@@ -52,29 +53,25 @@ export async function startServices(
   const running: RunningServices = { infra, stop: async () => undefined };
   let deadline: BuildDeadline | undefined;
   let requestDeadlines: RequestDeadlines | undefined;
-  // Every dead letter is logged by the service that gave up on it.
-  // Each consumer is timed and counted, and handles traced events in a span of their trace.
-  const subscribe = (service: ServiceName, sub: Subscription, stage?: Stage) =>
-    infra.bus.subscribe(
-      meteredSubscription(
-        tracedSubscription(
-          {
-            ...sub,
-            onDeadLetter: (l: DeadLetter) =>
-              log('error', 'event dead-lettered after retries', {
-                topic: l.topic,
-                group: l.group,
-                key: l.key,
-                error: l.error,
-                eventId: eventIdOf(l.payload),
-              }),
-          },
-          service,
-        ),
-        metrics,
-        stage,
-      ),
+  // Each consumer logs one line per event (and every dead letter), is timed and counted, and
+  // handles traced events in a span of their trace.
+  const subscribe = (service: ServiceName, sub: Subscription, stage?: Stage) => {
+    const logged = loggedSubscription(
+      {
+        ...sub,
+        onDeadLetter: (l: DeadLetter) =>
+          log('error', 'event dead-lettered after retries', {
+            topic: l.topic,
+            group: l.group,
+            key: l.key,
+            error: l.error,
+            eventId: eventIdOf(l.payload),
+          }),
+      },
+      log,
     );
+    return infra.bus.subscribe(meteredSubscription(tracedSubscription(logged, service), metrics, stage));
+  };
   for (const name of names) {
     switch (name) {
       case 'gateway': {
