@@ -99,6 +99,18 @@ func (d *Dockerfile) EffectiveUser(s *instructions.Stage) string {
 	return ""
 }
 
+// Workdir is the stage's last WORKDIR, following the stages it is built FROM ("" = none).
+func (d *Dockerfile) Workdir(s *instructions.Stage) string {
+	for _, st := range d.chain(s) {
+		for i := len(st.Commands) - 1; i >= 0; i-- {
+			if w, ok := st.Commands[i].(*instructions.WorkdirCommand); ok {
+				return strings.TrimSuffix(w.Path, "/")
+			}
+		}
+	}
+	return ""
+}
+
 // RunText is every RUN command of the stage and of the stages it is built FROM, joined.
 func (d *Dockerfile) RunText(s *instructions.Stage) string {
 	var b strings.Builder
@@ -165,16 +177,26 @@ func (d *Dockerfile) Check(spec DockerfileSpec) []string {
 		if user == "" || rootUser.MatchString(user) {
 			errs = append(errs, fmt.Sprintf("stage %q runs as %s: a runtime image must end with a non-root USER", name, orRoot(user)))
 		}
+		// The services start as `node apps/<service>/dist/main.js` relative to the working
+		// directory: it must be where the build stage's tree was copied to.
 		copiesBuild := false
+		buildDir := ""
+		if build != nil {
+			buildDir = d.Workdir(build)
+		}
 		for _, st := range d.chain(s) {
 			for _, c := range st.Commands {
-				if cp, ok := c.(*instructions.CopyCommand); ok && build != nil && strings.EqualFold(cp.From, build.Name) {
+				if cp, ok := c.(*instructions.CopyCommand); ok && build != nil && strings.EqualFold(cp.From, build.Name) &&
+					len(cp.SourcePaths) == 1 && strings.TrimSuffix(cp.SourcePaths[0], "/") == buildDir && strings.TrimSuffix(cp.DestPath, "/") == buildDir {
 					copiesBuild = true
 				}
 			}
 		}
 		if !copiesBuild {
-			errs = append(errs, fmt.Sprintf("stage %q copies nothing from the build stage (COPY --from=%s)", name, spec.BuildStage))
+			errs = append(errs, fmt.Sprintf("stage %q does not copy the build stage's tree (COPY --from=%s %s %s)", name, spec.BuildStage, buildDir, buildDir))
+		}
+		if wd := d.Workdir(s); buildDir != "" && wd != buildDir {
+			errs = append(errs, fmt.Sprintf("stage %q works in %q, not %q where the built tree is (node apps/<service>/dist/main.js is relative)", name, wd, buildDir))
 		}
 		var hasCmd, hasHealth bool
 		for _, st := range d.chain(s) {

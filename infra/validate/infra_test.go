@@ -151,6 +151,22 @@ func TestDockerfileCheckRejectsRootUserAndCompilerWithoutClang(t *testing.T) {
 	wantProblem(t, problems, `stage "compiler" does not install clang-19`)
 }
 
+func TestDockerfileCheckRejectsAWorkdirAwayFromTheBuiltTree(t *testing.T) {
+	src, err := os.ReadFile(dockerfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(src), "FROM runtime-base AS services\n", "FROM runtime-base AS services\nWORKDIR /srv\n", 1)
+	if text == string(src) {
+		t.Fatal("the mutation did not apply: update this test with the Dockerfile")
+	}
+	d, err := ParseDockerfile(write(t, t.TempDir()+"/Dockerfile", text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProblem(t, d.Check(ProjectDockerfile), `stage "services" works in "/srv"`)
+}
+
 func trackedFiles(t *testing.T) []string {
 	t.Helper()
 	out, err := exec.Command("git", "-C", abs(t, "../.."), "ls-files").Output()
