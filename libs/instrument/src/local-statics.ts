@@ -36,7 +36,8 @@ export function oneLine(text: string): string {
  * complete type (`sizeof hex` works). Returns the edit filling it in, or none.
  */
 export function completeArrayEdit(unit: Buffer, name: ByteRange, declEnd: number, completeType: string | undefined): Edit | undefined {
-  const dim = /^[^[(]*\[(\d+)\]/.exec(completeType ?? '')?.[1];
+  // the first of the trailing dimensions: `const struct (unnamed struct)[3]`, `int [4][3]`
+  const dim = /\[(\d+)\](?:\[\d+\])*$/.exec(completeType ?? '')?.[1];
   if (!dim) return undefined;
   const toks = scanTokens(unit, name.end, declEnd);
   if (toks[0]?.text !== '[' || toks[1]?.text !== ']') return undefined;

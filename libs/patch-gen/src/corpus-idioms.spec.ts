@@ -138,6 +138,13 @@ const int primes[] = { 2, 3, 5${extra ? ', 7' : ''} };
 int count_words(void) { return (int)(sizeof words / sizeof *words); }
 int count_primes(void) { return (int)(sizeof primes / sizeof *primes); }
 int last_id(int i) { static const unsigned char ids[] = { 1, 2${extra ? ', 3' : ''} }; return ids[i % sizeof ids]; }
+int filter_type(int f) {
+  static const struct { unsigned short flag; char type[8]; } ftmap[] = { { 1, "bsd" }, { 2, "ere" } };
+  unsigned i;
+  for (i = 0; i < sizeof(ftmap) / sizeof(ftmap[0]); i++) if (ftmap[i].flag == f) return (int)i;
+  return -1${extra ? ' - 0' : ''};
+}
+int hits(void) { static struct { int n; } counter; return ++counter.n${extra ? ' + 0' : ''}; }
 `;
     const t1 = await version('t1', program('') + tables(''));
     const t2 = await version('t2', program('') + tables(', "gamma"'));
@@ -149,6 +156,10 @@ int last_id(int i) { static const unsigned char ids[] = { 1, 2${extra ? ', 3' : 
     ]);
     const byKey = new Map(manifest.functions.map((f) => [f.key, f.reasons]));
     expect(byKey.get('count_primes')).toEqual(["reads 'primes', a read-only table the patch defines anew"]);
+    // Statics dsu-cc leaves in place (a struct type defined in the declaration: tinyproxy's
+    // ftmap[]) are the patch's own copy; a writable one is noted, as its running value is lost.
+    expect(manifest.notes).toContainEqual(expect.stringMatching(/^'main.c::hits::counter': the running program keeps this static where it is declared/));
+    expect(manifest.notes ?? []).not.toContainEqual(expect.stringMatching(/ftmap/));
     const unit = readFileSync(join(dir, 'pt', 'units', 'main.c.i'), 'utf8');
     expect(unit).toMatch(/const int primes\[\] __asm__\("primes__dsu_v[0-9a-f]+"\) = \{ 2, 3, 5, 7 \};/);
   }, 120_000);

@@ -30,6 +30,11 @@ export interface PatchUnitRequest {
   added: ReadonlySet<string>;
   /** Every function key of the new version, with the unit id that mangles it. */
   programFunctions: ReadonlyMap<string, { unitId: string; isStatic: boolean }>;
+  /**
+   * Statics the running program exports (its units' promotedStatics): the others were left in
+   * place by dsu-cc, so the patch cannot refer to them and keeps its own copy. Undefined: all.
+   */
+  promotedStatics?: ReadonlySet<string>;
   /** Read-only tables whose type changed (PatchContents.tables): defined by the patch anew. */
   tables?: ReadonlySet<string>;
   /** Suffix of the new implementations' names, unique per patch (e.g. `v1a2b3c4d`). */
@@ -132,7 +137,9 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
   edits.push(...wrapBlockingCalls(a, inPatchFn));
   const late: Edit[] = [];
   placeUpdatePoints(a, req.updatePoints, edits, inPatchFn, late);
-  edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set(), req.tables ?? new Set(), req.suffix));
+  const promoted = req.promotedStatics;
+  const notPromoted = (key: string) => promoted !== undefined && !promoted.has(key);
+  edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set(), req.tables ?? new Set(), req.suffix, notPromoted));
   // The records are exported for patch.c instead of registered in a section.
   const { edits: frameEdits, ...frames } = unitFrames(a, req.updatePoints, {
     selected: inPatch,
@@ -159,6 +166,7 @@ function externalizeVariables(
   added: ReadonlySet<string>,
   tables: ReadonlySet<string>,
   suffix: string,
+  notPromoted: (key: string) => boolean,
 ): Edit[] {
   const buf = a.preprocessed;
   const edits: Edit[] = [];
@@ -169,6 +177,9 @@ function externalizeVariables(
   let renamed = 0;
   for (const v of a.variables) {
     if (v.function && !inPatchFn(v.function)) continue;
+    // A static the running program left in place (its type is defined in its declaration) has no
+    // exported name to refer to: the new code gets its own copy (planPatchUnit notes the writable ones).
+    if (v.storage === 'static' && notPromoted(v.key)) continue;
     if (tables.has(v.key)) {
       // A read-only table whose type changed keeps its new definition: statics as the unit's
       // own copy, an external one under a name of the patch (the program keeps the old symbol).

@@ -11,7 +11,7 @@ import type { LoadedBuild } from './build-dir';
 import { descriptorSource, framesSource, lazyChecksSource, unitTrailerSource } from './c-templates';
 import { lazyStampName, transformerName, typeDescName, type DataSpec } from './data-patch';
 import { planPatchUnit, type PatchUnitFunction } from './patch-unit';
-import type { PatchContents } from './plan-contents';
+import { readOnlyObject, type PatchContents } from './plan-contents';
 import type { DataPlan } from './plan-data';
 import type { FramesPlan } from './plan-frames';
 import { expandUserCode, unitCompileOf } from './user-code';
@@ -187,6 +187,7 @@ async function writePatchUnits(
     contents.globals.filter((g) => g.change === 'added' || g.change === 'renamed').map((g) => g.key),
   );
   const changedTypeKeys = contents.types.changed.map((c) => c.key);
+  const promotedStatics = new Set(plan.from.model.instrumentation.units.flatMap((u) => Object.keys(u.plan.promotedStatics ?? {})));
 
   const units: BundleUnit[] = [];
   const functions: PatchUnitFunction[] = [];
@@ -213,6 +214,7 @@ async function writePatchUnits(
       updatePoints,
       addedVariables,
       tables: contents.tables,
+      promotedStatics,
       frameInitializers: plan.frames.initializers,
     });
     const inPatch = (k: string | undefined) => k !== undefined && (changed.has(k) || added.has(k));
@@ -223,6 +225,13 @@ async function writePatchUnits(
       typeTable: false,
       lazy: new Map([...data.capacity.keys()].map((k) => [k, { stamp: lazyStampName(k, suffix) }])),
     });
+    for (const v of analysis.variables) {
+      if (v.storage !== 'static' || !v.function || !inPatch(v.function) || promotedStatics.has(v.key)) continue;
+      if (plan.from.model.globals[v.key] && !readOnlyObject(v.type ?? ''))
+        notes.push(
+          `'${v.key}': the running program keeps this static where it is declared (its type is defined in the declaration), so the new code uses its own copy from its initializer; the running value is not carried (move the type's definition out of the declaration to make it carried)`,
+        );
+    }
     const name = unit.path.replace(/[^A-Za-z0-9_.-]/g, '_');
     // patch.yaml code in the trailer gets the macros of the unit's source (user-code.ts).
     const trailer = await expandUserCode(
