@@ -131,10 +131,12 @@ describe('patches of real-server idioms', () => {
     expect(unit).toMatch(/\(\(&conns\)->lh_first\)->state = IDLE;/);
   }, 120_000);
 
-  it('defines a read-only table that grows anew (static, function-local and external) and replaces its readers', async () => {
+  it('defines a read-only table that grows anew (static, function-local, external, never written) and replaces its readers', async () => {
     const tables = (extra: string) => `
 static const char *const words[] = { "alpha", "beta"${extra} };
 const int primes[] = { 2, 3, 5${extra ? ', 7' : ''} };
+const char *metric_names[] = { "queries", "hits"${extra ? ', "misses"' : ''} };
+const char *metric_name(int i) { return metric_names[i]; }
 int count_words(void) { return (int)(sizeof words / sizeof *words); }
 int count_primes(void) { return (int)(sizeof primes / sizeof *primes); }
 int last_id(int i) { static const unsigned char ids[] = { 1, 2${extra ? ', 3' : ''} }; return ids[i % sizeof ids]; }
@@ -152,6 +154,7 @@ int hits(void) { static struct { int n; } counter; return ++counter.n${extra ? '
     expect(manifest.globals.filter((g) => g.change === 'type').map((g) => g.key).sort()).toEqual([
       'main.c::last_id::ids',
       'main.c::words',
+      'metric_names', // not const, but no function writes it (dnsmasq's metric_names)
       'primes',
     ]);
     const byKey = new Map(manifest.functions.map((f) => [f.key, f.reasons]));

@@ -231,12 +231,13 @@ function globalChanges(
           note: 'defined by the patch; the running value is copied at update time',
         });
       else entries.push({ key: k, change: 'added', note: 'defined by the patch with its new initializer' });
-    } else if (old.type !== g.type && readOnlyObject(old.type) && readOnlyObject(g.type)) {
+    } else if (old.type !== g.type && readOnlyTable(k, old.type, g.type, a, b)) {
       // Nothing in it can have changed at run time: the new code gets the new table.
+      const why = readOnlyObject(old.type) && readOnlyObject(g.type) ? 'a read-only table' : 'a table no function of either version writes';
       entries.push({
         key: k,
         change: 'type',
-        note: `a read-only table ('${old.type}' -> '${g.type}'): the patch defines its new contents; the code that reads it is replaced`,
+        note: `${why} ('${old.type}' -> '${g.type}'): the patch defines its new contents; the code that reads it is replaced`,
       });
       tables.add(k);
     } else if (old.type !== g.type) {
@@ -267,6 +268,17 @@ function globalChanges(
       entries.push({ key: k, change: 'removed', note: 'stays in the program, unused by new code' });
   }
   return { reasons, entries, tables };
+}
+
+/**
+ * A table whose running contents are its initializer's: a const object, or an array (of
+ * `const char *` names, say) that no function of either version writes.
+ */
+function readOnlyTable(key: string, oldType: string, newType: string, a: BuildModel, b: BuildModel): boolean {
+  if (readOnlyObject(oldType) && readOnlyObject(newType)) return true;
+  const isArray = (t: string) => /\[\d*\]$/.test(t);
+  const written = (m: BuildModel) => Object.values(m.functions).some((f) => f.globalsWritten.includes(key));
+  return isArray(oldType) && isArray(newType) && !written(a) && !written(b);
 }
 
 /**
