@@ -20,6 +20,8 @@ export class ControlClient {
   private buffered = '';
   private waiting?: { resolve: (line: string) => void; reject: (err: Error) => void };
   private closedError?: Error;
+  /** Closed with nobody waiting: the error is made if a request comes after all. */
+  private closedQuietly?: true;
 
   private constructor(
     private readonly socket: Socket,
@@ -38,12 +40,16 @@ export class ControlClient {
       }
     });
     const fail = (err: Error) => {
-      this.closedError = err;
+      this.closedError ??= err;
       this.waiting?.reject(err);
       this.waiting = undefined;
     };
     socket.on('error', fail);
-    socket.on('close', () => fail(new ControlError(`process ${pid} closed its control connection`)));
+    // Built only when needed: a thousand closes each capturing a stack showed up in `dsu apply --all`.
+    socket.on('close', () => {
+      if (this.waiting) fail(this.closedMessage());
+      else this.closedQuietly ??= true;
+    });
   }
 
   /** Connects to the control socket of `pid` (in `runDir`). */
@@ -76,6 +82,7 @@ export class ControlClient {
   async request(line: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
     if (/[\r\n]/.test(line)) throw new ControlError('a request is one line; it must not contain line breaks');
     if (this.closedError) throw this.closedError;
+    if (this.closedQuietly) throw this.closedMessage();
     if (this.waiting) throw new ControlError('one request at a time on a control connection');
     const reply = new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -100,6 +107,10 @@ export class ControlClient {
     } catch {
       throw new ControlError(`process ${this.pid} sent a reply that is not JSON: ${text.slice(0, 200)}`);
     }
+  }
+
+  private closedMessage(): ControlError {
+    return new ControlError(`process ${this.pid} closed its control connection`);
   }
 
   private async expectOk<T>(line: string, timeoutMs?: number): Promise<T> {

@@ -44,7 +44,7 @@ type PidResult = Record<string, unknown> & { pid: number; outcome: string; skipp
  * a rejected verdict and a wrong target are refused regardless. The bundle is verified once,
  * whatever the number of processes; those are updated side by side, `concurrency` at a time,
  * one control connection each. One pid prints the result object as before; several print
- * `{patchId, signature, results: [one per pid], applied, failed, skipped}`.
+ * `{patchId, signature, results: [one per pid], applied, failed, skipped, elapsedMs}`.
  */
 export async function applyCommand(dir: string, opts: ApplyOptions, out: Output): Promise<number> {
   const pids = opts.pid === undefined ? [] : Array.isArray(opts.pid) ? opts.pid : [opts.pid];
@@ -115,10 +115,11 @@ export async function applyCommand(dir: string, opts: ApplyOptions, out: Output)
   const skipped = results.filter((r) => r.skipped).length;
   const applied = results.filter((r) => r.outcome === 'applied' && !r.skipped).length;
   const failed = results.length - applied - skipped;
+  const elapsedMs = Date.now() - t0; // from the verified bundle to the last result
   out.log(
-    `${applied} applied, ${failed} failed, ${skipped} skipped of ${results.length} process(es) in ${Date.now() - t0} ms`,
+    `${applied} applied, ${failed} failed, ${skipped} skipped of ${results.length} process(es) in ${elapsedMs} ms`,
   );
-  out.result({ ...report, results, applied, failed, skipped });
+  out.result({ ...report, results, applied, failed, skipped, elapsedMs });
   return failed === 0 ? 0 : 1;
 }
 

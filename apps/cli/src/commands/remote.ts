@@ -139,10 +139,11 @@ async function rolloutCommandBody(program: string, opts: { to: string }, out: Ou
 }
 
 /**
- * A poll whose interval starts at 10 ms and grows by half each time up to 250 ms, and starts
- * over when `progressed()` is called: a rollout of a few processes is seen done within
- * milliseconds (a fixed 150 ms poll was most of a small rollout's time), a long one costs the
- * gateway four requests a second. The gateway has no push or long-poll endpoint to wait on.
+ * A poll whose interval starts at 10 ms and grows by half each time up to 250 ms: a rollout of a
+ * few processes is seen done within milliseconds (a fixed 150 ms poll was most of a small
+ * rollout's time), a long one costs the gateway four requests a second. Not reset when results
+ * come in: each poll of a big rollout is a big answer, built on the event loop that records the
+ * results. The gateway has no push or long-poll endpoint to wait on.
  */
 function adaptivePoll() {
   let interval = 10;
@@ -157,7 +158,7 @@ function adaptivePoll() {
       interval = Math.min(250, Math.ceil(interval * 1.5));
     }
   };
-  return Object.assign(poll, { progressed: () => void (interval = 10) });
+  return poll;
 }
 
 /**
@@ -175,7 +176,6 @@ export async function awaitRollout(
   // rollout lives in the gateway's database, so a gateway restarted meanwhile is waited for too.
   let unreachableSince = 0;
   let waitingShown = false;
-  let reported = 0;
   const poll = adaptivePoll();
   const r = await poll(`rollout ${rolloutId}`, waitMs(), async () => {
     let v: RolloutView;
@@ -191,8 +191,6 @@ export async function awaitRollout(
       return undefined;
     }
     unreachableSince = 0;
-    if (v.results.length > reported) poll.progressed(); // results coming in: the end is near
-    reported = v.results.length;
     const waiting = v.targets.filter((t) => t.state === 'waiting');
     if (waiting.length > 0 && !waitingShown) {
       waitingShown = true;
