@@ -8,6 +8,8 @@ import { AccessGuard } from './access/access.guard';
 import { AuditRefusalsInterceptor } from './access/audit-refusals.interceptor';
 import { GATEWAY_ACCESS, gatewayAccessFromEnv } from './access/gateway-access.config';
 import { GATEWAY_ENV, LocalTokenBootstrap } from './access/local-token';
+import { DashboardFeed } from './dashboard/dashboard-feed';
+import { StreamController } from './dashboard/stream.controller';
 import { GatewayController } from './gateway.controller';
 import { MetricsController } from './observability/metrics.controller';
 import { ReadinessController } from './observability/readiness.controller';
@@ -48,9 +50,9 @@ export class ServiceModule {
       controllers: [
         ReadinessController,
         MetricsController,
-        ...(gateway ? [GatewayController, AccessController] : []),
+        ...(gateway ? [GatewayController, AccessController, StreamController] : []),
       ],
-      providers: gateway ? access : [],
+      providers: gateway ? [...access, DashboardFeed] : [],
     };
   }
 

@@ -15,7 +15,7 @@ export async function upCommand(opts: { port?: number }, out: Output): Promise<n
   const [
     { Logger },
     { createService, listenStartupProbe, tlsOptionsFromEnv },
-    { ServiceModule, setupOpenApi },
+    { ServiceModule, serveDashboard, setupOpenApi },
   ] = await Promise.all([import('@nestjs/common'), import('@dsu/service-kit'), import('@dsu/services')]);
   const port = opts.port ?? Number(process.env.DSU_GATEWAY_PORT ?? 7400);
   const host = process.env.DSU_BIND ?? '127.0.0.1';
@@ -24,6 +24,7 @@ export async function upCommand(opts: { port?: number }, out: Output): Promise<n
   // With --json, stdout carries only the one JSON object; the services' own logs go to stderr.
   const app = await createService(ServiceModule.all(), 'dsu', out.json).finally(() => probe?.close());
   setupOpenApi(app);
+  serveDashboard(app);
   await app.listen(port, host);
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   new Logger('dsu').log(
@@ -34,7 +35,7 @@ export async function upCommand(opts: { port?: number }, out: Output): Promise<n
     }),
   );
   out.log(
-    `dsu up: gateway, compiler, patcher, checker and applier at ${url} (API document ${url}/openapi.json); Ctrl-C stops`,
+    `dsu up: gateway, compiler, patcher, checker and applier at ${url} (dashboard ${url}/, API document ${url}/openapi.json); Ctrl-C stops`,
   );
   // The gateway wrote (or kept) its user's admin token there before listening; the CLI reads it.
   out.log(`dsu up: the dsu commands of this user authenticate with the admin token in ${tokenPath()}`);
