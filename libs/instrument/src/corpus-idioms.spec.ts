@@ -33,6 +33,9 @@ describe('dsu build on the idioms of real servers', () => {
         'main.c::counts::n.2',
       ]),
     );
+    // statics sharing one `static` get exported names too (a patch refers to the running ones)
+    const symbols = execFileSync('nm', [join(dir, 'b', 'app')], { encoding: 'utf8' });
+    for (const v of ['o', 'ret', 'first', 'calls', 'seen']) expect(symbols).toMatch(new RegExp(`__dsu_s_u[0-9a-f]+__shared_statics__${v}\\b`));
   });
 
   it('gives room to a struct with #ifdef members, queue entries, enum and struct members defined inline', () => {

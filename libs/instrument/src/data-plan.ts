@@ -1,5 +1,5 @@
 import type { UnitAnalysis } from '@dsu/c-frontend';
-import type { Edit } from './edits';
+import { wrapEdits, type Edit } from './edits';
 import { oneLine } from './local-statics';
 
 /**
@@ -246,8 +246,9 @@ function planLazy(
   const opens: Edit[] = [];
   const closes: Edit[] = [];
   const wrap = (r: { start: number; end: number }, before: string, after: string) => {
-    opens.push({ start: r.start, end: r.start, text: before });
-    closes.push({ start: r.end, end: r.end, text: after });
+    const [open, close] = wrapEdits(r, before, after);
+    opens.push(open);
+    closes.push(close);
   };
   const usedVars = new Set<string>();
   for (const u of o.uses) {

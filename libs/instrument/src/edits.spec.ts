@@ -1,4 +1,4 @@
-import { applyEdits, OverlappingEditsError } from './edits';
+import { applyEdits, OverlappingEditsError, wrapEdits } from './edits';
 
 describe('applyEdits', () => {
   const src = Buffer.from('int f(void) { return g(1); } /* é */ int g(int x) { return x; }');
@@ -13,6 +13,23 @@ describe('applyEdits', () => {
       { start: 0, end: 0, text: '/*b*/' },
     ]);
     expect(out.toString()).toBe('/*a*//*b*/int f(void) { return SLOT_g(1); } /* é */ int g(int x) { return x; } /*tail*/');
+  });
+
+  it('nests wraps that start or end at one offset by their extent, whatever the planning order (dnsmasq daemon->cnames)', () => {
+    const text = Buffer.from('x = d->cnames; y = f(a);');
+    const d = { start: 4, end: 5 };
+    const member = { start: 4, end: 13 };
+    const call = { start: 19, end: 23 };
+    const out = applyEdits(text, [
+      ...wrapEdits(d, 'chk_daemon(', ')'), // planned inner-first, as the lazy checks were
+      ...wrapEdits(member, 'chk_cname(', ')'),
+      { start: 19, end: 19, text: '/*plain*/' },
+      ...wrapEdits(call, 'chk_crec(', ')'),
+      ...wrapEdits(call, '({ nomap++; v = ', '; nomap--; v; })'),
+    ]);
+    expect(out.toString()).toBe(
+      'x = chk_cname(chk_daemon(d)->cnames); y = /*plain*/chk_crec(({ nomap++; v = f(a); nomap--; v; }));',
+    );
   });
 
   it('refuses overlapping replacements and out-of-range edits', () => {

@@ -1,5 +1,5 @@
 import type { FrameLocal, FrameSite, UnitAnalysis, UnitFunction } from '@dsu/c-frontend';
-import type { Edit } from './edits';
+import { wrapEdits, type Edit } from './edits';
 
 /**
  * Stack-frame capture and resume code (libs/runtime/ABI.md §11, docs/DESIGN.md §7): what dsu-cc
@@ -325,16 +325,9 @@ function visibleLocals(
  * expression yielding its value; undefined for a `void` call inside an expression.
  */
 function noResumeMarks(s: FrameSite): Edit[] | undefined {
-  if (s.form === 'expr')
-    return [
-      { start: s.statement.start, end: s.statement.start, text: '{ __dsu_cc_nomap++; ' },
-      { start: s.statement.end, end: s.statement.end, text: ' __dsu_cc_nomap--; }' },
-    ];
+  if (s.form === 'expr') return wrapEdits(s.statement, '{ __dsu_cc_nomap++; ', ' __dsu_cc_nomap--; }');
   if (s.returnsVoid) return undefined;
-  return [
-    { start: s.call.start, end: s.call.start, text: '({ __dsu_cc_nomap++; __auto_type __dsu_v = ' },
-    { start: s.call.end, end: s.call.end, text: '; __dsu_cc_nomap--; __dsu_v; })' },
-  ];
+  return wrapEdits(s.call, '({ __dsu_cc_nomap++; __auto_type __dsu_v = ', '; __dsu_cc_nomap--; __dsu_v; })');
 }
 
 /**

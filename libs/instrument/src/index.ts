@@ -1,5 +1,5 @@
 export { classifyInvocation, type CompilerInvocation, type InvocationKind } from './compiler-invocation';
-export { applyEdits, OverlappingEditsError, type Edit } from './edits';
+export { applyEdits, wrapEdits, OverlappingEditsError, type Edit } from './edits';
 export { declaratorEnd, findToken, outermostLoopBodyStart } from './c-scan';
 export { localStaticName, renameLocalStatic, oneLine, completeArrayEdit } from './local-statics';
 export {

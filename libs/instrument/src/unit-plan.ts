@@ -420,21 +420,21 @@ function promoteStatics(
       const f = fnByKey.get(s.function);
       const declText = buf.toString('latin1', s.definition.start, s.definition.end);
       const rel = (x: number) => x - s.definition.start;
-      // Left in place (and not patchable by name): several declarators sharing one `static`,
-      // and types defined in the declaration itself, which cannot move to file scope (a braced
-      // initializer can).
-      if (!f || declText.slice(0, rel(s.nameRange.start)).includes('{') || (sharing.get(kw.start) ?? 0) > 1) continue;
+      // Left in place (and not patchable by name): types defined in the declaration itself,
+      // which cannot move to file scope (a braced initializer can).
+      if (!f || declText.slice(0, rel(s.nameRange.start)).includes('{')) continue;
+      const shared = (sharing.get(kw.start) ?? 0) > 1;
+      if (shared && (!s.type || /\((unnamed|anonymous)/.test(s.type))) continue; // its type has no spelling
       // Declared and used under a name of its own in the unit (see local-statics.ts).
       const name = localStaticName(n++);
-      const def =
-        declText.slice(0, rel(kw.start)) +
-        declText.slice(rel(kw.end), rel(s.nameRange.start)) +
-        name +
-        declText.slice(rel(s.nameRange.end), rel(declEnd)) +
-        label +
-        declText.slice(rel(declEnd));
+      const tail = name + declText.slice(rel(s.nameRange.end), rel(declEnd)) + label + declText.slice(rel(declEnd));
+      // `static struct opt *o, *ret;`: the specifiers are shared, so each takes its own type.
+      const def = shared
+        ? `__typeof__(${s.type}) ${name}${label}${declText.slice(rel(declEnd))}`
+        : declText.slice(0, rel(kw.start)) + declText.slice(rel(kw.end), rel(s.nameRange.start)) + tail;
       edits.push({ start: f.definition.start, end: f.definition.start, text: oneLine(def) + '; ' });
-      edits.push({ start: kw.start, end: kw.end, text: 'extern' });
+      if (!keywordDone.has(kw.start)) edits.push({ start: kw.start, end: kw.end, text: 'extern' });
+      keywordDone.add(kw.start);
       edits.push(...renameLocalStatic(a, s, name));
       edits.push({ start: declEnd, end: s.definition.end, text: label });
     }

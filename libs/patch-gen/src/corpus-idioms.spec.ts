@@ -167,6 +167,38 @@ int hits(void) { static struct { int n; } counter; return ++counter.n${extra ? '
     expect(unit).toMatch(/const int primes\[\] __asm__\("primes__dsu_v[0-9a-f]+"\) = \{ 2, 3, 5, 7 \};/);
   }, 120_000);
 
+  it('compiles transformers of a struct one unit defines for itself and a new static called above its definition', async () => {
+    // dnsmasq: struct iface_param is defined differently in dhcp.c and dhcp6.c (keyed per unit);
+    // 2.87 adds static do_dump_packet, declared by a prototype and called before its definition.
+    const files = (extra: string) => ({
+      'a.c': `struct param { int a; };\nstatic struct param *p;\nint use_a(void) { static struct param one; p = &one; return p->a; }\n`,
+      'b.c':
+        `struct param { long b; char c;${extra} };\nstatic struct param *q;\nint use_b(void) { static struct param one = { 1, 2 }; q = &one; return (int)q->b; }\n` +
+        (extra
+          ? 'static int helper(int v);\nint dump(int v) { return helper(v); }\nstatic int helper(int v) { return v + 1; }\n'
+          : 'int dump(int v) { return v; }\n'),
+      'main.c': 'int use_a(void); int use_b(void); int dump(int);\nint main(void) { return use_a() + use_b() + dump(0) - 1; }\n',
+      Makefile: 'app: a.o b.o main.o\n\t$(CC) -o app a.o b.o main.o\n%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n',
+    });
+    const build = async (name: string, extra: string) => {
+      const src = join(dir, 'src', name);
+      mkdirSync(src, { recursive: true });
+      for (const [f, text] of Object.entries(files(extra))) writeFileSync(join(src, f), text);
+      await buildVersion(src, join(dir, 'builds', name), { version: name });
+      return join(dir, 'builds', name);
+    };
+    const u1 = await build('u1', '');
+    const u2 = await build('u2', ' int added;');
+    const { manifest } = await buildPatch(u1, u2, join(dir, 'pu'));
+    expect(manifest.types.map((t) => t.name)).toEqual(['b.c::struct param']);
+    expect(manifest.functions.map((f) => [f.key, f.change])).toEqual(
+      expect.arrayContaining([
+        ['dump', 'body'],
+        ['b.c::helper', 'added'],
+      ]),
+    );
+  }, 120_000);
+
   it('writes the bundle when the generated code does not compile, so a hand fix and --rebuild finish it', async () => {
     const v1 = join(dir, 'builds', 'v1');
     const v2 = join(dir, 'builds', 'v2');

@@ -188,6 +188,12 @@ export function intInfo(model: ProgramModel, type: string): { size: number; sign
   return undefined;
 }
 
+/**
+ * The C spelling of a type key: a type a unit defines for itself (the same name defined
+ * differently in several units) is keyed `src/dhcp.c::struct iface_param`, spelled without its unit.
+ */
+export const cSpelling = (key: string): string => (key.includes('::') ? key.slice(key.lastIndexOf('::') + 2) : key);
+
 /** The C spelling of an integer type of that size and signedness. */
 export const C_INT = (i: { size: number; signed: boolean }) =>
   `${i.signed ? 'signed' : 'unsigned'} ${{ 1: 'char', 2: 'short', 4: 'int', 8: 'long long' }[i.size] ?? 'long long'}`;
@@ -216,7 +222,7 @@ export function transformerSource(
   lazy: ReadonlySet<string> = new Set(),
 ): { code: string; fields: FieldPlan[] } {
   const name = transformerName(c.key, suffix);
-  const T = c.key;
+  const T = cSpelling(c.key);
   const head = [
     `/* ${c.key}: fields use ${c.old.size} bytes in the running program, ${c.next.size} in the new version; ${c.old.capacity} bytes are reserved.`,
     ` * n: the new instance (zeroed), o: a copy of the old image. Return -1 with a message in err to refuse the update. */`,
@@ -296,7 +302,7 @@ export function transformerSource(
       // own first touch (its accesses are checked like any other instance's)
       const k = Math.min(na.count, oa.count);
       body.push(
-        `  __builtin_memcpy(&n->${f.name}, o + ${off}, ${k} * sizeof(${nested})); /* ${f.name}${renamed}: ${nested}, transformed lazily on first touch */`,
+        `  __builtin_memcpy(&n->${f.name}, o + ${off}, ${k} * sizeof(${cSpelling(nested)})); /* ${f.name}${renamed}: ${nested}, transformed lazily on first touch */`,
       );
       fields.push({ field: f.name, how: `kept, ${nested} transformed lazily` });
       continue;
@@ -312,7 +318,7 @@ export function transformerSource(
         const k = Math.min(na.count, oa.count);
         body.push(
           `  for (int i = 0; i < ${k}; i++) /* ${f.name}${renamed}: array of ${nested}, ${oa.count} -> ${na.count} */`,
-          `    if (${xf}((${nested} *)&n->${f.name} + i, o + ${off} + i * ${oldElem}, err, errlen) != 0) return -1;`,
+          `    if (${xf}((${cSpelling(nested)} *)&n->${f.name} + i, o + ${off} + i * ${oldElem}, err, errlen) != 0) return -1;`,
         );
       }
       fields.push({ field: f.name, how: `nested transformer of ${nested}` });
@@ -580,7 +586,7 @@ export function typeDescriptorSource(
     ...(mode === 'lazy' ? [`extern unsigned int ${lazyStampName(c.key, suffix)};`] : []),
     `const struct __dsu_patch_type_v1 ${typeDescName(c.key, suffix)} = {`,
     `  ${JSON.stringify(c.key)}, ${typeIdLiteral(c.key)}, ${c.old.capacity}u, ${c.old.size}u,`,
-    `  (unsigned int)__builtin_offsetof(${c.key}, __dsu_room), (unsigned int)sizeof(${c.key}), ${mode === 'lazy' ? '2u /* lazy */' : '1u /* eager */'},`,
+    `  (unsigned int)__builtin_offsetof(${cSpelling(c.key)}, __dsu_room), (unsigned int)sizeof(${cSpelling(c.key)}), ${mode === 'lazy' ? '2u /* lazy */' : '1u /* eager */'},`,
     `  ${transformerName(c.key, suffix)}, ${inst.ranges.length}u, __dsu_pr_${m}, ${inst.embeds.length}u, __dsu_pe_${m},`,
     `  ${mode === 'lazy' ? `&${lazyStampName(c.key, suffix)}` : '0'} };`,
   ];

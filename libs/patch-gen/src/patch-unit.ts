@@ -149,7 +149,10 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
   });
   edits.push(...frameEdits, ...late);
 
-  const decls = [...slots].filter((s) => !functions.some((f) => f.slot === s)).map((s) => `extern void *${s};`);
+  // Every slot is declared up front: an added static function may be called above its definition
+  // (dnsmasq's do_dump_packet, declared by a prototype), where the patch defines its slot.
+  const own = new Set(functions.map((f) => f.slot));
+  const decls = [...slots].map((s) => (own.has(s) ? `extern __attribute__((visibility("protected"))) void *${s};` : `extern void *${s};`));
   const prelude = [...PRELUDE, ...(frameEdits.length ? FRAME_PRELUDE : []), ...decls];
   edits.push({ start: 0, end: 0, text: prelude.join(' ') + '\n' });
   return { edits, functions, frames };
