@@ -93,6 +93,9 @@ export class ApplierAgent {
   private beating: Promise<void> = Promise.resolve();
   /** Commands being applied now. */
   private applying = 0;
+  // Read once, at start: a bad value stops the service with the variable's name, not each command.
+  private readonly concurrency = applyConcurrency();
+  private readonly batchSize = resultBatchSize();
   /** The processes the last heartbeat saw, by pid. */
   private lastInventory = new Map<number, InventoryProcessV1>();
 
@@ -140,7 +143,7 @@ export class ApplierAgent {
   heartbeat(): Promise<void> {
     this.beating = this.beating.then(async () => {
       try {
-        const processes = await inventory(this.infra.config.runDir);
+        const processes = await inventory(this.infra.config.runDir, this.concurrency);
         this.lastInventory = new Map(processes.map((p) => [p.pid, p]));
         const data: AgentHeartbeatV1 = { host: this.host, runDir: this.infra.config.runDir, processes };
         await this.infra.bus.publish(
@@ -171,7 +174,7 @@ export class ApplierAgent {
     const cmd = event.data as UpdateCommandV1;
     if (cmd.host !== this.host) return;
     if (await this.outbox.seen(this.consumer, event)) return;
-    const batches = new ResultBatches(this.outbox, cmd, event, resultBatchSize());
+    const batches = new ResultBatches(this.outbox, cmd, event, this.batchSize);
     this.applying++;
     try {
       await this.execute(cmd, (r) => batches.add(r));
@@ -204,7 +207,7 @@ export class ApplierAgent {
       return;
     }
     const t0 = Date.now();
-    const concurrency = applyConcurrency();
+    const concurrency = this.concurrency;
     const results = await mapLimit(cmd.pids, concurrency, async (pid) => {
       const r = await this.applyTo(pid, bundle, cmd);
       report(r);
