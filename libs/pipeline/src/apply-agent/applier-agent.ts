@@ -379,10 +379,11 @@ function notApplicable(
 }
 
 /**
- * The results of one command on their way to the registry: `add` queues one; a batch goes out in
- * its own outbox transaction once `size` results wait or the oldest waited RESULT_FLUSH_MS, one
- * transaction at a time (results coming in meanwhile join the next). `settle` waits for the one
- * in flight; `emitRest` puts what is left into the caller's transaction.
+ * The results of one command on their way to the registry: `add` queues one; a batch of at most
+ * `size` goes out in its own outbox transaction once `size` results wait or the oldest waited
+ * RESULT_FLUSH_MS, one transaction at a time (results coming in meanwhile wait for the next).
+ * `settle` waits for the one in flight; `emitRest` puts what is left, `size` per event, into the
+ * caller's transaction.
  */
 class ResultBatches {
   private pending: UpdateResultV1[] = [];
@@ -413,7 +414,7 @@ class ResultBatches {
   }
 
   emitRest(tx: OutboxTx): void {
-    if (this.pending.length > 0) this.emit(tx, this.pending.splice(0));
+    while (this.pending.length > 0) this.emit(tx, this.pending.splice(0, this.size));
   }
 
   private flush(): void {
@@ -421,7 +422,7 @@ class ResultBatches {
     this.timer = undefined;
     // One transaction at a time; what comes in meanwhile goes with the next (or the last) one.
     if (this.flushing || this.closing || this.failed || this.pending.length === 0) return;
-    const batch = this.pending.splice(0);
+    const batch = this.pending.splice(0, this.size);
     this.flushing = true;
     this.inFlight = this.outbox
       .transact(async (tx) => this.emit(tx, batch))
