@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildVersion, slopWarnings } from './build-version';
+import { runDsuCc } from './dsu-cc';
 
 // C that real servers (dnsmasq, tinyproxy) are written in and that dsu build refused
 // (issue 14): test/fixtures/corpus-idioms has each form in a few lines.
@@ -43,6 +44,31 @@ describe('dsu build on the idioms of real servers', () => {
     expect(conn.updatable).toBe(true);
     expect(conn.capacity).toBeGreaterThanOrEqual(conn.size + 64);
   });
+
+  it('adds no warning of its own under -pedantic, -Wmissing-prototypes and -Wdeclaration-after-statement (tinyproxy)', async () => {
+    const src = [
+      '#include <stdio.h>',
+      '#include <unistd.h>',
+      'static int helper(int v) { return v + 1; }',
+      'int main(void) {',
+      '  int n = 0;',
+      '  for (;;) { char c; if (read(0, &c, 1) <= 0) break; n = helper(n); }',
+      '  printf("%d\\n", n);',
+      '  return 0;',
+      '}',
+    ].join('\n');
+    writeFileSync(join(dir, 'quiet.c'), src);
+    const flags = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Wmissing-prototypes', '-Wdeclaration-after-statement', '-O2'];
+    let said = '';
+    const code = await runDsuCc([...flags, '-o', 'quiet', 'quiet.c'], {
+      cwd: dir,
+      env: { ...process.env, DSU_UPDATE_POINTS: 'main:loop' },
+      log: (l) => (said += l + '\n'),
+      output: (_s, c) => (said += c.toString()),
+    });
+    expect(code).toBe(0);
+    expect(said).not.toMatch(/warning:/);
+  }, 60_000);
 
   it('says loudly when --slop names a type that keeps its C layout or does not exist', () => {
     expect(

@@ -18,6 +18,7 @@ export {
   slotCall,
   stubDefinition,
   cString,
+  IMPL_DIAGNOSTICS,
   PRELUDE,
   type ConfiguredUpdatePoint,
   type PlannedFunction,

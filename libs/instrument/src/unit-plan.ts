@@ -76,6 +76,22 @@ export function mangleKey(key: string, unitId: string): string {
 
 export const cString = (s: string) => JSON.stringify(s);
 
+/**
+ * Around each implementation (`__dsu_impl_*`): it is exported without a prototype, and frame
+ * code puts statements before declarations, so -Wmissing-prototypes and
+ * -Wdeclaration-after-statement (tinyproxy builds with both) would warn on every function about
+ * code the program does not have (the price: the program's own declaration-after-statement
+ * warnings are not repeated by dsu build; the native build still shows them).
+ */
+export const IMPL_DIAGNOSTICS = {
+  push:
+    '_Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \\"-Wmissing-prototypes\\"")' +
+    ' _Pragma("GCC diagnostic ignored \\"-Wdeclaration-after-statement\\"")' +
+    // the no-resume marks are statement expressions with __auto_type (warned under -pedantic)
+    ' _Pragma("GCC diagnostic ignored \\"-Wgnu-statement-expression\\"") _Pragma("GCC diagnostic ignored \\"-Wgnu-auto-type\\"") ',
+  pop: ' _Pragma("GCC diagnostic pop")',
+};
+
 /** A call through a slot, with the callee's own type (`name` is a declared function). */
 export const slotCall = (name: string, slot: string) =>
   `((__typeof__(&${name}))__atomic_load_n(&${slot}, __ATOMIC_RELAXED))`;
@@ -382,9 +398,9 @@ function functionEdits(buf: Buffer, f: UnitFunction, p: PlannedFunction, unitPat
     ` static const struct __dsu_fn_entry_v1 __dsu_fe_${p.mangled} __attribute__((used, section("dsu_fn"), aligned(8))) =` +
     ` { 1u, ${cString(p.key)}, &${p.slot}, (void *)&${p.impl}, ${cString(unitPath)} };`;
   return [
-    { start: f.definition.start, end: f.definition.start, text: stub },
+    { start: f.definition.start, end: f.definition.start, text: stub + IMPL_DIAGNOSTICS.push },
     { start: f.name.start, end: f.name.end, text: p.impl },
-    { start: f.definition.end, end: f.definition.end, text: entry },
+    { start: f.definition.end, end: f.definition.end, text: IMPL_DIAGNOSTICS.pop + entry },
   ];
 }
 

@@ -10,6 +10,7 @@ import {
   mangleKey,
   placeUpdatePoints,
   FRAME_PRELUDE,
+  IMPL_DIAGNOSTICS,
   PRELUDE,
   renameLocalStatic,
   slotCall,
@@ -89,7 +90,8 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
     const symbol = `${implName(m)}__${req.suffix}`;
     // The original name stays declared (unevaluated `__typeof__(&name)` in slot calls needs it).
     const original = buf.toString('latin1', f.definition.start, f.body.start).replace(/\s+/g, ' ').trim();
-    edits.push({ start: f.definition.start, end: f.definition.start, text: `${original}; ` });
+    edits.push({ start: f.definition.start, end: f.definition.start, text: `${original}; ${IMPL_DIAGNOSTICS.push}` });
+    edits.push({ start: f.definition.end, end: f.definition.end, text: IMPL_DIAGNOSTICS.pop });
     // New bodies are exported (the descriptor in another object points at them).
     for (const kw of ['static', 'inline', '__inline', '__inline__']) {
       const t = findToken(buf, { start: f.definition.start, end: f.name.start }, kw);
