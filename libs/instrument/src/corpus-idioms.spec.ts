@@ -45,20 +45,21 @@ describe('dsu build on the idioms of real servers', () => {
     expect(conn.capacity).toBeGreaterThanOrEqual(conn.size + 64);
   });
 
-  it('adds no warning of its own under -pedantic, -Wmissing-prototypes and -Wdeclaration-after-statement (tinyproxy)', async () => {
+  it('adds no warning of its own under -pedantic, -Wmissing-prototypes, -Wdeclaration-after-statement, -Wcast-qual (tinyproxy)', async () => {
     const src = [
       '#include <stdio.h>',
       '#include <unistd.h>',
       'static int helper(int v) { return v + 1; }',
       'int main(void) {',
+      '  const char tag[] = "n  =";',
       '  int n = 0;',
       '  for (;;) { char c; if (read(0, &c, 1) <= 0) break; n = helper(n); }',
-      '  printf("%d\\n", n);',
+      '  printf("%s %d\\n", tag, n);',
       '  return 0;',
       '}',
     ].join('\n');
     writeFileSync(join(dir, 'quiet.c'), src);
-    const flags = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Wmissing-prototypes', '-Wdeclaration-after-statement', '-O2'];
+    const flags = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Wmissing-prototypes', '-Wdeclaration-after-statement', '-Wcast-qual', '-O2'];
     let said = '';
     const code = await runDsuCc([...flags, '-o', 'quiet', 'quiet.c'], {
       cwd: dir,
@@ -68,6 +69,7 @@ describe('dsu build on the idioms of real servers', () => {
     });
     expect(code).toBe(0);
     expect(said).not.toMatch(/warning:/);
+    expect(execFileSync(join(dir, 'quiet'), { input: 'xyz', encoding: 'utf8', env: { ...process.env, DSU_DISABLE: '1' } })).toBe('n  = 3\n');
   }, 60_000);
 
   it('says loudly when --slop names a type that keeps its C layout or does not exist', () => {

@@ -1,5 +1,6 @@
 import type { FrameLocal, FrameSite, UnitAnalysis, UnitFunction } from '@dsu/c-frontend';
 import { wrapEdits, type Edit } from './edits';
+import { oneLine } from './local-statics';
 
 /**
  * Stack-frame capture and resume code (libs/runtime/ABI.md §11, docs/DESIGN.md §7): what dsu-cc
@@ -356,7 +357,8 @@ function loadLocal(buf: Buffer, fnKey: string, l: FrameLocal, opts: FrameCodeOpt
   const given = opts.initializer?.(fnKey, l);
   const init =
     given ?? (l.initializer?.simple ? buf.toString('latin1', l.initializer.start, l.initializer.end) : undefined);
-  const expr = init?.replace(/\s+/g, ' ');
+  // one line without touching string literals (`"a  b"` stays as the program wrote it)
+  const expr = init === undefined ? undefined : oneLine(init);
   if (byValue(l)) {
     // A parameter the old frame lacks keeps the argument of the call that was made again.
     const otherwise =
@@ -367,12 +369,14 @@ function loadLocal(buf: Buffer, fnKey: string, l: FrameLocal, opts: FrameCodeOpt
           : ` else { __builtin_memset(&__dsu_t, 0, sizeof __dsu_t); ${l.name} = __dsu_t; }`;
     return `{ __typeof__(${l.name}) __dsu_t; if (__dsu_cc_frame_load("${l.name}", &__dsu_t, sizeof __dsu_t, ${k})) ${l.name} = __dsu_t;${otherwise} }`;
   }
-  const load = `__dsu_cc_frame_load("${l.name}", (void *)&${l.name}, sizeof ${l.name}, ${k})`;
+  // The local may be const: its address goes through an integer (no -Wcast-qual on the program's build).
+  const at = `(void *)(__UINTPTR_TYPE__)&${l.name}`;
+  const load = `__dsu_cc_frame_load("${l.name}", ${at}, sizeof ${l.name}, ${k})`;
   if (expr === undefined && l.param) return `${load};`;
   return expr === undefined
-    ? `if (!${load}) __builtin_memset((void *)&${l.name}, 0, sizeof ${l.name});`
+    ? `if (!${load}) __builtin_memset(${at}, 0, sizeof ${l.name});`
     : // through a copy: the local may be const
-      `if (!${load}) { __typeof__(${l.name}) __dsu_i = (${expr}); __builtin_memcpy((void *)&${l.name}, &__dsu_i, sizeof ${l.name}); }`;
+      `if (!${load}) { __typeof__(${l.name}) __dsu_i = (${expr}); __builtin_memcpy(${at}, &__dsu_i, sizeof ${l.name}); }`;
 }
 
 /** `return` with a zero value of the function's return type (the caller is unwinding too). */
