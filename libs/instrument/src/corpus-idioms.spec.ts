@@ -37,6 +37,8 @@ describe('dsu build on the idioms of real servers', () => {
     // statics sharing one `static` get exported names too (a patch refers to the running ones)
     const symbols = execFileSync('nm', [join(dir, 'b', 'app')], { encoding: 'utf8' });
     for (const v of ['o', 'ret', 'first', 'calls', 'seen']) expect(symbols).toMatch(new RegExp(`__dsu_s_u[0-9a-f]+__shared_statics__${v}\\b`));
+    // and so do those whose declaration defines their type (moved to file scope with them)
+    for (const v of ['filesread', 'last', 'count', 'pool']) expect(symbols).toMatch(new RegExp(`__dsu_s_u[0-9a-f]+__files_read__${v}\\b`));
   });
 
   it('gives room to a struct with #ifdef members, queue entries, enum and struct members defined inline', () => {

@@ -422,6 +422,8 @@ function promoteStatics(
   const sharing = new Map<number, number>();
   for (const { kw } of withKeyword) if (kw) sharing.set(kw.start, (sharing.get(kw.start) ?? 0) + 1);
   const keywordDone = new Set<number>();
+  // tags defined at file scope (and those hoisted there from functions, below)
+  const tagsAtFileScope = new Set(a.types.map((t) => t.key));
   let n = 0;
   for (const { s, kw } of withKeyword) {
     if (!kw) continue;
@@ -436,10 +438,12 @@ function promoteStatics(
       const f = fnByKey.get(s.function);
       const declText = buf.toString('latin1', s.definition.start, s.definition.end);
       const rel = (x: number) => x - s.definition.start;
-      // Left in place (and not patchable by name): types defined in the declaration itself,
-      // which cannot move to file scope (a braced initializer can).
-      if (!f || declText.slice(0, rel(s.nameRange.start)).includes('{')) continue;
+      if (!f) continue;
       const shared = (sharing.get(kw.start) ?? 0) > 1;
+      // `static struct fileread { ... } *filesread;` (dnsmasq): the struct moves to file scope with
+      // the definition; left in place (not patchable by name) when that could clash (see hoistable).
+      const definesType = declText.slice(0, rel(s.nameRange.start)).includes('{');
+      if (definesType && (shared || !hoistable(declText.slice(0, rel(s.nameRange.start)), tagsAtFileScope))) continue;
       if (shared && (!s.type || /\((unnamed|anonymous)/.test(s.type))) continue; // its type has no spelling
       // Declared and used under a name of its own in the unit (see local-statics.ts).
       const name = localStaticName(n++);
@@ -449,6 +453,13 @@ function promoteStatics(
         ? `__typeof__(${s.type}) ${name}${label}${declText.slice(rel(declEnd))}`
         : declText.slice(0, rel(kw.start)) + declText.slice(rel(kw.end), rel(s.nameRange.start)) + tail;
       edits.push({ start: f.definition.start, end: f.definition.start, text: oneLine(def) + '; ' });
+      if (definesType) {
+        // The type is now the file-scope one: the block refers to the definition through it.
+        edits.push({ start: s.definition.start, end: s.definition.end, text: `extern __typeof__(${name}) ${name}${label}` });
+        edits.push(...renameLocalStatic(a, s, name).slice(1));
+        out[s.key] = symbol;
+        continue;
+      }
       if (!keywordDone.has(kw.start)) edits.push({ start: kw.start, end: kw.end, text: 'extern' });
       keywordDone.add(kw.start);
       edits.push(...renameLocalStatic(a, s, name));
@@ -457,6 +468,19 @@ function promoteStatics(
     out[s.key] = symbol;
   }
   return out;
+}
+
+/**
+ * Whether the type a local static's declaration defines (`specifiers`: the text before its name)
+ * can move to file scope: struct and union definitions whose tag is not at file scope already
+ * (`taken`, which gets them; an enum's constants could clash with file-scope names).
+ */
+function hoistable(specifiers: string, taken: Set<string>): boolean {
+  if (/\benum\b/.test(specifiers)) return false;
+  const tags = [...specifiers.matchAll(/\b(struct|union)\s+([A-Za-z_]\w*)\s*\{/g)].map((m) => `${m[1]} ${m[2]}`);
+  if (tags.some((t) => taken.has(t))) return false;
+  for (const t of tags) taken.add(t);
+  return true;
 }
 
 /** A configured point's place; `close`: the loop body is one statement, braced from `offset` to here. */

@@ -229,7 +229,7 @@ async function writePatchUnits(
       if (v.storage !== 'static' || !v.function || !inPatch(v.function) || promotedStatics.has(v.key)) continue;
       if (plan.from.model.globals[v.key] && !readOnlyObject(v.type ?? ''))
         notes.push(
-          `'${v.key}': the running program keeps this static where it is declared (its type is defined in the declaration), so the new code uses its own copy from its initializer; the running value is not carried (move the type's definition out of the declaration to make it carried)`,
+          `'${v.key}': the running program keeps this static where it is declared (its declaration defines an enum, or a type shared by several variables), so the new code uses its own copy from its initializer; the running value is not carried (define the type apart from the variable to make it carried)`,
         );
     }
     const name = unit.path.replace(/[^A-Za-z0-9_.-]/g, '_');
