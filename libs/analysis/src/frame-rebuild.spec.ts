@@ -2,7 +2,7 @@ import type { FunctionModel, ProgramModel } from '@dsu/c-frontend';
 import type { ManifestFrameMap, PatchManifest } from '@dsu/patch-format';
 import { fn, model } from '../test/models';
 import { checkSafety } from './check-safety';
-import { frameMapLines } from './frame-rebuild';
+import { firstReasons, frameMapLines } from './frame-rebuild';
 
 // Stack-frame mapping in the safety rules: a replaced function active at a point is allowed when
 // the runtime can rebuild the thread's frames (capture code all the way down, no no-resume call,
@@ -291,5 +291,12 @@ describe('frameMapLines', () => {
       'main: n ← n, limit ← 64; resume: 2 sites unchanged',
     ]);
     expect(frameMapLines(manifestWith({}))).toEqual([]);
+  });
+
+  it('lists at most five reasons per finding and counts the rest (dnsmasq: hundreds per stack, a 1 GB verdict)', () => {
+    const reasons = Array.from({ length: 300 }, (_, i) => `local 'x${i}' escapes`);
+    const why = firstReasons(reasons);
+    expect(why).toBe(`${reasons.slice(0, 5).join('; ')}; and 295 more conditions on stacks through it`);
+    expect(firstReasons(reasons.slice(0, 2))).toBe(`local 'x0' escapes; local 'x1' escapes`);
   });
 });

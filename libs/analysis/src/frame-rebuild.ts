@@ -106,8 +106,18 @@ export function frameRebuild(facts: RebuildFacts, site: PointSite, chains: Stack
     for (const w of frameProblems(facts, site, f)) why.add(w);
   }
   const map = facts.frameMaps.get(fn);
-  if (why.size > 0 || !map) return { ok: false, why: [...why].join('; ') || missingMap(facts.manifest, fn) };
+  if (why.size > 0 || !map) return { ok: false, why: firstReasons([...why]) || missingMap(facts.manifest, fn) };
   return { ok: true, map };
+}
+
+/** Reasons listed in one finding at most: a big program's stacks fail hundreds (dnsmasq: a 1 GB verdict). */
+export const REASONS_LISTED = 5;
+
+/** The first REASONS_LISTED reasons, and how many more there are (fixing these shows the next ones). */
+export function firstReasons(reasons: readonly string[]): string {
+  const shown = reasons.slice(0, REASONS_LISTED).join('; ');
+  const more = reasons.length - REASONS_LISTED;
+  return more > 0 ? `${shown}; and ${more} more condition${more > 1 ? 's' : ''} on stacks through it` : shown;
 }
 
 /** Why one frame of a stack at `site` cannot be unwound and rebuilt (none: it can). */
