@@ -23,6 +23,7 @@ import {
   stacksCommand,
   statusCommand,
 } from './commands/local';
+import { reportError } from './fail-with';
 import { createOutput } from './output';
 
 const positiveInt = (what: string) => (v: string) => {
@@ -38,10 +39,20 @@ const pidList = (v: string, prev?: number | number[]): number | number[] => {
   return all.length === 1 ? all[0] : all;
 };
 
-/** Runs a command action and turns its result into the process exit code. */
+/**
+ * Runs a command action and turns its result into the process exit code; an error it lets through
+ * (an unreachable process, a refused request, a bad argument) is reported like every failure:
+ * one `{"error": {"code", "message"}}` object with --json, a `dsu: ...` line otherwise.
+ */
 function action<A extends unknown[]>(fn: (...args: A) => Promise<number>) {
   return async (...args: A) => {
-    process.exitCode = await fn(...args);
+    try {
+      process.exitCode = await fn(...args);
+    } catch (err) {
+      // commander passes (...arguments, options, command) to an action
+      const cmd = args[args.length - 1] as Command;
+      process.exitCode = reportError(createOutput(Boolean(cmd.opts?.().json)), err);
+    }
   };
 }
 
@@ -52,6 +63,9 @@ export function buildProgram(): Command {
     )
     .version(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')).version)
     .showHelpAfterError()
+    // Usage errors are thrown (main.ts), so `--json` gets its error object for them too; the
+    // subcommands inherit this.
+    .exitOverride()
     // `dsu submit --version V` is the submit's option, not the program's -V/--version.
     .enablePositionalOptions();
   const json = new Option('--json', 'print one JSON object');
@@ -261,6 +275,7 @@ export function buildProgram(): Command {
     .argument('<program>')
     // Not requiredOption: commander would demand it of `rollout abort|retry` too.
     .option('--to <version>', 'target version (required)')
+    .option('--allow-empty', 'exit 0 when no process needs the update (else: error nothing-to-update)')
     .addOption(json)
     .action(
       action((p: string, o) => {
@@ -279,8 +294,9 @@ export function buildProgram(): Command {
     .command('retry')
     .description('start a finished rollout over (a new rollout to the same version); waits for it')
     .argument('<id>', "the aborted, failed or completed rollout's id")
+    .option('--allow-empty', 'exit 0 when no process needs the update (else: error nothing-to-update)')
     .addOption(json)
-    .action(action((id: string, o) => rolloutRetryCommand(id, createOutput(Boolean(o.json)))));
+    .action(action((id: string, o) => rolloutRetryCommand(id, o, createOutput(Boolean(o.json)))));
 
   program
     .command('versions')

@@ -53,22 +53,51 @@ describe('gateway HTTP API (real HTTP, SQLite)', () => {
   it('answers bad requests with a JSON error that says what to do', async () => {
     expect(await call('POST', '/programs', { name: 'kv' })).toEqual({
       status: 400,
-      body: { error: expect.stringMatching(/"id"/) },
+      body: { error: expect.stringMatching(/"id"/), code: 'invalid-request' },
     });
     expect(
       await call('POST', '/programs/kv/versions/v1', Buffer.from('not a tarball'), 'application/gzip'),
-    ).toEqual({ status: 400, body: { error: expect.stringMatching(/not a gzip tarball/) } });
+    ).toEqual({
+      status: 400,
+      body: { error: expect.stringMatching(/not a gzip tarball/), code: 'invalid-request' },
+    });
     expect(
       await call('POST', '/programs/nope/versions/v1', Buffer.from([0x1f, 0x8b, 0]), 'application/gzip'),
-    ).toEqual({ status: 404, body: { error: expect.stringMatching(/not registered/) } });
+    ).toEqual({
+      status: 404,
+      body: { error: expect.stringMatching(/not registered/), code: 'program-not-found' },
+    });
     expect(await call('GET', '/programs/kv/versions/v9')).toEqual({
       status: 404,
-      body: { error: expect.stringMatching(/submit it first/) },
+      body: { error: expect.stringMatching(/submit it first/), code: 'version-not-found' },
     });
-    expect(await call('POST', '/rollouts', { program: 'kv', version: 'v9' })).toMatchObject({ status: 404 });
+    expect(await call('POST', '/rollouts', { program: 'kv', version: 'v9' })).toMatchObject({
+      status: 404,
+      body: { code: 'version-not-found' },
+    });
+    // An unknown program is named as such, not blamed on the version.
+    expect(await call('GET', '/programs/nosuch/versions')).toEqual({
+      status: 404,
+      body: { error: expect.stringMatching(/program 'nosuch' is not registered/), code: 'program-not-found' },
+    });
+    expect(await call('POST', '/rollouts', { program: 'nosuch', version: 'v2' })).toEqual({
+      status: 404,
+      body: { error: expect.stringMatching(/program 'nosuch' is not registered/), code: 'program-not-found' },
+    });
+    expect(
+      await call(
+        'POST',
+        '/programs/kv/versions/v1?updatePoint=serve:middle',
+        Buffer.from([0x1f, 0x8b, 0]),
+        'application/gzip',
+      ),
+    ).toEqual({
+      status: 400,
+      body: { error: expect.stringMatching(/FUNCTION:entry or FUNCTION:loop/), code: 'invalid-update-point' },
+    });
     expect(await call('GET', '/artifacts/xyz')).toEqual({
       status: 400,
-      body: { error: expect.stringMatching(/not a sha256/) },
+      body: { error: expect.stringMatching(/not a sha256/), code: 'invalid-request' },
     });
     expect(await call('GET', `/artifacts/${'0'.repeat(64)}`)).toMatchObject({ status: 404 });
   });
@@ -84,14 +113,16 @@ describe('gateway HTTP API (real HTTP, SQLite)', () => {
     expect(asViewer.status).toBe(403);
     expect(await call('POST', '/rollouts/r1/abort', {})).toEqual({
       status: 400,
-      body: { error: expect.stringMatching(/"reason"/) },
+      body: { error: expect.stringMatching(/"reason"/), code: 'invalid-request' },
     });
     expect(await call('POST', '/rollouts/r1/abort', { reason: 'stuck' })).toEqual({
       status: 404,
-      body: { error: "rollout 'r1' is not known" },
+      body: { error: "rollout 'r1' is not known", code: 'rollout-not-found' },
     });
     expect(await call('POST', '/rollouts/r1/retry')).toMatchObject({ status: 404 });
-    const doc = (await call('GET', '/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
+    const doc = (await call('GET', '/openapi.json')).body as {
+      paths: Record<string, Record<string, unknown>>;
+    };
     expect(doc.paths['/rollouts/{id}/abort'].post).toMatchObject({ 'x-dsu-scope': 'rollout' });
     expect(doc.paths['/rollouts/{id}/retry'].post).toMatchObject({ 'x-dsu-scope': 'rollout' });
   });

@@ -19,18 +19,22 @@ import { Audited } from './access/audit-refusals.interceptor';
 import { Consumes, CurrentActor, RequireScope } from './access/decorators';
 import { RUNNING_SERVICES } from './pipeline.module';
 
-/** Turns the registry's refusals into HTTP errors with a JSON body `{ "error": "..." }`. */
+/**
+ * Turns the registry's refusals into HTTP errors with a JSON body `{ "error": "<what went wrong and
+ * what to do>", "code": "<stable name>" }` (RegistryError's codes; the CLI passes `code` on).
+ */
 async function call<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof RegistryError) throw new HttpException({ error: err.message }, err.status);
+    if (err instanceof RegistryError)
+      throw new HttpException({ error: err.message, code: err.code }, err.status);
     throw err;
   }
 }
 
-function bad(message: string): never {
-  throw new HttpException({ error: message }, 400);
+function bad(message: string, code = 'invalid-request'): never {
+  throw new HttpException({ error: message, code }, 400);
 }
 
 const str = { type: 'string' } as const;
@@ -47,7 +51,10 @@ export class GatewayController {
 
   private get registry(): Registry {
     if (!this.running.registry)
-      throw new HttpException({ error: 'the gateway service is not running in this process' }, 503);
+      throw new HttpException(
+        { error: 'the gateway service is not running in this process', code: 'unavailable' },
+        503,
+      );
     return this.running.registry;
   }
 
@@ -245,7 +252,10 @@ export class GatewayController {
     if (!/^[0-9a-f]{64}$/.test(sha256)) bad(`'${sha256}' is not a sha256 hex digest`);
     const store = this.running.infra.store;
     if (!(await store.has(sha256)))
-      throw new HttpException({ error: `artifact ${sha256} is not in the store` }, 404);
+      throw new HttpException(
+        { error: `artifact ${sha256} is not in the store`, code: 'artifact-not-found' },
+        404,
+      );
     return new StreamableFile(createReadStream(store.pathOf(sha256)), { type: 'application/octet-stream' });
   }
 }

@@ -93,7 +93,10 @@ describe('the gateway trust boundary (dsu up, real processes)', () => {
     // A read token cannot submit: 403, nothing stored.
     const denied = await submit('v1', { DSU_TOKEN: reader });
     expect(denied.code).toBe(1);
-    expect(denied.json.error).toMatch(/HTTP 403.*'dashboard'.*needs 'submit'/);
+    expect(denied.json.error).toEqual({
+      code: 'forbidden',
+      message: expect.stringMatching(/HTTP 403.*'dashboard'.*needs 'submit'/),
+    });
     expect(await getJson(`${gateway}/programs`)).toEqual([]);
 
     expect((await submit('v1', { DSU_TOKEN: botToken })).json).toMatchObject({ build: { status: 'built' } });
@@ -171,7 +174,7 @@ describe('the gateway trust boundary (dsu up, real processes)', () => {
     expect((await cli(['token', 'revoke', bot.json.id as string])).code).toBe(0);
     const after = await cli(['versions', 'pollserver'], { DSU_TOKEN: botToken });
     expect(after.code).toBe(1);
-    expect(after.json.error).toMatch(/HTTP 401.*revoked/);
+    expect(after.json.error).toEqual({ code: 'unauthorized', message: expect.stringMatching(/HTTP 401.*revoked/) });
     const list = (await cli(['token', 'list'])).json as unknown as { name: string; revoked: boolean }[];
     expect(list.find((t) => t.name === 'ci-bot')).toMatchObject({ revoked: true });
     expect((await cli(['audit'])).json).toEqual(

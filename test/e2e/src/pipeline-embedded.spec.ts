@@ -317,7 +317,12 @@ describe('dsu rollout to processes on any older version', () => {
 
     // Rolling out v3 again targets nobody and generates nothing.
     const again = await cli(['rollout', 'pollserver', '--to', 'v3']);
-    expect(again).toMatchObject({ code: 0, json: { results: [] } });
+    expect(again).toMatchObject({
+      code: 1,
+      json: { error: { code: 'nothing-to-update', message: expect.stringMatching(/already run v3/) } },
+    });
+    const allowed = await cli(['rollout', 'pollserver', '--to', 'v3', '--allow-empty']);
+    expect(allowed).toMatchObject({ code: 0, json: { status: 'completed', results: [] } });
     expect(await getJson<PatchRow[]>(`${gateway}/patches`)).toHaveLength(3);
     await up.stop('SIGTERM');
     expect(up.log()).not.toMatch(/"level":"(error|fatal)"/);

@@ -496,6 +496,11 @@ describe('the pipeline over Kafka and PostgreSQL', () => {
 
     // Rolling out v3 again targets nobody: every process already runs it.
     const again = await cli(['rollout', PROGRAM, '--to', 'v3']);
-    expect(again).toMatchObject({ code: 0, json: { results: [] } });
+    expect(again).toMatchObject({
+      code: 1,
+      json: { error: { code: 'nothing-to-update', message: expect.stringMatching(/already run v3/) } },
+    });
+    const allowed = await cli(['rollout', PROGRAM, '--to', 'v3', '--allow-empty']);
+    expect(allowed).toMatchObject({ code: 0, json: { status: 'completed', results: [] } });
   });
 });

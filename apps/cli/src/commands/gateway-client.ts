@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { CliError, codeOfStatus } from '../errors';
 
 /**
  * The API token the CLI sends: `DSU_TOKEN`, else the file `DSU_TOKEN_FILE` or `$DSU_HOME/token`
@@ -47,15 +48,16 @@ export class GatewayClient {
       // not JSON: keep the text for the error message
     }
     if (!res.ok) {
-      const why =
-        (parsed as { error?: unknown; message?: unknown })?.error ??
-        (parsed as { message?: unknown })?.message ??
-        text;
+      const body = parsed as { error?: unknown; message?: unknown; code?: unknown } | null;
+      const why = body?.error ?? body?.message ?? text;
       const hint =
         res.status === 401 && !this.token
           ? " (no token: set DSU_TOKEN, or run 'dsu up' with the same DSU_HOME so it writes $DSU_HOME/token)"
           : '';
-      throw new Error(
+      // The registry names its refusals (program-not-found, version-exists, ...); else the status does.
+      const code = typeof body?.code === 'string' ? body.code : codeOfStatus(res.status);
+      throw new CliError(
+        code,
         `gateway ${method} ${path}: HTTP ${res.status}: ${typeof why === 'string' ? why : JSON.stringify(why)}${hint}`,
       );
     }
@@ -64,7 +66,11 @@ export class GatewayClient {
 
   async download(path: string): Promise<Buffer> {
     const res = await this.fetch('GET', path);
-    if (!res.ok) throw new Error(`gateway GET ${path}: HTTP ${res.status}: ${await res.text()}`);
+    if (!res.ok)
+      throw new CliError(
+        codeOfStatus(res.status),
+        `gateway GET ${path}: HTTP ${res.status}: ${await res.text()}`,
+      );
     return Buffer.from(await res.arrayBuffer());
   }
 
@@ -86,7 +92,8 @@ export class GatewayClient {
     try {
       return await fetch(this.url + path, init);
     } catch (err) {
-      throw new Error(
+      throw new CliError(
+        'gateway-unreachable',
         `no gateway answers at ${this.url} (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}); start one with 'dsu up' or set DSU_GATEWAY`,
       );
     }
@@ -107,7 +114,7 @@ export async function pollUntil<T>(
     const v = await fn();
     if (v !== undefined) return v;
     if (Date.now() > deadline)
-      throw new Error(`gave up after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+      throw new CliError('timeout', `gave up after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
     await sleep(intervalMs);
   }
 }

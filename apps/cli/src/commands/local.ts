@@ -139,11 +139,12 @@ export async function patchCommand(
   out: Output,
 ): Promise<number> {
   if (opts.transform && opts.transform !== 'eager' && opts.transform !== 'lazy') {
-    out.fail({ error: `--transform must be eager or lazy, not '${opts.transform}'` });
+    out.fail({ code: 'usage', error: `--transform must be eager or lazy, not '${opts.transform}'` });
     return 2;
   }
   if (opts.rebuild ? from || to || opts.out : !(from && to && opts.out)) {
     out.fail({
+      code: 'usage',
       error:
         'use either `dsu patch <old-build-dir> <new-build-dir> --out <patch-dir>` or `dsu patch --rebuild <patch-dir>`',
     });
@@ -182,7 +183,7 @@ export async function patchCommand(
     return 0;
   } catch (err) {
     if (err instanceof UnsupportedChangeError) {
-      out.fail({ error: err.message, reasons: err.reasons });
+      out.fail({ code: 'unsupported-change', error: err.message, reasons: err.reasons });
       return 1;
     }
     throw err;

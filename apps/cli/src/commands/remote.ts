@@ -1,6 +1,9 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { RolloutRequestView, RolloutView, VersionView } from '@dsu/pipeline';
+import type { InventoryView, RolloutRequestView, RolloutView, VersionView } from '@dsu/pipeline';
+import { parseUpdatePointSpec } from '@dsu/instrument';
+import { CliError } from '../errors';
+import { reportError } from '../fail-with';
 import type { Output } from '../output';
 import { GatewayClient, pollUntil, sleep } from './gateway-client';
 
@@ -17,8 +20,7 @@ export function guarded<A extends unknown[]>(fn: (...args: A) => Promise<number>
     try {
       return await fn(...args);
     } catch (err) {
-      out.fail({ error: `dsu: ${(err as Error).message}` });
-      return 1;
+      return reportError(out, err);
     }
   };
 }
@@ -42,6 +44,14 @@ async function submitCommandBody(
   opts: { program: string; version: string; bin?: string; updatePoint: string[] },
   out: Output,
 ): Promise<number> {
+  // Checked where it is typed: a misspelt update point is said before anything is packed or uploaded.
+  for (const p of opts.updatePoint) {
+    try {
+      parseUpdatePointSpec(p);
+    } catch (err) {
+      throw new CliError('invalid-update-point', (err as Error).message);
+    }
+  }
   const gw = GatewayClient.fromEnv();
   const { packDir } = await import('@dsu/pipeline'); // loaded on use: keeps the CLI's start-up light
   const tarball = await packDir(resolve(src));
@@ -52,8 +62,9 @@ async function submitCommandBody(
   const path = `/programs/${enc(opts.program)}/versions/${enc(opts.version)}`;
   await gw.request('POST', `${path}?${q}`, tarball, { 'content-type': 'application/gzip' });
   out.log(`submitted ${opts.program} ${opts.version} (${tarball.length} bytes of source) to ${gw.url}`);
-  out.progress(`compile   ${opts.program} ${opts.version} ...`);
+  const t0 = Date.now();
   const built = await pollUntil(`the build of ${opts.program} ${opts.version}`, waitMs(), async () => {
+    out.progress(`compile   ${opts.program} ${opts.version} ... ${elapsed(t0)}`);
     const v = await unlessRestarting(() => gw.request<VersionView>('GET', path));
     return !v || v.status === 'building' ? undefined : v;
   });
@@ -71,12 +82,16 @@ async function submitCommandBody(
   out.log(`compile   built in ${built.durationMs} ms, build id ${built.buildId}`);
   let patch: { id: string | null; verdict: string | null; error?: string } | null = null;
   if (built.patch) {
-    out.progress(`patch     from ${built.patch.fromVersion} ...`);
+    const from = built.patch.fromVersion;
+    const t1 = Date.now();
     const p = await pollUntil(
       `the patch ${built.patch.fromVersion} -> ${opts.version} and its verdict`,
       waitMs(),
       async () => {
         const v = await unlessRestarting(() => gw.request<VersionView>('GET', path));
+        // generation, then the checker's verdict: the phase the registry reports
+        const phase = v?.patch?.status === 'generated' ? 'check    ' : 'patch    ';
+        out.progress(`${phase} ${from} -> ${opts.version} ... ${elapsed(t1)}`);
         return v?.patch && (v.patch.status === 'failed' || v.patch.verdict !== null) ? v.patch : undefined;
       },
     );
@@ -85,7 +100,7 @@ async function submitCommandBody(
       patch = { id: null, verdict: null, error: p.error ?? 'patch generation failed' };
     } else {
       out.log(`patch     ${p.fromVersion} -> ${opts.version}: ${p.id}`);
-      out.log(`check     verdict ${p.verdict}`);
+      out.log(`check     verdict ${p.verdict} (patch and check took ${elapsed(t1)})`);
       patch = { id: p.id, verdict: p.verdict };
     }
   } else {
@@ -111,6 +126,7 @@ async function installCommandBody(
   const v = await gw.request<VersionView>('GET', `/programs/${enc(program)}/versions/${enc(version)}`);
   if (v.status !== 'built' || !v.executable || !v.executableSha256 || !v.modelSha256) {
     out.fail({
+      code: 'version-not-built',
       error: `${program} ${version} is ${v.status}, not built${v.error ? `: ${v.error.split('\n')[0]}` : ''}`,
     });
     return 1;
@@ -127,15 +143,19 @@ async function installCommandBody(
   return 0;
 }
 
-/** `dsu rollout P --to V`: request the rollout and wait for every targeted process. */
-async function rolloutCommandBody(program: string, opts: { to: string }, out: Output): Promise<number> {
+/** `dsu rollout P --to V [--allow-empty]`: request the rollout and wait for every targeted process. */
+async function rolloutCommandBody(
+  program: string,
+  opts: { to: string; allowEmpty?: boolean },
+  out: Output,
+): Promise<number> {
   const gw = GatewayClient.fromEnv();
   const { rolloutId } = await gw.request<RolloutRequestView>('POST', '/rollouts', {
     program,
     version: opts.to,
   });
   out.progress(`rollout   ${rolloutId}: ${program} -> ${opts.to} ...`);
-  return awaitRollout(gw, rolloutId, opts.to, out);
+  return awaitRollout(gw, rolloutId, opts.to, out, opts);
 }
 
 /**
@@ -153,7 +173,7 @@ function adaptivePoll() {
       const v = await fn();
       if (v !== undefined) return v;
       if (Date.now() > deadline)
-        throw new Error(`gave up after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+        throw new CliError('timeout', `gave up after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
       await sleep(interval);
       interval = Math.min(250, Math.ceil(interval * 1.5));
     }
@@ -163,15 +183,18 @@ function adaptivePoll() {
 
 /**
  * Waits until rollout `rolloutId` finishes (completed, failed or aborted), printing each
- * process's outcome and the notes; exit code 0 only when it completed.
+ * process's outcome and the notes; exit code 0 only when it completed. A rollout that targeted no
+ * process is a `nothing-to-update` failure saying why, unless `allowEmpty`.
  */
 export async function awaitRollout(
   gw: GatewayClient,
   rolloutId: string,
   target: string,
   out: Output,
+  { allowEmpty = false }: { allowEmpty?: boolean } = {},
 ): Promise<number> {
   const opts = { to: target };
+  const t0 = Date.now();
   // Processes on builds with no patch to the target wait while the pipeline makes one; the
   // rollout lives in the gateway's database, so a gateway restarted meanwhile is waited for too.
   let unreachableSince = 0;
@@ -191,6 +214,8 @@ export async function awaitRollout(
       return undefined;
     }
     unreachableSince = 0;
+    if (v.targets.length > 0)
+      out.progress(`rollout   ${v.results.length}/${v.targets.length} process(es) reported (${elapsed(t0)})`);
     const waiting = v.targets.filter((t) => t.state === 'waiting');
     if (waiting.length > 0 && !waitingShown) {
       waitingShown = true;
@@ -200,6 +225,11 @@ export async function awaitRollout(
     }
     return v.status === 'completed' || v.status === 'failed' || v.status === 'aborted' ? v : undefined;
   });
+  if (r.status === 'completed' && r.targets.length === 0 && !allowEmpty)
+    throw new CliError(
+      'nothing-to-update',
+      `${await whyNothingToUpdate(gw, r.program, target)} (rollout ${rolloutId}); pass --allow-empty to accept a rollout that updates nothing`,
+    );
   for (const x of r.results) {
     out.log(
       `apply     ${x.host} pid ${x.pid}: ${x.outcome}${x.updatePoint ? ` at '${x.updatePoint}'` : ''}, pause ${x.pauseUs} us${x.reasons.length ? ` (${x.reasons.join('; ')})` : ''}`,
@@ -226,6 +256,18 @@ export async function awaitRollout(
   });
   return r.status === 'completed' ? 0 : 1;
 }
+
+/** Why a rollout targeted no process: none of the program runs anywhere, or all run the target. */
+async function whyNothingToUpdate(gw: GatewayClient, program: string, target: string): Promise<string> {
+  const hosts = await gw.request<InventoryView[]>('GET', '/inventory').catch(() => []);
+  const procs = hosts.flatMap((h) => h.processes.filter((p) => p.program === program));
+  if (procs.length === 0)
+    return `nothing to update: no applier reports a running process of '${program}' (is it started with the DSU_RUN_DIR of an applier, and has a heartbeat come in since?)`;
+  return `nothing to update: all ${procs.length} process(es) of '${program}' already run ${target}`;
+}
+
+/** Seconds since `t0`, for progress lines. */
+export const elapsed = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
 /** `dsu versions P` */
 async function versionsCommandBody(program: string, out: Output): Promise<number> {

@@ -20,13 +20,13 @@ async function rolloutAbortBody(id: string, opts: { reason: string }, out: Outpu
   return 0;
 }
 
-/** `dsu rollout retry <id>`: a new rollout to the same version, waited for like `dsu rollout`. */
-async function rolloutRetryBody(id: string, out: Output): Promise<number> {
+/** `dsu rollout retry <id> [--allow-empty]`: a new rollout to the same version, waited for like `dsu rollout`. */
+async function rolloutRetryBody(id: string, opts: { allowEmpty?: boolean }, out: Output): Promise<number> {
   const gw = GatewayClient.fromEnv();
   const old = await gw.request<RolloutView>('GET', `/rollouts/${enc(id)}`);
   const { rolloutId } = await gw.request<RolloutRequestView>('POST', `/rollouts/${enc(id)}/retry`);
   out.progress(`rollout   ${rolloutId}: retry of ${id} -> ${old.version} ...`);
-  return awaitRollout(gw, rolloutId, old.version, out);
+  return awaitRollout(gw, rolloutId, old.version, out, opts);
 }
 
 export const rolloutAbortCommand = guarded(rolloutAbortBody);

@@ -7,6 +7,7 @@ import { type Actor, recordAudit } from '@dsu/access';
 import { type RolloutRequestedV1, Topics } from '@dsu/events';
 import { newId } from '@dsu/outbox';
 import { ProgramEntity, RolloutEntity, VersionEntity } from '@dsu/persistence';
+import { parseUpdatePointSpec } from '@dsu/instrument';
 import { currentTraceparent, inSpan } from '@dsu/tracing';
 import { ArchiveRefusedError } from '../shared/archive-limits';
 import { receiveArchive } from '../shared/receive-archive';
@@ -70,10 +71,18 @@ export async function submitVersion(ctx: RegistryContext, s: SubmitVersion): Pro
     );
   if (Buffer.isBuffer(s.source) && (s.source[0] !== 0x1f || s.source[1] !== 0x8b))
     throw new RegistryError(400, 'the request body is not a gzip tarball (content-type application/gzip)');
+  for (const p of s.updatePoints ?? []) {
+    try {
+      parseUpdatePointSpec(p);
+    } catch (err) {
+      throw new RegistryError(400, (err as Error).message, 'invalid-update-point');
+    }
+  }
   if (!(await ctx.infra.ds.getRepository(ProgramEntity).existsBy({ id: s.program }))) {
     throw new RegistryError(
       404,
       `program '${s.program}' is not registered; POST /programs {"id":"${s.program}"} first`,
+      'program-not-found',
     );
   }
   // Checked while it streams in (limits, tree rules): a bad tree is refused here, at submit time.
@@ -84,12 +93,7 @@ export async function submitVersion(ctx: RegistryContext, s: SubmitVersion): Pro
   // One trace per submitted version: its build, patch and check (and later its rollouts) join it.
   const submitted = () =>
     ctx.outbox.transact(async (tx) => {
-      if (await tx.em.existsBy(VersionEntity, { program: s.program, version: s.version })) {
-        throw new RegistryError(
-          409,
-          `version '${s.version}' of '${s.program}' was already submitted; submit the change under a new version label`,
-        );
-      }
+      await freeVersionLabel(tx.em, s.program, s.version);
       const last = await tx.em.findOne(VersionEntity, {
         where: { program: s.program },
         order: { seq: 'DESC' },
@@ -142,6 +146,38 @@ export async function submitVersion(ctx: RegistryContext, s: SubmitVersion): Pro
 }
 
 /**
+ * Refuses a label already taken (409 version-exists), except by a version the compiler failed to
+ * build: that one never had a build, so no patch, rollout or process refers to it, and submitting
+ * the fixed source under the same label replaces it (the audit log keeps both submissions). A
+ * version ended by the build deadline keeps its label: its build may still come in late.
+ */
+async function freeVersionLabel(em: EntityManager, program: string, version: string): Promise<void> {
+  const old = await em.findOneBy(VersionEntity, { program, version });
+  if (!old) return;
+  const compilerFailed =
+    old.status === 'failed' && old.buildId === null && !/^no build result within/.test(old.error ?? '');
+  if (compilerFailed) {
+    await em.delete(VersionEntity, { program, version });
+    return;
+  }
+  throw new RegistryError(
+    409,
+    `version '${version}' of '${program}' was already submitted (${old.status}); submit the change under a new version label`,
+    'version-exists',
+  );
+}
+
+/** 404 program-not-found unless `program` is registered: said before any version is blamed. */
+async function knownProgram(em: EntityManager, program: string): Promise<void> {
+  if (!(await em.existsBy(ProgramEntity, { id: program })))
+    throw new RegistryError(
+      404,
+      `program '${program}' is not registered; submit a version of it first ('dsu submit <src-dir> --program ${program} --version <label>')`,
+      'program-not-found',
+    );
+}
+
+/**
  * Asks for a patch between two built versions (the gateway does it by itself for consecutive
  * versions, and for the builds a rollout finds running). A patch already requested or generated
  * for the same pair of builds is returned instead of generated again; one that failed or was
@@ -155,6 +191,7 @@ export async function requestPatch(
   by?: Actor,
 ): Promise<PatchRequestView> {
   return ctx.outbox.transact(async (tx) => {
+    await knownProgram(tx.em, program);
     await lockProgram(tx.em, program);
     const from = await builtVersion(tx.em, program, fromVersion);
     const to = await builtVersion(tx.em, program, toVersion);
@@ -186,6 +223,7 @@ export async function requestRollout(
   by?: Actor,
   retryOf?: string,
 ): Promise<RolloutRequestView> {
+  await knownProgram(ctx.infra.ds.manager, program);
   const rolloutId = newId();
   // The rollout continues its version's trace (from submit to the last process updated).
   const versionTrace = (await ctx.infra.ds.getRepository(VersionEntity).findOneBy({ program, version }))
@@ -226,7 +264,7 @@ export async function abortRollout(
   by?: Actor,
 ): Promise<AbortedRollout> {
   const program = (await ctx.infra.ds.getRepository(RolloutEntity).findOneBy({ id: rolloutId }))?.program;
-  if (!program) throw new RegistryError(404, `rollout '${rolloutId}' is not known`);
+  if (!program) throw new RegistryError(404, `rollout '${rolloutId}' is not known`, 'rollout-not-found');
   const aborted = await ctx.outbox.transact(async (tx) => {
     await lockProgram(tx.em, program);
     return abortInTx(tx, rolloutId, reason, by, now());
@@ -245,7 +283,7 @@ export async function retryRollout(
   by?: Actor,
 ): Promise<RolloutRequestView> {
   const old = await ctx.infra.ds.getRepository(RolloutEntity).findOneBy({ id: rolloutId });
-  if (!old) throw new RegistryError(404, `rollout '${rolloutId}' is not known`);
+  if (!old) throw new RegistryError(404, `rollout '${rolloutId}' is not known`, 'rollout-not-found');
   if (old.status === 'requested' || old.status === 'running')
     throw new RegistryError(
       409,
@@ -257,11 +295,17 @@ export async function retryRollout(
 /** The version, which must be built: a patch or a rollout needs its build (404 unknown, 409 not built). */
 async function builtVersion(em: EntityManager, program: string, version: string): Promise<VersionEntity> {
   const v = await em.findOneBy(VersionEntity, { program, version });
-  if (!v) throw new RegistryError(404, `version '${version}' of '${program}' is not known; submit it first`);
+  if (!v)
+    throw new RegistryError(
+      404,
+      `version '${version}' of '${program}' is not known; submit it first`,
+      'version-not-found',
+    );
   if (v.status !== 'built')
     throw new RegistryError(
       409,
       `version '${version}' of '${program}' is ${v.status}, not built${v.error ? `: ${v.error.split('\n')[0]}` : ''}`,
+      'version-not-built',
     );
   return v;
 }

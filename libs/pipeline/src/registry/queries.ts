@@ -22,8 +22,9 @@ export async function listPrograms(ctx: RegistryContext): Promise<ProgramView[]>
   }));
 }
 
-/** The program's versions in submission order (none for an unknown program: not an error). */
+/** The program's versions in submission order; 404 program-not-found for a program never registered. */
 export async function listVersions(ctx: RegistryContext, program: string): Promise<VersionView[]> {
+  await knownProgram(ctx, program);
   const rows = await ctx.infra.ds
     .getRepository(VersionEntity)
     .find({ where: { program }, order: { seq: 'ASC' } });
@@ -37,8 +38,25 @@ export async function getVersion(
   version: string,
 ): Promise<VersionView> {
   const v = await ctx.infra.ds.getRepository(VersionEntity).findOneBy({ program, version });
-  if (!v) throw new RegistryError(404, `version '${version}' of '${program}' is not known; submit it first`);
+  if (!v) {
+    await knownProgram(ctx, program);
+    throw new RegistryError(
+      404,
+      `version '${version}' of '${program}' is not known; submit it first`,
+      'version-not-found',
+    );
+  }
   return versionView(ctx, v);
+}
+
+/** 404 program-not-found, naming the program, unless it is registered. */
+async function knownProgram(ctx: RegistryContext, program: string): Promise<void> {
+  if (!(await ctx.infra.ds.getRepository(ProgramEntity).existsBy({ id: program })))
+    throw new RegistryError(
+      404,
+      `program '${program}' is not registered (see 'dsu programs'); submit a version of it first`,
+      'program-not-found',
+    );
 }
 
 /** Every patch request (of one program, or all), oldest first, with its verdict once in. */
@@ -89,7 +107,7 @@ export async function listRollouts(ctx: RegistryContext, program?: string): Prom
 /** One rollout; 404 when the id is not known. */
 export async function getRollout(ctx: RegistryContext, id: string): Promise<RolloutView> {
   const r = await ctx.infra.ds.getRepository(RolloutEntity).findOneBy({ id });
-  if (!r) throw new RegistryError(404, `rollout '${id}' is not known`);
+  if (!r) throw new RegistryError(404, `rollout '${id}' is not known`, 'rollout-not-found');
   return rolloutView(ctx, r);
 }
 

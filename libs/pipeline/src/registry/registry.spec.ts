@@ -28,6 +28,27 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
     await expect(
       registry.submitVersion({ program: 'p', version: 'v1', source: Buffer.from('plain text') }),
     ).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/gzip/) });
+    // The update point's syntax is checked before anything is stored or built.
+    await expect(
+      registry.submitVersion({
+        program: 'p',
+        version: 'v1',
+        source: await tarball(),
+        updatePoints: ['serve'],
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'invalid-update-point' });
+    // An unknown program is said to be unknown (not an empty list, not a missing version).
+    await expect(registry.listVersions('nosuch')).rejects.toMatchObject({
+      status: 404,
+      code: 'program-not-found',
+      message: expect.stringMatching(/program 'nosuch' is not registered/),
+    });
+    await expect(registry.requestRollout('nosuch', 'v2')).rejects.toMatchObject({
+      status: 404,
+      code: 'program-not-found',
+    });
+    await expect(registry.getVersion('nosuch', 'v2')).rejects.toMatchObject({ code: 'program-not-found' });
+    await expect(registry.getVersion('p', 'v9')).rejects.toMatchObject({ code: 'version-not-found' });
   });
 
   it('projects builds, requests the patch from the previous version, and records the verdict', async () => {
@@ -380,6 +401,16 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
       return v.status === 'failed' ? v : undefined;
     });
     expect(v3.error).toMatch(/expected ;/);
+    // The label of a version the compiler failed to build is free again: the fixed source replaces it.
+    const requestsBefore = of(Topics.buildRequested).length;
+    const again = await registry.submitVersion({ program: 'p', version: 'v3', source: await tarball() });
+    expect(again).toMatchObject({ status: 'building', error: null });
+    expect(of(Topics.buildRequested)).toHaveLength(requestsBefore + 1);
+    expect((await registry.listVersions('p')).filter((v) => v.version === 'v3')).toHaveLength(1);
+    // A built one keeps its label.
+    await expect(
+      registry.submitVersion({ program: 'p', version: 'v1', source: await tarball() }),
+    ).rejects.toMatchObject({ status: 409, code: 'version-exists' });
     expect(bus.deadLetters()).toEqual([
       expect.objectContaining({
         topic: Topics.buildFailed,
