@@ -183,7 +183,8 @@ export async function patchCommand(
     return 0;
   } catch (err) {
     if (err instanceof UnsupportedChangeError) {
-      out.fail({ code: 'unsupported-change', error: err.message, reasons: err.reasons });
+      // The reasons are listed by fail(); the message's own copy of them would print them twice.
+      out.fail({ code: 'unsupported-change', error: err.message.split('\n')[0], reasons: err.reasons });
       return 1;
     }
     throw err;
