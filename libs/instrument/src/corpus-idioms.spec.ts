@@ -61,7 +61,8 @@ describe('dsu build on the idioms of real servers', () => {
       '}',
     ].join('\n');
     writeFileSync(join(dir, 'quiet.c'), src);
-    const flags = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Wmissing-prototypes', '-Wdeclaration-after-statement', '-Wcast-qual', '-O2'];
+    // -Wlogical-op: a gcc flag configure chose (clang does not know it)
+    const flags = ['-std=c99', '-Wall', '-Wextra', '-pedantic', '-Wmissing-prototypes', '-Wdeclaration-after-statement', '-Wcast-qual', '-Wlogical-op', '-O2'];
     let said = '';
     const code = await runDsuCc([...flags, '-o', 'quiet', 'quiet.c'], {
       cwd: dir,

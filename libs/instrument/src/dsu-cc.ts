@@ -217,6 +217,9 @@ export async function compileUnit(
           // The unit is preprocessed output: under -Wpedantic every GNU line marker in it would
           // warn, thousands per unit, none of them about the program.
           '-Wno-gnu-line-marker',
+          // The program's flags were chosen for the compiler its configure found (gcc:
+          // -Wlogical-op, tinyproxy); clang warns once per unit that it does not know them.
+          '-Wno-unknown-warning-option',
           // The room dsu-cc appends is a field no initializer in the source names: every
           // positional initializer of a type with room would warn under -Wextra (-Werror builds
           // would fail where the native build passes).

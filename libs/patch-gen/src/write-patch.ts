@@ -263,7 +263,7 @@ export async function compileBundle(dir: string, clang: string): Promise<Buffer>
       const obj = join(work, `unit${i}.o`);
       await compile(
         clang,
-        [...u.flags, '-fPIC', '-Wno-unused-function', '-Wno-gnu-line-marker', '-c', '-x', 'cpp-output', join(dir, u.file), '-o', obj],
+        [...u.flags, '-fPIC', '-Wno-unused-function', '-Wno-gnu-line-marker', '-Wno-unknown-warning-option', '-c', '-x', 'cpp-output', join(dir, u.file), '-o', obj],
         u.file,
       );
       objects.push(obj);
