@@ -2,6 +2,12 @@ import { buildProgram } from './program';
 import { reportError } from './fail-with';
 import { createOutput } from './output';
 
+// `dsu ... --help | head`: a reader that stopped reading is no error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 buildProgram()
   .parseAsync(process.argv)
   .catch((err: Error & { exitCode?: number; code?: string }) => {

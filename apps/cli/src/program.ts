@@ -12,18 +12,19 @@ import { upCommand } from './commands/up';
 import { rolloutAbortCommand, rolloutRetryCommand } from './commands/rollout-control';
 import { auditCommand, tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands/access';
 import { applyCommand } from './commands/apply';
+import { fleetCommand, programsCommand, psCommand } from './commands/listing';
 import { keysAddCommand, keysListCommand, keysRemoveCommand } from './commands/keys';
 import {
   buildCommand,
   checkCommand,
   defaultRunDir,
   patchCommand,
-  psCommand,
   rollbackCommand,
   stacksCommand,
   statusCommand,
 } from './commands/local';
 import { reportError } from './fail-with';
+import { decorateHelp } from './help';
 import { createOutput } from './output';
 
 const positiveInt = (what: string) => (v: string) => {
@@ -219,7 +220,7 @@ export function buildProgram(): Command {
 
   program
     .command('ps')
-    .description('list the DSU-enabled processes of this user')
+    .description('the DSU-enabled processes of this user on this host: program, version, build, patches')
     .addOption(runDir)
     .addOption(json)
     .action(action((o) => psCommand(o, createOutput(Boolean(o.json)))));
@@ -299,6 +300,21 @@ export function buildProgram(): Command {
     .action(action((id: string, o) => rolloutRetryCommand(id, o, createOutput(Boolean(o.json)))));
 
   program
+    .command('programs')
+    .description('the registered programs: how many versions, the latest and the latest built')
+    .addOption(json)
+    .action(action((o) => programsCommand(createOutput(Boolean(o.json)))));
+
+  program
+    .command('fleet')
+    .description(
+      "every host's DSU-enabled processes as their appliers last reported them: program, version, build, patches",
+    )
+    .option('--program <id>', 'only this program')
+    .addOption(json)
+    .action(action((o) => fleetCommand(o, createOutput(Boolean(o.json)))));
+
+  program
     .command('versions')
     .description("a program's versions in the registry")
     .argument('<program>')
@@ -342,5 +358,6 @@ export function buildProgram(): Command {
     .addOption(json)
     .action(action((o) => auditCommand(o, createOutput(Boolean(o.json)))));
 
+  decorateHelp(program);
   return program;
 }

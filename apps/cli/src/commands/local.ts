@@ -3,7 +3,6 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
   defaultRunDir,
-  listProcesses,
   readBundle,
   rollbackProcess,
   withControl,
@@ -302,15 +301,6 @@ export async function stacksCommand(opts: { pid: number; runDir: string }, out: 
     for (const f of t.frames ?? []) out.log(`  ${f.pc} ${f.function ?? f.symbol ?? '?'}`);
   }
   out.result(s);
-  return 0;
-}
-
-/** `dsu ps`: the DSU-enabled processes of this user. */
-export async function psCommand(opts: { runDir: string }, out: Output): Promise<number> {
-  const procs = await listProcesses(opts.runDir);
-  for (const p of procs) out.log(`${String(p.pid).padEnd(8)} ${p.program.padEnd(20)} ${p.buildId}`);
-  if (procs.length === 0) out.log(`no DSU-enabled processes in ${opts.runDir}`);
-  out.result(procs);
   return 0;
 }
 

@@ -1,0 +1,143 @@
+import { createServer, type Server } from 'node:http';
+import type { Command } from 'commander';
+import { describedCommands } from './help';
+import { buildProgram } from './program';
+import { table } from './table';
+
+/** Runs `dsu <args>` in-process; its exit code and stdout lines. */
+async function run(args: string[], env: Record<string, string>) {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  const lines: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((l: string) => void lines.push(l));
+  process.exitCode = undefined;
+  try {
+    await buildProgram().parseAsync(['node', 'dsu', ...args]);
+    return { code: process.exitCode ?? 0, stdout: lines };
+  } finally {
+    process.exitCode = undefined;
+    process.env = saved;
+    log.mockRestore();
+  }
+}
+
+describe('listings as tables with a header', () => {
+  it('pads every column but the last to its widest cell', () => {
+    expect(
+      table(
+        ['PID', 'PROGRAM', 'BUILD'],
+        [
+          ['1', 'pollserver', 'abc'],
+          ['12345', 'kv', 'def'],
+        ],
+      ),
+    ).toEqual(['PID    PROGRAM     BUILD', '1      pollserver  abc', '12345  kv          def']);
+  });
+
+  describe('against a gateway', () => {
+    let server: Server;
+    let url: string;
+    beforeAll(async () => {
+      const answers: Record<string, unknown> = {
+        '/programs': [{ id: 'app', description: 'a server' }],
+        '/programs/app/versions': [
+          { version: 'v1', status: 'built' },
+          { version: 'v2', status: 'failed' },
+        ],
+        '/inventory': [
+          {
+            host: 'h1',
+            runDir: '/run',
+            seenAt: '2026-12-08T00:00:00.000Z',
+            processes: [
+              {
+                pid: 7,
+                program: 'app',
+                buildId: 'b2',
+                baseBuildId: 'b1',
+                patches: ['p'.repeat(64)],
+                version: 'v2',
+              },
+              { pid: 8, program: 'other', buildId: 'b9', baseBuildId: 'b9', patches: [], version: null },
+            ],
+          },
+        ],
+      };
+      server = createServer((req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(answers[req.url ?? ''] ?? []));
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    });
+    afterAll(() => new Promise((r) => server.close(r)));
+
+    it('dsu programs: versions, latest and latest built', async () => {
+      const env = { DSU_GATEWAY: url, DSU_TOKEN: 't' };
+      expect((await run(['programs'], env)).stdout).toEqual([
+        'PROGRAM  VERSIONS  LATEST  LATEST BUILT  DESCRIPTION',
+        'app      2         v2      v1            a server',
+      ]);
+      expect(JSON.parse((await run(['programs', '--json'], env)).stdout[0])).toEqual([
+        { id: 'app', description: 'a server', versions: 2, latest: 'v2', latestBuilt: 'v1' },
+      ]);
+    });
+
+    it('dsu fleet: host, pid, program, version, build and patches; --json without protocol fields', async () => {
+      const env = { DSU_GATEWAY: url, DSU_TOKEN: 't' };
+      const human = await run(['fleet', '--program', 'app'], env);
+      expect(human.stdout).toEqual([
+        'HOST  PID  PROGRAM  VERSION  BUILD  PATCHES',
+        `h1    7    app      v2       b2     1: ${'p'.repeat(16)}`,
+      ]);
+      const json = JSON.parse((await run(['fleet', '--json'], env)).stdout[0]);
+      expect(json.processes).toEqual([
+        {
+          host: 'h1',
+          pid: 7,
+          program: 'app',
+          version: 'v2',
+          buildId: 'b2',
+          patches: [{ id: 'p'.repeat(64) }],
+        },
+        { host: 'h1', pid: 8, program: 'other', version: null, buildId: 'b9', patches: [] },
+      ]);
+      expect(json.hosts).toEqual([{ host: 'h1', seenAt: '2026-12-08T00:00:00.000Z' }]);
+    });
+  });
+});
+
+describe('--help of every command', () => {
+  const all = (c: Command): Command[] => c.commands.flatMap((s) => [s, ...all(s)]);
+  const path = (c: Command): string => (c.parent?.parent ? `${path(c.parent)} ${c.name()}` : c.name());
+  const commands = all(buildProgram()).filter((c) => c.name() !== 'token'); // a group, no action
+
+  it.each(commands.map((c) => [path(c), c]))('%s has examples and its environment', (_name, c) => {
+    const help = (c as Command).helpInformation() + helpAfter(c as Command);
+    expect(help).toMatch(/\nExamples:\n {2}\$ dsu /);
+    expect(help).toMatch(/\nEnvironment:\n {2}[A-Z_]+/);
+    // every argument is described
+    for (const a of (c as Command).registeredArguments) expect(a.description).not.toBe('');
+  });
+
+  it('marks required options and names the variables remote commands read', () => {
+    const submit = commands.find((c) => path(c) === 'submit') as Command;
+    expect(submit.helpInformation()).toMatch(/--program <id> .*\(required\)/);
+    expect(helpAfter(submit)).toMatch(/DSU_GATEWAY .*\n.*DSU_TOKEN/);
+    expect(helpAfter(submit)).toMatch(/DSU_WAIT_TIMEOUT_MS/);
+    expect(helpAfter(commands.find((c) => path(c) === 'up') as Command)).toMatch(/DSU_BIND/);
+    expect(describedCommands()).toEqual(expect.arrayContaining(commands.map(path)));
+  });
+});
+
+/** The text commander prints after a command's help (addHelpText 'after'). */
+function helpAfter(c: Command): string {
+  let text = '';
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation((s) => ((text += String(s)), true));
+  try {
+    c.outputHelp();
+  } finally {
+    write.mockRestore();
+  }
+  return text;
+}
