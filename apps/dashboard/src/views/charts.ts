@@ -46,7 +46,11 @@ export function renderCharts(page: Page, root: HTMLElement): void {
       options: {
         animation: false,
         plugins: { legend: { display: false } },
-        scales: { x: { type: 'linear', ticks: { callback: (v) => new Date(Number(v)).toLocaleTimeString() } }, y: { beginAtZero: true } },
+        scales: {
+          // At least a minute wide, so a single update is not drawn across a meaningless range.
+          x: { type: 'linear', ...timeRange(applied.map((r) => Date.parse(r.reportedAt))), ticks: { callback: (v) => new Date(Number(v)).toLocaleTimeString() } },
+          y: { beginAtZero: true },
+        },
       },
     }),
     pauseHistogram(dist, applied.map((r) => r.pauseUs)),
@@ -63,6 +67,14 @@ export function renderCharts(page: Page, root: HTMLElement): void {
       options: { animation: false, indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true } } },
     }),
   );
+}
+
+function timeRange(ts: number[]): { min?: number; max?: number } {
+  if (ts.length === 0) return {};
+  const lo = Math.min(...ts);
+  const hi = Math.max(...ts);
+  const pad = Math.max(0, 60_000 - (hi - lo)) / 2;
+  return { min: lo - pad, max: hi + pad };
 }
 
 const secs = (from: string | null | undefined, to: string | null | undefined) =>
