@@ -1,9 +1,6 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
-import { createService } from '@dsu/service-kit';
-import { ServiceModule } from '../service-modules';
+import { type GatewayApp, startGatewayApp } from '../../test/gateway-app';
 import { serveDashboard } from './serve-dashboard';
 
 /** Reads server-sent events from a streaming response until `until` is satisfied or `ms` pass. */
@@ -43,31 +40,25 @@ async function readEvents(
 }
 
 describe('the dashboard: its files and its live feed (real HTTP, SQLite)', () => {
-  let home: string;
-  let app: INestApplication;
+  let gw: GatewayApp;
   let url: string;
   let token: string;
   const saved = process.env.DSU_DASHBOARD_REFRESH_MS;
   beforeAll(async () => {
     process.env.DSU_DASHBOARD_REFRESH_MS = '200';
-    home = mkdtempSync(join(tmpdir(), 'dsu-dash-'));
-    const dist = join(home, 'dist');
-    mkdirSync(join(dist, 'assets'), { recursive: true });
-    writeFileSync(join(dist, 'index.html'), '<!doctype html><title>dsu</title>');
-    writeFileSync(join(dist, 'assets', 'index-abc.js'), 'console.log(1)');
-    app = await createService(
-      ServiceModule.for(['gateway'], { env: { DSU_HOME: home }, quiet: true }),
-      'gateway',
-      true,
-    );
-    serveDashboard(app, { DSU_DASHBOARD_DIR: dist });
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    token = readFileSync(join(home, 'token'), 'utf8').trim();
+    gw = await startGatewayApp(['gateway'], {
+      configure: (app, home) => {
+        const dist = join(home, 'dist');
+        mkdirSync(join(dist, 'assets'), { recursive: true });
+        writeFileSync(join(dist, 'index.html'), '<!doctype html><title>dsu</title>');
+        writeFileSync(join(dist, 'assets', 'index-abc.js'), 'console.log(1)');
+        serveDashboard(app, { DSU_DASHBOARD_DIR: dist });
+      },
+    });
+    ({ url, token } = gw);
   });
   afterAll(async () => {
-    await app.close();
-    rmSync(home, { recursive: true, force: true });
+    await gw.close();
     process.env.DSU_DASHBOARD_REFRESH_MS = saved;
   });
 
@@ -87,15 +78,11 @@ describe('the dashboard: its files and its live feed (real HTTP, SQLite)', () =>
   });
 
   it('says how to build the page when it is missing', async () => {
-    const bare = await createService(
-      ServiceModule.for(['gateway'], { env: { DSU_HOME: home }, quiet: true }),
-      'gateway',
-      true,
-    );
-    serveDashboard(bare, { DSU_DASHBOARD_DIR: join(home, 'nowhere') });
-    await bare.listen(0, '127.0.0.1');
+    const bare = await startGatewayApp(['gateway'], {
+      configure: (app, home) => serveDashboard(app, { DSU_DASHBOARD_DIR: join(home, 'nowhere') }),
+    });
     try {
-      const res = await fetch(`${(await bare.getUrl()).replace('[::1]', '127.0.0.1')}/`);
+      const res = await fetch(`${bare.url}/`);
       expect(res.status).toBe(404);
       expect(((await res.json()) as { error: string }).error).toMatch(/nx run dashboard:build/);
     } finally {

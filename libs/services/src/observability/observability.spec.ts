@@ -1,32 +1,16 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
 import type { RunningServices } from '@dsu/pipeline';
-import { createService } from '@dsu/service-kit';
+import { type GatewayApp, startGatewayApp } from '../../test/gateway-app';
 import { RUNNING_SERVICES } from '../pipeline.module';
-import { ServiceModule } from '../service-modules';
 
 describe('readiness, liveness and /metrics of a service (real HTTP, SQLite)', () => {
-  let home: string;
-  let app: INestApplication;
+  let gw: GatewayApp;
   let url: string;
   let token: string;
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), 'dsu-obs-'));
-    app = await createService(
-      ServiceModule.for(['gateway', 'applier'], { env: { DSU_HOME: home, DSU_RUN_DIR: home }, quiet: true }),
-      'gateway',
-      true,
-    );
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    token = readFileSync(join(home, 'token'), 'utf8').trim();
+    gw = await startGatewayApp(['gateway', 'applier']);
+    ({ url, token } = gw);
   });
-  afterAll(async () => {
-    await app.close();
-    rmSync(home, { recursive: true, force: true });
-  });
+  afterAll(() => gw.close());
 
   it('is ready while the database and the bus answer, and says which one does not', async () => {
     const ready = await fetch(`${url}/health/ready`);
@@ -35,7 +19,7 @@ describe('readiness, liveness and /metrics of a service (real HTTP, SQLite)', ()
       status: 'ok',
       details: { database: { status: 'up', kind: 'sqlite' }, broker: { status: 'up', kind: 'in-process' } },
     });
-    const { infra } = app.get<RunningServices>(RUNNING_SERVICES);
+    const { infra } = gw.app.get<RunningServices>(RUNNING_SERVICES);
     await infra.ds.destroy();
     try {
       const down = await fetch(`${url}/health/ready`);
@@ -62,7 +46,9 @@ describe('readiness, liveness and /metrics of a service (real HTTP, SQLite)', ()
     const body = await res.text();
     // The applier's first heartbeat went through the gateway's consumer.
     expect(body).toMatch(/^dsu_events_produced_total\{topic="dsu\.agent\.heartbeat"\} [1-9]/m);
-    expect(body).toMatch(/^dsu_events_consumed_total\{topic="dsu\.agent\.heartbeat",group="dsu\.gateway",outcome="handled"\} [1-9]/m);
+    expect(body).toMatch(
+      /^dsu_events_consumed_total\{topic="dsu\.agent\.heartbeat",group="dsu\.gateway",outcome="handled"\} [1-9]/m,
+    );
     expect(body).toMatch(/^dsu_consumer_lag\{group="dsu\.gateway",topic="dsu\.update\.result"\} 0$/m);
     expect(body).toMatch(/^dsu_outbox_backlog\{producer="gateway"\} 0$/m);
     expect(body).toMatch(/^dsu_fleet_heartbeat_age_seconds\{host="[^"]+"\} \d/m);
