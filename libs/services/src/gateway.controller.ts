@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createReadStream } from 'node:fs';
 import {
+  applyDecorators,
   Body,
   Controller,
   Get,
@@ -12,12 +13,53 @@ import {
   Req,
   StreamableFile,
 } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiOperation,
+  ApiParam,
+  ApiProduces,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { type Registry, RegistryError, type RunningServices } from '@dsu/pipeline';
 import type { TokenActor } from '@dsu/access';
 import { Audited } from './access/audit-refusals.interceptor';
 import { Consumes, CurrentActor, RequireScope } from './access/decorators';
+import { apiSchemas, schemaOf } from './openapi-schemas';
 import { RUNNING_SERVICES } from './pipeline.module';
+
+const ERROR_MEANING: Record<number, string> = {
+  400: 'the request is malformed (the body or a parameter); `error` says what to send',
+  404: 'the program, version, rollout or artifact is not known',
+  409: 'the request conflicts with what is there (a version label taken, a version not built, a rollout still running)',
+  413: 'the upload is over a limit (DSU_MAX_UPLOAD_BYTES, DSU_ARCHIVE_MAX_*)',
+};
+
+/**
+ * Documents a route's answer (`status` with the named view, or a list of them, as JSON) and the
+ * errors it may answer with, each with the ErrorBody schema; 503 when the gateway service is not
+ * running in this process.
+ */
+function Answers(
+  status: 200 | 201,
+  view: keyof typeof apiSchemas,
+  opts: { list?: boolean; errors?: (400 | 404 | 409 | 413)[] } = {},
+) {
+  const error = { 'application/json': { schema: schemaOf('ErrorBody') } };
+  return applyDecorators(
+    ApiProduces('application/json'),
+    ApiResponse({
+      status,
+      description: opts.list ? `a list of ${view}` : view,
+      schema: schemaOf(view, opts.list),
+    }),
+    ...(opts.errors ?? []).map((s) =>
+      ApiResponse({ status: s, description: ERROR_MEANING[s], content: error }),
+    ),
+    ApiResponse({ status: 503, description: 'the gateway is starting or not running here', content: error }),
+  );
+}
 
 /**
  * Turns the registry's refusals into HTTP errors with a JSON body `{ "error": "<what went wrong and
@@ -64,6 +106,7 @@ export class GatewayController {
   @Consumes('application/json')
   @ApiOperation({ summary: 'Register a program (idempotent)' })
   @ApiBody({ schema: { type: 'object', required: ['id'], properties: { id: str, description: str } } })
+  @Answers(201, 'ProgramRegistrationView', { errors: [400] })
   registerProgram(@Body() body: { id?: unknown; description?: unknown }, @CurrentActor() actor: TokenActor) {
     if (typeof body?.id !== 'string') bad('body must be JSON {"id": "<program id>", "description": "..."}');
     return call(() =>
@@ -77,6 +120,7 @@ export class GatewayController {
 
   @Get('programs')
   @ApiOperation({ summary: 'List registered programs' })
+  @Answers(200, 'ProgramView', { list: true })
   programs() {
     return call(() => this.registry.listPrograms());
   }
@@ -102,6 +146,7 @@ export class GatewayController {
     description: 'application/gzip: tar of the source directory',
     schema: { type: 'string', format: 'binary' },
   })
+  @Answers(201, 'VersionView', { errors: [400, 404, 409, 413] })
   async submitVersion(
     @Param('program') program: string,
     @Param('version') version: string,
@@ -127,6 +172,7 @@ export class GatewayController {
 
   @Get('programs/:program/versions')
   @ApiOperation({ summary: "A program's versions with their build status and patch" })
+  @Answers(200, 'VersionView', { list: true, errors: [404] })
   versions(@Param('program') program: string) {
     return call(() => this.registry.listVersions(program));
   }
@@ -135,6 +181,7 @@ export class GatewayController {
   @ApiOperation({
     summary: 'One version: build status, artifacts, patch from the previous version and its verdict',
   })
+  @Answers(200, 'VersionView', { errors: [404] })
   version(@Param('program') program: string, @Param('version') version: string) {
     return call(() => this.registry.getVersion(program, version));
   }
@@ -148,6 +195,7 @@ export class GatewayController {
       'Request a patch between two built versions; a patch already requested or generated for the same builds is returned (created: false), not generated again',
   })
   @ApiBody({ schema: { type: 'object', required: ['from', 'to'], properties: { from: str, to: str } } })
+  @Answers(201, 'PatchRequestView', { errors: [400, 404, 409] })
   requestPatch(
     @Param('program') program: string,
     @Body() body: { from?: unknown; to?: unknown },
@@ -161,6 +209,7 @@ export class GatewayController {
   @Get('patches')
   @ApiOperation({ summary: 'Patches (requested, generated, failed) with their verdicts' })
   @ApiQuery({ name: 'program', required: false })
+  @Answers(200, 'PatchView', { list: true })
   patches(@Query('program') program?: string) {
     return call(() => this.registry.listPatches(program));
   }
@@ -168,6 +217,7 @@ export class GatewayController {
   @Get('verdicts')
   @ApiOperation({ summary: "The checker's verdicts" })
   @ApiQuery({ name: 'program', required: false })
+  @Answers(200, 'VerdictView', { list: true })
   verdicts(@Query('program') program?: string) {
     return call(() => this.registry.listVerdicts(program));
   }
@@ -182,6 +232,7 @@ export class GatewayController {
   @ApiBody({
     schema: { type: 'object', required: ['program', 'version'], properties: { program: str, version: str } },
   })
+  @Answers(201, 'RolloutRequestView', { errors: [400, 404, 409] })
   rollout(@Body() body: { program?: unknown; version?: unknown }, @CurrentActor() actor: TokenActor) {
     if (typeof body?.program !== 'string' || typeof body?.version !== 'string')
       bad('body must be JSON {"program": "<id>", "version": "<version>"}');
@@ -191,12 +242,14 @@ export class GatewayController {
   @Get('rollouts')
   @ApiOperation({ summary: 'Rollouts with their targets and results' })
   @ApiQuery({ name: 'program', required: false })
+  @Answers(200, 'RolloutView', { list: true })
   rollouts(@Query('program') program?: string) {
     return call(() => this.registry.listRollouts(program));
   }
 
   @Get('rollouts/:id')
   @ApiOperation({ summary: 'One rollout' })
+  @Answers(200, 'RolloutView', { errors: [404] })
   rolloutById(@Param('id') id: string) {
     return call(() => this.registry.getRollout(id));
   }
@@ -211,6 +264,7 @@ export class GatewayController {
   })
   @ApiParam({ name: 'id' })
   @ApiBody({ schema: { type: 'object', required: ['reason'], properties: { reason: str } } })
+  @Answers(201, 'AbortedRollout', { errors: [400, 404, 409] })
   abortRollout(
     @Param('id') id: string,
     @Body() body: { reason?: unknown },
@@ -229,6 +283,7 @@ export class GatewayController {
       'Start a finished (aborted, failed, completed) rollout over: a new rollout to the same version, planned afresh (409 while it is still running)',
   })
   @ApiParam({ name: 'id' })
+  @Answers(201, 'RolloutRequestView', { errors: [404, 409] })
   retryRollout(@Param('id') id: string, @CurrentActor() actor: TokenActor) {
     return call(() => this.registry.retryRollout(id, actor));
   }
@@ -236,18 +291,32 @@ export class GatewayController {
   @Get('results')
   @ApiOperation({ summary: 'Update results, one per process' })
   @ApiQuery({ name: 'rolloutId', required: false })
+  @Answers(200, 'ResultView', { list: true })
   results(@Query('rolloutId') rolloutId?: string) {
     return call(() => this.registry.listResults(rolloutId));
   }
 
   @Get('inventory')
   @ApiOperation({ summary: "Each host's DSU-enabled processes (from the appliers' heartbeats)" })
+  @Answers(200, 'InventoryView', { list: true })
   inventory() {
     return call(() => this.registry.listInventory());
   }
 
   @Get('artifacts/:sha256')
   @ApiOperation({ summary: 'An artifact by its sha256 (application/octet-stream)' })
+  @ApiProduces('application/octet-stream')
+  @ApiResponse({ status: 200, description: 'the artifact', schema: { type: 'string', format: 'binary' } })
+  @ApiResponse({
+    status: 400,
+    description: 'not a sha256 hex digest',
+    content: { 'application/json': { schema: schemaOf('ErrorBody') } },
+  })
+  @ApiResponse({
+    status: 404,
+    description: 'not in the store',
+    content: { 'application/json': { schema: schemaOf('ErrorBody') } },
+  })
   async artifact(@Param('sha256') sha256: string): Promise<StreamableFile> {
     if (!/^[0-9a-f]{64}$/.test(sha256)) bad(`'${sha256}' is not a sha256 hex digest`);
     const store = this.running.infra.store;

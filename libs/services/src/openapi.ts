@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { BEARER } from './access/decorators';
+import { apiSchemas } from './openapi-schemas';
 
 /** Serves the OpenAPI document at /openapi.json and its UI at /docs. */
 export function setupOpenApi(app: INestApplication): void {
@@ -23,7 +24,7 @@ export function setupOpenApi(app: INestApplication): void {
   SwaggerModule.setup(
     'docs',
     app,
-    () => withoutDuplicateSecurity(SwaggerModule.createDocument(app, config)),
+    () => withErrorBodies(withoutDuplicateSecurity(SwaggerModule.createDocument(app, config))),
     {
       jsonDocumentUrl: 'openapi.json',
     },
@@ -43,6 +44,23 @@ function withoutDuplicateSecurity(doc: OpenAPIObject): OpenAPIObject {
         const key = JSON.stringify(r);
         return seen.has(key) ? false : (seen.add(key), true);
       });
+    }
+  return doc;
+}
+
+/**
+ * The views' schemas as components, and the ErrorBody schema on every error answer declared
+ * without a body (the access guard's 401 / 403, the 415 of a wrong media type): every error the
+ * gateway sends is `{"error", "code"?}` in JSON, so a generated client can read it.
+ */
+function withErrorBodies(doc: OpenAPIObject): OpenAPIObject {
+  doc.components = { ...doc.components, schemas: { ...doc.components?.schemas, ...apiSchemas } };
+  const error = { 'application/json': { schema: { $ref: '#/components/schemas/ErrorBody' } } };
+  for (const item of Object.values(doc.paths))
+    for (const op of Object.values(item) as { responses?: Record<string, { content?: unknown }> }[]) {
+      if (!op || typeof op !== 'object' || !op.responses) continue;
+      for (const [status, r] of Object.entries(op.responses))
+        if (Number(status) >= 400 && !r.content) r.content = error;
     }
   return doc;
 }
