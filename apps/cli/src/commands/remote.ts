@@ -62,9 +62,8 @@ async function submitCommandBody(
   const path = `/programs/${enc(opts.program)}/versions/${enc(opts.version)}`;
   await gw.request('POST', `${path}?${q}`, tarball, { 'content-type': 'application/gzip' });
   out.log(`submitted ${opts.program} ${opts.version} (${tarball.length} bytes of source) to ${gw.url}`);
-  const t0 = Date.now();
   const built = await pollUntil(`the build of ${opts.program} ${opts.version}`, waitMs(), async () => {
-    out.progress(`compile   ${opts.program} ${opts.version} ... ${elapsed(t0)}`);
+    out.progress(`compile   ${opts.program} ${opts.version} on the compiler service`);
     const v = await unlessRestarting(() => gw.request<VersionView>('GET', path));
     return !v || v.status === 'building' ? undefined : v;
   });
@@ -91,7 +90,7 @@ async function submitCommandBody(
         const v = await unlessRestarting(() => gw.request<VersionView>('GET', path));
         // generation, then the checker's verdict: the phase the registry reports
         const phase = v?.patch?.status === 'generated' ? 'check    ' : 'patch    ';
-        out.progress(`${phase} ${from} -> ${opts.version} ... ${elapsed(t1)}`);
+        out.progress(`${phase} ${from} -> ${opts.version}`);
         return v?.patch && (v.patch.status === 'failed' || v.patch.verdict !== null) ? v.patch : undefined;
       },
     );
@@ -194,7 +193,6 @@ export async function awaitRollout(
   { allowEmpty = false }: { allowEmpty?: boolean } = {},
 ): Promise<number> {
   const opts = { to: target };
-  const t0 = Date.now();
   // Processes on builds with no patch to the target wait while the pipeline makes one; the
   // rollout lives in the gateway's database, so a gateway restarted meanwhile is waited for too.
   let unreachableSince = 0;
@@ -214,8 +212,7 @@ export async function awaitRollout(
       return undefined;
     }
     unreachableSince = 0;
-    if (v.targets.length > 0)
-      out.progress(`rollout   ${v.results.length}/${v.targets.length} process(es) reported (${elapsed(t0)})`);
+    if (v.targets.length > 0) out.progress(`rollout   ${rolloutId}: ${donePerHost(v)}`);
     const waiting = v.targets.filter((t) => t.state === 'waiting');
     if (waiting.length > 0 && !waitingShown) {
       waitingShown = true;
@@ -264,6 +261,19 @@ async function whyNothingToUpdate(gw: GatewayClient, program: string, target: st
   if (procs.length === 0)
     return `nothing to update: no applier reports a running process of '${program}' (is it started with the DSU_RUN_DIR of an applier, and has a heartbeat come in since?)`;
   return `nothing to update: all ${procs.length} process(es) of '${program}' already run ${target}`;
+}
+
+/** `5/9 processes done (h1 3/4, h2 2/5)`: a rollout's progress, per host (the first four). */
+export function donePerHost(v: Pick<RolloutView, 'targets'>): string {
+  const hosts = new Map<string, [number, number]>();
+  for (const t of v.targets) {
+    const [d, n] = hosts.get(t.host) ?? [0, 0];
+    const done = t.reported || t.state === 'failed' || t.state === 'aborted';
+    hosts.set(t.host, [d + (done ? 1 : 0), n + 1]);
+  }
+  const done = [...hosts.values()].reduce((sum, [d]) => sum + d, 0);
+  const each = [...hosts].slice(0, 4).map(([h, [d, n]]) => `${h} ${d}/${n}`);
+  return `${done}/${v.targets.length} processes done (${each.join(', ')}${hosts.size > 4 ? ', ...' : ''})`;
 }
 
 /** Seconds since `t0`, for progress lines. */
