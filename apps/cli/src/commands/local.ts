@@ -12,6 +12,7 @@ import { buildVersion } from '@dsu/instrument';
 import { buildPatch, rebuildPatch, UnsupportedChangeError, type DataSpec } from '@dsu/patch-gen';
 import YAML from 'yaml';
 import type { Output } from '../output';
+import { withSpecLocation } from '../spec-location';
 import { signCheckedBundle } from './bundle-signing';
 
 /** `dsu build <src-dir> --out <dir>` */
@@ -153,7 +154,7 @@ export async function patchCommand(
     const { manifest, dir } = opts.rebuild
       ? { manifest: await rebuildPatch(opts.rebuild), dir: opts.rebuild }
       : await buildPatch(from as string, to as string, opts.out as string, {
-          spec: opts.spec ? readSpec(opts.spec) : undefined,
+          spec: opts.spec ? withSpecLocation(opts.spec, () => readSpec(opts.spec as string)) : undefined,
           transform: opts.transform as 'eager' | 'lazy' | undefined,
         });
     for (const f of manifest.functions)
