@@ -111,6 +111,10 @@ export interface UpdateResultV1 {
   updatePoint: string | null;
   reasons: string[];
   buildId: string | null;
+  /** Data updates: instances transformed at the update point (absent for code-only patches). */
+  instances?: number;
+  /** Data updates: how long the transformation took, in µs. */
+  transformUs?: number;
 }
 /**
  * `dsu.update.result.v2`: the results of one update command's processes, in batches (an applier
@@ -157,18 +161,21 @@ const withOptional = (schema: ReturnType<typeof obj>, optional: Record<string, u
   properties: { ...(schema.properties as Record<string, unknown>), ...optional },
 });
 
-const updateResultV1 = obj({
-  rolloutId: str,
-  host: str,
-  pid: { type: 'integer', minimum: 1 },
-  program: str,
-  patchId: nullableStr,
-  outcome: { enum: ['applied', 'refused', 'timeout', 'failed'] },
-  pauseUs: { type: 'number', minimum: 0 },
-  updatePoint: nullableStr,
-  reasons: strings,
-  buildId: nullableStr,
-});
+const updateResultV1 = withOptional(
+  obj({
+    rolloutId: str,
+    host: str,
+    pid: { type: 'integer', minimum: 1 },
+    program: str,
+    patchId: nullableStr,
+    outcome: { enum: ['applied', 'refused', 'timeout', 'failed'] },
+    pauseUs: { type: 'number', minimum: 0 },
+    updatePoint: nullableStr,
+    reasons: strings,
+    buildId: nullableStr,
+  }),
+  { instances: { type: 'integer', minimum: 0 }, transformUs: { type: 'number', minimum: 0 } },
+);
 
 /** Every known event type with its payload schema. */
 export const payloadSchemas: Record<string, object> = {

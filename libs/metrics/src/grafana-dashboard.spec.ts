@@ -57,6 +57,7 @@ describe('the Grafana dashboard in infra/grafana', () => {
       'dsu_events_dead_lettered_total',
       'dsu_event_handler_errors_total',
       'dsu_fleet_processes',
+      'dsu_instances_transformed',
     ])
       expect({ name, used: used.some((u) => u.replace(/_(bucket|sum|count)$/, '') === name) }).toEqual({
         name,

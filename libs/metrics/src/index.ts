@@ -1,2 +1,8 @@
-export { PipelineMetrics, processMetrics, type GaugeSample, type GaugeSource, type ScrapedGauge } from './pipeline-metrics';
+export {
+  PipelineMetrics,
+  processMetrics,
+  type GaugeSample,
+  type GaugeSource,
+  type ScrapedGauge,
+} from './pipeline-metrics';
 export { meteredPublisher, meteredSubscription, type Stage } from './metered-bus';

@@ -34,7 +34,11 @@ describe('meteredPublisher / meteredSubscription on a real in-process bus', () =
     const handled: string[] = [];
     await bus.subscribe(
       meteredSubscription(
-        { group: 'dsu.compiler', topics: [Topics.buildRequested], handler: async (e) => void handled.push(e.id) },
+        {
+          group: 'dsu.compiler',
+          topics: [Topics.buildRequested],
+          handler: async (e) => void handled.push(e.id),
+        },
         metrics,
         'build',
       ),
@@ -62,7 +66,9 @@ describe('meteredPublisher / meteredSubscription on a real in-process bus', () =
     metrics.addSource('consumerLag', async () =>
       (await bus.lag()).map((l) => ({ labels: { group: l.group, topic: l.topic }, value: l.lag })),
     );
-    expect(await sample(metrics, `dsu_consumer_lag{group="dsu.compiler",topic="${Topics.buildRequested}"}`)).toBe(0);
+    expect(
+      await sample(metrics, `dsu_consumer_lag{group="dsu.compiler",topic="${Topics.buildRequested}"}`),
+    ).toBe(0);
   });
 
   it('counts each failed attempt, then the dead letter, and an invalid event as a dead letter', async () => {
@@ -94,31 +100,51 @@ describe('meteredPublisher / meteredSubscription on a real in-process bus', () =
     await bad.handled;
     expect(letters).toHaveLength(2); // the service's own dead-letter hook still runs
     const topic = Topics.patchGenerated;
-    expect(await sample(metrics, `dsu_events_dead_lettered_total{topic="${topic}",group="dsu.checker"}`)).toBe(2);
     expect(
-      await sample(metrics, `dsu_events_consumed_total{topic="${topic}",group="dsu.checker",outcome="dead_lettered"}`),
+      await sample(metrics, `dsu_events_dead_lettered_total{topic="${topic}",group="dsu.checker"}`),
+    ).toBe(2);
+    expect(
+      await sample(
+        metrics,
+        `dsu_events_consumed_total{topic="${topic}",group="dsu.checker",outcome="dead_lettered"}`,
+      ),
     ).toBe(2);
     // The valid one was tried three times; the malformed one never reached the handler.
-    expect(await sample(metrics, `dsu_event_handler_errors_total{topic="${topic}",group="dsu.checker"}`)).toBe(3);
-    expect(await sample(metrics, `dsu_events_consumed_total{topic="${topic}",group="dsu.checker",outcome="handled"}`)).toBe(
-      undefined,
-    );
+    expect(
+      await sample(metrics, `dsu_event_handler_errors_total{topic="${topic}",group="dsu.checker"}`),
+    ).toBe(3);
+    expect(
+      await sample(
+        metrics,
+        `dsu_events_consumed_total{topic="${topic}",group="dsu.checker",outcome="handled"}`,
+      ),
+    ).toBe(undefined);
   });
 
   it("observes the appliers' results as they are published: applies by outcome, pauses of applied ones", async () => {
     const pub = meteredPublisher(bus, metrics);
     const emit = (data: unknown) =>
-      pub.publish(Topics.updateResult, createEvent({ type: 'dsu.update.result.v1', source: 't', data }), 'app');
+      pub.publish(
+        Topics.updateResult,
+        createEvent({ type: 'dsu.update.result.v1', source: 't', data }),
+        'app',
+      );
     await emit(result(1, 'applied', 250));
     await emit(result(2, 'applied', 4_000));
     await emit(result(3, 'timeout', 0));
-    await emit({ results: [result(4, 'applied', 0), result(5, 'failed', 0)] }); // a batch
+    await emit({
+      results: [{ ...result(4, 'applied', 0), instances: 1500, transformUs: 80 }, result(5, 'failed', 0)],
+    }); // a batch
     expect(await sample(metrics, 'dsu_applies_total{outcome="applied"}')).toBe(3);
     expect(await sample(metrics, 'dsu_applies_total{outcome="timeout"}')).toBe(1);
     expect(await sample(metrics, 'dsu_applies_total{outcome="failed"}')).toBe(1);
     expect(await sample(metrics, 'dsu_update_pause_seconds_count{outcome="applied"}')).toBe(3);
     expect(await sample(metrics, 'dsu_update_pause_seconds_bucket{le="0.00025",outcome="applied"}')).toBe(2);
     expect(await sample(metrics, 'dsu_update_pause_seconds_sum{outcome="applied"}')).toBeCloseTo(0.00425, 6);
+    // Only the data update reported instances: one observation, in the 10,000 bucket.
+    expect(await sample(metrics, 'dsu_instances_transformed_count')).toBe(1);
+    expect(await sample(metrics, 'dsu_instances_transformed_bucket{le="1000"}')).toBe(0);
+    expect(await sample(metrics, 'dsu_instances_transformed_bucket{le="10000"}')).toBe(1);
   });
 });
 
@@ -126,7 +152,9 @@ describe('PipelineMetrics scrape-time gauges', () => {
   it('reads every source at scrape, drops a failing one (counted) and forgets removed ones', async () => {
     const metrics = new PipelineMetrics({ defaultMetrics: false });
     let backlog = 4;
-    const remove = metrics.addSource('outboxBacklog', async () => [{ labels: { producer: 'gateway' }, value: backlog }]);
+    const remove = metrics.addSource('outboxBacklog', async () => [
+      { labels: { producer: 'gateway' }, value: backlog },
+    ]);
     metrics.addSource('fleetProcesses', async () => {
       throw new Error('database closed');
     });

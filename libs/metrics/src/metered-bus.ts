@@ -37,7 +37,11 @@ export function meteredPublisher(bus: EventBus, metrics: PipelineMetrics): Event
  * The subscription, timed and counted: each event handled or dead-lettered, each failed attempt,
  * the handling time (and, for the stage a service runs, that stage's duration).
  */
-export function meteredSubscription(sub: Subscription, metrics: PipelineMetrics, stage?: Stage): Subscription {
+export function meteredSubscription(
+  sub: Subscription,
+  metrics: PipelineMetrics,
+  stage?: Stage,
+): Subscription {
   const { group } = sub;
   return {
     ...sub,
@@ -68,11 +72,17 @@ function observeResults(data: unknown, metrics: PipelineMetrics): void {
   const d = data as { results?: unknown[] } | null;
   const results = Array.isArray(d?.results) ? d.results : [data];
   for (const r of results) {
-    const { outcome, pauseUs } = (r ?? {}) as { outcome?: unknown; pauseUs?: unknown };
+    const { outcome, pauseUs, instances } = (r ?? {}) as {
+      outcome?: unknown;
+      pauseUs?: unknown;
+      instances?: unknown;
+    };
     if (typeof outcome !== 'string') continue;
     metrics.applies.inc({ outcome });
     // A process idle in a wrapped blocking call can be updated without pausing anything: 0 counts.
     if (outcome === 'applied' && typeof pauseUs === 'number' && pauseUs >= 0)
       metrics.pauseSeconds.observe({ outcome }, pauseUs / 1e6);
+    if (outcome === 'applied' && typeof instances === 'number' && instances >= 0)
+      metrics.instancesTransformed.observe(instances);
   }
 }

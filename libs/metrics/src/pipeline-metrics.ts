@@ -28,6 +28,7 @@ export class PipelineMetrics {
   readonly stageSeconds: Histogram<'stage' | 'outcome'>;
   readonly applies: Counter<'outcome'>;
   readonly pauseSeconds: Histogram<'outcome'>;
+  readonly instancesTransformed: Histogram<never>;
   readonly scrapeErrors: Counter<'source'>;
   private readonly sources = new Map<ScrapedGauge, Set<GaugeSource>>();
 
@@ -85,27 +86,42 @@ export class PipelineMetrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1],
       registers,
     });
+    this.instancesTransformed = new Histogram({
+      name: 'dsu_instances_transformed',
+      help: 'Instances a data update transformed at its update point, per process updated',
+      buckets: [0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000],
+      registers,
+    });
     this.scrapeErrors = new Counter({
       name: 'dsu_metrics_source_errors_total',
       help: 'Scrape-time sources that failed (their series are left out of that scrape)',
       labelNames: ['source'],
       registers,
     });
-    this.scrapedGauge('consumerLag', 'dsu_consumer_lag', 'Events on a topic not yet handled by a consumer group', [
-      'group',
-      'topic',
-    ]);
-    this.scrapedGauge('outboxBacklog', 'dsu_outbox_backlog', 'Committed events of a producer not yet published', [
-      'producer',
-    ]);
-    this.scrapedGauge('fleetProcesses', 'dsu_fleet_processes', 'Processes per host, program and build, from the last heartbeats', [
-      'host',
-      'program',
-      'build',
-    ]);
-    this.scrapedGauge('heartbeatAge', 'dsu_fleet_heartbeat_age_seconds', "Seconds since a host's applier last reported", [
-      'host',
-    ]);
+    this.scrapedGauge(
+      'consumerLag',
+      'dsu_consumer_lag',
+      'Events on a topic not yet handled by a consumer group',
+      ['group', 'topic'],
+    );
+    this.scrapedGauge(
+      'outboxBacklog',
+      'dsu_outbox_backlog',
+      'Committed events of a producer not yet published',
+      ['producer'],
+    );
+    this.scrapedGauge(
+      'fleetProcesses',
+      'dsu_fleet_processes',
+      'Processes per host, program and build, from the last heartbeats',
+      ['host', 'program', 'build'],
+    );
+    this.scrapedGauge(
+      'heartbeatAge',
+      'dsu_fleet_heartbeat_age_seconds',
+      "Seconds since a host's applier last reported",
+      ['host'],
+    );
   }
 
   /**

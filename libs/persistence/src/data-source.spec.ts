@@ -22,6 +22,7 @@ async function saveAndLoad(ds: DataSource): Promise<void> {
     'CreateAccess1796500000000',
     'VerdictUpdatePoints1796600000000',
     'VersionTraceParent1796700000000',
+    'ResultInstances1796800000000',
   ]);
   await accessTables(ds);
 }

@@ -22,6 +22,7 @@ import { RolloutTargetsWaitForPatches1795769237000 } from './migrations/17957692
 import { CreateAccess1796500000000 } from './migrations/1796500000000-CreateAccess';
 import { VerdictUpdatePoints1796600000000 } from './migrations/1796600000000-VerdictUpdatePoints';
 import { VersionTraceParent1796700000000 } from './migrations/1796700000000-VersionTraceParent';
+import { ResultInstances1796800000000 } from './migrations/1796800000000-ResultInstances';
 import { type StartupRetry, untilConnected } from './open-with-retry';
 
 export const entities = [
@@ -45,6 +46,7 @@ export const migrations = [
   CreateAccess1796500000000,
   VerdictUpdatePoints1796600000000,
   VersionTraceParent1796700000000,
+  ResultInstances1796800000000,
 ];
 
 export interface DatabaseConfig {

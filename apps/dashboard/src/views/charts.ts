@@ -27,6 +27,8 @@ export function renderCharts(page: Page, root: HTMLElement): void {
   const over = h('canvas', { id: 'pause-over-time' });
   const dist = h('canvas', { id: 'pause-distribution' });
   const stages = h('canvas', { id: 'stage-latency' });
+  const transformed = h('canvas', { id: 'instances-transformed' });
+  const dataUpdates = applied.filter((r) => r.instances !== null);
   mount(
     root,
     h(
@@ -35,6 +37,12 @@ export function renderCharts(page: Page, root: HTMLElement): void {
       h('article', { class: 'card chart' }, h('h2', {}, 'Pause per update, over time (µs)'), over),
       h('article', { class: 'card chart' }, h('h2', {}, `Pause distribution (${applied.length} updates)`), dist),
       h('article', { class: 'card chart wide' }, h('h2', {}, 'Submit → applied, per stage (seconds)'), stages),
+      h(
+        'article',
+        { class: 'card chart wide' },
+        h('h2', {}, `Instances transformed per data update (${dataUpdates.length} processes)`),
+        dataUpdates.length ? transformed : h('p', { class: 'empty' }, 'No data update applied yet.'),
+      ),
     ),
   );
   drawn.push(
@@ -67,6 +75,19 @@ export function renderCharts(page: Page, root: HTMLElement): void {
       options: { animation: false, indexAxis: 'y', scales: { x: { stacked: true, beginAtZero: true }, y: { stacked: true } } },
     }),
   );
+  if (dataUpdates.length)
+    drawn.push(
+      new Chart(transformed, {
+        type: 'bar',
+        data: {
+          labels: dataUpdates.map((r) => `${r.program} pid ${r.pid} ${new Date(r.reportedAt).toLocaleTimeString()}`),
+          datasets: [
+            { label: 'instances', data: dataUpdates.map((r) => r.instances ?? 0), backgroundColor: '#54a24b' },
+          ],
+        },
+        options: { animation: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
+      }),
+    );
 }
 
 function timeRange(ts: number[]): { min?: number; max?: number } {

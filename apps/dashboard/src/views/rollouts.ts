@@ -52,7 +52,12 @@ function rolloutCard(page: Page, r: RolloutView): HTMLElement {
             h('td', { class: 'mono' }, short(t.fromBuildId)),
             h('td', {}, badge(t.state)),
             h('td', {}, x ? badge(x.outcome) : '—'),
-            h('td', {}, x && x.outcome === 'applied' ? `${x.pauseUs} µs` : '—'),
+            h(
+              'td',
+              {},
+              x && x.outcome === 'applied' ? `${x.pauseUs} µs` : '—',
+              x && x.instances !== null ? ` · ${x.instances} instances transformed` : '',
+            ),
             h('td', {}, x?.updatePoint ?? '—'),
             h('td', { class: 'reason' }, t.reason ?? x?.reasons.join('; ') ?? ''),
           );

@@ -303,6 +303,13 @@ export class UpdateResultEntity {
 
   @Column({ name: 'reported_at', type: 'varchar', length: 32 })
   reportedAt!: string;
+
+  /** Data updates: instances transformed at the update point; null for code-only patches. */
+  @Column({ type: 'integer', nullable: true })
+  instances!: number | null;
+
+  @Column({ name: 'transform_us', type: 'integer', nullable: true })
+  transformUs!: number | null;
 }
 
 /** The last heartbeat of each host's applier: its DSU-enabled processes. */

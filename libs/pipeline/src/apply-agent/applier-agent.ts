@@ -326,6 +326,9 @@ export class ApplierAgent {
           updatePoint: r.updatePoint,
           reasons: r.reasons,
           buildId: r.buildId ?? (r.outcome === 'applied' ? cmd.toBuildId : cmd.fromBuildId),
+          // A data update says how many instances it transformed (and how long that took).
+          ...(typeof r.instances === 'number' ? { instances: r.instances } : {}),
+          ...(typeof r.transformUs === 'number' ? { transformUs: r.transformUs } : {}),
         };
       });
     } catch (err) {

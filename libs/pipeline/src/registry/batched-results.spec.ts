@@ -46,7 +46,10 @@ describe('Registry: batched update results', () => {
       reasons: [],
       buildId: 'b2',
     });
-    const batch = (ps: number[]) => ({ rolloutId, host: 'h1', program: 'p', results: ps.map(result) });
+    // pid 1000 reports a data update: what it transformed is kept with its result.
+    const withData = (pid: number) =>
+      pid === 1000 ? { ...result(pid), instances: 4096, transformUs: 812 } : result(pid);
+    const batch = (ps: number[]) => ({ rolloutId, host: 'h1', program: 'p', results: ps.map(withData) });
     await h.publish(Topics.updateResult, batch(pids.slice(0, 50)));
     await waitFor('the first batch', async () => (await registry.listResults(rolloutId)).length === 50);
     const rows = await h.running.infra.ds.getRepository(UpdateResultEntity).findBy({ rolloutId });
@@ -63,5 +66,9 @@ describe('Registry: batched update results', () => {
     expect(done.status).toBe('completed');
     expect(done.results.map((r) => r.pid).sort((a, b) => a - b)).toEqual(pids);
     expect(done.targets.every((t) => t.state === 'reported')).toBe(true);
+    const stored = await registry.listResults(rolloutId);
+    expect(stored.find((r) => r.pid === 1000)).toMatchObject({ instances: 4096, transformUs: 812 });
+    expect(stored.find((r) => r.pid === 1001)).toMatchObject({ instances: null, transformUs: null });
+    expect(done.results.find((r) => r.pid === 1000)?.instances).toBe(4096);
   });
 });

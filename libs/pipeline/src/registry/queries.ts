@@ -198,6 +198,7 @@ async function rolloutView(ctx: RegistryContext, r: RolloutEntity): Promise<Roll
       patchId: x.patchId,
       buildId: x.buildId,
       reportedAt: x.reportedAt,
+      instances: x.instances,
     })),
   };
 }

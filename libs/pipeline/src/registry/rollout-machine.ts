@@ -312,6 +312,8 @@ export async function onResults(
           buildId: r.buildId,
           eventId,
           reportedAt,
+          instances: r.instances ?? null,
+          transformUs: r.transformUs === undefined ? null : Math.round(r.transformUs),
         })),
       );
       await tx.em.update(

@@ -127,6 +127,8 @@ export interface RolloutView {
     patchId: string | null;
     buildId: string | null;
     reportedAt: string;
+    /** Data updates: instances transformed (null for code-only patches). */
+    instances: number | null;
   }[];
 }
 
@@ -145,6 +147,9 @@ export interface ResultView {
   /** The id of the `dsu.update.result` event it came in. */
   eventId: string;
   reportedAt: string;
+  /** Data updates: instances transformed at the update point and how long it took (µs); else null. */
+  instances: number | null;
+  transformUs: number | null;
 }
 
 /** A host's DSU-enabled processes from its applier's last heartbeat (GET /inventory). */
