@@ -52,11 +52,21 @@ describe('dsu build on the idioms of real servers', () => {
       '#include <stdio.h>',
       '#include <unistd.h>',
       'static int helper(int v) { return v + 1; }',
+      // const and restrict parameters of a function on the stack at the point (lighttpd base64.c)
+      'static int fill(char *const restrict out, const unsigned char *const restrict in, int n) {',
+      '  char c;',
+      '  if (read(0, &c, 1) <= 0) return -1;',
+      '  out[0] = (char)in[0];',
+      '  return n + helper(0);',
+      '}',
       'int main(void) {',
       '  const char tag[] = "n  =";',
+      // frame code restores p from its initializer, which names a renamed local static (lighttpd)
+      '  static const int base[] = { 10, 20 };',
+      '  const int *p = base + 1;',
       '  int n = 0;',
-      '  for (;;) { char c; if (read(0, &c, 1) <= 0) break; n = helper(n); }',
-      '  printf("%s %d\\n", tag, n);',
+      '  for (;;) { char o[1]; const unsigned char i[1] = { 1 }; int r = fill(o, i, n); if (r < 0) break; n = r; }',
+      '  printf("%s %d %d\\n", tag, n, *p);',
       '  return 0;',
       '}',
     ].join('\n');
@@ -72,7 +82,7 @@ describe('dsu build on the idioms of real servers', () => {
     });
     expect(code).toBe(0);
     expect(said).not.toMatch(/warning:/);
-    expect(execFileSync(join(dir, 'quiet'), { input: 'xyz', encoding: 'utf8', env: { ...process.env, DSU_DISABLE: '1' } })).toBe('n  = 3\n');
+    expect(execFileSync(join(dir, 'quiet'), { input: 'xyz', encoding: 'utf8', env: { ...process.env, DSU_DISABLE: '1' } })).toBe('n  = 3 20\n');
   }, 60_000);
 
   it('says loudly when --slop names a type that keeps its C layout or does not exist', () => {

@@ -78,6 +78,8 @@ export interface FrameCodeOptions {
   registration: 'section' | { suffix: string };
   /** The value of a local the old frame lacks (a patch's frame map); default: a side-effect-free initializer. */
   initializer?: (fnKey: string, local: FrameLocal) => string | undefined;
+  /** The unit's text of a range as the rewritten unit has it (renamed statics); default: as it is. */
+  textOf?: (start: number, end: number) => string;
 }
 
 /** A place a frame stops at, resolved to what the generated code needs. */
@@ -340,7 +342,9 @@ function noResumeMarks(s: FrameSite): Edit[] | undefined {
  */
 function byValue(l: FrameLocal): boolean {
   const t = l.type.replace(/\s+/g, ' ').trim();
-  const topConst = /\bconst$/.test(t) || (!t.includes('*') && /\bconst\b/.test(t));
+  // const after the last `*`, with or without restrict beside it (`char *const restrict out`, lighttpd)
+  const star = t.lastIndexOf('*');
+  const topConst = /\bconst\b/.test(star < 0 ? t : t.slice(star + 1));
   return !l.addressTaken && !t.endsWith(']') && !topConst && !/\bvolatile\b/.test(t);
 }
 
@@ -356,7 +360,10 @@ function loadLocal(buf: Buffer, fnKey: string, l: FrameLocal, opts: FrameCodeOpt
   const k = `${KIND_CODE[l.kind]}u`;
   const given = opts.initializer?.(fnKey, l);
   const init =
-    given ?? (l.initializer?.simple ? buf.toString('latin1', l.initializer.start, l.initializer.end) : undefined);
+    given ??
+    (l.initializer?.simple
+      ? (opts.textOf?.(l.initializer.start, l.initializer.end) ?? buf.toString('latin1', l.initializer.start, l.initializer.end))
+      : undefined);
   // one line without touching string literals (`"a  b"` stays as the program wrote it)
   const expr = init === undefined ? undefined : oneLine(init);
   if (byValue(l)) {

@@ -1,7 +1,7 @@
 export { classifyInvocation, type CompilerInvocation, type InvocationKind } from './compiler-invocation';
 export { applyEdits, wrapEdits, OverlappingEditsError, type Edit } from './edits';
 export { declaratorEnd, findToken, outermostLoopBodyStart } from './c-scan';
-export { localStaticName, renameLocalStatic, oneLine, completeArrayEdit } from './local-statics';
+export { localStaticName, renameLocalStatic, oneLine, completeArrayEdit, textWithEdits } from './local-statics';
 export {
   planUnit,
   parseUpdatePointSpec,

@@ -43,3 +43,19 @@ export function completeArrayEdit(unit: Buffer, name: ByteRange, declEnd: number
   if (toks[0]?.text !== '[' || toks[1]?.text !== ']') return undefined;
   return { start: toks[0].end, end: toks[1].start, text: dim };
 }
+
+/**
+ * The text of `[start, end)` with the replacements that fall inside it applied: code copied from
+ * the unit (a local's initializer in frame code) must say what the rewritten unit says (a local
+ * static renamed by {@link renameLocalStatic}).
+ */
+export function textWithEdits(unit: Buffer, start: number, end: number, edits: readonly Edit[]): string {
+  let out = '';
+  let at = start;
+  for (const e of [...edits].filter((x) => x.start >= start && x.end <= end && x.end > x.start).sort((x, y) => x.start - y.start)) {
+    if (e.start < at) continue;
+    out += unit.toString('latin1', at, e.start) + e.text;
+    at = e.end;
+  }
+  return out + unit.toString('latin1', at, end);
+}

@@ -1,7 +1,7 @@
 import type { UnitAnalysis, UnitFunction } from '@dsu/c-frontend';
 import { declaratorEnd, findToken, outermostLoopBodyStart } from './c-scan';
 import type { Edit } from './edits';
-import { localStaticName, oneLine, renameLocalStatic } from './local-statics';
+import { localStaticName, oneLine, renameLocalStatic, textWithEdits } from './local-statics';
 import { FRAME_PRELUDE, planFrames, type FrameCodeOptions, type FramePlan, type InsertedPoint } from './frame-code';
 
 /** An update point configured without touching the source: `serve:loop`, `main:entry`. */
@@ -127,10 +127,20 @@ export function planUnit(
   const fnByKey = new Map(a.functions.map((f) => [f.model.key, f]));
   const prelude: string[] = [...PRELUDE];
   const quiet = quiescenceFreeFunctions(a, updatePoints);
+  // Statics are planned first: frame code copies initializers, which must use their new names.
+  const staticEdits: Edit[] = [];
+  const renames: Edit[] = [];
+  const promotedStatics = promoteStatics(a, staticEdits, fnByKey, renames);
   const frames =
     options.frames === false
       ? undefined
-      : unitFrames(a, updatePoints, { selected: () => true, implOf: implName, registration: 'section', quiet });
+      : unitFrames(a, updatePoints, {
+          selected: () => true,
+          implOf: implName,
+          registration: 'section',
+          quiet,
+          textOf: (start, end) => textWithEdits(buf, start, end, renames),
+        });
   const resumable = new Set(frames?.functions.map((f) => f.key));
 
   for (const f of a.functions) {
@@ -195,7 +205,7 @@ export function planUnit(
   for (const g of guards.values()) if (g) edits.push({ start: g.at, end: g.at, text: g.text });
 
   edits.push(...wrapBlockingCalls(a, () => true));
-  const promotedStatics = promoteStatics(a, edits, fnByKey);
+  edits.push(...staticEdits);
   const late: Edit[] = [];
   const placed = placeUpdatePoints(a, updatePoints, edits, () => true, late);
   // After the inserted points: a point's capture follows its call at the same offset.
@@ -227,7 +237,7 @@ export function planUnit(
 export function unitFrames(
   a: UnitAnalysis,
   updatePoints: readonly ConfiguredUpdatePoint[],
-  o: Pick<FrameCodeOptions, 'registration' | 'initializer'> & {
+  o: Pick<FrameCodeOptions, 'registration' | 'initializer' | 'textOf'> & {
     selected: (fnKey: string) => boolean;
     implOf: (mangled: string) => string;
     /** quiescenceFreeFunctions(a, updatePoints), when the caller has it already. */
@@ -252,6 +262,7 @@ export function unitFrames(
     points: configuredPoints(a, updatePoints, o.selected),
     registration: o.registration,
     initializer: o.initializer,
+    textOf: o.textOf,
   });
 }
 
@@ -413,6 +424,7 @@ function promoteStatics(
   a: UnitAnalysis,
   edits: Edit[],
   fnByKey: Map<string, UnitFunction>,
+  renames: Edit[],
 ): Record<string, string> {
   const buf = a.preprocessed;
   const out: Record<string, string> = {};
@@ -445,6 +457,10 @@ function promoteStatics(
       const definesType = declText.slice(0, rel(s.nameRange.start)).includes('{');
       if (definesType && (shared || !hoistable(declText.slice(0, rel(s.nameRange.start)), tagsAtFileScope))) continue;
       if (shared && (!s.type || /\((unnamed|anonymous)/.test(s.type))) continue; // its type has no spelling
+      // `static const union proto_un v` where the function itself defines `union proto_un` (lighttpd):
+      // the type does not exist at file scope, so the static stays where it is.
+      const specifiers = shared ? (s.type ?? '') : declText.slice(0, rel(s.nameRange.start));
+      if (usesLocalType(specifiers, buf.toString('latin1', f.body.start, f.body.end), tagsAtFileScope)) continue;
       // Declared and used under a name of its own in the unit (see local-statics.ts).
       const name = localStaticName(n++);
       const tail = name + declText.slice(rel(s.nameRange.end), rel(declEnd)) + label + declText.slice(rel(declEnd));
@@ -456,18 +472,35 @@ function promoteStatics(
       if (definesType) {
         // The type is now the file-scope one: the block refers to the definition through it.
         edits.push({ start: s.definition.start, end: s.definition.end, text: `extern __typeof__(${name}) ${name}${label}` });
-        edits.push(...renameLocalStatic(a, s, name).slice(1));
+        const refs = renameLocalStatic(a, s, name).slice(1);
+        edits.push(...refs);
+        renames.push(...refs);
         out[s.key] = symbol;
         continue;
       }
       if (!keywordDone.has(kw.start)) edits.push({ start: kw.start, end: kw.end, text: 'extern' });
       keywordDone.add(kw.start);
-      edits.push(...renameLocalStatic(a, s, name));
+      const renamed = renameLocalStatic(a, s, name);
+      edits.push(...renamed);
+      renames.push(...renamed);
       edits.push({ start: declEnd, end: s.definition.end, text: label });
     }
     out[s.key] = symbol;
   }
   return out;
+}
+
+/**
+ * Whether type specifiers name a tag or typedef that `body` (a function's) defines for itself
+ * (tags hoisted to file scope with a static, `atFileScope`, are not its own any more).
+ */
+function usesLocalType(specifiers: string, body: string, atFileScope: ReadonlySet<string>): boolean {
+  for (const m of specifiers.matchAll(/\b(struct|union|enum)\s+([A-Za-z_]\w*)/g))
+    if (!atFileScope.has(`${m[1]} ${m[2]}`) && new RegExp(`\\b${m[1]}\\s+${m[2]}\\s*\\{`).test(body) && !new RegExp(`\\b${m[1]}\\s+${m[2]}\\s*\\{`).test(specifiers)) return true;
+  if (!body.includes('typedef')) return false;
+  for (const m of specifiers.matchAll(/\b[A-Za-z_]\w*\b/g))
+    if (new RegExp(`\\btypedef\\b[^;{}]*(?:\\{[^]*?\\}[^;]*)?\\b${m[0]}\\s*;`).test(body)) return true;
+  return false;
 }
 
 /**

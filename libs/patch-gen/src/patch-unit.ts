@@ -14,6 +14,7 @@ import {
   PRELUDE,
   renameLocalStatic,
   slotCall,
+  textWithEdits,
   slotName,
   staticSymbol,
   stubDefinition,
@@ -141,13 +142,16 @@ export function planPatchUnit(a: UnitAnalysis, req: PatchUnitRequest): PatchUnit
   placeUpdatePoints(a, req.updatePoints, edits, inPatchFn, late);
   const promoted = req.promotedStatics;
   const notPromoted = (key: string) => promoted !== undefined && !promoted.has(key);
-  edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set(), req.tables ?? new Set(), req.suffix, notPromoted));
+  const renames: Edit[] = [];
+  edits.push(...externalizeVariables(a, inPatchFn, req.addedVariables ?? new Set(), req.tables ?? new Set(), req.suffix, notPromoted, renames));
   // The records are exported for patch.c instead of registered in a section.
   const { edits: frameEdits, ...frames } = unitFrames(a, req.updatePoints, {
     selected: inPatch,
     implOf: (m) => `${implName(m)}__${req.suffix}`,
     registration: { suffix: req.suffix },
     initializer: (fnKey, local) => req.frameInitializers?.get(fnKey)?.get(local.name),
+    // copied initializers name local statics as the patch unit does
+    textOf: (start, end) => textWithEdits(a.preprocessed, start, end, renames),
   });
   edits.push(...frameEdits, ...late);
 
@@ -172,6 +176,7 @@ function externalizeVariables(
   tables: ReadonlySet<string>,
   suffix: string,
   notPromoted: (key: string) => boolean,
+  renames: Edit[],
 ): Edit[] {
   const buf = a.preprocessed;
   const edits: Edit[] = [];
@@ -198,7 +203,11 @@ function externalizeVariables(
     const sized = completeArrayEdit(buf, v.nameRange, declEnd, complete.get(v.key));
     if (sized && !(added.has(v.key) && !v.function)) edits.push(sized);
     // A local static is declared under a name of its own, as in the program (local-statics.ts).
-    if (v.function && v.storage === 'static') edits.push(...renameLocalStatic(a, v, localStaticName(renamed++)));
+    if (v.function && v.storage === 'static') {
+      const r = renameLocalStatic(a, v, localStaticName(renamed++));
+      edits.push(...r);
+      renames.push(...r);
+    }
     const kw = findToken(buf, { start: v.definition.start, end: v.nameRange.start }, v.storage === 'static' ? 'static' : 'extern');
     const label = v.storage === 'static' ? ` __asm__(${cString(staticSymbol(a.unit.id, v.key.split('::').slice(1)))})` : '';
     // A global the new version adds (or renames) is defined by the patch, initializer included.
