@@ -34,11 +34,20 @@ describe('buildVersion limits', () => {
     expect(existsSync(marker)).toBe(false);
   }, 15_000);
 
+  it('refuses an --update-point whose function the program does not have', async () => {
+    const build = buildVersion(join(dir, 'src'), join(dir, 'out'), {
+      command: 'make CC=$CC main',
+      updatePoints: ['nosuch:loop'],
+    });
+    await expect(build).rejects.toThrow(/--update-point nosuch:loop: the program has no function 'nosuch'/);
+  }, 120_000);
+
   it('builds a program within the limits and records it', async () => {
     const built = await buildVersion(join(dir, 'src'), join(dir, 'out'), {
       command: 'make CC=$CC main',
       maxOutputBytes: 1_000_000,
       timeoutMs: 120_000,
+      updatePoints: ['main:entry'],
     });
     expect(built.executable).toBe('main');
     expect(JSON.parse(readFileSync(join(dir, 'out', 'build.json'), 'utf8'))).toMatchObject({

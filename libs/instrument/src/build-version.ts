@@ -81,6 +81,21 @@ function findExecutables(dir: string): string[] {
 }
 
 /**
+ * Every `--update-point FUNC:...` must name a function of the program (key `name`, or
+ * `unit::name` for a static): a misspelt one would otherwise build a program with no update point
+ * there and no word said. The unit planner already refuses a function it cannot place a point in.
+ */
+function checkUpdatePointFunctions(points: string[], functionKeys: string[]): void {
+  for (const p of points) {
+    const fn = parseUpdatePointSpec(p).function;
+    if (functionKeys.some((k) => k === fn || k.endsWith(`::${fn}`))) continue;
+    throw new Error(
+      `--update-point ${p}: the program has no function '${fn}' (check the spelling; a static function is named without its file)`,
+    );
+  }
+}
+
+/**
  * `dsu build`: copies the sources to `<out>/src`, runs the program's own build there with dsu-cc
  * as the C compiler, and collects the executable, its program model and `build.json` in `<out>`.
  * The copy keeps the user's tree clean and makes the build directory self-contained, which is
@@ -187,7 +202,13 @@ export async function buildVersion(
   copyFileSync(exe, join(out, name));
   const modelText = readFileSync(exe + '.dsu.json', 'utf8');
   writeFileSync(join(out, `${name}.dsu.json`), modelText);
-  const model = JSON.parse(modelText) as { program: string; buildId: string; types?: Record<string, SlopTarget> };
+  const model = JSON.parse(modelText) as {
+    program: string;
+    buildId: string;
+    types?: Record<string, SlopTarget>;
+    functions?: Record<string, unknown>;
+  };
+  checkUpdatePointFunctions(opts.updatePoints ?? [], Object.keys(model.functions ?? {}));
   const warnings = slopWarnings(opts.slop, model.types ?? {});
   const built: BuiltVersion = {
     program: opts.program ?? model.program,
