@@ -160,6 +160,7 @@ export const apiSchemas = {
         patchId: orNull(str),
         buildId: orNull(str),
         reportedAt: time,
+        instances: orNull(int),
       }),
     },
   }),
@@ -182,6 +183,8 @@ export const apiSchemas = {
     buildId: orNull(str),
     eventId: str,
     reportedAt: time,
+    instances: orNull(int),
+    transformUs: orNull(int),
   }),
   InventoryView: objectOf<InventoryView>()({
     host: str,
