@@ -120,7 +120,7 @@ describe('the OpenAPI document describes what the gateway answers', () => {
       'application/octet-stream',
     ]);
     // every registry operation's answers are documented with a body (no bare 200s, no bare errors)
-    const registry = /^\/(programs|patches|verdicts|rollouts|results|inventory|artifacts)/;
+    const registry = /^\/(programs|patches|verdicts|rollouts|results|inventory|artifacts|tokens|audit)/;
     const bare = Object.entries(doc.paths)
       .filter(([p]) => registry.test(p))
       .flatMap(([p, item]) =>
@@ -257,5 +257,9 @@ describe('the OpenAPI document describes what the gateway answers', () => {
     await call('GET', '/artifacts/{sha256}', '/artifacts/xyz'); // 400
     await call('GET', '/artifacts/{sha256}', `/artifacts/${'0'.repeat(64)}`); // 404
     await call('GET', '/programs', '/programs', undefined, { authorization: 'Bearer dsu_wrong' }); // 401
+    const created = await call('POST', '/tokens', '/tokens', { name: 'ci', scopes: ['read'] });
+    await call('GET', '/tokens', '/tokens');
+    await call('DELETE', '/tokens/{id}', `/tokens/${(created.body as { id: string }).id}`);
+    await call('GET', '/audit', '/audit?program=p');
   });
 });

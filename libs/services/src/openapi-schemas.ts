@@ -16,6 +16,7 @@ import type {
   VerdictView,
   VersionView,
 } from '@dsu/pipeline';
+import type { AuditView, CreatedToken, TokenView } from '@dsu/access';
 import { findingSchema, updatePointsSchema } from '@dsu/patch-format';
 
 type Schema = Record<string, unknown>;
@@ -202,7 +203,49 @@ export const apiSchemas = {
       }),
     },
   }),
+  TokenView: objectOf<TokenView>()({
+    id: str,
+    name: str,
+    scopes: strings,
+    createdAt: time,
+    createdBy: str,
+    lastUsedAt: orNull(time),
+    revoked: bool,
+    revokedAt: orNull(time),
+  }),
+  CreatedToken: objectOf<CreatedToken>()({
+    id: str,
+    name: str,
+    scopes: { type: 'array', items: oneOf('submit', 'rollout', 'read', 'admin') },
+    createdAt: time,
+    token: { type: 'string', description: 'the token itself: shown this once' },
+  }),
+  RevokedToken: objectOf<{ id: string; name: string; revokedAt: string }>()({
+    id: str,
+    name: str,
+    revokedAt: time,
+  }),
+  AuditView: objectOf<AuditView>()({
+    seq: int,
+    at: time,
+    actor: objectOf<AuditView['actor']>()({ kind: str, id: str, name: str }),
+    action: str,
+    program: orNull(str),
+    target: orNull(str),
+    outcome: str,
+    detail: { type: 'object' },
+  }),
 } satisfies Record<string, Schema>;
+
+/**
+ * The answers of routes whose controllers live elsewhere (libs/services/src/access), declared
+ * here with the other schemas: path -> method -> [status, view, list].
+ */
+export const otherAnswers: Record<string, Record<string, [number, keyof typeof apiSchemas, boolean]>> = {
+  '/tokens': { post: [201, 'CreatedToken', false], get: [200, 'TokenView', true] },
+  '/tokens/{id}': { delete: [200, 'RevokedToken', false] },
+  '/audit': { get: [200, 'AuditView', true] },
+};
 
 /** A response schema: one named view, or a list of them. */
 export const schemaOf = (name: keyof typeof apiSchemas, list = false): Schema =>

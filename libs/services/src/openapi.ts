@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { BEARER } from './access/decorators';
-import { apiSchemas } from './openapi-schemas';
+import { apiSchemas, otherAnswers, schemaOf } from './openapi-schemas';
 
 /** Serves the OpenAPI document at /openapi.json and its UI at /docs. */
 export function setupOpenApi(app: INestApplication): void {
@@ -49,13 +49,25 @@ function withoutDuplicateSecurity(doc: OpenAPIObject): OpenAPIObject {
 }
 
 /**
- * The views' schemas as components, and the ErrorBody schema on every error answer declared
+ * The views' schemas as components, the answers of the access routes (tokens, audit), and the
+ * ErrorBody schema on every error answer declared
  * without a body (the access guard's 401 / 403, the 415 of a wrong media type): every error the
  * gateway sends is `{"error", "code"?}` in JSON, so a generated client can read it.
  */
 function withErrorBodies(doc: OpenAPIObject): OpenAPIObject {
   doc.components = { ...doc.components, schemas: { ...doc.components?.schemas, ...apiSchemas } };
   const error = { 'application/json': { schema: { $ref: '#/components/schemas/ErrorBody' } } };
+  for (const [path, methods] of Object.entries(otherAnswers))
+    for (const [method, [status, view, list]] of Object.entries(methods)) {
+      const op = (doc.paths[path] as Record<string, { responses?: Record<string, unknown> }> | undefined)?.[
+        method
+      ];
+      if (!op) continue; // the access routes are not served by this process
+      op.responses = {
+        ...op.responses,
+        [status]: { description: view, content: { 'application/json': { schema: schemaOf(view, list) } } },
+      };
+    }
   for (const item of Object.values(doc.paths))
     for (const op of Object.values(item) as { responses?: Record<string, { content?: unknown }> }[]) {
       if (!op || typeof op !== 'object' || !op.responses) continue;
