@@ -146,7 +146,10 @@ describe('the gateway trust boundary (dsu up, real processes)', () => {
     expect((await submit('v2', { DSU_TOKEN: botToken })).json).toMatchObject({
       patch: { verdict: 'approved' },
     });
-    const rollout = await cli(['rollout', 'pollserver', '--to', 'v2'], { DSU_TOKEN: botToken });
+    // No process runs here: the rollout updates nothing, which --allow-empty accepts.
+    const rollout = await cli(['rollout', 'pollserver', '--to', 'v2', '--allow-empty'], {
+      DSU_TOKEN: botToken,
+    });
     expect(rollout.code).toBe(0);
     const audit = await cli(['audit', '--program', 'pollserver']);
     expect(audit.code).toBe(0);
@@ -174,7 +177,10 @@ describe('the gateway trust boundary (dsu up, real processes)', () => {
     expect((await cli(['token', 'revoke', bot.json.id as string])).code).toBe(0);
     const after = await cli(['versions', 'pollserver'], { DSU_TOKEN: botToken });
     expect(after.code).toBe(1);
-    expect(after.json.error).toEqual({ code: 'unauthorized', message: expect.stringMatching(/HTTP 401.*revoked/) });
+    expect(after.json.error).toEqual({
+      code: 'unauthorized',
+      message: expect.stringMatching(/HTTP 401.*revoked/),
+    });
     const list = (await cli(['token', 'list'])).json as unknown as { name: string; revoked: boolean }[];
     expect(list.find((t) => t.name === 'ci-bot')).toMatchObject({ revoked: true });
     expect((await cli(['audit'])).json).toEqual(
