@@ -131,11 +131,12 @@ export function planUnit(
   const staticEdits: Edit[] = [];
   const renames: Edit[] = [];
   const promotedStatics = promoteStatics(a, staticEdits, fnByKey, renames);
+  const live = liveFunctions(a);
   const frames =
     options.frames === false
       ? undefined
       : unitFrames(a, updatePoints, {
-          selected: () => true,
+          selected: (k) => live.has(k),
           implOf: implName,
           registration: 'section',
           quiet,
@@ -144,7 +145,9 @@ export function planUnit(
   const resumable = new Set(frames?.functions.map((f) => f.key));
 
   for (const f of a.functions) {
-    const unsafe = unsafeHeader(buf, f);
+    const unsafe = live.has(f.model.key)
+      ? unsafeHeader(buf, f)
+      : 'a static function nothing in this unit uses (left for the compiler to drop, as it would natively)';
     if (unsafe) {
       skipped.push({ key: f.model.key, reason: unsafe });
       continue;
@@ -514,6 +517,25 @@ function hoistable(specifiers: string, taken: Set<string>): boolean {
   if (tags.some((t) => taken.has(t))) return false;
   for (const t of tags) taken.add(t);
   return true;
+}
+
+/**
+ * The unit's functions that can run: its external ones and the statics they (or global
+ * initializers) reach. A header's static inline function no code of the unit uses is not emitted
+ * by the compiler; giving it a slot and a registration would emit it, with its references to
+ * functions the program may not link (lighttpd's tests: chunkqueue_chunk_file_viewadj).
+ */
+export function liveFunctions(a: UnitAnalysis): Set<string> {
+  const refs = new Map<string | undefined, string[]>();
+  for (const r of a.references) refs.set(r.function, [...(refs.get(r.function) ?? []), r.key]);
+  const live = new Set<string>();
+  const pending = [...a.functions.filter((f) => !f.model.isStatic).map((f) => f.model.key), ...(refs.get(undefined) ?? [])];
+  for (let k = pending.pop(); k !== undefined; k = pending.pop()) {
+    if (live.has(k)) continue;
+    live.add(k);
+    pending.push(...(refs.get(k) ?? []));
+  }
+  return live;
 }
 
 /** A configured point's place; `close`: the loop body is one statement, braced from `offset` to here. */
