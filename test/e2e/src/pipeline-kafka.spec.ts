@@ -444,6 +444,35 @@ describe('the pipeline over Kafka and PostgreSQL', () => {
     }
   });
 
+  it("serves the dashboard and its live feed from PostgreSQL: the rollout and both hosts' processes", async () => {
+    const page = await fetch(`${gateway}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<title>dsu dashboard<\/title>/);
+    const res = await fetch(`${gateway}/stream`, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(res.status).toBe(200);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const topics = new Map<string, unknown>();
+    let buf = '';
+    while (topics.size < 3) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += Buffer.from(value).toString('utf8');
+      for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        const type = /^event: ?(.*)$/m.exec(block)?.[1];
+        const data = /^data: ?(.*)$/m.exec(block)?.[1];
+        if (type && data) topics.set(type, JSON.parse(data));
+      }
+    }
+    await reader.cancel();
+    const rollouts = topics.get('rollouts') as { version: string; status: string }[];
+    expect(rollouts.some((r) => r.version === 'v2' && r.status === 'completed')).toBe(true);
+    const fleet = topics.get('fleet') as { hosts: { host: string; processes: unknown[] }[] };
+    for (const [host, count] of Object.entries(HOSTS))
+      expect(fleet.hosts.find((h) => h.host === host)?.processes).toHaveLength(count);
+  });
+
   it('completes when the checker is killed mid-pipeline and restarted, and applies nothing twice', async () => {
     const loads = loadAll();
     const submit = cli([
