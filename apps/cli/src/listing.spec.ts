@@ -72,6 +72,15 @@ describe('listings as tables with a header', () => {
     });
     afterAll(() => new Promise((r) => server.close(r)));
 
+    it('dsu versions: version, status, build and the patch to it', async () => {
+      const env = { DSU_GATEWAY: url, DSU_TOKEN: 't' };
+      expect((await run(['versions', 'app'], env)).stdout).toEqual([
+        'VERSION  STATUS  BUILD  PATCH',
+        'v1       built   -      -',
+        'v2       failed  -      -',
+      ]);
+    });
+
     it('dsu programs: versions, latest and latest built', async () => {
       const env = { DSU_GATEWAY: url, DSU_TOKEN: 't' };
       expect((await run(['programs'], env)).stdout).toEqual([

@@ -5,6 +5,7 @@ import { parseUpdatePointSpec } from '@dsu/instrument';
 import { CliError } from '../errors';
 import { reportError } from '../fail-with';
 import type { Output } from '../output';
+import { table } from '../table';
 import { GatewayClient, pollUntil, sleep } from './gateway-client';
 
 // The remote side of the CLI: commands that talk to the gateway (DSU_GATEWAY, default the
@@ -285,12 +286,14 @@ async function versionsCommandBody(program: string, out: Output): Promise<number
     'GET',
     `/programs/${enc(program)}/versions`,
   );
-  for (const v of list) {
-    out.log(
-      `${v.version.padEnd(12)} ${v.status.padEnd(9)} ${v.buildId ?? '-'}${v.patch ? `  patch from ${v.patch.fromVersion}: ${v.patch.verdict ?? v.patch.status}` : ''}`,
-    );
-  }
-  if (list.length === 0) out.log(`no versions of '${program}'`);
+  const rows = list.map((v) => [
+    v.version,
+    v.status,
+    v.buildId ?? '-',
+    v.patch ? `from ${v.patch.fromVersion}: ${v.patch.verdict ?? v.patch.status}` : '-',
+  ]);
+  if (list.length === 0) out.log(`no versions of '${program}' yet ('dsu submit' adds one)`);
+  else for (const l of table(['VERSION', 'STATUS', 'BUILD', 'PATCH'], rows)) out.log(l);
   out.result(list);
   return 0;
 }
@@ -299,9 +302,13 @@ async function versionsCommandBody(program: string, out: Output): Promise<number
 async function rolloutsCommandBody(opts: { program?: string }, out: Output): Promise<number> {
   const q = opts.program ? `?program=${enc(opts.program)}` : '';
   const list = await GatewayClient.fromEnv().request<RolloutView[]>('GET', `/rollouts${q}`);
-  for (const r of list)
-    out.log(`${r.rolloutId}  ${r.program} -> ${r.version}  ${r.status}  ${r.results.length} results`);
+  const rows = list.map((r) => {
+    const applied = r.results.filter((x) => x.outcome === 'applied').length;
+    return [r.rolloutId, r.program, r.version, r.status, `${applied}/${r.targets.length}`, r.requestedAt];
+  });
   if (list.length === 0) out.log('no rollouts');
+  else
+    for (const l of table(['ROLLOUT', 'PROGRAM', 'TO', 'STATUS', 'APPLIED', 'REQUESTED'], rows)) out.log(l);
   out.result(list);
   return 0;
 }
