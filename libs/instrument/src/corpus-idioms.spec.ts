@@ -39,6 +39,9 @@ describe('dsu build on the idioms of real servers', () => {
     for (const v of ['o', 'ret', 'first', 'calls', 'seen']) expect(symbols).toMatch(new RegExp(`__dsu_s_u[0-9a-f]+__shared_statics__${v}\\b`));
     // and so do those whose declaration defines their type (moved to file scope with them)
     for (const v of ['filesread', 'last', 'count', 'pool']) expect(symbols).toMatch(new RegExp(`__dsu_s_u[0-9a-f]+__files_read__${v}\\b`));
+    // one used only in an array dimension too; one whose type the function defines stays local
+    expect(symbols).toMatch(/__dsu_s_u[0-9a-f]+__proto_is_11__keys\b/);
+    expect(symbols).not.toMatch(/__proto_is_11__http_1_1\b/);
   });
 
   it('gives room to a struct with #ifdef members, queue entries, enum and struct members defined inline', () => {

@@ -12,10 +12,48 @@ import type { Edit } from './edits';
 export const localStaticName = (n: number) => `__dsu_sdef_${n}`;
 
 /** Renames one function-local static (its declarator name and every reference) to `name`. */
-export function renameLocalStatic(a: UnitAnalysis, s: { key: string; nameRange: ByteRange }, name: string): Edit[] {
+export function renameLocalStatic(
+  a: UnitAnalysis,
+  s: { key: string; nameRange: ByteRange; function?: string },
+  name: string,
+): Edit[] {
   const edits: Edit[] = [{ start: s.nameRange.start, end: s.nameRange.end, text: name }];
-  for (const r of a.variableReferences) if (r.key === s.key) edits.push({ start: r.range.start, end: r.range.end, text: name });
+  const seen = new Set<number>([s.nameRange.start]);
+  for (const r of a.variableReferences)
+    if (r.key === s.key && !seen.has(r.range.start)) {
+      seen.add(r.range.start);
+      edits.push({ start: r.range.start, end: r.range.end, text: name });
+    }
+  for (const t of typeOnlyUses(a, s)) if (!seen.has(t.start)) edits.push({ start: t.start, end: t.end, text: name });
   return edits;
+}
+
+const TYPE_OPERATORS = new Set(['sizeof', '_Alignof', '__alignof__', '__alignof', 'typeof', '__typeof__', '__typeof']);
+
+/**
+ * Uses of a local static the AST does not show as references: inside a constant array dimension
+ * (`config_plugin_value_t cvlist[sizeof(cpk)/sizeof(cpk[0])+1]`, lighttpd) or a `__typeof__`,
+ * which clang folds into the type. Found by token from the declaration to the end of its block.
+ */
+function typeOnlyUses(a: UnitAnalysis, s: { nameRange: ByteRange; function?: string }): ByteRange[] {
+  const f = a.functions.find((x) => x.model.key === s.function);
+  if (!f) return [];
+  const text = a.preprocessed.toString('latin1', s.nameRange.start, s.nameRange.end);
+  const toks = scanTokens(a.preprocessed, s.nameRange.end, f.body.end);
+  const out: ByteRange[] = [];
+  const stack: boolean[] = []; // open ( and [: whether inside a type context
+  let depth = 0;
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i];
+    const before = toks[i - 1]?.text ?? '';
+    if (t.text === '{') depth++;
+    else if (t.text === '}' && --depth < 0) break; // the end of the declaration's block
+    else if (t.text === '[') stack.push(true);
+    else if (t.text === '(') stack.push(stack[stack.length - 1] === true || TYPE_OPERATORS.has(before));
+    else if (t.text === ')' || t.text === ']') stack.pop();
+    else if (t.text === text && stack.includes(true) && before !== '.' && before !== '->') out.push({ start: t.start, end: t.end });
+  }
+  return out;
 }
 
 /**
