@@ -54,6 +54,7 @@ async function submitCommandBody(
     }
   }
   const gw = GatewayClient.fromEnv();
+  out.progress(`upload    ${src} to ${gw.url}`);
   const { packDir } = await import('@dsu/pipeline'); // loaded on use: keeps the CLI's start-up light
   const tarball = await packDir(resolve(src));
   await gw.request('POST', '/programs', { id: opts.program });
