@@ -342,16 +342,19 @@ function noResumeMarks(s: FrameSite): Edit[] | undefined {
  */
 function byValue(l: FrameLocal): boolean {
   const t = l.type.replace(/\s+/g, ' ').trim();
-  // const after the last `*`, with or without restrict beside it (`char *const restrict out`, lighttpd)
-  const star = t.lastIndexOf('*');
-  const topConst = /\bconst\b/.test(star < 0 ? t : t.slice(star + 1));
+  // const after the last `*` of the declarator, restrict beside it or not (`char *const restrict
+  // out`), inside the group of a function or array pointer (`int (*const)(struct connection *)`)
+  const decl = /\((\*[^()]*)\)/.exec(t)?.[1] ?? t;
+  const star = decl.lastIndexOf('*');
+  const topConst = /\bconst\b/.test(star < 0 ? decl : decl.slice(star + 1));
   return !l.addressTaken && !t.endsWith(']') && !topConst && !/\bvolatile\b/.test(t);
 }
 
 /** Saves one local into the frame record being captured. */
 function saveLocal(l: FrameLocal): string {
   const k = `${KIND_CODE[l.kind]}u`;
-  if (!byValue(l)) return `__dsu_cc_frame_save("${l.name}", &${l.name}, sizeof ${l.name}, ${k});`;
+  // through an integer: `&out` of a `char *const restrict out` would discard restrict (a warning)
+  if (!byValue(l)) return `__dsu_cc_frame_save("${l.name}", (const void *)(__UINTPTR_TYPE__)&${l.name}, sizeof ${l.name}, ${k});`;
   return `{ __typeof__(${l.name}) __dsu_t = ${l.name}; __dsu_cc_frame_save("${l.name}", &__dsu_t, sizeof __dsu_t, ${k}); }`;
 }
 
@@ -383,7 +386,7 @@ function loadLocal(buf: Buffer, fnKey: string, l: FrameLocal, opts: FrameCodeOpt
   return expr === undefined
     ? `if (!${load}) __builtin_memset(${at}, 0, sizeof ${l.name});`
     : // through a copy: the local may be const
-      `if (!${load}) { __typeof__(${l.name}) __dsu_i = (${expr}); __builtin_memcpy(${at}, &__dsu_i, sizeof ${l.name}); }`;
+      `if (!${load}) { __typeof__(${l.name}) __dsu_i = (${expr}); __builtin_memcpy(${at}, (const void *)(__UINTPTR_TYPE__)&__dsu_i, sizeof ${l.name}); }`;
 }
 
 /** `return` with a zero value of the function's return type (the caller is unwinding too). */
