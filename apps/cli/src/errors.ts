@@ -5,7 +5,7 @@
  *
  * Codes (DESIGN.md §9): usage, invalid-update-point, gateway-unreachable, unauthorized, forbidden, not-found,
  * program-not-found, version-not-found, rollout-not-found, conflict, version-exists,
- * version-not-built, invalid-request, too-large, unavailable, gateway-error, timeout,
+ * version-not-built, version-not-failed, invalid-request, too-large, unavailable, gateway-error, timeout,
  * nothing-to-update, invalid-spec, control, bundle-unreadable, unsupported-change, key-invalid, key-not-found,
  * no-process, failed (anything else a command could not do).
  */

@@ -133,6 +133,11 @@ const HELP: Record<string, HelpEntry> = {
     examples: ['dsu versions app', 'dsu versions app --json'],
     env: REMOTE_ENV,
   },
+  'versions delete': {
+    args: { program: 'program id in the registry', version: 'the failed version' },
+    examples: ['dsu versions delete app v3   # then: dsu submit ./app-v3 --program app --version v3'],
+    env: REMOTE_ENV,
+  },
   programs: { examples: ['dsu programs', 'dsu programs --json'], env: REMOTE_ENV },
   fleet: { examples: ['dsu fleet', 'dsu fleet --program app --json'], env: REMOTE_ENV },
   rollouts: { examples: ['dsu rollouts', 'dsu rollouts --program app --json'], env: REMOTE_ENV },

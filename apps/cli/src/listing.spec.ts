@@ -65,6 +65,8 @@ describe('listings as tables with a header', () => {
       };
       server = createServer((req, res) => {
         res.setHeader('content-type', 'application/json');
+        if (req.method === 'DELETE' && req.url === '/programs/app/versions/v2')
+          return void res.end(JSON.stringify({ program: 'app', version: 'v2', deleted: true }));
         res.end(JSON.stringify(answers[req.url ?? ''] ?? []));
       });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -79,6 +81,13 @@ describe('listings as tables with a header', () => {
         'v1       built   -      -',
         'v2       failed  -      -',
       ]);
+    });
+
+    it('dsu versions delete: DELETE of the version, its answer printed', async () => {
+      const env = { DSU_GATEWAY: url, DSU_TOKEN: 't' };
+      const r = await run(['versions', 'delete', 'app', 'v2', '--json'], env);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout[0])).toEqual({ program: 'app', version: 'v2', deleted: true });
     });
 
     it('dsu programs: versions, latest and latest built', async () => {

@@ -6,6 +6,7 @@ import {
   rolloutCommand,
   rolloutsCommand,
   submitCommand,
+  versionDeleteCommand,
   versionsCommand,
 } from './commands/remote';
 import { upCommand } from './commands/up';
@@ -314,12 +315,21 @@ export function buildProgram(): Command {
     .addOption(json)
     .action(action((o) => fleetCommand(o, createOutput(Boolean(o.json)))));
 
-  program
+  const versions = program
     .command('versions')
-    .description("a program's versions in the registry")
+    .description(
+      "a program's versions in the registry ('dsu versions delete <program> <version>' removes a failed one)",
+    )
     .argument('<program>')
     .addOption(json)
     .action(action((p: string, o) => versionsCommand(p, createOutput(Boolean(o.json)))));
+  versions
+    .command('delete')
+    .description('delete a version whose build failed, so its label can be submitted again')
+    .argument('<program>')
+    .argument('<version>')
+    .addOption(json)
+    .action(action((p: string, v: string, o) => versionDeleteCommand(p, v, createOutput(Boolean(o.json)))));
 
   program
     .command('rollouts')

@@ -32,6 +32,7 @@ export type { SubmitVersion } from './registry/commands';
 // The gateway's HTTP answers, one declaration for the gateway and its clients (the CLI).
 export type {
   AbortedRollout,
+  DeletedVersionView,
   InventoryView,
   PatchRequestView,
   PatchView,

@@ -4,6 +4,7 @@ import {
   applyDecorators,
   Body,
   Controller,
+  Delete,
   Get,
   HttpException,
   Inject,
@@ -175,6 +176,22 @@ export class GatewayController {
   @Answers(200, 'VersionView', { list: true, errors: [404] })
   versions(@Param('program') program: string) {
     return call(() => this.registry.listVersions(program));
+  }
+
+  @Delete('programs/:program/versions/:version')
+  @RequireScope('submit')
+  @Audited('version.delete')
+  @ApiOperation({
+    summary:
+      'Delete a version whose build failed, so its label can be submitted again (409 for a version that is building or built)',
+  })
+  @Answers(200, 'DeletedVersionView', { errors: [404, 409] })
+  deleteVersion(
+    @Param('program') program: string,
+    @Param('version') version: string,
+    @CurrentActor() actor: TokenActor,
+  ) {
+    return call(() => this.registry.deleteVersion(program, version, actor));
   }
 
   @Get('programs/:program/versions/:version')

@@ -182,6 +182,15 @@ describe('the OpenAPI document describes what the gateway answers', () => {
       );
     }
     expect((await submit('v1')).status).toBe(409);
+    await call('DELETE', '/programs/{program}/versions/{version}', '/programs/p/versions/v1'); // 409: built
+    expect((await submit('v9')).status).toBe(201);
+    await publish(Topics.buildFailed, { program: 'p', version: 'v9', error: 'x', diagnostics: '' });
+    await until('v9 failed', async () => {
+      const r = await call('GET', '/programs/{program}/versions/{version}', '/programs/p/versions/v9');
+      return r.body['status'] === 'failed';
+    });
+    await call('DELETE', '/programs/{program}/versions/{version}', '/programs/p/versions/v9');
+    await call('DELETE', '/programs/{program}/versions/{version}', '/programs/p/versions/v9'); // 404
     const patches = await until('the v1 -> v2 request', async () => {
       const r = await call('GET', '/patches', '/patches?program=p');
       return (r.body as unknown[]).length ? (r.body as { requestId: string }[]) : undefined;

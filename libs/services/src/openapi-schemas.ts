@@ -5,6 +5,7 @@
 // openapi-responses.spec.ts, which validates real responses against the served document.
 import type {
   AbortedRollout,
+  DeletedVersionView,
   InventoryView,
   PatchRequestView,
   PatchView,
@@ -93,6 +94,11 @@ export const apiSchemas = {
         error: orNull(str),
       }),
     ),
+  }),
+  DeletedVersionView: objectOf<DeletedVersionView>()({
+    program: str,
+    version: str,
+    deleted: { type: 'boolean', enum: [true] },
   }),
   PatchRequestView: objectOf<PatchRequestView>()({ requestId: str, created: bool }),
   PatchView: objectOf<PatchView>()({

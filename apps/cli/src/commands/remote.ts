@@ -1,6 +1,12 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { InventoryView, RolloutRequestView, RolloutView, VersionView } from '@dsu/pipeline';
+import type {
+  DeletedVersionView,
+  InventoryView,
+  RolloutRequestView,
+  RolloutView,
+  VersionView,
+} from '@dsu/pipeline';
 import { parseUpdatePointSpec } from '@dsu/instrument';
 import { CliError } from '../errors';
 import { reportError } from '../fail-with';
@@ -299,6 +305,17 @@ async function versionsCommandBody(program: string, out: Output): Promise<number
   return 0;
 }
 
+/** `dsu versions delete P V`: removes a version whose build failed (its label is free again). */
+async function versionDeleteBody(program: string, version: string, out: Output): Promise<number> {
+  const r = await GatewayClient.fromEnv().request<DeletedVersionView>(
+    'DELETE',
+    `/programs/${enc(program)}/versions/${enc(version)}`,
+  );
+  out.log(`deleted ${program} ${version} (its build had failed); the label can be submitted again`);
+  out.result(r);
+  return 0;
+}
+
 /** `dsu rollouts` */
 async function rolloutsCommandBody(opts: { program?: string }, out: Output): Promise<number> {
   const q = opts.program ? `?program=${enc(opts.program)}` : '';
@@ -318,4 +335,5 @@ export const submitCommand = guarded(submitCommandBody);
 export const installCommand = guarded(installCommandBody);
 export const rolloutCommand = guarded(rolloutCommandBody);
 export const versionsCommand = guarded(versionsCommandBody);
+export const versionDeleteCommand = guarded(versionDeleteBody);
 export const rolloutsCommand = guarded(rolloutsCommandBody);

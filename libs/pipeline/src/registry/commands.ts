@@ -19,6 +19,7 @@ import { getVersion } from './queries';
 import { advanceWaiting, lockProgram } from './rollout-machine';
 import type {
   AbortedRollout,
+  DeletedVersionView,
   PatchRequestView,
   ProgramRegistrationView,
   RolloutRequestView,
@@ -165,6 +166,41 @@ async function freeVersionLabel(em: EntityManager, program: string, version: str
     `version '${version}' of '${program}' was already submitted (${old.status}); submit the change under a new version label`,
     'version-exists',
   );
+}
+
+/**
+ * Removes a version whose build failed (its label is free again; the audit log keeps its
+ * submission). Only a failed one: it never had a build, so no patch, rollout or process refers to
+ * it (a late build result for it is ignored as one of an unknown version). 409 otherwise.
+ */
+export async function deleteVersion(
+  ctx: RegistryContext,
+  program: string,
+  version: string,
+  by?: Actor,
+): Promise<DeletedVersionView> {
+  return ctx.outbox.transact(async ({ em }) => {
+    await knownProgram(em, program);
+    const v = await em.findOneBy(VersionEntity, { program, version });
+    if (!v)
+      throw new RegistryError(404, `version '${version}' of '${program}' is not known`, 'version-not-found');
+    if (v.status !== 'failed')
+      throw new RegistryError(
+        409,
+        `version '${version}' of '${program}' is ${v.status}; only a version whose build failed can be deleted`,
+        'version-not-failed',
+      );
+    await em.delete(VersionEntity, { program, version });
+    if (by)
+      await recordAudit(em, {
+        actor: by,
+        action: 'version.delete',
+        program,
+        target: version,
+        outcome: 'deleted',
+      });
+    return { program, version, deleted: true };
+  });
 }
 
 /** 404 program-not-found unless `program` is registered: said before any version is blamed. */

@@ -407,6 +407,19 @@ describe('Registry: the gateway projection, on SQLite and the in-process bus', (
     expect(again).toMatchObject({ status: 'building', error: null });
     expect(of(Topics.buildRequested)).toHaveLength(requestsBefore + 1);
     expect((await registry.listVersions('p')).filter((v) => v.version === 'v3')).toHaveLength(1);
+    // ... or deleted, once failed; a version that is building or built cannot be.
+    await expect(registry.deleteVersion('p', 'v3')).rejects.toMatchObject({
+      status: 409,
+      code: 'version-not-failed',
+    });
+    await expect(registry.deleteVersion('p', 'v9')).rejects.toMatchObject({
+      status: 404,
+      code: 'version-not-found',
+    });
+    await publish(Topics.buildFailed, { program: 'p', version: 'v3', error: 'again', diagnostics: '' });
+    await waitFor('v3 failed again', async () => (await registry.getVersion('p', 'v3')).status === 'failed');
+    expect(await registry.deleteVersion('p', 'v3')).toEqual({ program: 'p', version: 'v3', deleted: true });
+    await expect(registry.getVersion('p', 'v3')).rejects.toMatchObject({ code: 'version-not-found' });
     // A built one keeps its label.
     await expect(
       registry.submitVersion({ program: 'p', version: 'v1', source: await tarball() }),

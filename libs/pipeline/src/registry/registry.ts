@@ -10,6 +10,7 @@ import * as queries from './queries';
 import { resume, underProgramLock } from './rollout-machine';
 import type {
   AbortedRollout,
+  DeletedVersionView,
   InventoryView,
   PatchRequestView,
   PatchView,
@@ -65,6 +66,10 @@ export class Registry {
 
   submitVersion(s: commands.SubmitVersion): Promise<VersionView> {
     return commands.submitVersion(this.ctx, s);
+  }
+
+  deleteVersion(program: string, version: string, by?: Actor): Promise<DeletedVersionView> {
+    return commands.deleteVersion(this.ctx, program, version, by);
   }
 
   requestPatch(

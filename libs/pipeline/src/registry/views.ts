@@ -48,6 +48,13 @@ export interface VersionView {
   } | null;
 }
 
+/** The answer to DELETE /programs/:p/versions/:v: the failed version that was removed. */
+export interface DeletedVersionView {
+  program: string;
+  version: string;
+  deleted: true;
+}
+
 /** The answer to POST /programs/:p/patches: `created` is false when an existing request was reused. */
 export interface PatchRequestView {
   requestId: string;
