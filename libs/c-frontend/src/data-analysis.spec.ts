@@ -18,6 +18,11 @@ union u { int i; float f; };
 struct outer { struct inner { int x; } in; int y; };
 struct tagged { enum { A, B } kind; int v; };
 struct bits { enum { C1, C2 } mode : 2; int w; };
+typedef struct { unsigned char digest[4]; } canon_t;
+struct pt { int x, y; };
+typedef struct pt pt_t;
+_Static_assert(sizeof(canon_t) == sizeof(unsigned int), "xxhash checks its canonical size");
+_Static_assert(sizeof(pt_t) == 8, "through a typedef");
 struct __attribute__((annotate("dsu_room=" "128"))) big { int q; };
 struct __attribute__((annotate("dsu_no_room"))) mine { int z; };
 struct disk { int id; char title[16]; };
@@ -58,6 +63,9 @@ describe('data analysis (issue 4)', () => {
     // Types defined inside a body get room: the struct names them through its shape (issue 14).
     expect(r['struct outer']).toMatchObject({ updatable: true, nested: [{ member: 'in', pointers: 0, dimensions: 0 }] });
     expect(r['struct tagged']).toMatchObject({ updatable: true, nested: [{ member: 'kind' }] });
+    // a size the program asserts keeps its C layout (lighttpd's xxhash), here and program-wide
+    expect(r['canon_t'].notUpdatableReason).toMatch(/static assertion/);
+    expect(r['struct pt'].notUpdatableReason).toMatch(/static assertion/);
     expect(r['struct bits'].notUpdatableReason).toMatch(/enum inside its body \(an unnamed enum is the type of a bit-field\)/);
     expect(r['struct big']).toMatchObject({ updatable: true, slop: 128 });
     expect(r['struct mine'].notUpdatableReason).toMatch(/DSU_NO_ROOM/);
@@ -80,6 +88,8 @@ describe('data analysis (issue 4)', () => {
 
   it('makes types whose whole instances are raw bytes or go outside the program non-updatable', () => {
     expect(a.rawUses).toEqual([
+      { type: 'canon_t', callee: '_Static_assert', function: 'file scope of u.c', kind: 'io' },
+      { type: 'struct pt', callee: '_Static_assert', function: 'file scope of u.c', kind: 'io' },
       { type: 'struct disk', callee: 'fwrite', function: 'u.c::save', kind: 'io' },
       { type: 'struct lib', callee: 'lib_use', function: 'u.c::other', kind: 'external' },
     ]);

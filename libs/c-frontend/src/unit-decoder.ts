@@ -1,4 +1,5 @@
 import type { AstNode } from './ast';
+import { normalizeType } from './ast-helpers';
 import { CallsAndReferences } from './decode/calls';
 import { DataUses } from './decode/data-uses';
 import { DecodeContext } from './decode/context';
@@ -50,6 +51,7 @@ export class UnitDecoder {
   private readonly typeDecls: TypeDeclarations;
   private readonly decls: Declarations;
   private readonly data: DataUses;
+  private readonly unitPath: string;
   private readonly calls: CallsAndReferences;
   private readonly bodies: FunctionBodies;
   /** Set when the stack-frame facts of each definition are wanted (AnalyzeOptions.frames). */
@@ -63,6 +65,7 @@ export class UnitDecoder {
     regions: MarkedRegion[],
     opts: AnalyzeOptions,
   ) {
+    this.unitPath = unit.path;
     const cx = new DecodeContext(unit, buf, opts.internalPrefixes ?? ['dsu__']);
     this.frameLines = new LineCounter(buf, regions);
     this.typeDecls = new TypeDeclarations(unit, buf, regions);
@@ -108,6 +111,30 @@ export class UnitDecoder {
       case 'VarDecl':
         if (this.decls.addGlobal(d)) this.bodies.addInitializer(d);
         return;
+      case 'StaticAssertDecl':
+        this.addStaticAssert(d);
+        return;
+    }
+  }
+
+  /**
+   * `_Static_assert(sizeof(XXH32_canonical_t) == sizeof(XXH32_hash_t), ...)` (lighttpd's xxhash):
+   * the program checks the type's size, so room would fail the build. The type keeps its C layout
+   * here, and program-wide through a raw use (the link step recompiles units that gave it room).
+   */
+  private addStaticAssert(d: AstNode): void {
+    const sized = new Set<string>();
+    const walk = (n: AstNode) => {
+      if (n.kind === 'UnaryExprOrTypeTraitExpr' && n.argType?.qualType) sized.add(normalizeType(n.argType.desugaredQualType ?? n.argType.qualType));
+      else if (n.kind === 'UnaryExprOrTypeTraitExpr' && n.inner?.[0]?.type?.qualType) sized.add(normalizeType(n.inner[0].type.qualType));
+      for (const c of n.inner ?? []) if (c) walk(c);
+    };
+    walk(d);
+    for (const t of sized) {
+      for (const key of [t, this.typeDecls.typedefTarget(t)]) {
+        if (!key || !this.typeDecls.keepLayout(key, 'its size is checked by a static assertion (_Static_assert) of the program')) continue;
+        this.data.rawUses.push({ type: key, callee: '_Static_assert', function: `file scope of ${this.unitPath}`, kind: 'io' });
+      }
     }
   }
 

@@ -174,6 +174,21 @@ export class TypeDeclarations {
     this.classifyRecord(d, t, key, spelling);
   }
 
+  /** The type a typedef name stands for (`pt_t` → `struct pt`), if the unit defines it. */
+  typedefTarget(name: string): string | undefined {
+    return this.types.find((t) => t.model.key === name && t.model.kind === 'typedef')?.model.target;
+  }
+
+  /** Keeps a record of the unit in its C layout (no room), with the reason; false if it has none. */
+  keepLayout(key: string, reason: string): boolean {
+    const r = this.records.find((x) => x.key === key);
+    const t = this.types.find((x) => x.model.key === key);
+    if (!r || !t) return false;
+    if (r.updatable) Object.assign(r, { updatable: false, notUpdatableReason: reason });
+    if (t.model.updatable) Object.assign(t.model, { updatable: false, notUpdatableReason: reason });
+    return true;
+  }
+
   /** Decides whether dsu-cc gives the struct room for growth (DESIGN.md §4), with the reason if not. */
   private classifyRecord(d: AstNode, t: PendingType, key: string, spelling: string) {
     const open = d.range?.begin.offset !== undefined ? this.buf.indexOf('{', d.range.begin.offset) : -1;
