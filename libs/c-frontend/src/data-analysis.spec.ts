@@ -22,7 +22,8 @@ typedef struct { unsigned char digest[4]; } canon_t;
 struct pt { int x, y; };
 typedef struct pt pt_t;
 _Static_assert(sizeof(canon_t) == sizeof(unsigned int), "xxhash checks its canonical size");
-_Static_assert(sizeof(pt_t) == 8, "through a typedef");
+static int pt_sum(pt_t *p) { do { _Static_assert(sizeof(pt_t) == 8, "in a body, through a typedef"); } while (0); return p->x + p->y; }
+int pt_use(pt_t *p) { return pt_sum(p); }
 struct __attribute__((annotate("dsu_room=" "128"))) big { int q; };
 struct __attribute__((annotate("dsu_no_room"))) mine { int z; };
 struct disk { int id; char title[16]; };

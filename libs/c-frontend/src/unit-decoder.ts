@@ -100,6 +100,8 @@ export class UnitDecoder {
     this.typeDecls.add(d);
     switch (d.kind) {
       case 'FunctionDecl':
+        // in a body too: xxhash's XXH_STATIC_ASSERT is `do { static_assert(...); } while (0)`
+        for (const a of findStaticAsserts(d)) this.addStaticAssert(a);
         if (this.decls.addFunction(d)) {
           this.bodies.addFunction(d);
           if (this.frameOpts) {
@@ -164,4 +166,14 @@ export class UnitDecoder {
       objects: data.objects,
     };
   }
+}
+
+/** The `_Static_assert` declarations inside a function's body. */
+function findStaticAsserts(n: AstNode, out: AstNode[] = []): AstNode[] {
+  for (const c of n.inner ?? []) {
+    if (!c) continue;
+    if (c.kind === 'StaticAssertDecl') out.push(c);
+    else findStaticAsserts(c, out);
+  }
+  return out;
 }
