@@ -60,6 +60,17 @@ export interface PatchGeneratedV1 {
   from: BuildRef;
   to: BuildRef;
   functions: { key: string; change: string }[];
+  /** Structs whose layout the patch changes, and how each new field gets its value (absent before). */
+  types?: PatchTypeChangeV1[];
+  /** Globals the patch adds, removes or changes (absent before). */
+  globals?: { key: string; change: string; note?: string }[];
+}
+export interface PatchTypeChangeV1 {
+  name: string;
+  oldSize: number;
+  newSize: number;
+  mode: 'eager' | 'lazy';
+  fields: { field: string; how: string }[];
 }
 export interface PatchFailedV1 {
   program: string;
@@ -208,15 +219,30 @@ export const payloadSchemas: Record<string, object> = {
     from: buildRefWithDir,
     to: buildRefWithDir,
   }),
-  [`${Topics.patchGenerated}.v1`]: obj({
-    program: str,
-    requestId: str,
-    patchId: str,
-    bundleSha256: sha,
-    from: buildRef,
-    to: buildRef,
-    functions: { type: 'array', items: obj({ key: str, change: str }) },
-  }),
+  [`${Topics.patchGenerated}.v1`]: withOptional(
+    obj({
+      program: str,
+      requestId: str,
+      patchId: str,
+      bundleSha256: sha,
+      from: buildRef,
+      to: buildRef,
+      functions: { type: 'array', items: obj({ key: str, change: str }) },
+    }),
+    {
+      types: {
+        type: 'array',
+        items: obj({
+          name: str,
+          oldSize: { type: 'integer', minimum: 0 },
+          newSize: { type: 'integer', minimum: 0 },
+          mode: { enum: ['eager', 'lazy'] },
+          fields: { type: 'array', items: obj({ field: str, how: { type: 'string' } }) },
+        }),
+      },
+      globals: { type: 'array', items: withOptional(obj({ key: str, change: str }), { note: { type: 'string' } }) },
+    },
+  ),
   [`${Topics.patchFailed}.v1`]: obj({ program: str, requestId: str, error: str, reasons: strings }),
   [`${Topics.patchVerdict}.v1`]: withOptional(
     obj({

@@ -23,6 +23,7 @@ async function saveAndLoad(ds: DataSource): Promise<void> {
     'VerdictUpdatePoints1796600000000',
     'VersionTraceParent1796700000000',
     'ResultInstances1796800000000',
+    'PatchTypesAndGlobals1796900000000',
   ]);
   await accessTables(ds);
 }

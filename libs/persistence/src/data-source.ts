@@ -23,6 +23,7 @@ import { CreateAccess1796500000000 } from './migrations/1796500000000-CreateAcce
 import { VerdictUpdatePoints1796600000000 } from './migrations/1796600000000-VerdictUpdatePoints';
 import { VersionTraceParent1796700000000 } from './migrations/1796700000000-VersionTraceParent';
 import { ResultInstances1796800000000 } from './migrations/1796800000000-ResultInstances';
+import { PatchTypesAndGlobals1796900000000 } from './migrations/1796900000000-PatchTypesAndGlobals';
 import { type StartupRetry, untilConnected } from './open-with-retry';
 
 export const entities = [
@@ -47,6 +48,7 @@ export const migrations = [
   VerdictUpdatePoints1796600000000,
   VersionTraceParent1796700000000,
   ResultInstances1796800000000,
+  PatchTypesAndGlobals1796900000000,
 ];
 
 export interface DatabaseConfig {

@@ -22,5 +22,6 @@ export {
   type PatchStatus,
   type RolloutStatus,
   type RolloutTargetState,
+  type PatchTypeChange,
 } from './entities/pipeline.entities';
 export { ApiTokenEntity, AuditEntity } from './entities/access.entities';

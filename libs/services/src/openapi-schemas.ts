@@ -115,6 +115,23 @@ export const apiSchemas = {
       type: 'array',
       items: objectOf<PatchView['functions'][number]>()({ key: str, change: str }),
     },
+    types: orNull({
+      type: 'array',
+      items: objectOf<NonNullable<PatchView['types']>[number]>()({
+        name: str,
+        oldSize: int,
+        newSize: int,
+        mode: oneOf('eager', 'lazy'),
+        fields: {
+          type: 'array',
+          items: objectOf<NonNullable<PatchView['types']>[number]['fields'][number]>()({ field: str, how: str }),
+        },
+      }),
+    }),
+    globals: orNull({
+      type: 'array',
+      items: objectOf<NonNullable<PatchView['globals']>[number]>()({ key: str, change: str, note: str }, ['note']),
+    }),
     error: orNull(str),
     reasons: strings,
     verdict: orNull(oneOf('approved', 'rejected')),

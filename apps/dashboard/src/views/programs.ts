@@ -87,6 +87,28 @@ function patchBlock(v: VersionView, patch: PatchView | undefined, verdict: Verdi
     patch && patch.functions.length
       ? h('ul', { class: 'functions' }, patch.functions.map((f) => h('li', {}, h('code', {}, f.key), ` ${f.change}`)))
       : null,
+    patch?.types?.length
+      ? h(
+          'ul',
+          { class: 'types' },
+          patch.types.map((t) =>
+            h(
+              'li',
+              {},
+              h('code', {}, t.name),
+              ` layout ${t.oldSize} → ${t.newSize} bytes, instances transformed ${t.mode === 'lazy' ? 'on first touch' : 'at the update point'}`,
+              t.fields.length ? h('ul', {}, t.fields.map((f) => h('li', {}, h('code', {}, f.field), ` ${f.how}`))) : null,
+            ),
+          ),
+        )
+      : null,
+    patch?.globals?.length
+      ? h(
+          'ul',
+          { class: 'globals' },
+          patch.globals.map((g) => h('li', {}, 'global ', h('code', {}, g.key), ` ${g.change}`, g.note ? ` (${g.note})` : '')),
+        )
+      : null,
     points
       ? h(
           'p',

@@ -4,6 +4,15 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 // Times are ISO-8601 strings: portable between SQLite and PostgreSQL and sortable as text.
 // JSON-valued columns are `simple-json` (text), so both databases store them the same way.
 
+/** A struct whose layout a patch changes, as the registry keeps it. */
+export interface PatchTypeChange {
+  name: string;
+  oldSize: number;
+  newSize: number;
+  mode: 'eager' | 'lazy';
+  fields: { field: string; how: string }[];
+}
+
 /** An event waiting to be published (transactional outbox), written in the producer's transaction. */
 @Entity({ name: 'outbox' })
 @Index('outbox_pending', ['producer', 'sentAt'])
@@ -148,6 +157,14 @@ export class PatchEntity {
 
   @Column({ type: 'simple-json', nullable: true })
   functions!: { key: string; change: string }[] | null;
+
+  /** Structs whose layout the patch changes (null: not generated yet, or before this was kept). */
+  @Column({ type: 'simple-json', nullable: true })
+  types!: PatchTypeChange[] | null;
+
+  /** Globals the patch adds, removes or changes. */
+  @Column({ type: 'simple-json', nullable: true })
+  globals!: { key: string; change: string; note?: string }[] | null;
 
   @Column({ type: 'text', nullable: true })
   error!: string | null;

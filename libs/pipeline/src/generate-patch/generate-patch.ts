@@ -45,6 +45,15 @@ export async function generatePatch(
         from: { version: req.from.version, buildId: manifest.from.buildId },
         to: { version: req.to.version, buildId: manifest.to.buildId },
         functions: manifest.functions.map((f) => ({ key: f.key, change: f.change })),
+        // The manifest made readable for the registry: what the data update changes.
+        types: manifest.types.map((t) => ({
+          name: t.name,
+          oldSize: t.oldSize,
+          newSize: t.newSize,
+          mode: t.mode,
+          fields: t.fields,
+        })),
+        globals: manifest.globals.map((g) => ({ key: g.key, change: g.change, ...(g.note ? { note: g.note } : {}) })),
       },
     };
     log('info', 'patch generated', {

@@ -98,6 +98,8 @@ async function onPatchGenerated(tx: OutboxTx, p: PatchGeneratedV1): Promise<void
       patchId: p.patchId,
       bundleSha256: p.bundleSha256,
       functions: p.functions,
+      types: p.types ?? null,
+      globals: p.globals ?? null,
       generatedAt: now(),
     },
   );

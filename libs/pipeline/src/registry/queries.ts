@@ -79,6 +79,8 @@ export async function listPatches(ctx: RegistryContext, program?: string): Promi
     patchId: p.patchId,
     bundleSha256: p.bundleSha256,
     functions: p.functions ?? [],
+    types: p.types,
+    globals: p.globals,
     error: p.error,
     reasons: p.reasons ?? [],
     verdict: p.patchId ? (verdicts.get(p.patchId)?.verdict ?? null) : null,

@@ -2,7 +2,7 @@
 // and its clients (the CLI imports them type-only) cannot drift apart. Types only: importing this
 // module loads nothing.
 import type { Finding, SafetyVerdict } from '@dsu/patch-format';
-import type { RolloutTargetState } from '@dsu/persistence';
+import type { PatchTypeChange, RolloutTargetState } from '@dsu/persistence';
 
 export type { AbortedRollout } from './abort-rollout';
 
@@ -73,6 +73,10 @@ export interface PatchView {
   patchId: string | null;
   bundleSha256: string | null;
   functions: { key: string; change: string }[];
+  /** Structs whose layout it changes and how each new field gets its value; null when not known. */
+  types: PatchTypeChange[] | null;
+  /** Globals it adds, removes or changes; null when not known. */
+  globals: { key: string; change: string; note?: string }[] | null;
   error: string | null;
   reasons: string[];
   verdict: 'approved' | 'rejected' | null;
