@@ -29,7 +29,10 @@ describe('buildPatch', () => {
   it('writes a bundle for a body change: manifest, patch.so, descriptor, patch units, models', async () => {
     const v1 = await version('v1', base('return helper(v);'));
     const v2 = await version('v2', base('return helper(v) * 1;'));
-    const { manifest } = await buildPatch(v1, v2, join(dir, 'p12'));
+    const phases: string[] = [];
+    const { manifest } = await buildPatch(v1, v2, join(dir, 'p12'), { onPhase: (p) => void phases.push(p) });
+    // Each phase is announced once, in order (what `dsu patch` shows on a terminal).
+    expect(phases).toEqual(['contents', 'data and frames', 'write and compile']);
     expect(manifest.functions).toEqual([
       {
         key: 'compute',
@@ -157,7 +160,14 @@ describe('buildPatch', () => {
       `struct point { int x; int y; };\nstruct point pts[4];\nstruct fresh { int a; };\nint sum(void) { int s = 0; for (int i = 0; i < 4; i++) s += ${k} * pts[i].x; return s; }\n` +
       `int main(void) { return sum(); }\n`;
     const k1 = await version('k1', src(1), 'struct point=none');
-    const k2 = await version('k2', src(2).replace('struct fresh { int a; };', 'struct fresh { int a; };\nstruct newer { int b; };\nstruct newer made;\nint use(void) { return made.b; }'), 'struct point=none');
+    const k2 = await version(
+      'k2',
+      src(2).replace(
+        'struct fresh { int a; };',
+        'struct fresh { int a; };\nstruct newer { int b; };\nstruct newer made;\nint use(void) { return made.b; }',
+      ),
+      'struct point=none',
+    );
     await buildPatch(k1, k2, join(dir, 'pk'));
     const unit = readFileSync(join(dir, 'pk', 'units', 'main.c.i'), 'utf8');
     expect(unit).toMatch(/struct point \{ int x; int y; \};/);
@@ -222,23 +232,37 @@ describe('buildPatch', () => {
     const err = await buildPatch(v4, v5, join(dir, 'p45')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedChangeError);
     expect((err as UnsupportedChangeError).reasons).toEqual([
-      expect.stringMatching(/^global 'counter' changes type from 'long' to 'int'; .*Give it a new name in the new version and list the rename in patch.yaml/),
+      expect.stringMatching(
+        /^global 'counter' changes type from 'long' to 'int'; .*Give it a new name in the new version and list the rename in patch.yaml/,
+      ),
     ]);
     // the way out the refusal names: a new name, the rename in patch.yaml, the value converted
     const v6 = await version(
       'v6',
-      base('counter32++; return helper(v);').replace('struct point origin;', 'struct point origin;\nint counter32;'),
+      base('counter32++; return helper(v);').replace(
+        'struct point origin;',
+        'struct point origin;\nint counter32;',
+      ),
     );
-    const { manifest } = await buildPatch(v4, v6, join(dir, 'p46'), { spec: { globalRenames: { counter32: 'counter' } } });
+    const { manifest } = await buildPatch(v4, v6, join(dir, 'p46'), {
+      spec: { globalRenames: { counter32: 'counter' } },
+    });
     expect(manifest.globals).toEqual([
-      expect.objectContaining({ key: 'counter32', change: 'renamed', from: 'counter', note: expect.stringContaining("converted from 'long' to 'int'") }),
+      expect.objectContaining({
+        key: 'counter32',
+        change: 'renamed',
+        from: 'counter',
+        note: expect.stringContaining("converted from 'long' to 'int'"),
+      }),
     ]);
     const unit = readFileSync(join(dir, 'p46', 'units', 'main.c.i'), 'utf8');
     expect(unit).toContain('extern signed long long __dsu_renamed_0 __asm__("counter");');
     expect(unit).toContain("running value %lld of 'counter' does not fit 'int'");
-    await expect(buildPatch(v1, v3Dir(), join(dir, 'p13c'), { spec: { types: { 'struct point': { mode: 'fast' as 'lazy' } } } })).rejects.toThrow(
-      /patch.yaml gives type 'struct point' mode 'fast'; use eager or lazy/,
-    );
+    await expect(
+      buildPatch(v1, v3Dir(), join(dir, 'p13c'), {
+        spec: { types: { 'struct point': { mode: 'fast' as 'lazy' } } },
+      }),
+    ).rejects.toThrow(/patch.yaml gives type 'struct point' mode 'fast'; use eager or lazy/);
     await expect(buildPatch(v1, v1, join(dir, 'p11'))).rejects.toThrow(/nothing to patch/);
   }, 120_000);
 
@@ -249,7 +273,9 @@ describe('buildPatch', () => {
     const patchC = readFileSync(join(dir, 'p13b', 'patch.c'), 'utf8');
     expect(patchC).toMatch(/^unsigned int __dsu_lzv_struct_point__v[0-9a-f]+ = 0u;$/m);
     expect(patchC).toMatch(/\{ "struct point", 0x[0-9a-f]+ULL, &__dsu_lzv_struct_point__v[0-9a-f]+ \},/);
-    expect(patchC).toContain('const struct dsu_patch_lazy_checks dsu_patch_lazy_checks = { DSU_DATA_ABI_VERSION, 1u, lazy_checks };');
+    expect(patchC).toContain(
+      'const struct dsu_patch_lazy_checks dsu_patch_lazy_checks = { DSU_DATA_ABI_VERSION, 1u, lazy_checks };',
+    );
     const unit = readFileSync(join(dir, 'p13b', 'units', 'main.c.i'), 'utf8');
     expect(unit).toMatch(/2u \/\* lazy \*\/,[\s\S]*&__dsu_lzv_struct_point__v[0-9a-f]+ \};/);
     // the tag check sits right after the type's definition in the patch unit

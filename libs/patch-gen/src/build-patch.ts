@@ -47,6 +47,7 @@ export async function buildPatch(
     );
   }
 
+  opts.onPhase?.('contents');
   const contents = planContents(from.model, to.model, opts);
   if (contents.refusals.length > 0) throw new UnsupportedChangeError(contents.refusals);
   if (contents.empty) {
@@ -57,11 +58,13 @@ export async function buildPatch(
 
   const clang = findClang().path;
   const suffix = 'v' + to.model.buildId.slice(0, 10);
+  opts.onPhase?.('data and frames');
   const data = planData(from.model, to.model, contents, { spec: opts.spec, suffix });
   const frames = planFrameMaps(from, to, contents, opts.spec?.frames);
   if (frames.refusals.length > 0) throw new UnsupportedChangeError(frames.refusals);
 
   const plan: PatchPlan = { from, to, suffix, contents, data, frames, spec: opts.spec };
+  opts.onPhase?.('write and compile');
   const manifest = await writePatch(plan, outDir, clang);
   return { manifest, dir: outDir };
 }

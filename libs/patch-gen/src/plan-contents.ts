@@ -31,6 +31,8 @@ export interface BuildPatchOptions {
   spec?: DataSpec;
   /** How instances are transformed (default eager); patch.yaml may set `mode` per type. */
   transform?: 'eager' | 'lazy';
+  /** Told each phase as it starts (the CLI's progress line on a terminal). */
+  onPhase?: (phase: 'contents' | 'data and frames' | 'write and compile') => void;
 }
 
 /** A program model as `dsu build` writes it (with the instrumentation plan of each unit). */

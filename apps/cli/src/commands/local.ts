@@ -156,6 +156,7 @@ export async function patchCommand(
       : await buildPatch(from as string, to as string, opts.out as string, {
           spec: opts.spec ? withSpecLocation(opts.spec, () => readSpec(opts.spec as string)) : undefined,
           transform: opts.transform as 'eager' | 'lazy' | undefined,
+          onPhase: (phase) => out.progress(`patch: ${phase}`),
         });
     for (const f of manifest.functions)
       out.log(`  ${f.change.padEnd(9)} ${f.key}${f.reasons?.length ? `  (${f.reasons.join('; ')})` : ''}`);
