@@ -106,6 +106,14 @@ export async function listRollouts(ctx: RegistryContext, program?: string): Prom
   return Promise.all(rows.map((r) => rolloutView(ctx, r)));
 }
 
+/** The `limit` newest rollouts, newest first (the dashboard's live feed: never the whole history). */
+export async function listRecentRollouts(ctx: RegistryContext, limit: number): Promise<RolloutView[]> {
+  const rows = await ctx.infra.ds
+    .getRepository(RolloutEntity)
+    .find({ order: { requestedAt: 'DESC' }, take: limit });
+  return Promise.all(rows.map((r) => rolloutView(ctx, r)));
+}
+
 /** One rollout; 404 when the id is not known. */
 export async function getRollout(ctx: RegistryContext, id: string): Promise<RolloutView> {
   const r = await ctx.infra.ds.getRepository(RolloutEntity).findOneBy({ id });

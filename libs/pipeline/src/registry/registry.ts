@@ -124,6 +124,11 @@ export class Registry {
     return queries.listRollouts(this.ctx, program);
   }
 
+  /** The `limit` newest rollouts, newest first. */
+  listRecentRollouts(limit: number): Promise<RolloutView[]> {
+    return queries.listRecentRollouts(this.ctx, limit);
+  }
+
   getRollout(id: string): Promise<RolloutView> {
     return queries.getRollout(this.ctx, id);
   }

@@ -83,13 +83,13 @@ export class DashboardFeed implements OnModuleDestroy {
     if (!registry) throw new Error('the dashboard feed runs only where the gateway runs');
     const staleAfterMs = Math.max(10_000, 3 * this.running.infra.config.heartbeatMs);
     const [rollouts, inventory, programs] = await Promise.all([
-      registry.listRollouts(),
+      registry.listRecentRollouts(FEED_ROLLOUTS),
       registry.listInventory(),
       registry.listPrograms(),
     ]);
     const now = Date.now();
     return {
-      rollouts: rollouts.slice(-FEED_ROLLOUTS).reverse(),
+      rollouts,
       fleet: {
         staleAfterMs,
         hosts: inventory.map((h) => ({ ...h, stale: now - Date.parse(h.seenAt) > staleAfterMs })),
