@@ -140,6 +140,14 @@ const HELP: Record<string, HelpEntry> = {
   },
   programs: { examples: ['dsu programs', 'dsu programs --json'], env: REMOTE_ENV },
   fleet: { examples: ['dsu fleet', 'dsu fleet --program app --json'], env: REMOTE_ENV },
+  'fleet verify': {
+    args: { program: 'the registered program whose processes to check' },
+    examples: [
+      'dsu fleet verify app --to v2          # exit 0 only when every live process of app runs v2',
+      'dsu fleet verify app --to v2 --json   # {verified, processes: [{host, pid, buildId, version, onTarget}]}',
+    ],
+    env: REMOTE_ENV,
+  },
   rollouts: { examples: ['dsu rollouts', 'dsu rollouts --program app --json'], env: REMOTE_ENV },
   'token create': {
     examples: ['dsu token create --name ci --scopes submit,rollout,read'],

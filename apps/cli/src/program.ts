@@ -13,6 +13,7 @@ import { upCommand } from './commands/up';
 import { rolloutAbortCommand, rolloutRetryCommand } from './commands/rollout-control';
 import { auditCommand, tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './commands/access';
 import { applyCommand } from './commands/apply';
+import { fleetVerifyCommand } from './commands/fleet-verify';
 import { fleetCommand, programsCommand, psCommand } from './commands/listing';
 import { keysAddCommand, keysListCommand, keysRemoveCommand } from './commands/keys';
 import {
@@ -306,14 +307,24 @@ export function buildProgram(): Command {
     .addOption(json)
     .action(action((o) => programsCommand(createOutput(Boolean(o.json)))));
 
-  program
+  const fleet = program
     .command('fleet')
     .description(
-      "every host's DSU-enabled processes as their appliers last reported them: program, version, build, patches",
+      "every host's DSU-enabled processes as their appliers last reported them: program, version, build, patches ('dsu fleet verify' proves a version runs everywhere)",
     )
     .option('--program <id>', 'only this program')
     .addOption(json)
     .action(action((o) => fleetCommand(o, createOutput(Boolean(o.json)))));
+  fleet
+    .command('verify')
+    .description(
+      "exit 0 only when every live process of the program runs the version's code, as each process's runtime reports it in a heartbeat sent after the command started",
+    )
+    .argument('<program>')
+    .requiredOption('--to <version>', 'the version every process must run')
+    .option('--timeout-ms <ms>', 'how long to wait for every host to report (default 60000)')
+    .addOption(json)
+    .action(action((p: string, o) => fleetVerifyCommand(p, o, createOutput(Boolean(o.json)))));
 
   const versions = program
     .command('versions')
