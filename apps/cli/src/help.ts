@@ -139,7 +139,14 @@ const HELP: Record<string, HelpEntry> = {
     env: REMOTE_ENV,
   },
   programs: { examples: ['dsu programs', 'dsu programs --json'], env: REMOTE_ENV },
-  fleet: { examples: ['dsu fleet', 'dsu fleet --program app --json'], env: REMOTE_ENV },
+  fleet: {
+    examples: [
+      'dsu fleet',
+      'dsu fleet --program app --not-on v2   # who still needs v2, and why not',
+      'dsu fleet --program app --json',
+    ],
+    env: REMOTE_ENV,
+  },
   'fleet verify': {
     args: { program: 'the registered program whose processes to check' },
     examples: [

@@ -59,6 +59,31 @@ describe('listings as tables with a header', () => {
                 version: 'v2',
               },
               { pid: 8, program: 'other', buildId: 'b9', baseBuildId: 'b9', patches: [], version: null },
+              { pid: 9, program: 'app', buildId: 'b1', baseBuildId: 'b1', patches: [], version: 'v1' },
+            ],
+          },
+        ],
+        // app's latest rollout could not update pid 9: the fleet says why.
+        '/rollouts?program=app': [
+          {
+            rolloutId: 'r0000001-old',
+            program: 'app',
+            version: 'v2',
+            targets: [],
+            results: [],
+          },
+          {
+            rolloutId: 'r0000002-new',
+            program: 'app',
+            version: 'v2',
+            targets: [{ host: 'h1', pid: 9, state: 'reported', reason: null }],
+            results: [
+              {
+                host: 'h1',
+                pid: 9,
+                outcome: 'refused',
+                reasons: ['pid 9 runs build b1; the patch starts from b0'],
+              },
             ],
           },
         ],
@@ -105,22 +130,38 @@ describe('listings as tables with a header', () => {
       const env = { DSU_GATEWAY: url, DSU_TOKEN: 't' };
       const human = await run(['fleet', '--program', 'app'], env);
       expect(human.stdout).toEqual([
-        'HOST  PID  PROGRAM  VERSION  BUILD  PATCHES',
-        `h1    7    app      v2       b2     1: ${'p'.repeat(16)}`,
+        'HOST  PID  PROGRAM  VERSION  BUILD  STATE    PATCHES',
+        `h1    7    app      v2       b2     patched  1: ${'p'.repeat(16)}`,
+        'h1    9    app      v1       b1     failed   -',
+        'pid 9 on h1: refused: pid 9 runs build b1; the patch starts from b0 (rollout r0000002 to v2)',
+        '2 processes: 1 patched, 0 skipped, 1 failed, 0 stale',
       ]);
-      const json = JSON.parse((await run(['fleet', '--json'], env)).stdout[0]);
-      expect(json.processes).toEqual([
-        {
-          host: 'h1',
-          pid: 7,
-          program: 'app',
-          version: 'v2',
-          buildId: 'b2',
-          patches: [{ id: 'p'.repeat(64) }],
-        },
-        { host: 'h1', pid: 8, program: 'other', version: null, buildId: 'b9', patches: [] },
-      ]);
-      expect(json.hosts).toEqual([{ host: 'h1', seenAt: '2026-12-08T00:00:00.000Z' }]);
+      // --not-on v2: who still needs it.
+      expect((await run(['fleet', '--program', 'app', '--not-on', 'v2'], env)).stdout[1]).toMatch(
+        /^h1 +9 +app +v1/,
+      );
+      const json = JSON.parse((await run(['fleet', '--program', 'app', '--json'], env)).stdout[0]);
+      expect(json.summary).toEqual({ patched: 1, skipped: 0, failed: 1, stale: 0 });
+      expect(json.processes[0]).toEqual({
+        host: 'h1',
+        pid: 7,
+        program: 'app',
+        version: 'v2',
+        buildId: 'b2',
+        patches: [{ id: 'p'.repeat(64) }],
+        state: 'patched',
+      });
+      expect(json.processes[1]).toMatchObject({
+        pid: 9,
+        state: 'failed',
+        reason: expect.stringMatching(/^refused: /),
+      });
+      const all = JSON.parse((await run(['fleet', '--json'], env)).stdout[0]);
+      expect(all.processes.find((p: { pid: number }) => p.pid === 8)).toMatchObject({
+        program: 'other',
+        state: 'skipped',
+      });
+      expect(all.hosts).toEqual([{ host: 'h1', seenAt: '2026-12-08T00:00:00.000Z' }]);
     });
   });
 });

@@ -313,6 +313,8 @@ export function buildProgram(): Command {
       "every host's DSU-enabled processes as their appliers last reported them: program, version, build, patches ('dsu fleet verify' proves a version runs everywhere)",
     )
     .option('--program <id>', 'only this program')
+    .option('--build <id>', 'only processes running this build (a prefix of its id)')
+    .option('--not-on <version>', 'only processes not running this version')
     .addOption(json)
     .action(action((o) => fleetCommand(o, createOutput(Boolean(o.json)))));
   fleet

@@ -28,6 +28,7 @@ export { checkPatch, checkerSubscription, CHECKER } from './check/check-patch';
 export { ApplierAgent, inventory, APPLIER } from './apply-agent/applier-agent';
 export { Registry } from './registry/registry';
 export { GATEWAY } from './registry/context';
+export { staleAfter } from './registry/inventory';
 export type { SubmitVersion } from './registry/commands';
 // The gateway's HTTP answers, one declaration for the gateway and its clients (the CLI).
 export type {

@@ -214,6 +214,7 @@ export const apiSchemas = {
     host: str,
     runDir: str,
     seenAt: time,
+    stale: bool,
     processes: {
       type: 'array',
       items: objectOf<InventoryView['processes'][number]>()({

@@ -1,7 +1,7 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { statusAll, type Status } from '@dsu/control-client';
-import type { InventoryView, ProgramView, VersionView } from '@dsu/pipeline';
+import type { InventoryView, ProgramView, RolloutView, VersionView } from '@dsu/pipeline';
 import type { Output } from '../output';
 import { table } from '../table';
 import { GatewayClient } from './gateway-client';
@@ -19,6 +19,10 @@ export interface ProcessRow {
   version: string | null;
   buildId: string;
   patches: { id: string; fromBuildId?: string; toBuildId?: string; updatePoint?: string }[];
+  /** `dsu fleet`: stale (its host is silent), failed (its program's latest rollout did not update it), patched, or skipped (no patch). */
+  state?: 'stale' | 'failed' | 'patched' | 'skipped';
+  /** `failed`: why, as the rollout recorded it. */
+  reason?: string;
 }
 
 const short = (id: string) => id.slice(0, 16);
@@ -67,38 +71,82 @@ export async function psCommand(opts: { runDir: string }, out: Output): Promise<
   return 0;
 }
 
-/** `dsu fleet [--program P]`: every host's processes as the appliers last reported them. */
-async function fleetBody(opts: { program?: string }, out: Output): Promise<number> {
-  const hosts = await GatewayClient.fromEnv().request<InventoryView[]>('GET', '/inventory');
+/**
+ * `dsu fleet [--program P] [--build B] [--not-on V]`: every host's processes as the appliers last
+ * reported them, each with its state (stale, failed with the reason its program's latest rollout
+ * gave, patched, skipped) and a summary line of the counts.
+ */
+async function fleetBody(
+  opts: { program?: string; build?: string; notOn?: string },
+  out: Output,
+): Promise<number> {
+  const gw = GatewayClient.fromEnv();
+  const hosts = await gw.request<InventoryView[]>('GET', '/inventory');
+  const q = opts.program ? `?program=${encodeURIComponent(opts.program)}` : '';
+  const rollouts = await gw.request<RolloutView[]>('GET', `/rollouts${q}`);
+  // The latest rollout of each program says why a process it targeted was not updated.
+  const latest = new Map<string, RolloutView>();
+  for (const r of rollouts) latest.set(r.program, r);
+  const failure = (program: string, host: string, pid: number): string | undefined => {
+    const r = latest.get(program);
+    const t = r?.targets.find((x) => x.host === host && x.pid === pid);
+    const res = r?.results.find((x) => x.host === host && x.pid === pid);
+    if (res && res.outcome !== 'applied')
+      return `${res.outcome}: ${res.reasons.join('; ') || 'no reason given'} (rollout ${r?.rolloutId.slice(0, 8)} to ${r?.version})`;
+    if (t?.state === 'failed')
+      return `${t.reason ?? 'failed'} (rollout ${r?.rolloutId.slice(0, 8)} to ${r?.version})`;
+    return undefined;
+  };
   const rows: ProcessRow[] = hosts.flatMap((h) =>
     h.processes
       .filter((p) => !opts.program || p.program === opts.program)
-      .map((p) => ({
-        host: h.host,
-        pid: p.pid,
-        program: p.program,
-        version: p.version,
-        buildId: p.buildId,
-        patches: p.patches.map((id) => ({ id })),
-      })),
+      .filter((p) => !opts.build || p.buildId.startsWith(opts.build))
+      .filter((p) => !opts.notOn || p.version !== opts.notOn)
+      .map((p) => {
+        const reason = h.stale ? undefined : failure(p.program, h.host, p.pid);
+        const state = h.stale ? 'stale' : reason ? 'failed' : p.patches.length ? 'patched' : 'skipped';
+        return {
+          host: h.host,
+          pid: p.pid,
+          program: p.program,
+          version: p.version,
+          buildId: p.buildId,
+          patches: p.patches.map((id) => ({ id })),
+          state,
+          ...(reason ? { reason } : {}),
+        } satisfies ProcessRow;
+      }),
   );
+  const count = (s: ProcessRow['state']) => rows.filter((r) => r.state === s).length;
+  const summary = {
+    patched: count('patched'),
+    skipped: count('skipped'),
+    failed: count('failed'),
+    stale: count('stale'),
+  };
   if (rows.length === 0)
     out.log(`no processes${opts.program ? ` of '${opts.program}'` : ''} reported by ${hosts.length} host(s)`);
-  else
+  else {
     for (const l of table(
-      ['HOST', 'PID', 'PROGRAM', 'VERSION', 'BUILD', 'PATCHES'],
+      ['HOST', 'PID', 'PROGRAM', 'VERSION', 'BUILD', 'STATE', 'PATCHES'],
       rows.map((r) => [
         r.host ?? '',
         String(r.pid),
         r.program,
         r.version ?? '-',
         r.buildId,
+        r.state ?? '',
         patchCell(r.patches),
       ]),
     ))
       out.log(l);
-  const seen = hosts.map((h) => ({ host: h.host, seenAt: h.seenAt }));
-  out.result({ hosts: seen, processes: rows });
+    for (const r of rows) if (r.reason) out.log(`pid ${r.pid} on ${r.host}: ${r.reason}`);
+    out.log(
+      `${rows.length} processes: ${summary.patched} patched, ${summary.skipped} skipped, ${summary.failed} failed, ${summary.stale} stale`,
+    );
+  }
+  const seen = hosts.map((h) => ({ host: h.host, seenAt: h.seenAt, stale: h.stale }));
+  out.result({ summary, hosts: seen, processes: rows });
   return 0;
 }
 

@@ -25,16 +25,27 @@ export async function onHeartbeat(ctx: RegistryContext, event: CloudEvent): Prom
 }
 
 /** Each host's processes with the version each runs (from the registry's build ids). */
+/**
+ * How long a host may stay silent before its inventory is stale: three heartbeat periods, at
+ * least 10 s (a busy applier skips heartbeats while it applies a command).
+ */
+export function staleAfter(heartbeatMs: number): number {
+  return Math.max(10_000, 3 * heartbeatMs);
+}
+
 export async function listInventory(ctx: RegistryContext): Promise<InventoryView[]> {
   const hosts = await ctx.infra.ds.getRepository(InventoryEntity).find({ order: { host: 'ASC' } });
   const builds = await ctx.infra.ds
     .getRepository(VersionEntity)
     .find({ where: { buildId: In(hosts.flatMap((h) => h.processes.map((p) => p.buildId))) } });
   const versionOf = new Map(builds.map((b) => [`${b.program}\0${b.buildId}`, b.version]));
+  const staleAfterMs = staleAfter(ctx.infra.config.heartbeatMs);
+  const now = Date.now();
   return hosts.map((h) => ({
     host: h.host,
     runDir: h.runDir,
     seenAt: h.seenAt,
+    stale: now - Date.parse(h.seenAt) > staleAfterMs,
     processes: h.processes.map((p) => ({
       ...p,
       version: versionOf.get(`${p.program}\0${p.buildId}`) ?? null,

@@ -168,6 +168,8 @@ export interface InventoryView {
   host: string;
   runDir: string;
   seenAt: string;
+  /** No heartbeat for three heartbeat periods (at least 10 s): its processes may have changed since. */
+  stale: boolean;
   processes: {
     pid: number;
     program: string;

@@ -1,12 +1,12 @@
 import { Inject, Injectable, type MessageEvent, type OnModuleDestroy } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import type { InventoryView, RolloutView, RunningServices } from '@dsu/pipeline';
+import { type InventoryView, type RolloutView, type RunningServices, staleAfter } from '@dsu/pipeline';
 import { RUNNING_SERVICES } from '../pipeline.module';
 
 /** What the dashboard is told about: each topic's latest state, sent when it changes. */
 export interface FeedSnapshot {
   rollouts: RolloutView[];
-  fleet: { staleAfterMs: number; hosts: (InventoryView & { stale: boolean })[] };
+  fleet: { staleAfterMs: number; hosts: InventoryView[] };
   programs: { program: string; versions: { version: string; status: string; patch: string | null }[] }[];
 }
 
@@ -81,19 +81,15 @@ export class DashboardFeed implements OnModuleDestroy {
   async snapshot(): Promise<FeedSnapshot> {
     const registry = this.running.registry;
     if (!registry) throw new Error('the dashboard feed runs only where the gateway runs');
-    const staleAfterMs = Math.max(10_000, 3 * this.running.infra.config.heartbeatMs);
+    const staleAfterMs = staleAfter(this.running.infra.config.heartbeatMs);
     const [rollouts, inventory, programs] = await Promise.all([
       registry.listRecentRollouts(FEED_ROLLOUTS),
       registry.listInventory(),
       registry.listPrograms(),
     ]);
-    const now = Date.now();
     return {
       rollouts,
-      fleet: {
-        staleAfterMs,
-        hosts: inventory.map((h) => ({ ...h, stale: now - Date.parse(h.seenAt) > staleAfterMs })),
-      },
+      fleet: { staleAfterMs, hosts: inventory },
       programs: await Promise.all(
         programs.map(async (p) => ({
           program: p.id,
