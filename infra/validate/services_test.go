@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	mrand "math/rand"
 	"net"
 	"net/http"
 	"os"
@@ -31,14 +32,23 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
+// freePort is a port free now, below the kernel's ephemeral range: the services are started one
+// after the other over tens of seconds, and a port the kernel hands out (port 0) can meanwhile be
+// taken as the local end of some outgoing connection (a Kafka client's), which the services,
+// bound to 0.0.0.0 as in the manifests, then collide with (EADDRINUSE).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 200; i++ {
+		port := 20000 + mrand.Intn(12000) // 20000-31999; the ephemeral range starts at 32768
+		l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-31999")
+	return 0
 }
 
 // backing is the test run's Kafka and a fresh database on its PostgreSQL, with topic and group
