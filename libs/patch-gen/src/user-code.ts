@@ -47,7 +47,8 @@ export async function expandUserCode(
   compile: UnitCompile | undefined,
   clang: string,
 ): Promise<{ text: string; note?: string }> {
-  const marked = new RegExp(`${BEGIN}\\n([\\s\\S]*?)\\n${END}`, 'g');
+  // The generator may indent the marked lines (a transformer's body): the marks keep their line.
+  const marked = new RegExp(`${BEGIN}[ \\t]*\\n([\\s\\S]*?)\\n[ \\t]*${END}`, 'g');
   const pieces = [...text.matchAll(marked)].map((m) => m[1]);
   const plain = () => text.replace(marked, (_m, code: string) => code);
   if (pieces.length === 0) return { text };
