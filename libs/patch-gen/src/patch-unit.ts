@@ -189,7 +189,9 @@ function externalizeVariables(
     if (v.function && !inPatchFn(v.function)) continue;
     // A static the running program left in place (its type is defined in its declaration) has no
     // exported name to refer to: the new code gets its own copy (planPatchUnit notes the writable ones).
-    if (v.storage === 'static' && notPromoted(v.key)) continue;
+    // One the patch adds (or renames) is not in the running program at all: it is defined below,
+    // under the exported name, so that later patches find it.
+    if (v.storage === 'static' && notPromoted(v.key) && !(added.has(v.key) && !v.function)) continue;
     if (tables.has(v.key)) {
       // A read-only table whose type changed keeps its new definition: statics as the unit's
       // own copy, an external one under a name of the patch (the program keeps the old symbol).
