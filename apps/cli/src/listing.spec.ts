@@ -64,14 +64,7 @@ describe('listings as tables with a header', () => {
           },
         ],
         // app's latest rollout could not update pid 9: the fleet says why.
-        '/rollouts?program=app': [
-          {
-            rolloutId: 'r0000001-old',
-            program: 'app',
-            version: 'v2',
-            targets: [],
-            results: [],
-          },
+        '/rollouts?program=app&newest=1': [
           {
             rolloutId: 'r0000002-new',
             program: 'app',

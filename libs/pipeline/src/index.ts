@@ -30,6 +30,7 @@ export { Registry } from './registry/registry';
 export { GATEWAY } from './registry/context';
 export { staleAfter } from './registry/inventory';
 export type { SubmitVersion } from './registry/commands';
+export type { VersionStates } from './registry/queries';
 // The gateway's HTTP answers, one declaration for the gateway and its clients (the CLI).
 export type {
   AbortedRollout,

@@ -259,9 +259,18 @@ export class GatewayController {
   @Get('rollouts')
   @ApiOperation({ summary: 'Rollouts with their targets and results' })
   @ApiQuery({ name: 'program', required: false })
+  @ApiQuery({
+    name: 'newest',
+    required: false,
+    description: 'only this many of the newest rollouts, newest first (1-1000)',
+    schema: { type: 'integer', minimum: 1, maximum: 1000 },
+  })
   @Answers(200, 'RolloutView', { list: true })
-  rollouts(@Query('program') program?: string) {
-    return call(() => this.registry.listRollouts(program));
+  rollouts(@Query('program') program?: string, @Query('newest') newest?: string) {
+    const n = newest === undefined ? undefined : Number(newest);
+    if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 1000))
+      bad(`newest must be a whole number from 1 to 1000, not '${newest}'`);
+    return call(() => this.registry.listRollouts({ program, newest: n }));
   }
 
   @Get('rollouts/:id')

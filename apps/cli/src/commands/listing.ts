@@ -82,11 +82,17 @@ async function fleetBody(
 ): Promise<number> {
   const gw = GatewayClient.fromEnv();
   const hosts = await gw.request<InventoryView[]>('GET', '/inventory');
-  const q = opts.program ? `?program=${encodeURIComponent(opts.program)}` : '';
-  const rollouts = await gw.request<RolloutView[]>('GET', `/rollouts${q}`);
-  // The latest rollout of each program says why a process it targeted was not updated.
+  // The latest rollout of each program listed says why a process it targeted was not updated.
+  const programs = new Set(hosts.flatMap((h) => h.processes.map((p) => p.program)));
+  if (opts.program) for (const p of programs) if (p !== opts.program) programs.delete(p);
   const latest = new Map<string, RolloutView>();
-  for (const r of rollouts) latest.set(r.program, r);
+  for (const program of programs) {
+    const [r] = await gw.request<RolloutView[]>(
+      'GET',
+      `/rollouts?program=${encodeURIComponent(program)}&newest=1`,
+    );
+    if (r) latest.set(program, r);
+  }
   const failure = (program: string, host: string, pid: number): string | undefined => {
     const r = latest.get(program);
     const t = r?.targets.find((x) => x.host === host && x.pid === pid);

@@ -98,19 +98,19 @@ export async function listVerdicts(ctx: RegistryContext, program?: string): Prom
   ).map((v) => ({ ...v }));
 }
 
-/** The rollouts (of one program, or all), oldest first. */
-export async function listRollouts(ctx: RegistryContext, program?: string): Promise<RolloutView[]> {
-  const rows = await ctx.infra.ds
-    .getRepository(RolloutEntity)
-    .find({ where: program ? { program } : {}, order: { requestedAt: 'ASC' } });
-  return Promise.all(rows.map((r) => rolloutView(ctx, r)));
-}
-
-/** The `limit` newest rollouts, newest first (the dashboard's live feed: never the whole history). */
-export async function listRecentRollouts(ctx: RegistryContext, limit: number): Promise<RolloutView[]> {
-  const rows = await ctx.infra.ds
-    .getRepository(RolloutEntity)
-    .find({ order: { requestedAt: 'DESC' }, take: limit });
+/**
+ * The rollouts (of one program, or all), oldest first; with `newest`, only that many of the newest,
+ * newest first (the dashboard's feed and `dsu fleet` never read the whole history).
+ */
+export async function listRollouts(
+  ctx: RegistryContext,
+  opts: { program?: string; newest?: number } = {},
+): Promise<RolloutView[]> {
+  const rows = await ctx.infra.ds.getRepository(RolloutEntity).find({
+    where: opts.program ? { program: opts.program } : {},
+    order: { requestedAt: opts.newest ? 'DESC' : 'ASC' },
+    ...(opts.newest ? { take: opts.newest } : {}),
+  });
   return Promise.all(rows.map((r) => rolloutView(ctx, r)));
 }
 
@@ -139,7 +139,7 @@ async function versionView(ctx: RegistryContext, v: VersionEntity): Promise<Vers
   const toThis = await ctx.infra.ds
     .getRepository(PatchEntity)
     .find({ where: { program: v.program, toVersion: v.version }, order: { requestedAt: 'ASC' } });
-  const patch = toThis.filter((p) => p.fromVersion === toThis[0]?.fromVersion).pop() ?? null;
+  const patch = patchFromPrevious(toThis);
   const verdict = patch?.patchId
     ? await ctx.infra.ds.getRepository(VerdictEntity).findOneBy({ patchId: patch.patchId })
     : null;
@@ -169,6 +169,58 @@ async function versionView(ctx: RegistryContext, v: VersionEntity): Promise<Vers
         }
       : null,
   };
+}
+
+/** Of the patches to a version (oldest request first): the latest attempt from the first version asked. */
+function patchFromPrevious(toThis: PatchEntity[]): PatchEntity | null {
+  return toThis.filter((p) => p.fromVersion === toThis[0]?.fromVersion).pop() ?? null;
+}
+
+/** Each version's status and its patch's state (the verdict, else the patch's status), as the dashboard's feed lists them. */
+export interface VersionStates {
+  program: string;
+  versions: { version: string; status: string; patch: string | null }[];
+}
+
+/**
+ * Every registered program with its versions' states, in three queries whatever their number: the
+ * dashboard's feed reads this once a second while a page is open (`listVersions` reads each
+ * version's patch and verdict, and its compiler output, one by one).
+ */
+export async function listVersionStates(ctx: RegistryContext): Promise<VersionStates[]> {
+  const ds = ctx.infra.ds;
+  const [programs, versions, patches] = await Promise.all([
+    ds.getRepository(ProgramEntity).find({ select: { id: true }, order: { id: 'ASC' } }),
+    ds.getRepository(VersionEntity).find({
+      select: { program: true, version: true, status: true, seq: true },
+      order: { seq: 'ASC' },
+    }),
+    ds.getRepository(PatchEntity).find({
+      select: {
+        program: true,
+        toVersion: true,
+        fromVersion: true,
+        status: true,
+        patchId: true,
+        requestedAt: true,
+      },
+      order: { requestedAt: 'ASC' },
+    }),
+  ]);
+  const verdicts = await verdictsOf(
+    ds.manager,
+    patches.map((p) => p.patchId).filter((id): id is string => id !== null),
+  );
+  return programs.map(({ id }) => ({
+    program: id,
+    versions: versions
+      .filter((v) => v.program === id)
+      .map((v) => {
+        const p = patchFromPrevious(patches.filter((x) => x.program === id && x.toVersion === v.version));
+        const verdict = p?.patchId ? verdicts.get(p.patchId)?.verdict : undefined;
+        return { version: v.version, status: v.status, patch: p ? (verdict ?? p.status) : null };
+      }),
+  }));
 }
 
 /** A rollout with its targets and results in host then pid order (the order the CLI prints them). */

@@ -120,13 +120,14 @@ export class Registry {
     return queries.listVerdicts(this.ctx, program);
   }
 
-  listRollouts(program?: string): Promise<RolloutView[]> {
-    return queries.listRollouts(this.ctx, program);
+  /** Every program's versions with their states, in three queries (the dashboard's feed). */
+  listVersionStates(): Promise<queries.VersionStates[]> {
+    return queries.listVersionStates(this.ctx);
   }
 
-  /** The `limit` newest rollouts, newest first. */
-  listRecentRollouts(limit: number): Promise<RolloutView[]> {
-    return queries.listRecentRollouts(this.ctx, limit);
+  /** Oldest first; with `newest`, that many of the newest, newest first. */
+  listRollouts(opts: { program?: string; newest?: number } = {}): Promise<RolloutView[]> {
+    return queries.listRollouts(this.ctx, opts);
   }
 
   getRollout(id: string): Promise<RolloutView> {

@@ -1,13 +1,19 @@
 import { Inject, Injectable, type MessageEvent, type OnModuleDestroy } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { type InventoryView, type RolloutView, type RunningServices, staleAfter } from '@dsu/pipeline';
+import {
+  type InventoryView,
+  type RolloutView,
+  type RunningServices,
+  staleAfter,
+  type VersionStates,
+} from '@dsu/pipeline';
 import { RUNNING_SERVICES } from '../pipeline.module';
 
 /** What the dashboard is told about: each topic's latest state, sent when it changes. */
 export interface FeedSnapshot {
   rollouts: RolloutView[];
   fleet: { staleAfterMs: number; hosts: InventoryView[] };
-  programs: { program: string; versions: { version: string; status: string; patch: string | null }[] }[];
+  programs: VersionStates[];
 }
 
 export type FeedTopic = keyof FeedSnapshot;
@@ -83,24 +89,11 @@ export class DashboardFeed implements OnModuleDestroy {
     if (!registry) throw new Error('the dashboard feed runs only where the gateway runs');
     const staleAfterMs = staleAfter(this.running.infra.config.heartbeatMs);
     const [rollouts, inventory, programs] = await Promise.all([
-      registry.listRecentRollouts(FEED_ROLLOUTS),
+      registry.listRollouts({ newest: FEED_ROLLOUTS }),
       registry.listInventory(),
-      registry.listPrograms(),
+      registry.listVersionStates(),
     ]);
-    return {
-      rollouts,
-      fleet: { staleAfterMs, hosts: inventory },
-      programs: await Promise.all(
-        programs.map(async (p) => ({
-          program: p.id,
-          versions: (await registry.listVersions(p.id)).map((v) => ({
-            version: v.version,
-            status: v.status,
-            patch: v.patch ? (v.patch.verdict ?? v.patch.status) : null,
-          })),
-        })),
-      ),
-    };
+    return { rollouts, fleet: { staleAfterMs, hosts: inventory }, programs };
   }
 }
 
