@@ -1,8 +1,16 @@
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+// The SDK (≈100 ms of module loading) is required only when tracing is turned on: a service or a
+// CLI command with tracing off loads the API alone, so "off" costs nothing at start-up either.
+/* eslint-disable @typescript-eslint/no-require-imports */
+const sdk = () => ({
+  ...(require('@opentelemetry/core') as typeof import('@opentelemetry/core')),
+  ...(require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http')),
+  ...(require('@opentelemetry/resources') as typeof import('@opentelemetry/resources')),
+  ...(require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base')),
+  ...(require('@opentelemetry/sdk-trace-node') as typeof import('@opentelemetry/sdk-trace-node')),
+});
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** This process's tracing, once started: flush before exit. */
 export interface Tracing {
@@ -21,7 +29,8 @@ let started: Tracing | undefined;
 export function tracesEndpoint(env: NodeJS.ProcessEnv): string | null {
   if (env.OTEL_SDK_DISABLED === 'true' || env.OTEL_TRACES_EXPORTER === 'none') return null;
   if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`;
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT)
+    return `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`;
   return null;
 }
 
@@ -40,6 +49,13 @@ export function startTracing(
   if (started) return started;
   const url = tracesEndpoint(env);
   if (!exporter && !url) return null;
+  const {
+    BatchSpanProcessor,
+    NodeTracerProvider,
+    OTLPTraceExporter,
+    resourceFromAttributes,
+    W3CTraceContextPropagator,
+  } = sdk();
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': serviceName, 'service.namespace': 'dsu' }),
     spanProcessors: [new BatchSpanProcessor(exporter ?? new OTLPTraceExporter({ url: url as string }))],
